@@ -1,0 +1,168 @@
+"""RecBole atomic files (``.inter``, ``.item``, ``.user``): reader and writer.
+
+Format (https://recbole.io/docs/user_guide/data/atomic_files.html): tab-separated, one header
+line of ``name:type`` fields where type is ``token``, ``token_seq``, ``float`` or ``float_seq``.
+We map RecBole's common field names onto ours (``movie_title`` -> ``title``, ``release_year``
+-> ``year``, ``class``/``genre`` -> ``genres``) and keep every other field as an attribute.
+The writer produces files RecBole reads, so RecBole can run on exactly our data and splits.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .dataset import Dataset
+from .errors import DataError
+
+ATOMIC_TYPES = ("token", "token_seq", "float", "float_seq")
+# RecBole field name -> our column name
+FIELD_ALIASES = {
+    "movie_title": "title", "title": "title", "item_name": "title",
+    "release_year": "year", "year": "year",
+    "class": "genres", "genre": "genres", "genres": "genres", "categories": "genres",
+    "review": "review", "review_text": "review",
+}
+
+
+def read_atomic_table(path: str | Path) -> pd.DataFrame:
+    """Read one atomic file into a DataFrame with plain column names (types dropped)."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError("file not found", source=str(path))
+    try:
+        with open(path, encoding="utf-8", newline="") as fh:
+            header = fh.readline().rstrip("\r\n")
+            if not header:
+                raise DataError("empty file: expected a header line of name:type fields",
+                                source=str(path), line=1)
+            fields = header.split("\t")
+            names, types = [], []
+            for f in fields:
+                if ":" not in f:
+                    raise DataError(f"header field {f!r} is not of the form name:type "
+                                    f"(type one of {ATOMIC_TYPES})", source=str(path), line=1)
+                n, t = f.rsplit(":", 1)
+                if t not in ATOMIC_TYPES:
+                    raise DataError(f"header field {f!r} has unknown type {t!r}; expected one of "
+                                    f"{ATOMIC_TYPES}", source=str(path), line=1)
+                names.append(n)
+                types.append(t)
+            frame = pd.read_csv(fh, sep="\t", header=None, names=names, dtype=str,
+                                keep_default_na=False, quoting=csv.QUOTE_NONE, engine="c")
+    except UnicodeDecodeError as e:
+        line = _line_of_byte(path, e.start)
+        raise DataError(f"not valid UTF-8 (byte {e.object[e.start:e.start + 1]!r})",
+                        source=str(path), line=line) from None
+    except pd.errors.ParserError as e:
+        raise DataError(f"malformed row: {e}", source=str(path)) from None
+    for n, t in zip(names, types, strict=True):
+        if t == "float":
+            col = pd.to_numeric(frame[n].replace("", np.nan), errors="coerce")
+            bad = col.isna() & (frame[n] != "")
+            if bad.any():
+                row = int(np.flatnonzero(bad.to_numpy())[0])
+                raise DataError(f"expected a number, found {frame[n].iloc[row]!r}",
+                                source=str(path), line=row + 2, column=n)
+            frame[n] = col
+        elif t == "float_seq":
+            frame[n] = frame[n].map(lambda s: tuple(float(x) for x in s.split()) if s else ())
+    frame.attrs["atomic_types"] = dict(zip(names, types, strict=True))
+    return frame
+
+
+def _line_of_byte(path: Path, offset_in_text: int) -> int:
+    data = path.read_bytes()
+    try:
+        data.decode("utf-8")
+        return 1
+    except UnicodeDecodeError as e:
+        return data[: e.start].count(b"\n") + 1
+
+
+def _rename(frame: pd.DataFrame) -> pd.DataFrame:
+    mapping = {c: FIELD_ALIASES[c] for c in frame.columns if c in FIELD_ALIASES}
+    return frame.rename(columns=mapping)
+
+
+def read_atomic(directory: str | Path, name: str | None = None) -> Dataset:
+    """Read ``<dir>/<name>.inter`` (+ optional ``.item``, ``.user``) into a `Dataset`."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise DataError("not a directory (expected a folder holding NAME.inter)", source=str(directory))
+    name = name or directory.name
+    inter_path = directory / f"{name}.inter"
+    if not inter_path.exists():
+        found = sorted(p.name for p in directory.glob("*.inter"))
+        raise DataError(f"no {name}.inter here (found: {found or 'no .inter files'})",
+                        source=str(directory))
+    inter = _rename(read_atomic_table(inter_path))
+    if "timestamp" not in inter.columns:
+        # RecBole allows logs without time: file order is then the only order.
+        inter["timestamp"] = np.arange(len(inter), dtype=np.float64)
+    items = users = None
+    if (directory / f"{name}.item").exists():
+        items = _normalise_items(_rename(read_atomic_table(directory / f"{name}.item")))
+    if (directory / f"{name}.user").exists():
+        users = read_atomic_table(directory / f"{name}.user")
+    return Dataset.from_frames(name, inter, items, users, source=str(inter_path),
+                               meta={"format": "atomic", "path": str(directory)})
+
+
+def _normalise_items(items: pd.DataFrame) -> pd.DataFrame:
+    items = items.copy()
+    if "genres" in items.columns:
+        items["genres"] = items["genres"].map(
+            lambda s: tuple(g for g in str(s).split() if g and g.lower() != "unknown")
+            if isinstance(s, str) else tuple(s)).astype(object)
+    if "year" in items.columns:
+        # ML-100K has "unkonwn" and "V": anything that is not a plausible year becomes <NA>
+        y = pd.to_numeric(items["year"], errors="coerce")
+        y = y.where((y >= 1800) & (y <= 2100))
+        items["year"] = y.astype("Int64")
+    if "title" in items.columns:
+        items["title"] = items["title"].astype(str)
+    return items
+
+
+def write_atomic(dataset: Dataset, directory: str | Path, name: str | None = None,
+                 interactions: pd.DataFrame | None = None) -> list[Path]:
+    """Write ``dataset`` (or a subset of its ``interactions``) as RecBole atomic files.
+
+    Ids are written raw, so RecBole's results map back to ours. Returns the paths written.
+    """
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    name = name or dataset.name
+    inter = dataset.interactions if interactions is None else interactions
+    out = pd.DataFrame({
+        "user_id:token": dataset.user_ids[inter["user"].to_numpy()],
+        "item_id:token": dataset.item_ids[inter["item"].to_numpy()],
+        "rating:float": inter["rating"].to_numpy(),
+        "timestamp:float": inter["timestamp"].to_numpy(),
+    })
+    paths = [directory / f"{name}.inter"]
+    out.to_csv(paths[0], sep="\t", index=False, na_rep="")
+    items = dataset.items
+    icols = {"item_id:token": items["item_id"], "movie_title:token_seq": items["title"].map(_clean)}
+    if "year" in items.columns:
+        icols["release_year:token"] = items["year"].astype(str).replace("<NA>", "")
+    if "genres" in items.columns:
+        icols["class:token_seq"] = items["genres"].map(lambda g: " ".join(g) if g else "")
+    paths.append(directory / f"{name}.item")
+    pd.DataFrame(icols).to_csv(paths[-1], sep="\t", index=False, quoting=csv.QUOTE_NONE, escapechar="\\")
+    ucols = [c for c in dataset.users.columns if c != "user_id"]
+    if ucols:
+        u = pd.DataFrame({"user_id:token": dataset.users["user_id"]})
+        for c in ucols:
+            u[f"{c}:token"] = dataset.users[c].astype(str).map(_clean)
+        paths.append(directory / f"{name}.user")
+        u.to_csv(paths[-1], sep="\t", index=False, quoting=csv.QUOTE_NONE, escapechar="\\")
+    return paths
+
+
+def _clean(s) -> str:
+    return str(s).replace("\t", " ").replace("\n", " ")
