@@ -1,0 +1,177 @@
+"""`instructrec instructions`: build an InstructionSet file, or show rendered examples.
+
+instructrec instructions build --data ml-100k --stage train --out train.jsonl
+instructrec instructions show --data ml-100k --n 2
+"""
+
+from __future__ import annotations
+
+import click
+
+from .common import data_option, load_dataset
+
+
+def _slots(spec: str | None):
+    """ "P1I0T3,P2I1T3" -> [("P1", "I0", "T3"), ("P2", "I1", "T3")]."""
+    if not spec:
+        return None
+    out = []
+    for part in spec.split(","):
+        p = part.strip().upper().replace(" ", "").replace("-", "")
+        if len(p) not in (5, 6) or p[0] != "P" or p[2] != "I":
+            raise click.BadParameter(
+                f"{part!r}: expected a slot like P1I0T3 (or P0I2R)", param_hint="--slots"
+            )
+        out.append((p[:2], p[2:4], p[4:]))
+    return out
+
+
+def _split(dataset, split_dir: str | None, seed: int):
+    from instructrec.data import load_split, make_split
+
+    return load_split(split_dir, dataset) if split_dir else make_split(dataset, seed=seed)
+
+
+def _templates(spec: str) -> str | list[str]:
+    return spec if spec in ("seen", "held_out", "all") else [s.strip() for s in spec.split(",")]
+
+
+@click.group()
+def instructions() -> None:
+    """Instruction templates and the InstructionSet builder (InstructRec P/I/T slots)."""
+
+
+@instructions.command("build")
+@data_option
+@click.option(
+    "--stage", type=click.Choice(["train", "valid", "test"]), default="train", show_default=True
+)
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="file to write")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["jsonl", "alpaca", "tsv"]),
+    default="jsonl",
+    show_default=True,
+)
+@click.option(
+    "--split-dir",
+    default=None,
+    type=click.Path(file_okay=False),
+    help="a saved split (default: a fresh leave-one-out split with --seed)",
+)
+@click.option(
+    "--slots",
+    default=None,
+    help="comma-separated slots, e.g. P1I0T3,P1I2T3 (default: every slot of the chosen templates)",
+)
+@click.option(
+    "--templates",
+    default="seen",
+    show_default=True,
+    help="seen | held_out | all | comma-separated template ids",
+)
+@click.option(
+    "--candidates", type=click.Choice(["cand10", "cand20"]), default="cand10", show_default=True
+)
+@click.option(
+    "--per-user",
+    default=1,
+    show_default=True,
+    type=int,
+    help="training targets per user (train stage)",
+)
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--context/--no-context", default=False, help="prefix a season/time-of-day sentence")
+@click.option(
+    "--config",
+    "config_path",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="an InstructionConfig YAML (stage, slots, templates, seed, ...): replaces those flags",
+)
+@click.option(
+    "--teacher/--no-teacher",
+    default=False,
+    help="rewrite P2/I1 texts with the teacher LLM (INSTRUCTREC_TEACHER_URL, _MODEL, _KEY)",
+)
+def build_cmd(
+    data: str,
+    stage: str,
+    out: str,
+    fmt: str,
+    split_dir: str | None,
+    slots: str | None,
+    templates: str,
+    candidates: str,
+    per_user: int,
+    seed: int,
+    context: bool,
+    config_path: str | None,
+    teacher: bool,
+) -> None:
+    """Build the InstructionSet of a stage and write it as JSONL, Alpaca JSON or TSV."""
+    import time
+
+    from instructrec.instructions import export
+    from instructrec.instructions.config import InstructionConfig
+    from instructrec.instructions.teacher import TeacherConfig
+
+    if config_path:
+        cfg = InstructionConfig.from_yaml(config_path)
+    else:
+        cfg = InstructionConfig(
+            stage=stage,
+            slots=[list(x) for x in _slots(slots)] if slots else None,
+            candidates=candidates,
+            templates=_templates(templates),
+            seed=seed,
+            per_user=per_user,
+            context=context,
+            teacher=TeacherConfig.from_env() if teacher else None,
+        )
+    ds = load_dataset(data)
+    split = _split(ds, split_dir, cfg.seed)
+    start = time.perf_counter()
+    frame = cfg.build(ds, split)
+    took = time.perf_counter() - start
+    export(frame, out, fmt)
+    counts = frame.groupby(["P", "I", "T"]).size()
+    click.echo(
+        f"wrote {len(frame):,} instructions ({len(counts)} slots, "
+        f"{frame['template_id'].nunique()} templates) to {out} "
+        f"in {took:.2f}s ({len(frame) / max(took, 1e-9):,.0f}/s)"
+    )
+
+
+@instructions.command("show")
+@data_option
+@click.option("--n", "n", default=2, show_default=True, type=int, help="examples per slot")
+@click.option(
+    "--stage", type=click.Choice(["train", "valid", "test"]), default="train", show_default=True
+)
+@click.option(
+    "--templates",
+    default="seen",
+    show_default=True,
+    help="seen | held_out | all | comma-separated template ids",
+)
+@click.option("--seed", default=0, show_default=True, type=int)
+def show(data: str, n: int, stage: str, templates: str, seed: int) -> None:
+    """Print N rendered examples for every (P, I, T) slot: what the model reads."""
+    from instructrec.instructions import build
+
+    ds = load_dataset(data)
+    split = _split(ds, None, seed)
+    if stage == "train" and templates in ("held_out", "all"):
+        stage = "valid"  # held-out templates are never rendered for training
+    frame = build(ds, split, stage=stage, templates=_templates(templates), seed=seed)
+    for (p, i, task), group in frame.groupby(["P", "I", "T"], sort=True):
+        click.echo(f"=== {p} {i} {task} ({len(group):,} rows) ===")
+        for _, row in group.head(n).iterrows():
+            click.echo(
+                f"[{row['template_id']}{' held-out' if row['held_out'] else ''}] "
+                f"{row['instruction']}"
+            )
+            click.echo(f"  -> {row['answer']}")
+        click.echo("")
