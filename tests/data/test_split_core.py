@@ -22,8 +22,9 @@ def test_leave_one_out_is_temporal(ml100k, ml100k_split):
 
 def test_ties_follow_file_order_not_item_id():
     # user a: three items with the SAME timestamp; file order is z, y, x (ids descending).
-    inter = pd.DataFrame({"user_id": ["a"] * 4, "item_id": ["0", "9", "5", "1"],
-                          "timestamp": [1, 2, 2, 2]})
+    inter = pd.DataFrame(
+        {"user_id": ["a"] * 4, "item_id": ["0", "9", "5", "1"], "timestamp": [1, 2, 2, 2]}
+    )
     ds = Dataset.from_frames("t", inter)
     sp = leave_one_out(ds)
     # the last row of the file is the test item, whatever its id
@@ -48,7 +49,9 @@ def test_candidates_are_unseen_and_deterministic(ml100k, ml100k_split):
 def test_saved_split_verifies_hash(tmp_path, ml100k, ml100k_split):
     save_split(ml100k_split, tmp_path, ml100k)
     back = load_split(tmp_path, ml100k)
-    assert np.array_equal(back.candidates["cand10"]["test"], ml100k_split.candidates["cand10"]["test"])
+    assert np.array_equal(
+        back.candidates["cand10"]["test"], ml100k_split.candidates["cand10"]["test"]
+    )
     arr = np.load(tmp_path / "cand10.test.npy")
     arr[0, 1] = arr[0, 2]
     np.save(tmp_path / "cand10.test.npy", arr)
@@ -62,6 +65,9 @@ def test_saved_split_verifies_hash(tmp_path, ml100k, ml100k_split):
 
 def test_histories_exclude_target(ml100k_split):
     hist = ml100k_split.histories("test")
-    for h, target_item, valid_item in zip(hist[:50], ml100k_split.test.item, ml100k_split.valid.item, strict=False):
+    for h, target_item, valid_item in zip(
+        hist[:50], ml100k_split.test.item, ml100k_split.valid.item, strict=False
+    ):
         assert len(h) <= 20
         assert h[-1] == valid_item
+        assert target_item not in h  # ML-100K has no repeated (user, item) pairs

@@ -23,7 +23,7 @@ def load_dataset(spec: str, **kwargs):
     if spec in ("ml-100k", "movielens-100k", "default"):
         return load_movielens_100k()
     path = Path(spec)
-    if path.is_dir():
+    if path.is_dir() and not (path / "interactions.parquet").exists():
         return read_atomic(path)
     if not path.exists():
         raise DataError("no such file or directory (expected 'ml-100k', an atomic directory, "

@@ -21,10 +21,17 @@ from .errors import DataError
 ATOMIC_TYPES = ("token", "token_seq", "float", "float_seq")
 # RecBole field name -> our column name
 FIELD_ALIASES = {
-    "movie_title": "title", "title": "title", "item_name": "title",
-    "release_year": "year", "year": "year",
-    "class": "genres", "genre": "genres", "genres": "genres", "categories": "genres",
-    "review": "review", "review_text": "review",
+    "movie_title": "title",
+    "title": "title",
+    "item_name": "title",
+    "release_year": "year",
+    "year": "year",
+    "class": "genres",
+    "genre": "genres",
+    "genres": "genres",
+    "categories": "genres",
+    "review": "review",
+    "review_text": "review",
 }
 
 
@@ -37,26 +44,48 @@ def read_atomic_table(path: str | Path) -> pd.DataFrame:
         with open(path, encoding="utf-8", newline="") as fh:
             header = fh.readline().rstrip("\r\n")
             if not header:
-                raise DataError("empty file: expected a header line of name:type fields",
-                                source=str(path), line=1)
+                raise DataError(
+                    "empty file: expected a header line of name:type fields",
+                    source=str(path),
+                    line=1,
+                )
             fields = header.split("\t")
             names, types = [], []
             for f in fields:
                 if ":" not in f:
-                    raise DataError(f"header field {f!r} is not of the form name:type "
-                                    f"(type one of {ATOMIC_TYPES})", source=str(path), line=1)
+                    raise DataError(
+                        f"header field {f!r} is not of the form name:type "
+                        f"(type one of {ATOMIC_TYPES})",
+                        source=str(path),
+                        line=1,
+                    )
                 n, t = f.rsplit(":", 1)
                 if t not in ATOMIC_TYPES:
-                    raise DataError(f"header field {f!r} has unknown type {t!r}; expected one of "
-                                    f"{ATOMIC_TYPES}", source=str(path), line=1)
+                    raise DataError(
+                        f"header field {f!r} has unknown type {t!r}; expected one of "
+                        f"{ATOMIC_TYPES}",
+                        source=str(path),
+                        line=1,
+                    )
                 names.append(n)
                 types.append(t)
-            frame = pd.read_csv(fh, sep="\t", header=None, names=names, dtype=str,
-                                keep_default_na=False, quoting=csv.QUOTE_NONE, engine="c")
+            frame = pd.read_csv(
+                fh,
+                sep="\t",
+                header=None,
+                names=names,
+                dtype=str,
+                keep_default_na=False,
+                quoting=csv.QUOTE_NONE,
+                engine="c",
+            )
     except UnicodeDecodeError as e:
         line = _line_of_byte(path, e.start)
-        raise DataError(f"not valid UTF-8 (byte {e.object[e.start:e.start + 1]!r})",
-                        source=str(path), line=line) from None
+        raise DataError(
+            f"not valid UTF-8 (byte {e.object[e.start : e.start + 1]!r})",
+            source=str(path),
+            line=line,
+        ) from None
     except pd.errors.ParserError as e:
         raise DataError(f"malformed row: {e}", source=str(path)) from None
     for n, t in zip(names, types, strict=True):
@@ -65,8 +94,12 @@ def read_atomic_table(path: str | Path) -> pd.DataFrame:
             bad = col.isna() & (frame[n] != "")
             if bad.any():
                 row = int(np.flatnonzero(bad.to_numpy())[0])
-                raise DataError(f"expected a number, found {frame[n].iloc[row]!r}",
-                                source=str(path), line=row + 2, column=n)
+                raise DataError(
+                    f"expected a number, found {frame[n].iloc[row]!r}",
+                    source=str(path),
+                    line=row + 2,
+                    column=n,
+                )
             frame[n] = col
         elif t == "float_seq":
             frame[n] = frame[n].map(lambda s: tuple(float(x) for x in s.split()) if s else ())
@@ -92,13 +125,18 @@ def read_atomic(directory: str | Path, name: str | None = None) -> Dataset:
     """Read ``<dir>/<name>.inter`` (+ optional ``.item``, ``.user``) into a `Dataset`."""
     directory = Path(directory)
     if not directory.is_dir():
-        raise DataError("not a directory (expected a folder holding NAME.inter)", source=str(directory))
+        raise DataError(
+            "not a directory (expected a folder holding NAME.inter)", source=str(directory)
+        )
+    found = sorted(p.name for p in directory.glob("*.inter"))
+    if name is None and not (directory / f"{directory.name}.inter").exists() and len(found) == 1:
+        name = found[0][: -len(".inter")]  # the one .inter file, whatever its name
     name = name or directory.name
     inter_path = directory / f"{name}.inter"
     if not inter_path.exists():
-        found = sorted(p.name for p in directory.glob("*.inter"))
-        raise DataError(f"no {name}.inter here (found: {found or 'no .inter files'})",
-                        source=str(directory))
+        raise DataError(
+            f"no {name}.inter here (found: {found or 'no .inter files'})", source=str(directory)
+        )
     inter = _rename(read_atomic_table(inter_path))
     if "timestamp" not in inter.columns:
         # RecBole allows logs without time: file order is then the only order.
@@ -108,16 +146,31 @@ def read_atomic(directory: str | Path, name: str | None = None) -> Dataset:
         items = _normalise_items(_rename(read_atomic_table(directory / f"{name}.item")))
     if (directory / f"{name}.user").exists():
         users = read_atomic_table(directory / f"{name}.user")
-    return Dataset.from_frames(name, inter, items, users, source=str(inter_path),
-                               meta={"format": "atomic", "path": str(directory)})
+    return Dataset.from_frames(
+        name,
+        inter,
+        items,
+        users,
+        source=str(inter_path),
+        first_line=2,
+        meta={"format": "atomic", "path": str(directory)},
+    )
 
 
 def _normalise_items(items: pd.DataFrame) -> pd.DataFrame:
     items = items.copy()
     if "genres" in items.columns:
-        items["genres"] = items["genres"].map(
-            lambda s: tuple(g for g in str(s).split() if g and g.lower() != "unknown")
-            if isinstance(s, str) else tuple(s)).astype(object)
+        items["genres"] = (
+            items["genres"]
+            .map(
+                lambda s: (
+                    tuple(g for g in str(s).split() if g and g.lower() != "unknown")
+                    if isinstance(s, str)
+                    else tuple(s)
+                )
+            )
+            .astype(object)
+        )
     if "year" in items.columns:
         # ML-100K has "unkonwn" and "V": anything that is not a plausible year becomes <NA>
         y = pd.to_numeric(items["year"], errors="coerce")
@@ -128,8 +181,12 @@ def _normalise_items(items: pd.DataFrame) -> pd.DataFrame:
     return items
 
 
-def write_atomic(dataset: Dataset, directory: str | Path, name: str | None = None,
-                 interactions: pd.DataFrame | None = None) -> list[Path]:
+def write_atomic(
+    dataset: Dataset,
+    directory: str | Path,
+    name: str | None = None,
+    interactions: pd.DataFrame | None = None,
+) -> list[Path]:
     """Write ``dataset`` (or a subset of its ``interactions``) as RecBole atomic files.
 
     Ids are written raw, so RecBole's results map back to ours. Returns the paths written.
@@ -138,12 +195,14 @@ def write_atomic(dataset: Dataset, directory: str | Path, name: str | None = Non
     directory.mkdir(parents=True, exist_ok=True)
     name = name or dataset.name
     inter = dataset.interactions if interactions is None else interactions
-    out = pd.DataFrame({
-        "user_id:token": dataset.user_ids[inter["user"].to_numpy()],
-        "item_id:token": dataset.item_ids[inter["item"].to_numpy()],
-        "rating:float": inter["rating"].to_numpy(),
-        "timestamp:float": inter["timestamp"].to_numpy(),
-    })
+    out = pd.DataFrame(
+        {
+            "user_id:token": dataset.user_ids[inter["user"].to_numpy()],
+            "item_id:token": dataset.item_ids[inter["item"].to_numpy()],
+            "rating:float": inter["rating"].to_numpy(),
+            "timestamp:float": inter["timestamp"].to_numpy(),
+        }
+    )
     paths = [directory / f"{name}.inter"]
     out.to_csv(paths[0], sep="\t", index=False, na_rep="")
     items = dataset.items
@@ -153,7 +212,9 @@ def write_atomic(dataset: Dataset, directory: str | Path, name: str | None = Non
     if "genres" in items.columns:
         icols["class:token_seq"] = items["genres"].map(lambda g: " ".join(g) if g else "")
     paths.append(directory / f"{name}.item")
-    pd.DataFrame(icols).to_csv(paths[-1], sep="\t", index=False, quoting=csv.QUOTE_NONE, escapechar="\\")
+    pd.DataFrame(icols).to_csv(
+        paths[-1], sep="\t", index=False, quoting=csv.QUOTE_NONE, escapechar="\\"
+    )
     ucols = [c for c in dataset.users.columns if c != "user_id"]
     if ucols:
         u = pd.DataFrame({"user_id:token": dataset.users["user_id"]})

@@ -47,84 +47,75 @@ class Dataset:
 
     # ------------------------------------------------------------------ construction
     @classmethod
-    def from_frames(cls, name: str, interactions: pd.DataFrame, items: pd.DataFrame | None = None,
-                    users: pd.DataFrame | None = None, *, source: str = "<frames>",
-                    meta: dict | None = None) -> Dataset:
+    def from_frames(
+        cls,
+        name: str,
+        interactions: pd.DataFrame,
+        items: pd.DataFrame | None = None,
+        users: pd.DataFrame | None = None,
+        *,
+        source: str = "<frames>",
+        meta: dict | None = None,
+        first_line: int = 1,
+    ) -> Dataset:
         """Build from raw frames.
 
-        ``interactions`` needs ``user_id``, ``item_id`` and ``timestamp``; ``rating``, ``review``
-        and ``summary`` are optional. ``items`` needs ``item_id`` (``title`` defaults to the id);
-        ``users`` needs ``user_id``. Raw ids may be any hashable type; they are kept as str.
-        Row order of ``interactions`` is the tie-breaker for equal timestamps.
+        ``interactions`` needs ``user_id``, ``item_id`` and ``timestamp`` (a number of seconds,
+        or datetimes); ``rating``, ``review`` and ``summary`` are optional. ``items`` needs
+        ``item_id`` (``title`` defaults to the id); ``users`` needs ``user_id``. Raw ids may be
+        any hashable type; they are kept as str (integer ids are numbered without converting
+        every row to str, which matters at 10M rows). Row order of ``interactions`` is the
+        tie-breaker for equal timestamps. ``first_line`` is the line of the source file that
+        holds the first row (2 for a file with a header), so errors name the right line.
         """
         for col in ("user_id", "item_id", "timestamp"):
             if col not in interactions.columns:
-                raise DataError(f"missing required column; found {list(interactions.columns)}",
-                                source=source, column=col)
+                raise DataError(
+                    f"missing required column; found {list(interactions.columns)}",
+                    source=source,
+                    column=col,
+                )
         if len(interactions) == 0:
-            raise DataError("no interactions (the file is empty or has only a header)", source=source)
+            raise DataError(
+                "no interactions (the file is empty or has only a header)", source=source
+            )
         inter = interactions
-        uraw = inter["user_id"].astype(str).to_numpy()
-        iraw = inter["item_id"].astype(str).to_numpy()
-        ts = pd.to_numeric(inter["timestamp"], errors="coerce")
-        bad = ts.isna().to_numpy()
-        if bad.any():
-            row = int(np.flatnonzero(bad)[0])
-            raise DataError(f"timestamp is missing or not a number ({inter['timestamp'].iloc[row]!r}); "
-                            f"{int(bad.sum())} such rows", source=source, line=row + 1, column="timestamp")
+        ts = _timestamps(inter["timestamp"], source, first_line)
         rating = None
         if "rating" in inter.columns:
             rating = pd.to_numeric(inter["rating"], errors="coerce")
             badr = rating.isna().to_numpy() & inter["rating"].notna().to_numpy()
             if badr.any():
                 row = int(np.flatnonzero(badr)[0])
-                raise DataError(f"rating is not a number ({inter['rating'].iloc[row]!r})",
-                                source=source, line=row + 1, column="rating")
+                raise DataError(
+                    f"rating is not a number ({inter['rating'].iloc[row]!r})",
+                    source=source,
+                    line=row + first_line,
+                    column="rating",
+                )
 
-        # id maps: items from the item table first (so items without interactions keep an id)
-        item_keys = iraw
-        if items is not None:
-            if "item_id" not in items.columns:
-                raise DataError(f"item table lacks column; found {list(items.columns)}",
-                                source=source, column="item_id")
-            it_raw = items["item_id"].astype(str)
-            dup = it_raw.duplicated()
-            if dup.any():
-                raise DataError(f"duplicate item id {it_raw[dup].iloc[0]!r} in the item table",
-                                source=source, line=int(np.flatnonzero(dup.to_numpy())[0]) + 1,
-                                column="item_id")
-            item_keys = np.concatenate([it_raw.to_numpy(), iraw])
-        item_codes, item_uniques = pd.factorize(pd.Series(item_keys, dtype=object), sort=False)
-        item_idx = item_codes[len(item_keys) - len(iraw):]
+        # id maps: ids from the item/user table first (so items without interactions keep one)
+        item_idx, item_uniques = _number_ids(inter["item_id"], items, "item", source, first_line)
+        user_idx, user_uniques = _number_ids(inter["user_id"], users, "user", source, first_line)
 
-        user_keys = uraw
-        if users is not None:
-            if "user_id" not in users.columns:
-                raise DataError(f"user table lacks column; found {list(users.columns)}",
-                                source=source, column="user_id")
-            us_raw = users["user_id"].astype(str)
-            dup = us_raw.duplicated()
-            if dup.any():
-                raise DataError(f"duplicate user id {us_raw[dup].iloc[0]!r} in the user table",
-                                source=source, line=int(np.flatnonzero(dup.to_numpy())[0]) + 1,
-                                column="user_id")
-            user_keys = np.concatenate([us_raw.to_numpy(), uraw])
-        user_codes, user_uniques = pd.factorize(pd.Series(user_keys, dtype=object), sort=False)
-        user_idx = user_codes[len(user_keys) - len(uraw):]
-
-        out = pd.DataFrame({
-            "user": user_idx.astype(np.int32),
-            "item": item_idx.astype(np.int32),
-            "rating": (rating.to_numpy(np.float32) if rating is not None
-                       else np.full(len(inter), np.nan, np.float32)),
-            "timestamp": ts.to_numpy(np.float64),
-            "order": np.arange(len(inter), dtype=np.int64),
-        })
+        out = pd.DataFrame(
+            {
+                "user": user_idx.astype(np.int32),
+                "item": item_idx.astype(np.int32),
+                "rating": (
+                    rating.to_numpy(np.float32)
+                    if rating is not None
+                    else np.full(len(inter), np.nan, np.float32)
+                ),
+                "timestamp": ts,
+                "order": np.arange(len(inter), dtype=np.int64),
+            }
+        )
         for extra in ("review", "summary"):
             if extra in inter.columns:
                 out[extra] = inter[extra].fillna("").astype(str).to_numpy()
 
-        item_table = pd.DataFrame({"item_id": np.asarray(item_uniques, dtype=object).astype(str)})
+        item_table = pd.DataFrame({"item_id": item_uniques})
         if items is not None:
             attrs = items.copy()
             attrs["item_id"] = attrs["item_id"].astype(str)
@@ -134,14 +125,19 @@ class Dataset:
         item_table["title"] = item_table["title"].fillna(item_table["item_id"]).astype(str)
         item_table.index.name = "item"
 
-        user_table = pd.DataFrame({"user_id": np.asarray(user_uniques, dtype=object).astype(str)})
+        user_table = pd.DataFrame({"user_id": user_uniques})
         if users is not None:
             attrs = users.copy()
             attrs["user_id"] = attrs["user_id"].astype(str)
             user_table = user_table.merge(attrs, on="user_id", how="left")
         user_table.index.name = "user"
-        return cls(name=name, interactions=out, items=item_table, users=user_table,
-                   meta=dict(meta or {}, source=source))
+        return cls(
+            name=name,
+            interactions=out,
+            items=item_table,
+            users=user_table,
+            meta=dict(meta or {}, source=source),
+        )
 
     # ------------------------------------------------------------------ accessors
     @property
@@ -176,7 +172,7 @@ class Dataset:
 
     def sorted_interactions(self) -> pd.DataFrame:
         """Interactions ordered by (user, timestamp, source row): ties keep file order."""
-        return self.interactions.sort_values(["user", "timestamp", "order"], kind="stable")
+        return self.interactions.take(sort_order(self.interactions))
 
     def fingerprint(self) -> str:
         """A content hash of interactions and item titles (for run manifests)."""
@@ -189,22 +185,140 @@ class Dataset:
     def summary(self) -> dict:
         """Counts and ranges a person checks first."""
         inter = self.interactions
-        per_user = inter.groupby("user").size()
+        per_user = pd.Series(np.bincount(inter["user"].to_numpy(), minlength=self.n_users))
         return {
             "name": self.name,
             "users": self.n_users,
             "items": self.n_items,
             "interactions": len(inter),
             "density": len(inter) / max(1, self.n_users * self.n_items),
-            "interactions_per_user": {"min": int(per_user.min()), "median": float(per_user.median()),
-                                      "max": int(per_user.max())},
-            "rating": ({"min": float(inter.rating.min()), "max": float(inter.rating.max()),
-                        "mean": float(inter.rating.mean())} if inter.rating.notna().any() else None),
+            "interactions_per_user": {
+                "min": int(per_user.min()),
+                "median": float(per_user.median()),
+                "max": int(per_user.max()),
+            },
+            "rating": (
+                {
+                    "min": float(inter.rating.min()),
+                    "max": float(inter.rating.max()),
+                    "mean": float(inter.rating.mean()),
+                }
+                if inter.rating.notna().any()
+                else None
+            ),
             "time_range": [float(inter.timestamp.min()), float(inter.timestamp.max())],
             "has_reviews": "review" in inter.columns,
             "item_attributes": [c for c in self.items.columns if c not in ("item_id",)],
             "user_attributes": [c for c in self.users.columns if c not in ("user_id",)],
         }
+
+
+def sort_order(inter: pd.DataFrame) -> np.ndarray:
+    """Positions that order ``inter`` by (user, timestamp, order): ties keep file order.
+
+    Uses Arrow's multi-key sort, about twice as fast as ``np.lexsort`` at 10M rows.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    table = pa.table(
+        {
+            "user": np.asarray(inter["user"]),
+            "timestamp": np.asarray(inter["timestamp"]),
+            "order": np.asarray(inter["order"]),
+        }
+    )
+    keys = [("user", "ascending"), ("timestamp", "ascending"), ("order", "ascending")]
+    return pc.sort_indices(table, sort_keys=keys).to_numpy()
+
+
+def _timestamps(col: pd.Series, source: str, first_line: int = 1) -> np.ndarray:
+    """Seconds as float64 from numbers, datetimes or date strings; `DataError` on the first bad row."""
+    if isinstance(col.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(col.dtype):
+        ts = (col - pd.Timestamp(0, tz=getattr(col.dtype, "tz", None))) / pd.Timedelta(seconds=1)
+    else:
+        ts = pd.to_numeric(col, errors="coerce")
+        if ts.isna().all() and col.notna().any():  # maybe dates such as 2020-01-31T12:00:00
+            dt = pd.to_datetime(col, errors="coerce", utc=True, format="ISO8601")
+            if dt.notna().any():
+                ts = (dt - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(seconds=1)
+    bad = ts.isna().to_numpy()
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise DataError(
+            f"timestamp is missing or not a number or date ({col.iloc[row]!r}); "
+            f"{int(bad.sum())} such rows",
+            source=source,
+            line=row + first_line,
+            column="timestamp",
+        )
+    return ts.to_numpy(np.float64)
+
+
+def _check_ids(ids: pd.Series, what: str, source: str, first_line: int = 1) -> pd.Series:
+    missing = ids.isna().to_numpy()
+    if missing.any():
+        row = int(np.flatnonzero(missing)[0])
+        raise DataError(
+            f"{what} is missing ({int(missing.sum())} such rows); every row needs one",
+            source=source,
+            line=row + first_line,
+            column=ids.name,
+        )
+    if pd.api.types.is_float_dtype(ids.dtype):
+        vals = ids.to_numpy()
+        if np.all(vals == np.round(vals)):  # 7.0 -> 7, as a CSV column with no gaps would read
+            return pd.Series(vals.astype(np.int64), name=ids.name)
+    return ids
+
+
+def _number_ids(
+    inter_ids: pd.Series, table: pd.DataFrame | None, kind: str, source: str, first_line: int = 1
+) -> tuple[np.ndarray, np.ndarray]:
+    """Contiguous codes for the interaction ids and the raw id (str) of each code.
+
+    Ids of ``table`` (the item or user table) come first. Integer ids are factorised as
+    integers (fast) and only the unique ids are turned into str.
+    """
+    col = f"{kind}_id"
+    inter_ids = _check_ids(inter_ids, col, source, first_line)
+    keys = inter_ids
+    n_table = 0
+    if table is not None:
+        if col not in table.columns:
+            raise DataError(
+                f"{kind} table lacks column; found {list(table.columns)}",
+                source=source,
+                column=col,
+            )
+        table_ids = _check_ids(table[col], col, source)
+        as_str = table_ids.astype(str)
+        dup = as_str.duplicated().to_numpy()
+        if dup.any():
+            row = int(np.flatnonzero(dup)[0])
+            raise DataError(
+                f"duplicate {kind} id {as_str.iloc[row]!r} in the {kind} table",
+                source=source,
+                line=row + 1,
+                column=col,
+            )
+        n_table = len(table_ids)
+        both_int = pd.api.types.is_integer_dtype(table_ids.dtype) and pd.api.types.is_integer_dtype(
+            inter_ids.dtype
+        )
+        if both_int:
+            keys = np.concatenate([table_ids.to_numpy(np.int64), inter_ids.to_numpy(np.int64)])
+        else:
+            keys = np.concatenate(
+                [as_str.to_numpy(dtype=object), inter_ids.astype(str).to_numpy(dtype=object)]
+            )
+    elif pd.api.types.is_integer_dtype(inter_ids.dtype):
+        keys = inter_ids.to_numpy(np.int64)
+    elif not (pd.api.types.is_string_dtype(inter_ids.dtype) and inter_ids.dtype != object):
+        keys = inter_ids.astype(str)
+    codes, uniques = pd.factorize(keys, sort=False)
+    raw = np.asarray(uniques).astype(str).astype(object)
+    return codes[n_table:], raw
 
 
 def _lookup(raw_col: pd.Series, raw_ids, kind: str) -> np.ndarray:
@@ -213,5 +327,7 @@ def _lookup(raw_col: pd.Series, raw_ids, kind: str) -> np.ndarray:
     pos = index.get_indexer(keys)
     if (pos < 0).any():
         missing = keys[pos < 0][0]
-        raise DataError(f"unknown {kind} id {missing!r} ({int((pos < 0).sum())} unknown of {len(keys)})")
+        raise DataError(
+            f"unknown {kind} id {missing!r} ({int((pos < 0).sum())} unknown of {len(keys)})"
+        )
     return pos.astype(np.int64)

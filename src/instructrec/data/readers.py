@@ -1,0 +1,375 @@
+"""Readers: CSV / Parquet interaction logs with a column mapping, and `read_any`, which picks a
+reader by suffix (``.csv``/``.tsv``, ``.parquet``, Amazon ``.json``/``.jsonl``/``.json.gz``, a
+directory of Parquet files written by `write_parquet` or of RecBole atomic files).
+
+Every reader returns a `Dataset` built by `Dataset.from_frames`, which numbers ids and checks
+required columns, timestamps and duplicate ids. Bad input raises one `DataError` naming the
+file, the line (or row) or column, and what was expected. Readers only ever open files for
+reading.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .dataset import Dataset
+from .errors import DataError
+
+# our column -> source names tried, in order, when no mapping names it
+ALIASES = {
+    "user_id": ("user_id", "userId", "userid", "user", "uid", "reviewerID", "customer_id"),
+    "item_id": (
+        "item_id",
+        "itemId",
+        "itemid",
+        "item",
+        "iid",
+        "movieId",
+        "movie_id",
+        "asin",
+        "product_id",
+    ),
+    "rating": ("rating", "ratings", "score", "overall", "stars"),
+    "timestamp": ("timestamp", "ts", "time", "unixReviewTime", "datetime", "date"),
+    "title": ("title", "movie_title", "name", "item_name"),
+    "genres": ("genres", "genre", "categories", "class"),
+}
+INTERACTION_FIELDS = ("user_id", "item_id", "rating", "timestamp", "review", "summary")
+TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".parquet", ".pq")
+JSON_SUFFIXES = (".json", ".jsonl", ".json.gz", ".jsonl.gz")
+PARQUET_DIR_FILES = ("interactions.parquet", "items.parquet", "users.parquet")
+
+
+def parse_mapping(text: str | None) -> dict[str, str]:
+    """``"user_id=userId,item_id=movieId"`` -> ``{"user_id": "userId", "item_id": "movieId"}``."""
+    if not text:
+        return {}
+    out = {}
+    for part in text.split(","):
+        ours, sep, theirs = part.partition("=")
+        if not sep or not ours.strip() or not theirs.strip():
+            raise DataError(
+                f"column mapping {part!r} is not of the form ours=theirs "
+                f"(e.g. user_id=userId,item_id=movieId)"
+            )
+        out[ours.strip()] = theirs.strip()
+    return out
+
+
+def utf8_error_line(path: Path) -> tuple[int, bytes]:
+    """(line, offending byte) of the first invalid UTF-8 byte in ``path`` (plain or .gz)."""
+    data = _open_binary(path).read()
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        return data[: e.start].count(b"\n") + 1, data[e.start : e.start + 1]
+    return 1, b""
+
+
+def _open_binary(path: Path):
+    if path.name.endswith(".gz"):
+        import gzip
+
+        return gzip.open(path, "rb")
+    return open(path, "rb")
+
+
+def _check_file(path: Path) -> None:
+    if not path.exists():
+        raise DataError("file not found", source=str(path))
+    if path.is_dir():
+        raise DataError("is a directory, expected a file", source=str(path))
+    if path.stat().st_size == 0:
+        raise DataError("empty file (0 bytes): expected a header line and rows", source=str(path))
+
+
+def read_frame(
+    path: str | Path, sep: str | None = None, str_columns=(), columns=None
+) -> pd.DataFrame:
+    """Read a CSV/TSV or Parquet file into a DataFrame with clear errors.
+
+    ``str_columns`` are read as text (CSV only) so ids such as ``007`` keep their zeros;
+    ``columns`` limits what is read from Parquet.
+    """
+    path = Path(path)
+    _check_file(path)
+    if path.suffix.lower() in (".parquet", ".pq"):
+        try:
+            return pd.read_parquet(path, columns=None if columns is None else list(columns))
+        except Exception as e:  # pyarrow raises several types for a damaged file
+            raise DataError(
+                f"not a readable Parquet file ({type(e).__name__}: {_first_line(e)})",
+                source=str(path),
+            ) from None
+    if sep is None:
+        sep = "\t" if path.suffix.lower() in (".tsv", ".txt") else ","
+    try:
+        header = pd.read_csv(path, sep=sep, nrows=0, encoding="utf-8").columns
+        dtype = {c: str for c in str_columns if c in header}
+        # all columns are parsed (usecols would silently accept rows with extra fields)
+        return pd.read_csv(path, sep=sep, encoding="utf-8", dtype=dtype, engine="c")
+    except UnicodeDecodeError:
+        line, byte = utf8_error_line(path)
+        raise DataError(
+            f"not valid UTF-8 (byte {byte!r}); save the file as UTF-8", source=str(path), line=line
+        ) from None
+    except pd.errors.EmptyDataError:
+        raise DataError(
+            "no header line: expected column names on line 1", source=str(path), line=1
+        ) from None
+    except pd.errors.ParserError as e:
+        import re
+
+        detail = str(e).strip().replace("Error tokenizing data. C error: ", "")
+        m = re.search(r"line (\d+)", detail)
+        raise DataError(
+            f"malformed row ({detail}); expected the same number of "
+            f"{'tab' if sep == chr(9) else repr(sep)}-separated fields as the header",
+            source=str(path),
+            line=int(m.group(1)) if m else None,
+        ) from None
+
+
+def resolve_columns(found, mapping: dict[str, str] | None, wanted, required, source: str):
+    """Map our column names to source columns: explicit ``mapping`` first, then `ALIASES`.
+
+    Returns ``{source_column: our_column}``. A mapping naming an absent column, or a required
+    column that cannot be found, raises `DataError` listing the columns the file has.
+    """
+    mapping = dict(mapping or {})
+    found = list(found)
+    unknown = [k for k in mapping if k not in wanted]
+    if unknown:
+        raise DataError(
+            f"mapping names unknown field {unknown[0]!r}; fields are {list(wanted)}", source=source
+        )
+    rename = {}
+    for ours in wanted:
+        if ours in mapping:
+            theirs = mapping[ours]
+            if theirs not in found:
+                raise DataError(
+                    f"mapped column {theirs!r} (for {ours}) is not in the file; found {found}",
+                    source=source,
+                    column=theirs,
+                )
+        else:
+            theirs = next((a for a in ALIASES.get(ours, (ours,)) if a in found), None)
+            if theirs is None:
+                if ours in required:
+                    raise DataError(
+                        f"missing required column; found {found}; name it with --map {ours}=COLUMN",
+                        source=source,
+                        column=ours,
+                    )
+                continue
+        if theirs in rename:
+            raise DataError(
+                f"column {theirs!r} is mapped to both {rename[theirs]} and {ours}",
+                source=source,
+                column=theirs,
+            )
+        rename[theirs] = ours
+    return rename
+
+
+def read_table(
+    path: str | Path,
+    columns: dict[str, str] | None = None,
+    *,
+    items: str | Path | None = None,
+    item_columns: dict[str, str] | None = None,
+    users: str | Path | None = None,
+    user_columns: dict[str, str] | None = None,
+    name: str | None = None,
+    sep: str | None = None,
+) -> Dataset:
+    """Read an interaction log (CSV/TSV/Parquet) plus optional item and user tables.
+
+    ``columns`` maps our names (``user_id``, ``item_id``, ``rating``, ``timestamp``,
+    ``review``, ``summary``) to the file's, e.g. ``{"item_id": "movieId", "timestamp": "ts"}``;
+    names it leaves out are looked up in `ALIASES`. ``item_columns`` maps ``item_id``,
+    ``title``, ``genres`` and the like for the item table (other columns are kept as they are);
+    ``user_columns`` does the same for users. Genres given as ``"Comedy|Drama"`` strings become
+    tuples. A log without a ``timestamp`` column is an error: name one or add row numbers.
+    """
+    path = Path(path)
+    src = str(path)
+    head = _header(path, sep)
+    rename = resolve_columns(
+        head, columns, INTERACTION_FIELDS, ("user_id", "item_id", "timestamp"), src
+    )
+    id_cols = [c for c, ours in rename.items() if ours in ("user_id", "item_id")]
+    frame = read_frame(path, sep, id_cols, columns=list(rename))
+    frame = frame[list(rename)].rename(columns=rename)
+    item_frame = _side_table(items, item_columns, "item_id", sep)
+    user_frame = _side_table(users, user_columns, "user_id", sep)
+    first = 1 if path.suffix.lower() in (".parquet", ".pq") else 2
+    return Dataset.from_frames(
+        name or path.name.split(".")[0],
+        frame,
+        item_frame,
+        user_frame,
+        source=src,
+        first_line=first,
+        meta={"format": "table", "path": src, "columns": rename},
+    )
+
+
+def _header(path: Path, sep: str | None) -> list[str]:
+    _check_file(path)
+    if path.suffix.lower() in (".parquet", ".pq"):
+        import pyarrow.parquet as pq
+
+        try:
+            return list(pq.read_schema(path).names)
+        except Exception as e:
+            raise DataError(
+                f"not a readable Parquet file ({type(e).__name__}: {_first_line(e)})",
+                source=str(path),
+            ) from None
+    return list(read_frame_header(path, sep))
+
+
+def read_frame_header(path: Path, sep: str | None) -> list[str]:
+    """Column names of a CSV/TSV file (first line), with the same errors as `read_frame`."""
+    sep = sep or ("\t" if path.suffix.lower() in (".tsv", ".txt") else ",")
+    with _open_binary(path) as fh:
+        first = fh.readline()
+    try:
+        text = first.decode("utf-8").rstrip("\r\n")
+    except UnicodeDecodeError:
+        raise DataError("not valid UTF-8 in the header line", source=str(path), line=1) from None
+    if not text.strip():
+        raise DataError("no header line: expected column names on line 1", source=str(path), line=1)
+    return [c.strip().strip('"') for c in text.split(sep)]
+
+
+def _side_table(path, mapping, key: str, sep: str | None) -> pd.DataFrame | None:
+    """An item or user table with our column names, duplicate ids rejected with their line."""
+    if path is None:
+        return None
+    path = Path(path)
+    head = _header(path, sep)
+    wanted = tuple(dict.fromkeys((key, "title", "genres", *(mapping or {}))))
+    rename = resolve_columns(head, mapping, wanted, (key,), str(path))
+    frame = read_frame(path, sep, [c for c, ours in rename.items() if ours == key])
+    frame = frame.rename(columns=rename)
+    first = 1 if path.suffix.lower() in (".parquet", ".pq") else 2
+    ids = frame[key]
+    if ids.isna().any():
+        row = int(np.flatnonzero(ids.isna().to_numpy())[0])
+        raise DataError(f"{key} is missing", source=str(path), line=row + first, column=key)
+    dup = ids.astype(str).duplicated().to_numpy()
+    if dup.any():
+        row = int(np.flatnonzero(dup)[0])
+        raise DataError(
+            f"duplicate id {ids.iloc[row]!r}: each {key} may appear once",
+            source=str(path),
+            line=row + first,
+            column=key,
+        )
+    if "genres" in frame.columns:
+        frame["genres"] = frame["genres"].map(_genres).astype(object)
+    return frame
+
+
+def _genres(value) -> tuple[str, ...]:
+    if isinstance(value, str):
+        sep = "|" if "|" in value else ("," if "," in value else " ")
+        return tuple(g.strip() for g in value.split(sep) if g.strip() and g != "(no genres listed)")
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return ()
+    return tuple(str(g) for g in value)
+
+
+# ---------------------------------------------------------------------- Parquet directories
+def write_parquet(dataset: Dataset, directory: str | Path) -> list[Path]:
+    """Write ``interactions.parquet`` (raw ids), ``items.parquet`` and ``users.parquet``.
+
+    `read_any` reads such a directory back into an equal `Dataset`.
+    """
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    inter = dataset.interactions
+    out = pd.DataFrame(
+        {
+            "user_id": dataset.user_ids[inter["user"].to_numpy()],
+            "item_id": dataset.item_ids[inter["item"].to_numpy()],
+            "rating": inter["rating"].to_numpy(),
+            "timestamp": inter["timestamp"].to_numpy(),
+        }
+    )
+    for extra in ("review", "summary"):
+        if extra in inter.columns:
+            out[extra] = inter[extra].to_numpy()
+    items = dataset.items.reset_index(drop=True)
+    if "genres" in items.columns:
+        items = items.assign(genres=items["genres"].map(list))
+    paths = [directory / n for n in PARQUET_DIR_FILES]
+    out.to_parquet(paths[0], index=False)
+    items.to_parquet(paths[1], index=False)
+    dataset.users.reset_index(drop=True).to_parquet(paths[2], index=False)
+    return paths
+
+
+def read_parquet_dir(directory: str | Path, name: str | None = None) -> Dataset:
+    """Read a directory written by `write_parquet`."""
+    directory = Path(directory)
+    inter_path, items_path, users_path = (directory / n for n in PARQUET_DIR_FILES)
+    items = _side_table(items_path, None, "item_id", None) if items_path.exists() else None
+    users = _side_table(users_path, None, "user_id", None) if users_path.exists() else None
+    if items is not None and "year" in items.columns:
+        items["year"] = items["year"].astype("Int64")
+    frame = read_frame(inter_path)
+    return Dataset.from_frames(
+        name or directory.name,
+        frame,
+        items,
+        users,
+        source=str(inter_path),
+        meta={"format": "parquet-dir", "path": str(directory)},
+    )
+
+
+# ---------------------------------------------------------------------- dispatch
+def read_any(path: str | Path, **kwargs) -> Dataset:
+    """Read ``path`` with the reader its suffix names.
+
+    - a directory: Parquet files from `write_parquet`, else RecBole atomic files;
+    - ``.csv``/``.tsv``/``.txt``/``.parquet``: `read_table` (``columns=``, ``items=``, ...);
+    - ``.json``/``.jsonl`` (optionally ``.gz``): Amazon reviews, `amazon.read_amazon`
+      (``meta=`` names the metadata file).
+    Keyword arguments that are None are dropped, so the CLI can pass every option through.
+    """
+    path = Path(path)
+    kwargs = {k: v for k, v in kwargs.items() if v is not None and v != {}}
+    name = path.name.lower()
+    if path.is_dir():
+        if (path / PARQUET_DIR_FILES[0]).exists():
+            return read_parquet_dir(path, kwargs.get("name"))
+        from .atomic import read_atomic
+
+        return read_atomic(path, kwargs.get("name"))
+    if not path.exists():
+        raise DataError("no such file or directory", source=str(path))
+    if name.endswith(TABLE_SUFFIXES):
+        return read_table(path, **kwargs)
+    if name.endswith(JSON_SUFFIXES):
+        from .amazon import read_amazon
+
+        return read_amazon(path, **kwargs)
+    raise DataError(
+        f"unknown file type; expected a directory or a file ending in "
+        f"{TABLE_SUFFIXES + JSON_SUFFIXES}",
+        source=str(path),
+    )
+
+
+def _first_line(e: BaseException) -> str:
+    """An exception's message cut to its first line (a `DataError` prints as one line)."""
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
