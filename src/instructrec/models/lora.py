@@ -1,0 +1,84 @@
+"""LoRA wiring (Hu et al. 2021, "LoRA: Low-Rank Adaptation of Large Language Models").
+
+A frozen weight W gets a trainable low-rank update (alpha / r) * B A. InstructRec tunes its
+backbone this way; so do TALLRec and LlamaRec. `LoraSettings` is the typed config; the target
+modules default per architecture (peft's table, then a scan for common attention names).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+
+# Fallback when peft's table does not know the model type: first names found in the model win.
+_COMMON_TARGETS = (
+    ["q_proj", "v_proj"],
+    ["q", "v"],
+    ["query", "value"],
+    ["c_attn"],
+    ["query_key_value"],
+    ["Wqkv"],
+)
+
+
+@dataclass
+class LoraSettings:
+    """Low-rank adapter settings; ``target_modules=None`` picks them per architecture."""
+
+    r: int = 8  # rank of the update (0: no LoRA, train nothing of the backbone)
+    alpha: int = 16  # scaling numerator (update is scaled by alpha / r)
+    dropout: float = 0.05  # dropout on the LoRA branch input
+    target_modules: list[str] | None = None  # module names to adapt (None: automatic)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def default_targets(model: torch.nn.Module) -> list[str]:
+    """LoRA target module names for ``model``'s architecture."""
+    from peft.utils import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING as table
+
+    model_type = getattr(getattr(model, "config", None), "model_type", None)
+    if model_type in table:
+        return list(table[model_type])
+    names = {
+        n.rsplit(".", 1)[-1]
+        for n, m in model.named_modules()
+        if isinstance(m, torch.nn.Linear) or type(m).__name__ == "Conv1D"
+    }
+    for candidates in _COMMON_TARGETS:
+        if all(c in names for c in candidates):
+            return list(candidates)
+    raise ValueError(
+        f"cannot guess LoRA target modules for model type {model_type!r}; "
+        "set LoraSettings.target_modules"
+    )
+
+
+def apply_lora(model: torch.nn.Module, settings: LoraSettings | None) -> torch.nn.Module:
+    """Wrap ``model`` with LoRA adapters (peft); base weights are frozen.
+
+    ``settings`` None returns the model unchanged (fully trainable); ``r == 0`` freezes it.
+    """
+    if settings is None:
+        return model
+    if settings.r <= 0:
+        for p in model.parameters():
+            p.requires_grad_(False)
+        return model
+    from peft import LoraConfig, get_peft_model
+
+    cfg = LoraConfig(
+        r=settings.r,
+        lora_alpha=settings.alpha,
+        lora_dropout=settings.dropout,
+        target_modules=list(settings.target_modules or default_targets(model)),
+    )
+    return get_peft_model(model, cfg)
+
+
+def count_parameters(model: torch.nn.Module) -> tuple[int, int]:
+    """(trainable, total) parameter counts."""
+    total = sum(p.numel() for p in model.parameters())
+    return sum(p.numel() for p in model.parameters() if p.requires_grad), total
