@@ -24,6 +24,7 @@ COMMANDS = {
     "tune": "tune:tune",
     "serve": "serve:serve",
     "feedback": "feedback:feedback",
+    "scale": "scale:scale",
 }
 
 
