@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Create .venv with the CPU build of torch first (a bare `torch` requirement pulls a CUDA
+# build of several GB), then instructrec with its extras, then the embedded MovieLens-100K
+# (the files ship inside the recbole wheel; its code and dependencies are not needed).
+# GPU users: install the CUDA torch wheel of your choice instead of the first pip line.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q "torch==${TORCH_VERSION:-2.13.0}"
+.venv/bin/python -m pip install -q -e ".[serve,dev${EXTRAS:+,$EXTRAS}]"
+.venv/bin/python -m pip install -q --no-deps recbole==1.2.1
+echo "instructrec installed in .venv ($(.venv/bin/python -c 'import torch; print("torch", torch.__version__)'))"

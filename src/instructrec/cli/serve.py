@@ -1,0 +1,89 @@
+"""`instructrec serve`: the HTTP service over a saved run (see instructrec.serving.app)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+import click
+
+
+@click.command()
+@click.option(
+    "--model",
+    "run_dir",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="a saved Recommender run directory (Recommender.save)",
+)
+@click.option(
+    "--db",
+    default="sqlite:///instructrec-feedback.db",
+    show_default=True,
+    help="feedback store URL: sqlite:///file.db or postgresql+psycopg://user:pw@host/db",
+)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option(
+    "--api-key",
+    default=None,
+    envvar="INSTRUCTREC_API_KEY",
+    help="key for POST endpoints (X-API-Key); env INSTRUCTREC_API_KEY; "
+    "a random one is generated and printed when absent",
+)
+@click.option(
+    "--model-root",
+    default=None,
+    type=click.Path(path_type=Path),
+    help="hot swaps (POST /v1/admin/model) may only load run dirs under this",
+)
+@click.option(
+    "--version",
+    "model_version",
+    default=None,
+    help="name of this model version (default: the run directory's name)",
+)
+@click.option("--max-body-bytes", default=64 * 1024, show_default=True, type=int)
+@click.option("--seed", default=None, type=int, help="seed of the template bandit")
+@click.option("--log-level", default="info", show_default=True)
+def serve(
+    run_dir: Path,
+    db: str,
+    host: str,
+    port: int,
+    api_key: str | None,
+    model_root: Path | None,
+    model_version: str | None,
+    max_body_bytes: int,
+    seed: int | None,
+    log_level: str,
+) -> None:
+    """Serve recommendations and collect feedback over HTTP (OpenAPI at /docs)."""
+    import uvicorn
+
+    from instructrec.feedback.store import Store
+    from instructrec.recommender import Recommender
+    from instructrec.serving.app import ServeSettings, create_app
+
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    rec = Recommender.load(run_dir)  # DataError -> exit 2
+    if api_key is None:
+        api_key = secrets.token_urlsafe(24)
+        click.echo(f"no --api-key given: generated X-API-Key {api_key}", err=True)
+    settings = ServeSettings(
+        api_key=api_key,
+        max_body_bytes=max_body_bytes,
+        model_version=model_version or Path(run_dir).resolve().name,
+        run_dir=str(Path(run_dir).resolve()),
+        model_root=str(model_root) if model_root else None,
+        seed=seed,
+    )
+    from sqlalchemy.engine import make_url
+
+    app = create_app(rec, Store(db), settings)
+    shown = make_url(db).render_as_string(hide_password=True)
+    click.echo(
+        f"serving {settings.model_version} on http://{host}:{port} (store {shown})", err=True
+    )
+    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)

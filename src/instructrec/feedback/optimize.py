@@ -1,0 +1,264 @@
+"""OPRO-style template rewrites: a teacher LLM proposes new instruction templates.
+
+"Large Language Models as Optimizers" (OPRO, Yang et al. 2023): show an LLM the solutions
+tried so far with their scores, ascending, and ask for a better one. Here a solution is an
+instruction template of one (P, I, T) slot and its score is what users said about it (the
+bandit's posterior mean reward) or an offline validation metric. A proposal is adopted only
+if (1) it is a well-formed template of the slot (the slot's fields, no unknown ones) and (2)
+its offline validation metric is not worse than the best existing template's. Adopted
+templates become new arms of the bandit (source "opro") and are added to the in-process
+instruction catalogue so the reranker can render them.
+
+The teacher is any OpenAI-compatible chat endpoint (``POST {endpoint}/chat/completions``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import string
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ..data.errors import DataError
+
+KNOWN_FIELDS = {"history", "preference", "intention", "candidates", "item", "noun", "nouns", "Noun"}
+SYSTEM = (
+    "You write instruction templates for a recommender system that follows natural-"
+    "language instructions. Placeholders in curly braces are filled in by the system."
+)
+
+
+@dataclass
+class TeacherConfig:
+    """An OpenAI-compatible chat endpoint."""
+
+    endpoint: str  # base URL, e.g. http://127.0.0.1:8001/v1 (".../chat/completions" is added)
+    model: str = "teacher"  # model name sent in the request
+    api_key: str | None = None  # bearer token (default: env INSTRUCTREC_TEACHER_KEY)
+    temperature: float = 1.0  # OPRO samples at high temperature for diversity
+    max_tokens: int = 256  # one template is short
+    timeout: float = 60.0  # seconds per call
+
+
+@dataclass
+class Proposal:
+    """One rewrite and what happened to it."""
+
+    text: str
+    template_id: str
+    valid: bool
+    score: float | None = None  # offline validation metric (None when invalid)
+    best_before: float | None = None
+    adopted: bool = False
+    reason: str = ""
+
+
+@dataclass
+class OptimizeResult:
+    slot: str
+    proposals: list[Proposal] = field(default_factory=list)
+
+    @property
+    def adopted(self) -> list[Proposal]:
+        return [p for p in self.proposals if p.adopted]
+
+
+def required_fields(slot: str) -> set[str]:
+    """Fields a template of ``slot`` ("P1I2T3") must contain."""
+    need = set()
+    if slot[:2] == "P1":
+        need.add("history")
+    if slot[:2] == "P2":
+        need.add("preference")
+    if slot[2:4] in ("I1", "I2"):
+        need.add("intention")
+    return need
+
+
+def template_fields(text: str) -> list[str]:
+    """Field names used by a str.format template; DataError when it does not parse."""
+    try:
+        return [name for _, name, _, _ in string.Formatter().parse(text) if name is not None]
+    except ValueError as e:
+        raise DataError(f"template does not parse: {e}") from None
+
+
+def check_template(text: str, slot: str) -> str:
+    """'' when ``text`` is a usable template of ``slot``, else the reason it is not."""
+    if not text or len(text) > 1000:
+        return "empty or longer than 1000 characters"
+    try:
+        names = template_fields(text)
+    except DataError as e:
+        return str(e)
+    unknown = set(names) - KNOWN_FIELDS
+    if unknown:
+        return f"unknown fields {sorted(unknown)}"
+    missing = required_fields(slot) - set(names)
+    if missing:
+        return f"missing fields {sorted(missing)}"
+    if "candidates" in names:
+        return "the candidate list is appended by the system; do not use {candidates}"
+    return ""
+
+
+def opro_prompt(slot: str, scored: list[tuple[str, float]]) -> str:
+    """The meta-prompt: past templates with scores, worst first (OPRO's ordering)."""
+    need = ", ".join("{" + f + "}" for f in sorted(required_fields(slot))) or "none"
+    lines = [
+        f"Below are instruction templates for the slot {slot} with their scores "
+        "(higher is better), from worst to best:",
+        "",
+    ]
+    for text, score in sorted(scored, key=lambda x: x[1]):
+        lines.append(f"text: {text}\nscore: {score:.4f}\n")
+    lines += [
+        "Write a new template that is different from all of the above and scores higher.",
+        f"It must contain the placeholders {need}; it may use {{noun}} and {{nouns}}; it "
+        "must not list candidates. Reply with the template only, between <TEMPLATE> and "
+        "</TEMPLATE>.",
+    ]
+    return "\n".join(lines)
+
+
+def ask_teacher(teacher: TeacherConfig, prompt: str, n: int = 1) -> list[str]:
+    """``n`` completions of ``prompt`` from the teacher (one request per completion)."""
+    import httpx
+
+    key = teacher.api_key or os.environ.get("INSTRUCTREC_TEACHER_KEY")
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    url = teacher.endpoint.rstrip("/") + "/chat/completions"
+    out = []
+    with httpx.Client(timeout=teacher.timeout, headers=headers) as client:
+        for _ in range(n):
+            r = client.post(
+                url,
+                json={
+                    "model": teacher.model,
+                    "temperature": teacher.temperature,
+                    "max_tokens": teacher.max_tokens,
+                    "messages": [
+                        {"role": "system", "content": SYSTEM},
+                        {"role": "user", "content": prompt},
+                    ],
+                },
+            )
+            if r.status_code != 200:
+                raise DataError(f"teacher answered {r.status_code}: {r.text[:200]}", source=url)
+            try:
+                out.append(str(r.json()["choices"][0]["message"]["content"]))
+            except (ValueError, KeyError, IndexError, TypeError):
+                raise DataError(
+                    "teacher reply is not an OpenAI chat completion", source=url
+                ) from None
+    return out
+
+
+def extract_template(reply: str) -> str:
+    """The text between <TEMPLATE> tags (or the whole reply), stripped of quotes."""
+    m = re.search(r"<TEMPLATE>(.*?)</TEMPLATE>", reply, flags=re.S | re.I)
+    text = (m.group(1) if m else reply).strip()
+    return text.strip('"').strip()
+
+
+def install_template(template_id: str, slot: str, text: str, choices: str = "") -> None:
+    """Make ``template_id`` renderable by the reranker in this process (added to the default
+    instruction catalogue; a no-op when it is already there)."""
+    from ..instructions.catalogue import Template, TemplateCatalogue
+
+    cat = TemplateCatalogue.default()
+    try:
+        cat.get(template_id)
+        return
+    except DataError:
+        pass
+    names = tuple(template_fields(text) + template_fields(choices))
+    t = Template(
+        id=template_id,
+        slot=(slot[0:2], slot[2:4], slot[4:]),
+        text=text,
+        choices=choices,
+        held_out=False,
+        fields=names,
+    )
+    cat._list.append(t)  # the catalogue has no public add(); see docs/serving.md
+    cat._by_id[template_id] = t
+
+
+def optimize_slot(
+    slot: str,
+    scored: list[tuple[str, float]],
+    evaluate: Callable[[str], float],
+    teacher: TeacherConfig,
+    proposals: int = 3,
+    state=None,
+    baseline: float | None = None,
+) -> OptimizeResult:
+    """One OPRO step for ``slot``.
+
+    ``scored``: (template text, score) of the templates tried so far (the prompt).
+    ``evaluate(text) -> metric`` scores a candidate template offline (higher is better);
+    ``baseline`` is the best existing template's metric (default: the best of ``evaluate``
+    over ``scored``). Adopted templates are added as arms of ``state`` (a `Store` or
+    `MemoryArms`) when given.
+    """
+    if not scored:
+        raise DataError(f"no scored templates for slot {slot}: nothing to optimise from")
+    best = baseline if baseline is not None else max(evaluate(t) for t, _ in scored)
+    result = OptimizeResult(slot)
+    seen = {t for t, _ in scored}
+    for reply in ask_teacher(teacher, opro_prompt(slot, scored), n=proposals):
+        text = extract_template(reply)
+        tid = f"{slot.lower()}-opro-{hashlib.sha1(text.encode()).hexdigest()[:8]}"
+        problem = check_template(text, slot) or (
+            "a copy of an existing template" if text in seen else ""
+        )
+        p = Proposal(
+            text=text, template_id=tid, valid=not problem, best_before=best, reason=problem
+        )
+        if p.valid:
+            seen.add(text)
+            p.score = float(evaluate(text))
+            p.adopted = p.score >= best  # only if the validation metric is not worse
+            p.reason = (
+                "not worse than the best existing template"
+                if p.adopted
+                else f"validation {p.score:.4f} < best {best:.4f}"
+            )
+            if p.adopted and state is not None:
+                state.ensure_arms(slot, [tid], source="opro", texts={tid: text})
+        result.proposals.append(p)
+    return result
+
+
+def validation_evaluator(
+    recommender,
+    split,
+    slot: str = "P1I0T3",
+    rows: int = 200,
+    candidates: str = "cand10",
+    seed: int = 0,
+) -> Callable[[str], float]:
+    """``evaluate(text)``: HR@1 of ``recommender`` on ``rows`` validation rows of the
+    ``candidates`` file with the template ``text`` installed for ``slot`` (I0 slots: the
+    validation protocol has no stated intention)."""
+    import numpy as np
+
+    cand = split.candidates[candidates]["valid"]
+    hists = split.histories("valid")
+    users = split.valid["user"].to_numpy()
+    pick = np.random.default_rng(seed).permutation(len(cand))[:rows]
+
+    def evaluate(text: str) -> float:
+        tid = f"{slot.lower()}-eval-{hashlib.sha1(text.encode()).hexdigest()[:8]}"
+        install_template(tid, slot, text)
+        scores = recommender.score_candidates(
+            users[pick], cand[pick], [hists[i] for i in pick], templates=[tid]
+        )
+        scores = np.asarray(scores)
+        # ties count against the target (column 0)
+        return float((scores[:, 0] > scores[:, 1:].max(axis=1)).mean())
+
+    return evaluate

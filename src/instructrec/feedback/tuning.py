@@ -1,0 +1,281 @@
+"""Feedback tuning: fine-tune the reranker on what users said about what they were shown.
+
+Each stored request with feedback becomes one training list: the instruction the user gave
+(rendered with the template the bandit chose), their history, and the items shown. Two
+signals train the model together (`instructrec.training.losses.feedback_loss`):
+
+    loss = ranking loss (softmax CE: the item the user chose should outrank the others shown)
+         + lambda * MSE(satisfaction head, observed satisfaction per shown item)
+
+The chosen item is the one with the highest satisfaction (like/click/rating >= 4), -1 when
+nothing was chosen (the list then only trains the satisfaction head). Observed satisfaction:
+like 1, click 0.7, rating (r - 1) / 4, skip 0.2, dislike 0, NaN without feedback. The
+satisfaction head is a calibrated sigmoid of the reranker's score (``sigmoid(a * s + b)``),
+so satisfaction teaches the reranker's scores directly, in the spirit of InstructRec's
+"instruction + feedback" loop. The tuned model is saved as a new run and registered as a
+new (inactive) model version; `POST /v1/admin/model` swaps it in.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..data.errors import DataError
+
+SATISFACTION = {"like": 1.0, "click": 0.7, "skip": 0.2, "dislike": 0.0}  # rating: (r - 1) / 4
+
+
+@dataclass
+class TuneConfig:
+    """Settings of a feedback-tuning run."""
+
+    lam: float = 0.5  # weight of the satisfaction MSE against the ranking loss
+    ranking: str = "listwise"  # "listwise" (softmax CE) | "bpr"
+    lr: float = 1e-4  # smaller than first training: a nudge, not a retrain
+    epochs: int = 1  # passes over the feedback lists
+    max_steps: int | None = None  # cap on optimizer steps
+    batch_size: int = 16  # lists per batch
+    min_examples: int = 1  # refuse to tune on fewer lists than this
+    seed: int = 0  # data order
+    device: str = "auto"  # "auto" | "cpu" | "cuda"
+
+
+def satisfaction_of(signal: str, rating: float | None) -> float:
+    if signal == "rating":
+        return (float(rating) - 1.0) / 4.0 if rating is not None else float("nan")
+    return SATISFACTION.get(signal, float("nan"))
+
+
+def feedback_examples(store, recommender) -> list[dict]:
+    """One dict per request with feedback: users (internal id or -1), history (internal ids),
+    instruction, template_id, cands (internal ids in shown order), sat (per candidate, NaN
+    without feedback), target (index of the chosen item or -1). Rows naming items or users
+    the model does not know are dropped (e.g. feedback gathered by an older catalogue)."""
+    frame = store.feedback_frame()
+    if frame.empty:
+        return []
+    ds = recommender.dataset
+    known_items = dict(zip(ds.item_ids.astype(str), range(ds.n_items), strict=True))
+    known_users = dict(zip(ds.user_ids.astype(str), range(ds.n_users), strict=True))
+    out = []
+    for rid, g in frame.groupby("request_id", sort=False):
+        req = store.get_request(rid)
+        shown = [known_items.get(str(it["item_id"]), -1) for it in req["items"]]
+        if any(i < 0 for i in shown):
+            continue
+        uid = known_users.get(str(req["user_id"]), -1) if req["user_id"] is not None else -1
+        if req["history"]:
+            hist = [known_items.get(str(h), -1) for h in req["history"]]
+            if any(h < 0 for h in hist):
+                continue
+            hist = np.asarray(hist, np.int64)
+        elif uid >= 0:
+            hist = np.asarray(recommender.sequences.get(uid, np.empty(0)), np.int64)
+        else:
+            continue
+        sat = np.full(len(shown), np.nan, np.float32)
+        pos = {str(it["item_id"]): k for k, it in enumerate(req["items"])}
+        for _, row in g.sort_values("created_at").iterrows():  # the latest signal wins
+            rating = (
+                None if row["rating"] is None or row["rating"] != row["rating"] else row["rating"]
+            )
+            sat[pos[str(row["item_id"])]] = satisfaction_of(row["signal"], rating)
+        best = np.nanmax(sat) if np.isfinite(sat).any() else np.nan
+        target = int(np.nanargmax(sat)) if best == best and best >= 0.7 else -1
+        out.append(
+            {
+                "request_id": rid,
+                "user": uid,
+                "history": hist,
+                "instruction": req["instruction"],
+                "template_id": req["template_id"],
+                "cands": np.asarray(shown, np.int64),
+                "sat": sat,
+                "target": target,
+            }
+        )
+    return out
+
+
+def _feedback_module(reranker):
+    import torch
+    from torch import nn
+
+    class FeedbackModel(nn.Module):
+        """The reranker's network + a satisfaction head on its scores."""
+
+        def __init__(self, net: nn.Module) -> None:
+            super().__init__()
+            self.net = net
+            self.sat_scale = nn.Parameter(torch.ones(()))
+            self.sat_bias = nn.Parameter(torch.zeros(()))
+
+        def forward(self, batch):
+            scores = self.net(
+                batch["input_ids"],
+                batch["attention_mask"],
+                batch["cands"],
+                batch["hist"],
+                batch["prior"],
+            )
+            return scores, torch.sigmoid(self.sat_scale * scores + self.sat_bias)
+
+    return FeedbackModel(reranker.scorer.model)
+
+
+def tune(
+    recommender,
+    store,
+    out_dir: str | Path,
+    config: TuneConfig | None = None,
+    parent_version: str | None = None,
+) -> dict:
+    """Fine-tune ``recommender``'s reranker on ``store``'s feedback; save the tuned recommender
+    to ``out_dir`` and register it in ``store`` as a new, inactive model version.
+
+    Returns a summary (examples, steps, losses, version). The input recommender is not
+    modified (its reranker is deep-copied).
+    """
+    import torch
+
+    from ..models.encoder import pad_histories, zscore
+    from ..training.config import TrainConfig
+    from ..training.loop import fit as engine_fit
+    from ..training.losses import feedback_loss
+
+    cfg = config or TuneConfig()
+    if recommender.reranker is None or not hasattr(recommender.reranker, "scorer"):
+        raise DataError(
+            "the model has no trainable reranker: feedback tuning needs a run "
+            "trained with a reranker (instructrec train ... with rerank)"
+        )
+    examples = feedback_examples(store, recommender)
+    if len(examples) < cfg.min_examples:
+        raise DataError(
+            f"{len(examples)} requests with usable feedback; need at least {cfg.min_examples}",
+            source=str(getattr(store, "url", "store")),
+        )
+    out_dir = Path(out_dir)
+    tuned = copy.copy(recommender)
+    tuned.reranker = copy.deepcopy(recommender.reranker)
+    rr = tuned.reranker
+    hist_len = rr.config.history_len
+    n_prior = rr.scorer.model.config.n_prior
+    width = max(len(e["cands"]) for e in examples)
+    for e in examples:  # queries and priors are fixed inputs: compute them once
+        e["query"] = rr.queries(
+            [e["history"]],
+            [e["instruction"]] if e["instruction"] else None,
+            _usable(e["template_id"]),
+        )[0]
+        pr = tuned.prior_scores(np.array([max(e["user"], 0)]), e["cands"][None, :], [e["history"]])[
+            0
+        ]
+        z = np.zeros((len(e["cands"]), n_prior), np.float32)
+        if n_prior:
+            z[:, : min(n_prior, pr.shape[-1])] = zscore(pr[None])[0][:, :n_prior]
+        e["prior"] = z
+
+    def collate(rows: list[dict]) -> dict:
+        tok = rr.scorer.tokenize([r["query"] for r in rows])
+        b = len(rows)
+        cands = np.full((b, width), -1, np.int64)
+        sat = np.full((b, width), np.nan, np.float32)
+        prior = np.zeros((b, width, n_prior), np.float32)
+        mask = np.zeros((b, width), bool)
+        for i, r in enumerate(rows):
+            k = len(r["cands"])
+            cands[i, :k], sat[i, :k], prior[i, :k], mask[i, :k] = (
+                r["cands"],
+                r["sat"],
+                r["prior"],
+                True,
+            )
+        return {
+            "input_ids": tok["input_ids"],
+            "attention_mask": tok["attention_mask"],
+            "cands": torch.as_tensor(cands),
+            "prior": torch.as_tensor(prior),
+            "hist": torch.as_tensor(pad_histories([r["history"] for r in rows], hist_len)),
+            "sat": torch.as_tensor(sat),
+            "mask": torch.as_tensor(mask),
+            "target": torch.as_tensor([r["target"] for r in rows]),
+        }
+
+    def loss_fn(model, batch):
+        scores, sat_pred = model(batch)
+        return feedback_loss(
+            scores,
+            batch["target"],
+            sat_pred[batch["mask"]],
+            batch["sat"][batch["mask"]],
+            lam=cfg.lam,
+            mask=batch["mask"],
+            ranking=cfg.ranking,
+        )
+
+    model = _feedback_module(rr)
+    before = _mean_loss(model, examples, collate, loss_fn)
+    tc = TrainConfig(
+        output_dir=str(out_dir / "feedback-training"),
+        lr=cfg.lr,
+        epochs=cfg.epochs,
+        max_steps=cfg.max_steps,
+        batch_size=cfg.batch_size,
+        seed=cfg.seed,
+        device=cfg.device,
+        progress=False,
+        resume=False,
+        eval_every=10**9,
+        patience=0,
+    )
+    t0 = time.perf_counter()
+    result = engine_fit(model, examples, collate, loss_fn, tc)
+    model.to("cpu").eval()
+    after = _mean_loss(model, examples, collate, loss_fn)
+    tuned.save(out_dir)
+    torch.save(
+        {"sat_scale": model.sat_scale.detach(), "sat_bias": model.sat_bias.detach()},
+        out_dir / "satisfaction_head.pt",
+    )
+    summary = {
+        "examples": len(examples),
+        "steps": int(getattr(result, "steps", 0) or 0),
+        "loss_before": before,
+        "loss_after": after,
+        "with_choice": int(sum(e["target"] >= 0 for e in examples)),
+        "seconds": time.perf_counter() - t0,
+        "config": asdict(cfg),
+    }
+    version = f"{out_dir.name}-{int(time.time())}"
+    store.register_model(
+        version,
+        str(out_dir.resolve()),
+        parent=parent_version,
+        metrics={k: v for k, v in summary.items() if k != "config"},
+        activate=False,
+    )
+    summary["version"] = version
+    return summary
+
+
+def _usable(template_id: str | None) -> Any:
+    from .bandit import usable_template
+
+    return usable_template(template_id)
+
+
+def _mean_loss(model, examples, collate, loss_fn) -> float:
+    import torch
+
+    model.eval()
+    with torch.no_grad():
+        batch = collate(examples)
+        batch = {k: v.to(next(model.parameters()).device) for k, v in batch.items()}
+        return float(loss_fn(model, batch)["loss"])
