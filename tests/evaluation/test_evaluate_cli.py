@@ -3,9 +3,9 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from instructrec.testing.datasets import synthetic_dataset
 from instructrec.cli import main
 from instructrec.data import write_atomic
+from instructrec.testing.datasets import synthetic_dataset
 
 
 @pytest.fixture()
@@ -138,3 +138,66 @@ def test_evaluate_cli_all_protocols_on_ml100k(tmp_path):
     assert "sasrec+filter" in summary["search"]
     # learned models beat popularity on the candidate protocol
     assert summary["cand10"]["sasrec"]["HR@1"] > summary["cand10"]["pop"]["HR@1"]
+
+
+def test_evaluate_cli_model_dir_uses_its_split(tmp_path, atomic_dir):
+    from instructrec.data import make_split, read_atomic, save_split
+    from instructrec.recommender import Recommender
+    from instructrec.retrieval import ItemKNN
+
+    ds = read_atomic(atomic_dir, "syn")
+    split = make_split(ds, seed=3)
+    rec = Recommender(ds, ItemKNN()).fit(split)
+    run_dir = tmp_path / "run"
+    rec.save(run_dir)
+    save_split(split, run_dir / "split", ds)
+    out = tmp_path / "ev"
+    r = CliRunner().invoke(
+        main,
+        [
+            "evaluate",
+            "--protocol",
+            "cand10,full",
+            "--models",
+            "itemknn",
+            "--data",
+            str(atomic_dir),
+            "--model-dir",
+            str(run_dir),
+            "--out",
+            str(out),
+            "--n-boot",
+            "50",
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    assert "split: " + str(run_dir / "split") in r.output
+    summary = json.loads((out / "summary.json").read_text())
+    # without a reranker the saved model ranks exactly like its retriever
+    assert summary["cand10"]["instructrec"] == summary["cand10"]["itemknn"]
+    assert summary["full"]["instructrec"] == summary["full"]["itemknn"]
+
+
+def test_evaluate_cli_rejects_model_from_other_data(tmp_path, atomic_dir):
+    from instructrec.data import make_split
+    from instructrec.recommender import Recommender
+    from instructrec.retrieval import Pop
+
+    other = synthetic_dataset(n_users=30, n_items=40, seed=5)
+    rec = Recommender(other, Pop()).fit(make_split(other, seed=0))
+    rec.save(tmp_path / "run")
+    r = CliRunner().invoke(
+        main,
+        [
+            "evaluate",
+            "--models",
+            "pop",
+            "--data",
+            str(atomic_dir),
+            "--model-dir",
+            str(tmp_path / "run"),
+            "--out",
+            str(tmp_path / "ev"),
+        ],
+    )
+    assert r.exit_code == 2 and "trained on" in r.output

@@ -5,11 +5,11 @@ import json
 import numpy as np
 import pytest
 
-from instructrec.testing.datasets import synthetic_dataset
 from instructrec.data import DataError, load_split, make_split, save_split
 from instructrec.evaluation import PROTOCOLS, evaluate_all, fit_baselines, run
 from instructrec.evaluation.protocols import AttributeFilterModel, RetrieverModel
 from instructrec.retrieval import ItemKNN, Pop
+from instructrec.testing.datasets import synthetic_dataset
 from instructrec.testing.retriever import planted_dataset
 
 

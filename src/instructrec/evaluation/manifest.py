@@ -1,0 +1,111 @@
+"""Run manifests: everything needed to say what a number is (EVALUATION.md: "a number without
+its protocol, seed and candidate file is not a result")."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+PACKAGES = (
+    "instructrec",
+    "numpy",
+    "pandas",
+    "scipy",
+    "torch",
+    "transformers",
+    "peft",
+    "sentence-transformers",
+    "matplotlib",
+)
+
+
+def package_versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "absent"
+    return out
+
+
+def git_commit() -> str | None:
+    """HEAD of the checkout holding this file (``+dirty`` with local changes); None without git."""
+    here = Path(__file__).resolve().parent
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=10
+        )
+        if sha.returncode != 0:
+            return None
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=here,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+        return sha.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def machine() -> dict:
+    """Platform, CPU count and (when torch is already loaded: no import just for this) threads
+    and GPU."""
+    out = {
+        "platform": platform.platform(),
+        "processor": platform.processor() or None,
+        "cpu_count": os.cpu_count(),
+    }
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        out["torch_threads"] = torch.get_num_threads()
+        out["cuda"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    return out
+
+
+def describe_model(name: str, obj) -> dict:
+    """Class, config and fit facts of a model (for the manifest)."""
+    inner = getattr(obj, "retriever", obj)
+    out = {"name": name, "class": f"{type(obj).__module__}.{type(obj).__qualname__}"}
+    if inner is not obj:
+        out["retriever"] = f"{type(inner).__module__}.{type(inner).__qualname__}"
+    cfg = getattr(inner, "config", None)
+    if dataclasses.is_dataclass(cfg):
+        out["config"] = dataclasses.asdict(cfg)
+    hist = getattr(inner, "history_", None)
+    if hist:
+        out["epochs"] = len(hist)
+        out["best_valid_ndcg@10"] = getattr(inner, "best_valid_ndcg_", None)
+    return out
+
+
+def build_manifest(protocol: str, dataset, split, models: dict, seed: int, config: dict) -> dict:
+    """The manifest dict of one protocol run."""
+    return {
+        "protocol": protocol,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "seed": seed,
+        "split_seed": split.seed,
+        "config": config,
+        "dataset": {
+            "name": dataset.name,
+            "fingerprint": dataset.fingerprint(),
+            "users": dataset.n_users,
+            "items": dataset.n_items,
+            "interactions": len(dataset.interactions),
+        },
+        "split_files": dict(split.hashes),
+        "models": [describe_model(n, m) for n, m in models.items()],
+        "packages": package_versions(),
+        "git_commit": git_commit(),
+        "machine": machine(),
+    }

@@ -1,0 +1,283 @@
+"""The protocols of EVALUATION.md and how each one scores a model, per test user.
+
+| protocol   | candidates                         | metrics                                |
+|------------|------------------------------------|----------------------------------------|
+| cand10     | target + 9 saved negatives         | HR@1, HR@3, HR@5, NDCG@3, NDCG@5       |
+| cand20     | target + 19 saved negatives        | HR@1, NDCG@5                           |
+| full       | every item not seen before target  | Recall@5/10, NDCG@5/10, MRR            |
+| search     | cand10 + a specific intention (I2) | HR@1, NDCG@5                           |
+| vague      | cand10 + a vague intention (I1)    | HR@1, NDCG@5                           |
+| pointwise  | the test target, liked or not      | AUC                                    |
+
+A *model* is anything with ``score_candidates(users, candidates (n, k), histories,
+intentions=None, templates=None) -> (n, k)`` (the LM reranker / `Recommender`), optionally
+``score_pointwise(users, items (n,), histories) -> (n,)`` and ``.retriever``. A `Retriever` is
+adapted by `RetrieverModel`. Histories passed to models are each user's **full** sequence
+before the target, oldest first (train items, plus the validation item at test time); every
+model truncates to its own window (EVALUATION.md shows the most recent 20).
+
+``full``: a retriever ranks all items except those seen before the target. A model with a
+``.retriever`` reranks that retriever's top ``RERANK_DEPTH`` (20, LlamaRec) with
+``score_candidates``; the rest stays in retriever order.
+
+``pointwise`` (TALLRec-style): one instance per test user, the test target, label 1 if its
+rating >= 4 ("liked") else 0. No resampling to balance the classes: AUC does not depend on
+the class ratio; the counts are reported. ``pointwise_negatives > 0`` adds that many saved
+cand10 negatives (never interacted, label 0) per user, which turns the task into "liked vs
+rest" (a different, easier task: say so when you use it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..data.dataset import LIKED_RATING, Dataset
+from ..data.errors import DataError
+from ..data.split import Split
+from ..retrieval.base import Retriever
+from . import metrics as M
+
+RERANK_DEPTH = 20  # retriever top-N reranked in the `full` protocol (LlamaRec)
+SCORE_BATCH = 256  # users per all-item scoring batch
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """One evaluation protocol (see the table above)."""
+
+    name: str
+    kind: str  # "candidates" | "full" | "pointwise"
+    metrics: tuple[str, ...]
+    candidates: str | None = None  # candidate file (split.candidates[...]["test"])
+    intention: str | None = None  # "I2" specific, "I1" vague, None: history only
+    description: str = ""
+
+
+PROTOCOLS: dict[str, Protocol] = {
+    "cand10": Protocol(
+        "cand10",
+        "candidates",
+        ("HR@1", "HR@3", "HR@5", "NDCG@3", "NDCG@5"),
+        "cand10",
+        None,
+        "history only, target + 9 random negatives (P1 I0 T3)",
+    ),
+    "cand20": Protocol(
+        "cand20",
+        "candidates",
+        ("HR@1", "NDCG@5"),
+        "cand20",
+        None,
+        "history only, target + 19 random negatives (LLaRA)",
+    ),
+    "full": Protocol(
+        "full",
+        "full",
+        ("Recall@5", "Recall@10", "NDCG@5", "NDCG@10", "MRR"),
+        None,
+        None,
+        "all unseen items; a model's retriever top 20 reranked (LlamaRec)",
+    ),
+    "search": Protocol(
+        "search",
+        "candidates",
+        ("HR@1", "NDCG@5"),
+        "cand10",
+        "I2",
+        "history + specific intention from the target's attributes (P1 I2 T3)",
+    ),
+    "vague": Protocol(
+        "vague",
+        "candidates",
+        ("HR@1", "NDCG@5"),
+        "cand10",
+        "I1",
+        "history + vague intention (P1 I1 T3)",
+    ),
+    "pointwise": Protocol(
+        "pointwise",
+        "pointwise",
+        ("AUC",),
+        None,
+        None,
+        "will the user like the test item? (TALLRec), AUC",
+    ),
+}
+
+
+def get_protocol(name: str) -> Protocol:
+    if name not in PROTOCOLS:
+        raise DataError(f"unknown protocol {name!r}; choose from {list(PROTOCOLS)} or 'all'")
+    return PROTOCOLS[name]
+
+
+# ---------------------------------------------------------------------- model adapters
+class RetrieverModel:
+    """A `Retriever` seen through the model interface (intentions and templates ignored)."""
+
+    is_baseline = True
+
+    def __init__(self, retriever: Retriever) -> None:
+        self.retriever = retriever
+
+    def score_candidates(self, users, candidates, histories, intentions=None, templates=None):
+        return self.retriever.score(np.asarray(users), np.asarray(candidates), histories)
+
+    def score_pointwise(self, users, items, histories):
+        items = np.asarray(items, np.int64).reshape(-1, 1)
+        return self.retriever.score(np.asarray(users), items, histories)[:, 0]
+
+
+class AttributeFilterModel:
+    """ "Retriever plus an attribute filter": candidates matching the stated intention are
+    ranked first, in retriever order, then the rest (EVALUATION.md's rival for `search`)."""
+
+    is_baseline = True
+
+    def __init__(self, retriever: Retriever, dataset: Dataset) -> None:
+        self.retriever, self.dataset = retriever, dataset
+
+    def score_candidates(
+        self, users, candidates, histories, intentions=None, templates=None, attrs=None
+    ):
+        base = self.retriever.score(np.asarray(users), np.asarray(candidates), histories)
+        base = np.asarray(base, np.float64)
+        if attrs is None:
+            return base
+        from ..instructions import intention_matches
+
+        match = intention_matches(self.dataset, attrs, candidates)
+        span = base.max(axis=1, keepdims=True) - base.min(axis=1, keepdims=True) + 1.0
+        return base + match * span  # any match outranks every non-match
+
+
+def as_model(obj):
+    """Adapt a `Retriever`; pass through anything with ``score_candidates``."""
+    if isinstance(obj, Retriever):
+        return RetrieverModel(obj)
+    if hasattr(obj, "score_candidates"):
+        return obj
+    raise TypeError(f"{type(obj).__name__} is neither a Retriever nor has score_candidates()")
+
+
+# ---------------------------------------------------------------------- test rows
+@dataclass
+class TestRows:
+    """What every protocol reads from the split for its test users."""
+
+    users: np.ndarray  # (n,) internal user ids, row i = split.test.iloc[i]
+    targets: np.ndarray  # (n,) target items
+    histories: list[np.ndarray]  # full sequence before each target, oldest first
+    ratings: np.ndarray  # (n,) target rating (NaN when the data has none)
+
+
+def test_rows(split: Split) -> TestRows:
+    seqs = split.sequences("test")
+    users = split.test["user"].to_numpy(np.int64)
+    empty = np.empty(0, np.int32)
+    return TestRows(
+        users=users,
+        targets=split.test["item"].to_numpy(np.int64),
+        histories=[seqs.get(int(u), empty) for u in users],
+        ratings=split.test["rating"].to_numpy(np.float64),
+    )
+
+
+def candidate_file(split: Split, name: str) -> np.ndarray:
+    if name not in split.candidates or "test" not in split.candidates[name]:
+        raise DataError(
+            f"the split has no {name!r} candidate file (has "
+            f"{sorted(split.candidates)}); make it with make_split/add_candidates"
+        )
+    cands = np.asarray(split.candidates[name]["test"], np.int64)
+    if len(cands) != len(split.test) or not (cands[:, 0] == split.test["item"].to_numpy()).all():
+        raise DataError(
+            f"candidate file {name!r} does not match the test rows (target must be "
+            "column 0, one row per test user)"
+        )
+    return cands
+
+
+# ---------------------------------------------------------------------- scoring
+def score_candidates(
+    model, rows: TestRows, cands: np.ndarray, intentions=None, templates=None, attrs=None
+) -> np.ndarray:
+    kw = {"attrs": attrs} if isinstance(model, AttributeFilterModel) else {}
+    out = np.asarray(
+        model.score_candidates(
+            rows.users, cands, rows.histories, intentions=intentions, templates=templates, **kw
+        )
+    )
+    if out.shape != cands.shape:
+        raise ValueError(f"score_candidates returned shape {out.shape}, expected {cands.shape}")
+    return out
+
+
+def full_ranks(model, rows: TestRows, templates=None, depth: int = RERANK_DEPTH) -> np.ndarray:
+    """Rank of each target over all unseen items (see the module docstring)."""
+    retriever = getattr(model, "retriever", None)
+    if retriever is None:
+        raise DataError(
+            f"{type(model).__name__} has no .retriever: the full protocol needs one "
+            "to propose candidates"
+        )
+    n = len(rows.users)
+    ranks = np.empty(n, np.int64)
+    heads = np.empty((n, min(depth, retriever.n_items)), np.int64)
+    for s in range(0, n, SCORE_BATCH):
+        sl = slice(s, s + SCORE_BATCH)
+        hist = rows.histories[sl]
+        scores = retriever.score_all(rows.users[sl], hist)
+        ranks[sl] = M.ranks_full(scores, rows.targets[sl], exclude=hist)
+        if not isinstance(model, RetrieverModel):
+            heads[sl] = retriever.candidates(
+                rows.users[sl], heads.shape[1], exclude_seen=True, histories=hist, seen=hist
+            )[0]
+    if isinstance(model, RetrieverModel):
+        return ranks
+    rs = np.asarray(
+        model.score_candidates(
+            rows.users, heads, rows.histories, intentions=None, templates=templates
+        ),
+        np.float64,
+    )
+    in_head = heads == rows.targets[:, None]
+    found = in_head.any(axis=1)
+    t_score = np.where(found, (rs * in_head).sum(axis=1), np.nan)
+    head_rank = ((rs >= t_score[:, None]) & ~in_head).sum(axis=1)
+    # a target outside the reranked head sits below all of it
+    return np.where(found, head_rank, np.maximum(ranks, heads.shape[1])).astype(np.int64)
+
+
+def pointwise_instances(split: Split, rows: TestRows, negatives: int = 0):
+    """(users, items, histories, labels) for the pointwise protocol (see the module docstring)."""
+    if np.isnan(rows.ratings).all():
+        raise DataError(
+            "the pointwise protocol needs ratings (liked = rating >= 4); this dataset has none"
+        )
+    keep = ~np.isnan(rows.ratings)
+    users, items = rows.users[keep], rows.targets[keep]
+    hists = [h for h, k in zip(rows.histories, keep, strict=True) if k]
+    labels = (rows.ratings[keep] >= LIKED_RATING).astype(np.int8)
+    owner = np.arange(len(users))  # which user each instance belongs to (for resampling)
+    if negatives > 0:
+        neg = candidate_file(split, "cand10")[keep][:, 1 : 1 + negatives]
+        users = np.r_[users, np.repeat(users, neg.shape[1])]
+        items = np.r_[items, neg.ravel()]
+        hists = hists + [h for h in hists for _ in range(neg.shape[1])]
+        labels = np.r_[labels, np.zeros(neg.size, np.int8)]
+        owner = np.r_[owner, np.repeat(owner, neg.shape[1])]
+    return users, items, hists, labels, owner
+
+
+def score_pointwise(model, users, items, hists) -> np.ndarray:
+    if hasattr(model, "score_pointwise"):
+        out = model.score_pointwise(users, items, hists)
+    else:  # a one-candidate list: the model's score for that item
+        out = np.asarray(model.score_candidates(users, items.reshape(-1, 1), hists))[:, 0]
+    out = np.asarray(out, np.float64).reshape(-1)
+    if len(out) != len(items):
+        raise ValueError(f"score_pointwise returned {len(out)} scores for {len(items)} items")
+    return out

@@ -1,0 +1,350 @@
+"""Run protocols: every model on the same split and candidate files, per-user metrics, 95%
+bootstrap CIs, paired tests against every baseline, a manifest; one `Report` per protocol.
+
+    from instructrec.evaluation import run, evaluate_all, fit_baselines
+    models = fit_baselines(dataset, split, ["pop", "itemknn", "sasrec"])
+    report = run("cand10", dataset, split, models, seed=0, out_dir="runs/eval/x")
+    print(report.to_markdown())
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..data.dataset import Dataset
+from ..data.errors import DataError
+from ..data.split import Split
+from ..retrieval.base import Retriever
+from . import metrics as M
+from . import stats as S
+from .manifest import build_manifest
+from .protocols import (
+    PROTOCOLS,
+    AttributeFilterModel,
+    RetrieverModel,
+    as_model,
+    candidate_file,
+    full_ranks,
+    get_protocol,
+    pointwise_instances,
+    score_candidates,
+    score_pointwise,
+    test_rows,
+)
+from .report import Report
+
+BASELINES = ("pop", "itemknn", "sasrec")  # the baselines every run reports (EVALUATION.md)
+FILTER_RIVAL = "sasrec+filter"  # the `search` rival: SASRec with an attribute filter
+
+
+def fit_baselines(
+    dataset: Dataset,
+    split: Split,
+    names: Iterable[str] = BASELINES,
+    seed: int = 0,
+    options: dict[str, dict] | None = None,
+) -> dict[str, Retriever]:
+    """Make and fit each named retriever on ``split.train`` (``split.valid`` for early stopping)."""
+    from ..retrieval.registry import fit_retriever
+
+    options = options or {}
+    out = {}
+    for name in names:
+        opts = dict(options.get(name, {}))
+        opts.setdefault("seed", seed)
+        out[name] = fit_retriever(name, split, dataset.n_users, dataset.n_items, opts)
+    return out
+
+
+def _ensure_fitted(obj, dataset: Dataset, split: Split):
+    if isinstance(obj, Retriever) and obj.n_items == 0:
+        obj.fit(split.train, dataset.n_users, dataset.n_items, valid=split.valid)
+    if isinstance(obj, Retriever) and obj.n_items != dataset.n_items:
+        raise DataError(
+            f"{type(obj).__name__} was fitted on {obj.n_items} items, the dataset "
+            f"has {dataset.n_items}"
+        )
+    return obj
+
+
+def _per_model_values(proto, dataset, split, models, rows, seed, templates, negatives):
+    """{model: {metric: per-user values}} (+ pointwise instance frames), and notes."""
+    values, frames, notes = {}, {}, []
+    if proto.kind == "candidates":
+        cands = candidate_file(split, proto.candidates)
+        texts = attrs = None
+        if proto.intention:
+            from ..instructions import derive_intentions
+
+            texts, attrs = derive_intentions(dataset, rows.targets, kind=proto.intention, seed=seed)
+            empty = sum(1 for t in texts if not t)
+            if empty:
+                notes.append(
+                    f"{empty} of {len(texts)} targets have no attribute to state an "
+                    "intention with (empty intention)"
+                )
+        for name, model in models.items():
+            sc = score_candidates(model, rows, cands, texts, templates, attrs)
+            values[name] = M.compute(M.ranks_from_scores(sc), list(proto.metrics))
+    elif proto.kind == "full":
+        for name, model in models.items():
+            if getattr(model, "retriever", None) is None:
+                notes.append(f"{name}: skipped (no .retriever to propose candidates)")
+                continue
+            values[name] = M.compute(full_ranks(model, rows, templates), list(proto.metrics))
+    else:  # pointwise
+        users, items, hists, labels, owner = pointwise_instances(split, rows, negatives)
+        notes.append(
+            f"pointwise instances: {len(labels)} ({int(labels.sum())} liked, "
+            f"{int((labels == 0).sum())} not); {negatives} unseen negatives per user"
+        )
+        for name, model in models.items():
+            sc = score_pointwise(model, users, items, hists)
+            frames[name] = pd.DataFrame(
+                {
+                    "user": dataset.user_ids[users],
+                    "item": dataset.item_ids[items],
+                    "label": labels,
+                    "score": sc,
+                    "owner": owner,
+                }
+            )
+    return values, frames, notes
+
+
+def _pairs(names: list[str], baselines: list[str]) -> list[tuple[str, str]]:
+    """(model, baseline) pairs to test: every non-baseline against every baseline; among
+    baselines, each against the baselines listed before it (one direction only)."""
+    present = [b for b in baselines if b in names]
+    out = []
+    for name in names:
+        if name in present:
+            out += [(name, b) for b in present[: present.index(name)]]
+        else:
+            out += [(name, b) for b in present]
+    return out
+
+
+def _stats_rank(values, metrics, baselines, idx, user_ids):
+    rows, cmps = [], []
+    for name, vals in values.items():
+        for m in metrics:
+            lo, hi = S.bootstrap_ci(vals[m], idx)
+            rows.append(
+                {
+                    "model": name,
+                    "metric": m,
+                    "mean": float(np.mean(vals[m])),
+                    "ci_low": lo,
+                    "ci_high": hi,
+                    "n": len(vals[m]),
+                }
+            )
+    for name, b in _pairs(list(values), baselines):
+        vals = values[name]
+        for m in metrics:
+            pb = S.paired_bootstrap(vals[m], values[b][m], idx)
+            st = S.sign_test(vals[m], values[b][m])
+            cmps.append(
+                {
+                    "model": name,
+                    "baseline": b,
+                    "metric": m,
+                    "diff": pb["diff"],
+                    "diff_low": pb["diff_ci"][0],
+                    "diff_high": pb["diff_ci"][1],
+                    "p_bootstrap": pb["p_bootstrap"],
+                    "wins": st["wins"],
+                    "losses": st["losses"],
+                    "p_sign": st["p_sign"],
+                }
+            )
+    per_user = {
+        name: pd.DataFrame(vals, index=pd.Index(user_ids, name="user"))
+        for name, vals in values.items()
+    }
+    return rows, cmps, per_user
+
+
+def _stats_auc(frames, baselines, idx):
+    """AUC with CIs / paired bootstrap over resampled users (all instances of a user move together)."""
+    rows, cmps, boot = [], [], {}
+    if not frames:
+        return rows, cmps
+    owner = next(iter(frames.values()))["owner"].to_numpy()
+    n_owner = int(owner.max()) + 1
+    counts = np.bincount(owner, minlength=n_owner)
+    if (counts != counts[0]).any():
+        raise ValueError("every user must contribute the same number of pointwise instances")
+    groups = np.argsort(owner, kind="stable").reshape(n_owner, counts[0])
+    inst = groups[idx].reshape(len(idx), -1)  # (n_boot, instances)
+    for name, df in frames.items():
+        y, s = df["label"].to_numpy(), df["score"].to_numpy()
+        boot[name] = np.array([M.auc(y[r], s[r]) for r in inst])
+        lo, hi = S.percentile_ci(boot[name])
+        rows.append(
+            {
+                "model": name,
+                "metric": "AUC",
+                "mean": M.auc(y, s),
+                "ci_low": lo,
+                "ci_high": hi,
+                "n": n_owner,
+            }
+        )
+    obs = {r["model"]: r["mean"] for r in rows}
+    for name, b in _pairs(list(frames), baselines):
+        d = boot[name] - boot[b]
+        lo, hi = S.percentile_ci(d)
+        diff = obs[name] - obs[b]
+        cmps.append(
+            {
+                "model": name,
+                "baseline": b,
+                "metric": "AUC",
+                "diff": diff,
+                "diff_low": lo,
+                "diff_high": hi,
+                "p_bootstrap": S.paired_bootstrap_p(d, diff),
+                "wins": None,
+                "losses": None,
+                "p_sign": float("nan"),
+            }
+        )
+    return rows, cmps
+
+
+def run(
+    protocol: str,
+    dataset: Dataset,
+    split: Split,
+    models: dict[str, object],
+    seed: int = 0,
+    out_dir: str | Path | None = None,
+    templates: str | list[str] | None = None,
+    baselines: Iterable[str] | None = None,
+    n_boot: int = S.N_BOOT,
+    pointwise_negatives: int = 0,
+) -> Report:
+    """Evaluate every model in ``models`` under ``protocol`` on ``split``'s test rows.
+
+    ``models`` maps a display name to a fitted `Retriever` (an unfitted one is fitted on
+    ``split.train``) or to any object with ``score_candidates``. ``baselines`` (default: the
+    retrievers, plus ``sasrec+filter`` for `search`) are what every other model is tested
+    against. ``seed`` drives intention wording and the bootstrap. Saves to ``out_dir`` if given.
+    """
+    proto = get_protocol(protocol)
+    if not models:
+        raise DataError("no models to evaluate")
+    t0 = time.perf_counter()
+    rows = test_rows(split)
+    if len(rows.users) == 0:
+        raise DataError("the split has no test rows (every user needs >= 3 interactions)")
+    prepared = {name: as_model(_ensure_fitted(obj, dataset, split)) for name, obj in models.items()}
+    if proto.name == "search" and "sasrec" in prepared and FILTER_RIVAL not in prepared:
+        base = prepared["sasrec"]
+        if isinstance(base, RetrieverModel):
+            prepared[FILTER_RIVAL] = AttributeFilterModel(base.retriever, dataset)
+    if baselines is None:
+        baselines = [n for n, m in prepared.items() if getattr(m, "is_baseline", False)]
+    baselines = list(baselines)
+    values, frames, notes = _per_model_values(
+        proto, dataset, split, prepared, rows, seed, templates, pointwise_negatives
+    )
+    idx = S.resample_indices(len(rows.users), n_boot, seed)
+    if proto.kind == "pointwise":
+        iv, cmps = _stats_auc(frames, baselines, idx)
+        per_user = frames
+    else:
+        iv, cmps, per_user = _stats_rank(
+            values, list(proto.metrics), baselines, idx, dataset.user_ids[rows.users]
+        )
+    intervals = pd.DataFrame(iv, columns=["model", "metric", "mean", "ci_low", "ci_high", "n"])
+    table = intervals.pivot(index="model", columns="metric", values="mean")
+    table = table.reindex(
+        index=[m for m in prepared if m in table.index], columns=list(proto.metrics)
+    )
+    comparisons = pd.DataFrame(
+        cmps,
+        columns=[
+            "model",
+            "baseline",
+            "metric",
+            "diff",
+            "diff_low",
+            "diff_high",
+            "p_bootstrap",
+            "wins",
+            "losses",
+            "p_sign",
+        ],
+    )
+    config = {
+        "protocol": proto.name,
+        "description": proto.description,
+        "metrics": list(proto.metrics),
+        "candidates": proto.candidates,
+        "intention": proto.intention,
+        "n_boot": n_boot,
+        "baselines": baselines,
+        "templates": templates,
+        "pointwise_negatives": pointwise_negatives,
+        "seconds": round(time.perf_counter() - t0, 2),
+    }
+    manifest = build_manifest(proto.name, dataset, split, prepared, seed, config)
+    report = Report(
+        proto.name, list(proto.metrics), table, intervals, comparisons, per_user, manifest, notes
+    )
+    if out_dir is not None:
+        report.save(out_dir)
+    return report
+
+
+def evaluate_all(
+    protocols: Iterable[str] | str = "all",
+    dataset: Dataset | None = None,
+    split: Split | None = None,
+    models: dict[str, object] | None = None,
+    seed: int = 0,
+    out_dir: str | Path | None = None,
+    templates: str | list[str] | None = None,
+    **kwargs,
+) -> dict[str, Report]:
+    """`run` for each protocol ('all' = every protocol); with ``out_dir``, one sub-directory per
+    protocol plus ``summary.md`` / ``summary.json``."""
+    if dataset is None or split is None or not models:
+        raise DataError("evaluate_all needs a dataset, a split and at least one model")
+    names = list(PROTOCOLS) if protocols == "all" or protocols == ["all"] else list(protocols)
+    for n in names:
+        get_protocol(n)
+    reports = {}
+    for name in names:
+        sub = None if out_dir is None else Path(out_dir) / name
+        reports[name] = run(
+            name, dataset, split, models, seed=seed, out_dir=sub, templates=templates, **kwargs
+        )
+    if out_dir is not None:
+        write_summary(reports, out_dir)
+    return reports
+
+
+def write_summary(reports: dict[str, Report], out_dir: str | Path) -> Path:
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "summary.md").write_text("\n".join(r.to_markdown() for r in reports.values()))
+    (out / "summary.json").write_text(
+        json.dumps(
+            {
+                p: {m: {k: float(v) for k, v in row.items()} for m, row in r.table.iterrows()}
+                for p, r in reports.items()
+            },
+            indent=2,
+        )
+    )
+    return out

@@ -1,0 +1,91 @@
+"""Retrievers by name: build one from a name plus options (a dict or a YAML file), fit it.
+
+r = make_retriever("sasrec", {"hidden": 64, "max_epochs": 30})
+r = fit_retriever("itemknn", split, n_users, n_items)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from pathlib import Path
+from typing import Any
+
+from ..data.errors import DataError
+from .base import Retriever
+
+RETRIEVERS = {  # name -> "module:Class"; each Class takes its config dataclass or keywords
+    "pop": "instructrec.retrieval.pop:Pop",
+    "itemknn": "instructrec.retrieval.itemknn:ItemKNN",
+    "sasrec": "instructrec.retrieval.sasrec:SASRec",
+    "bpr": "instructrec.retrieval.bpr:BPR",
+}
+CONFIGS = {
+    "pop": "PopConfig",
+    "itemknn": "ItemKNNConfig",
+    "sasrec": "SASRecConfig",
+    "bpr": "BPRConfig",
+}
+
+
+def retriever_class(name: str) -> type[Retriever]:
+    """The class registered under ``name`` (a `DataError` listing the names otherwise)."""
+    if name not in RETRIEVERS:
+        raise DataError(f"unknown retriever {name!r}; choose from {sorted(RETRIEVERS)}")
+    module, attr = RETRIEVERS[name].split(":")
+    try:
+        return getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError) as e:
+        raise DataError(f"retriever {name!r} is not available here ({e})") from e
+
+
+def config_class(name: str):
+    module = RETRIEVERS[name].split(":")[0]
+    return getattr(importlib.import_module(module), CONFIGS[name])
+
+
+def load_options(options: dict | str | Path | None) -> dict:
+    """Options as a dict: ``None``, a dict, or the path of a YAML file holding a mapping."""
+    if options is None:
+        return {}
+    if isinstance(options, dict):
+        return dict(options)
+    import yaml
+
+    path = Path(options)
+    if not path.exists():
+        raise DataError("retriever config file not found", source=str(path))
+    data = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(data, dict):
+        raise DataError("expected a mapping of option: value", source=str(path))
+    return data
+
+
+def make_retriever(
+    name: str, options: dict | str | Path | None = None, **overrides: Any
+) -> Retriever:
+    """An unfitted retriever ``name`` with ``options`` (dict or YAML path) and ``overrides``.
+
+    Unknown option names are a `DataError` naming the option and the valid ones.
+    """
+    cls = retriever_class(name)
+    opts = {**load_options(options), **overrides}
+    cfg_cls = config_class(name)
+    valid = {f.name for f in dataclasses.fields(cfg_cls)}
+    bad = sorted(set(opts) - valid)
+    if bad:
+        raise DataError(f"unknown option(s) {bad} for retriever {name!r}; valid: {sorted(valid)}")
+    return cls(cfg_cls(**opts))
+
+
+def fit_retriever(
+    name: str,
+    split,
+    n_users: int,
+    n_items: int,
+    options: dict | str | Path | None = None,
+    **overrides: Any,
+) -> Retriever:
+    """Make and fit ``name`` on ``split.train`` (``split.valid`` drives early stopping)."""
+    r = make_retriever(name, options, **overrides)
+    return r.fit(split.train, n_users, n_items, valid=split.valid)
