@@ -7,6 +7,11 @@ instruction-following scorer.
 
 Returns a DataFrame (item_id, title, score, rank). Users unknown to training pass their
 history explicitly (``history=[raw item ids]``).
+
+The reranker sees the collaborative signal as priors: the scores of ``priors`` (a list of
+retrievers, the first stage's by default; SASRec + item-kNN + Pop in the quickstart) for every
+candidate. ``score_candidates`` is the hook of the evaluation harness; ``from_config`` builds
+everything from a typed `instructrec.config.RunConfig`.
 """
 
 from __future__ import annotations
@@ -21,10 +26,12 @@ import pandas as pd
 
 from .data.dataset import Dataset
 from .data.errors import DataError
-from .data.split import HISTORY_LEN, Split
+from .data.split import Split
 from .retrieval.base import Retriever
 
 RERANK_DEPTH = 20  # how many retrieved candidates the reranker reorders (LlamaRec's 20)
+INSTRUCTION_DEPTH = 200  # ... when the user states an instruction (it may ask for items the
+#                          history alone would not surface; one query pass scores them all)
 
 
 class Recommender:
@@ -32,28 +39,161 @@ class Recommender:
     ``score_candidates(users, candidates, histories, intentions=None, templates=None)``
     returning an (n, k) array (see `instructrec.training.reranker.InstructionReranker`)."""
 
-    def __init__(self, dataset: Dataset, retriever: Retriever, reranker: Any | None = None,
-                 rerank_depth: int = RERANK_DEPTH) -> None:
+    def __init__(
+        self,
+        dataset: Dataset,
+        retriever: Retriever,
+        reranker: Any | None = None,
+        rerank_depth: int = RERANK_DEPTH,
+        priors: list[Retriever] | None = None,
+        config: Any | None = None,
+    ) -> None:
         self.dataset = dataset
         self.retriever = retriever
         self.reranker = reranker
         self.rerank_depth = rerank_depth
+        self.priors = list(priors) if priors else [retriever]  # prior features, in order
+        self.config = config  # the RunConfig it was built from (None when built by hand)
         self.sequences: dict[int, np.ndarray] = {}
+        self.fit_info: dict[str, Any] = {}
+
+    @classmethod
+    def from_config(cls, config: Any, dataset: Dataset | None = None) -> Recommender:
+        """An unfitted Recommender as ``config`` (a `RunConfig`) describes; ``fit`` trains it."""
+        from .config import load_data, make_retriever
+
+        dataset = dataset if dataset is not None else load_data(config.data.source)
+        retriever = make_retriever(config.retriever)
+        priors = []
+        for spec in config.priors:  # the first stage is reused, not fitted twice
+            same = spec.name == config.retriever.name and spec.options == config.retriever.options
+            priors.append(retriever if same else make_retriever(spec))
+        return cls(dataset, retriever, priors=priors or [retriever], config=config)
 
     # ------------------------------------------------------------------ fitting
-    def fit(self, split: Split, reranker_trainer: Any | None = None) -> Recommender:
-        """Fit the retriever on ``split.train``; the reranker is trained by its own trainer."""
-        self.retriever.fit(split.train, self.dataset.n_users, self.dataset.n_items)
+    def fit(
+        self,
+        split: Split,
+        reranker_trainer: Any | None = None,
+        output_dir: str | Path | None = None,
+    ) -> Recommender:
+        """Fit the retriever and priors on ``split.train``; then the reranker: by
+        ``reranker_trainer(self)`` if given, else as ``self.config`` says (if it has one)."""
+        import inspect
+        import time
+
+        fitted: set[int] = set()
+        for r in [self.retriever, *self.priors]:
+            if id(r) not in fitted:
+                t0 = time.perf_counter()
+                kw = (
+                    {"valid": split.valid} if "valid" in inspect.signature(r.fit).parameters else {}
+                )
+                r.fit(split.train, self.dataset.n_users, self.dataset.n_items, **kw)
+                self.fit_info[f"fit_s/{getattr(r, 'name', type(r).__name__)}"] = (
+                    time.perf_counter() - t0
+                )
+                fitted.add(id(r))
         self.sequences = split.sequences("serve")
         if reranker_trainer is not None:
             self.reranker = reranker_trainer(self)
+        elif self.config is not None and getattr(self.config, "rerank", False):
+            self.reranker = self._train_reranker(split, output_dir)
         return self
 
+    def _train_reranker(self, split: Split, output_dir: str | Path | None):
+        import tempfile
+        import time
+
+        from .training.config import TrainConfig
+        from .training.reranker import InstructionReranker
+
+        cfg = self.config
+        out = (
+            Path(output_dir) / "training"
+            if output_dir
+            else Path(tempfile.mkdtemp(prefix="instructrec-train-"))
+        )
+        t = cfg.training
+        tc = TrainConfig(
+            output_dir=str(out),
+            lr=t.lr,
+            weight_decay=t.weight_decay,
+            epochs=t.epochs,
+            max_steps=t.max_steps,
+            batch_size=t.batch_size,
+            grad_accum=t.grad_accum,
+            warmup_ratio=t.warmup_ratio,
+            eval_every=t.eval_every,
+            patience=t.patience,
+            metric=t.metric,
+            greater_is_better=True,
+            seed=t.seed,
+            progress=t.progress,
+            device=t.device,
+            resume=False,
+        )
+        t0 = time.perf_counter()
+        rr = InstructionReranker.fit(
+            self.dataset,
+            split,
+            self.priors,
+            encoder_config=cfg.backbone,
+            config=cfg.reranker,
+            train_config=tc,
+            cf_retriever=self.retriever,
+        )
+        self.fit_info["fit_s/reranker"] = time.perf_counter() - t0
+        return rr
+
+    # ------------------------------------------------------------------ evaluation hooks
+    def prior_scores(
+        self, users: np.ndarray, candidates: np.ndarray, histories: list[np.ndarray] | None
+    ) -> np.ndarray:
+        """(n, k, P) raw scores of every prior retriever for ``candidates`` (n, k)."""
+        users = np.asarray(users)
+        cand = np.asarray(candidates).astype(np.int64)
+        return np.stack(
+            [r.score(users, cand, histories=histories) for r in self.priors], axis=-1
+        ).astype(np.float32)
+
+    def score_candidates(
+        self,
+        users: np.ndarray,
+        candidates: np.ndarray,
+        histories: list[np.ndarray],
+        intentions: list[str] | None = None,
+        templates: str | list[str] | None = None,
+    ) -> np.ndarray:
+        """Scores (n, k) of ``candidates`` (internal ids) for each row; ``histories`` is the
+        full sequence before the target, oldest first. Without a reranker: the retriever's."""
+        cand = np.asarray(candidates).astype(np.int64)
+        if self.reranker is None:
+            return self.retriever.score(np.asarray(users), cand, histories=histories)
+        prior = self.prior_scores(users, cand, histories)
+        return np.asarray(
+            self.reranker.score_candidates(
+                np.asarray(users),
+                cand,
+                histories,
+                intentions=intentions,
+                templates=templates,
+                prior=prior,
+            ),
+            dtype=np.float32,
+        )
+
     # ------------------------------------------------------------------ inference
-    def history_of(self, user: str | None = None, history: list | None = None) -> tuple[int, np.ndarray]:
+    def history_of(
+        self, user: str | None = None, history: list | None = None
+    ) -> tuple[int, np.ndarray]:
         """(internal user id or -1, history as internal item ids, oldest first)."""
         if history is not None:
-            hist = self.dataset.item_index([str(h) for h in history]) if len(history) else np.empty(0, np.int64)
+            hist = (
+                self.dataset.item_index([str(h) for h in history])
+                if len(history)
+                else np.empty(0, np.int64)
+            )
             uid = -1
             if user is not None:
                 try:
@@ -66,33 +206,49 @@ class Recommender:
         uid = int(self.dataset.user_index([str(user)])[0])
         return uid, self.sequences.get(uid, np.empty(0, np.int32))
 
-    def recommend(self, user: str | None = None, instruction: str | None = None, n: int = 10,
-                  candidates: list | None = None, history: list | None = None,
-                  exclude_seen: bool = True) -> pd.DataFrame:
+    def recommend(
+        self,
+        user: str | None = None,
+        instruction: str | None = None,
+        n: int = 10,
+        candidates: list | None = None,
+        history: list | None = None,
+        exclude_seen: bool = True,
+        template: str | None = None,
+    ) -> pd.DataFrame:
         """Top-``n`` items for ``user`` (raw id) or an explicit ``history`` (raw item ids).
 
         ``candidates`` (raw item ids) restricts ranking to those items (implicit's ``items=``).
+        ``template`` (a catalogue template id) phrases the reranker's instruction (the
+        service's template bandit picks it); None lets the reranker choose.
         """
         if n < 1:
             raise DataError(f"n must be >= 1, got {n}")
         uid, hist = self.history_of(user, history)
         users = np.array([max(uid, 0)])
-        hists = [hist[-HISTORY_LEN:]] if (uid < 0 or history is not None) else None
-        full_hists = [hist] if (uid < 0 or history is not None) else None
+        full_hists = [hist]  # everything known about the user (serving sequence)
         if candidates is not None:
             cand = self.dataset.item_index([str(c) for c in candidates]).astype(np.int32)[None, :]
             prior = self.retriever.score(users, cand, histories=full_hists)
         else:
-            k = max(n, self.rerank_depth if self.reranker is not None else n)
+            depth = self.rerank_depth
+            if instruction and self.reranker is not None:
+                depth = max(depth, INSTRUCTION_DEPTH)
+            k = max(n, depth if self.reranker is not None else n)
             seen = [hist] if exclude_seen else None
-            cand, prior = self.retriever.candidates(users, k, exclude_seen=exclude_seen,
-                                                    histories=full_hists, seen=seen)
+            cand, prior = self.retriever.candidates(
+                users, k, exclude_seen=exclude_seen, histories=full_hists, seen=seen
+            )
         scores = prior.astype(np.float32)
         if self.reranker is not None:
-            depth = min(self.rerank_depth, cand.shape[1]) if candidates is None else cand.shape[1]
-            h = hists if hists is not None else [hist[-HISTORY_LEN:]]
-            rs = self.reranker.score_candidates(users, cand[:, :depth], h,
-                                                intentions=[instruction] if instruction else None)
+            depth = min(depth, cand.shape[1]) if candidates is None else cand.shape[1]
+            rs = self.score_candidates(
+                users,
+                cand[:, :depth],
+                [hist],
+                intentions=[instruction] if instruction else None,
+                templates=template,
+            )
             # reranked head first (by reranker score), the tail kept in retriever order
             head = np.asarray(rs, dtype=np.float32)[0]
             tail = scores[0, depth:]
@@ -100,12 +256,14 @@ class Recommender:
             scores = np.concatenate([head + offset, tail])[None, :]
         order = np.argsort(-scores[0], kind="stable")[:n]
         items = cand[0, order]
-        return pd.DataFrame({
-            "item_id": self.dataset.item_ids[items],
-            "title": self.dataset.titles[items],
-            "score": scores[0, order].astype(float),
-            "rank": np.arange(1, len(order) + 1),
-        })
+        return pd.DataFrame(
+            {
+                "item_id": self.dataset.item_ids[items],
+                "title": self.dataset.titles[items],
+                "score": scores[0, order].astype(float),
+                "rank": np.arange(1, len(order) + 1),
+            }
+        )
 
     # ------------------------------------------------------------------ persistence
     def save(self, directory: str | Path) -> Path:
@@ -117,8 +275,22 @@ class Recommender:
         with open(directory / "sequences.pkl", "wb") as fh:
             pickle.dump(self.sequences, fh)
         self.retriever.save(directory / "retriever.pkl")
-        meta = {"retriever": type(self.retriever).__name__, "rerank_depth": self.rerank_depth,
-                "reranker": None}
+        prior_files = []
+        for i, r in enumerate(self.priors):
+            if r is self.retriever:
+                prior_files.append("retriever.pkl")
+            else:
+                r.save(directory / f"prior-{i}.pkl")
+                prior_files.append(f"prior-{i}.pkl")
+        meta = {
+            "retriever": type(self.retriever).__name__,
+            "rerank_depth": self.rerank_depth,
+            "reranker": None,
+            "priors": prior_files,
+            "fit_info": self.fit_info,
+        }
+        if self.config is not None:
+            self.config.to_yaml(directory / "config.yaml")
         if self.reranker is not None:
             self.reranker.save(directory / "reranker")
             meta["reranker"] = f"{type(self.reranker).__module__}:{type(self.reranker).__name__}"
@@ -140,7 +312,24 @@ class Recommender:
 
             mod, name = meta["reranker"].split(":")
             reranker = getattr(importlib.import_module(mod), name).load(directory / "reranker")
-        rec = cls(dataset, retriever, reranker, meta.get("rerank_depth", RERANK_DEPTH))
+        priors = [
+            retriever if f == "retriever.pkl" else Retriever.load(directory / f)
+            for f in meta.get("priors", ["retriever.pkl"])
+        ]
+        config = None
+        if (directory / "config.yaml").exists():
+            from .config import RunConfig
+
+            config = RunConfig.from_yaml(directory / "config.yaml")
+        rec = cls(
+            dataset,
+            retriever,
+            reranker,
+            meta.get("rerank_depth", RERANK_DEPTH),
+            priors=priors,
+            config=config,
+        )
+        rec.fit_info = meta.get("fit_info", {})
         with open(directory / "sequences.pkl", "rb") as fh:
             rec.sequences = pickle.load(fh)
         return rec

@@ -30,3 +30,14 @@ def store(request, tmp_path):
     s = fresh_store(request.param, tmp_path)
     yield s
     s.close()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_default_catalogue():
+    """Template optimisation installs templates in the process-wide catalogue: give every
+    test a fresh one so nothing leaks into other rooms' tests."""
+    from instructrec.instructions import catalogue
+
+    catalogue._DEFAULT = None
+    yield
+    catalogue._DEFAULT = None

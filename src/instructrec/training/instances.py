@@ -1,0 +1,308 @@
+"""Training and validation instances for the listwise encoder reranker.
+
+An instance is one instruction (query text without the candidate list: a bi-encoder encodes it
+once), a list of candidates with the target at a random position, the user's history ids and
+the retrievers' prior scores per candidate. Query texts come from the InstructRec template
+catalogue (`instructrec.instructions`), slots P1/P2 x I0/I1/I2 x T3, seen templates only for
+training. Instances are stored as arrays; the engine iterates over row indices and
+`Instances.collate` gathers a batch, encoding each distinct query text once.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..data.split import Split
+
+I_SLOT = {"I0": "I0", "I1": "I1", "I2": "I2"}
+
+
+@dataclass
+class TextSide:
+    """What rendering a query needs from the dataset (kept with a saved reranker)."""
+
+    titles: np.ndarray  # display title per internal item id
+    noun: str = "item"
+    nouns: str = "items"
+
+    @classmethod
+    def of(cls, dataset) -> TextSide:
+        from ..instructions.titles import display_title, domain_noun
+
+        noun, nouns = domain_noun(dataset)
+        return cls(np.asarray(display_title(dataset), dtype=object), noun, nouns)
+
+
+def _pick(options: list, key: str):
+    return options[zlib.crc32(key.encode()) % len(options)]
+
+
+def render_queries(
+    text: TextSide,
+    histories: Sequence[np.ndarray],
+    intentions=None,
+    templates=None,
+    preferences=None,
+    query_history: int = 3,
+    slots: Sequence[str] | None = None,
+    seed: int = 0,
+) -> list[str]:
+    """One query text per row. Slot per row: ``slots[i]`` ("P1I2"...) if given, else P1I0 when
+    the row has no intention and P1I2 otherwise. Template: chosen deterministically per row
+    among ``templates`` ("seen" | "held_out" | "all" | list of ids) of that slot."""
+    from ..instructions.catalogue import TemplateCatalogue
+
+    cat = TemplateCatalogue.default()
+    pool = cat.select(templates or "seen")
+    out = []
+    for i, hist in enumerate(histories):
+        intent = intentions[i] if intentions is not None else None
+        pref = preferences[i] if preferences is not None else None
+        if slots is not None:
+            p, islot = slots[i][:2], slots[i][2:]
+            cands = [t for t in pool if t.slot == (p, islot, "T3")]
+        else:  # vague or specific is not known here: either wording family may carry it
+            p, islot = "P1", ("I2" if intent else "I0")
+            wanted = {"I1", "I2"} if intent else {"I0"}
+            cands = [t for t in pool if t.P == "P1" and t.T == "T3" and t.I in wanted]
+        if not cands:  # e.g. a template list of another slot: keep its wording family
+            cands = [
+                t for t in pool if t.T == "T3" and (t.I == "I0") == (islot == "I0")
+            ] or cat.templates((p, islot, "T3"), held_out=False)
+        hist_ids = np.asarray(hist, dtype=np.int64)[-query_history:] if query_history else []
+        if query_history:
+            history = ", ".join(str(text.titles[j]) for j in hist_ids) or "nothing yet"
+        else:  # the history reaches the head as item vectors and priors
+            history = f"the {text.nouns} in the history"
+        t = _pick(
+            cands,
+            f"{seed}|{i if slots is not None else ''}|{intent}|{len(hist)}|"
+            f"{hist_ids[-1] if len(hist_ids) else -1}",
+        )
+        noun_cap = text.noun[:1].upper() + text.noun[1:]
+        out.append(
+            t.text.format(
+                history=history,
+                intention=intent or "",
+                noun=text.noun,
+                nouns=text.nouns,
+                Noun=noun_cap,
+                preference=pref or "",
+                item="",
+                candidates="",
+            )
+        )
+    return out
+
+
+class Instances(Sequence):
+    """Array-backed instances; the engine indexes rows, `collate` builds tensors."""
+
+    def __init__(
+        self,
+        texts: list[str],
+        tokenizer,
+        max_len: int,
+        cands: np.ndarray,
+        label: np.ndarray,
+        hist: np.ndarray,
+        prior: np.ndarray,
+    ) -> None:
+        self.texts = texts
+        self.tokenizer = tokenizer
+        self.max_len = max_len
+        self.cands, self.label, self.hist, self.prior = cands, label, hist, prior
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def __getitem__(self, i):  # the engine passes rows to collate
+        return int(i)
+
+    def collate(self, rows: list[int]) -> dict:
+        import torch
+
+        idx = np.asarray(rows, dtype=np.int64)
+        texts = [self.texts[i] for i in idx]
+        uniq = list(dict.fromkeys(texts))
+        pos = {t: j for j, t in enumerate(uniq)}
+        tok = self.tokenizer(
+            uniq, padding=True, truncation=True, max_length=self.max_len, return_tensors="pt"
+        )
+        return {
+            "input_ids": tok["input_ids"],
+            "attention_mask": tok["attention_mask"],
+            "q_index": torch.as_tensor([pos[t] for t in texts]),
+            "cands": torch.as_tensor(self.cands[idx]),
+            "hist": torch.as_tensor(self.hist[idx]),
+            "prior": torch.as_tensor(self.prior[idx]),
+            "label": torch.as_tensor(self.label[idx]),
+        }
+
+
+def user_sequences(train, n_users: int):
+    """(per-user item sequences, sorted items, sorted ratings, start offset per user)."""
+    inter = train.sort_values(["user", "timestamp", "order"], kind="stable")
+    items = inter["item"].to_numpy(np.int64)
+    ratings = inter["rating"].to_numpy(np.float32)
+    counts = np.bincount(inter["user"].to_numpy(np.int64), minlength=n_users)
+    starts = np.r_[0, np.cumsum(counts)[:-1]]
+    seqs = [items[a : a + c] for a, c in zip(starts, counts, strict=True)]
+    return seqs, items, ratings, starts
+
+
+def build_instances(rr, dataset, split: Split, stacked: Sequence, config) -> Instances:
+    """Training instances from each user's last ``config.holdout`` training items."""
+    from ..models.encoder import pad_histories, zscore
+    from .intentions import intentions_for
+
+    rng = np.random.default_rng(config.seed)
+    seqs, seq_items, seq_ratings, seq_starts = user_sequences(split.train, dataset.n_users)
+    users, pos = [], []
+    for u, s in enumerate(seqs):
+        if len(s) < config.holdout + 2:
+            continue
+        for t in range(len(s) - config.holdout, len(s)):
+            users.extend([u] * config.copies)
+            pos.extend([t] * config.copies)
+    users_a = np.asarray(users, np.int64)
+    pos_a = np.asarray(pos, np.int64)
+    if config.max_instances and len(users_a) > config.max_instances:
+        keep = np.sort(rng.choice(len(users_a), config.max_instances, replace=False))
+        users_a, pos_a = users_a[keep], pos_a[keep]
+    targets_a = np.array([seqs[u][t] for u, t in zip(users_a, pos_a, strict=True)], np.int64)
+    hists = [seqs[u][:t] for u, t in zip(users_a, pos_a, strict=True)]
+    n = len(users_a)
+    k = 1 + config.n_hard + config.n_random
+    cands = np.full((n, k), -1, np.int64)
+    cands[:, 0] = targets_a
+    if config.n_hard and stacked:
+        pool, _ = stacked[0].candidates(
+            users_a, config.hard_pool, exclude_seen=True, histories=list(hists)
+        )
+    n_items = dataset.n_items
+    for r in range(n):
+        taken = set(seqs[users_a[r]].tolist())
+        taken.add(int(targets_a[r]))
+        col = 1
+        if config.n_hard and stacked:
+            opts = [int(x) for x in pool[r] if int(x) not in taken]
+            for x in rng.permutation(opts)[: config.n_hard]:
+                cands[r, col] = x
+                taken.add(int(x))
+                col += 1
+        while col < k:
+            x = int(rng.integers(n_items))
+            if x not in taken:
+                cands[r, col] = x
+                taken.add(x)
+                col += 1
+    # target to a random position (heads may see the list as a set or a sequence)
+    perm = np.argsort(rng.random((n, k)), axis=1)
+    cands = np.take_along_axis(cands, perm, axis=1)
+    label = np.argmax(perm == 0, axis=1).astype(np.int64)
+    prior = zscore(_priors(stacked, users_a, cands, hists)) if stacked else np.zeros((n, k, 0))
+    slots = [config.slots[j] for j in rng.integers(len(config.slots), size=n)]
+    intents = intentions_for(dataset, targets_a, slots, seed=config.seed)
+    prefs = None
+    if any(s.startswith("P2") for s in slots):
+        from .intentions import preferences_for
+
+        st = seq_starts[users_a]
+        prefs = preferences_for(dataset, seq_items, seq_ratings, st, st + pos_a, seed=config.seed)
+    texts = render_queries(
+        rr.text, hists, intents, "seen", prefs, config.query_history, slots, seed=config.seed
+    )
+    hist_pad = pad_histories(hists, config.history_len)
+    return Instances(
+        texts,
+        rr.scorer.tokenizer,
+        rr.scorer.model.config.max_query_len,
+        cands,
+        label,
+        hist_pad,
+        prior.astype(np.float32),
+    )
+
+
+def _priors(retrievers, users, cands, hists):
+    from .reranker import score_priors
+
+    return score_priors(retrievers, users, cands, hists)
+
+
+class Validation:
+    """Validation rows (cand10 candidates, I0 and I2 queries) for early stopping."""
+
+    def __init__(self, rr, dataset, split: Split, priors: Sequence, config) -> None:
+        from ..models.encoder import pad_histories, zscore
+        from .intentions import intentions_for
+
+        frame = split.valid
+        rows = np.arange(len(frame))
+        if config.valid_rows and len(rows) > config.valid_rows:
+            rows = np.sort(
+                np.random.default_rng(config.seed + 1).choice(
+                    len(rows), config.valid_rows, replace=False
+                )
+            )
+        self.cands = split.candidates["cand10"]["valid"][rows].astype(np.int64)
+        seqs = split.sequences("valid")
+        users = frame["user"].to_numpy(np.int64)[rows]
+        hists = [seqs.get(int(u), np.empty(0, np.int64)) for u in users]
+        self.prior = (
+            zscore(_priors(priors, users, self.cands, hists))
+            if priors
+            else np.zeros((len(rows), self.cands.shape[1], 0), np.float32)
+        )
+        self.hist = pad_histories(hists, config.history_len)
+        self.tok = rr.scorer.tokenizer
+        self.max_len = rr.scorer.model.config.max_query_len
+        self.texts_i0 = render_queries(rr.text, hists, None, "seen", None, config.query_history)
+        intents = intentions_for(dataset, self.cands[:, 0], ["P1I2"] * len(rows), seed=1)
+        self.texts_i2 = render_queries(rr.text, hists, intents, "seen", None, config.query_history)
+
+    def _scores(self, model, texts: list[str], bs: int = 256) -> np.ndarray:
+        import torch
+
+        out = []
+        with torch.no_grad():
+            return self._scores_nograd(model, texts, bs, out, torch)
+
+    def _scores_nograd(self, model, texts, bs, out, torch) -> np.ndarray:
+        for s in range(0, len(texts), bs):
+            tok = self.tok(
+                texts[s : s + bs],
+                padding=True,
+                truncation=True,
+                max_length=self.max_len,
+                return_tensors="pt",
+            )
+            dev = next(model.parameters()).device
+            sl = slice(s, s + bs)
+            out.append(
+                model(
+                    tok["input_ids"].to(dev),
+                    tok["attention_mask"].to(dev),
+                    torch.as_tensor(self.cands[sl]).to(dev),
+                    torch.as_tensor(self.hist[sl]).to(dev),
+                    torch.as_tensor(self.prior[sl]).to(dev),
+                )
+                .float()
+                .cpu()
+                .numpy()
+            )
+        return np.concatenate(out)
+
+    def metrics(self, model) -> dict[str, float]:
+        from .reranker import ranking_metrics
+
+        m = ranking_metrics(self._scores(model, self.texts_i0))
+        s = ranking_metrics(self._scores(model, self.texts_i2))
+        m["search_hr@1"] = s["hr@1"]
+        m["mix"] = 0.5 * (m["hr@1"] + s["hr@1"])
+        return m

@@ -1,0 +1,400 @@
+"""`InstructionReranker`: train the encoder reranker on instructions built from training data.
+
+InstructRec (Zhang et al. 2023) instruction-tunes an LM on (preference, intention, task)
+instructions built from interaction logs, then reranks a retriever's candidates. Here:
+
+1. Stacking. The prior retrievers (SASRec, item-kNN, Pop...) are re-fitted on the training
+   interactions minus each user's last ``holdout`` items; those held-out items become the
+   reranker's training targets. A retriever scoring items it was trained on is over-confident;
+   a stacked prior has the same distribution at training time as at test time.
+2. Instances. Per target: candidates = target + random negatives + hard negatives (from the
+   first prior's top-k); the query text mixes slots P1/P2 x I0/I1/I2 x T3 over SEEN templates;
+   priors = the stacked retrievers' scores, z-scored within the list.
+3. Training with the shared engine (`instructrec.training.loop.fit`), listwise softmax
+   cross-entropy (`instructrec.training.losses.listwise_ce`), early stopping on validation
+   HR@1 (cand10 candidates, I0 instructions, priors from retrievers fitted on all training data).
+
+``score_candidates(users, candidates, histories, intentions, templates, prior)`` scores a
+batch; ``save``/``load`` keep config + adapter/head weights + the item-vector cache: loading
+needs no training data.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import pickle
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RerankerConfig:
+    """How training instances are built (the architecture is `EncoderConfig`)."""
+
+    holdout: int = 2  # last training items per user held out of the stacked priors = targets
+    n_random: int = 9  # uniform negatives per instance (never interacted with by the user)
+    n_hard: int = 5  # hard negatives per instance, from the first prior's top ``hard_pool``
+    hard_pool: int = 50  # depth of the retriever ranking hard negatives are drawn from
+    slots: list[str] = field(default_factory=lambda: ["P1I0", "P1I1", "P1I2", "P2I0"])  # mixed
+    copies: int = 2  # instances per target (each with a freshly drawn slot and template)
+    query_history: int = 3  # most recent titles written into the query text (history also
+    #                         enters as item vectors and through the priors)
+    history_len: int = 20  # history items the head sees (EVALUATION.md: 20)
+    max_instances: int | None = None  # cap on training instances (a quick run)
+    valid_rows: int | None = 400  # validation rows used for early stopping (None: all)
+    stack: bool = True  # False: priors from retrievers fitted on all training data (leaky)
+    warm_start: bool = True  # start the head's prior weights at the best priors-only mixture
+    calibrate: bool = True  # after training, re-fit the prior weights on validation rows
+    seed: int = 0  # negatives, slots, templates
+
+
+def item_texts(dataset) -> list[str]:
+    """One short text per item: title, year, genres / category / brand (what MiniLM embeds)."""
+    items = dataset.items
+    out = []
+    cols = [c for c in ("genres", "category", "brand") if c in items.columns]
+    years = items["year"] if "year" in items.columns else None
+    for i, title in enumerate(items["title"].astype(str)):
+        parts = [title]
+        if years is not None and not pd.isna(years.iloc[i]) and f"({years.iloc[i]})" not in title:
+            parts.append(f"({years.iloc[i]})")
+        for c in cols:
+            v = items[c].iloc[i]
+            if isinstance(v, (tuple, list, np.ndarray)):
+                v = ", ".join(map(str, v))
+            if isinstance(v, str) and v:
+                parts.append(f"- {v}")
+        out.append(" ".join(parts))
+    return out
+
+
+def attribute_matrix(dataset, max_values: int = 64) -> np.ndarray:
+    """(n_items, A) float32 multi-hot of item attributes: genres, decade, year-within-decade
+    (early/late), category, brand, price band (each family capped at ``max_values``)."""
+    from ..instructions.attributes import item_attributes
+
+    a = item_attributes(dataset)
+    n = dataset.n_items
+    blocks = [a.genre_matrix.astype(np.float32)]
+    for codes in (a.decade, a.category, a.brand, a.price_band.astype(np.int32)):
+        codes = np.asarray(codes)
+        vals = np.unique(codes[codes >= 0])[-max_values:]
+        if len(vals):
+            blocks.append((codes[:, None] == vals[None, :]).astype(np.float32))
+    late = np.where(a.year > 0, (a.year % 10 >= 5).astype(np.float32), 0.0)[:, None]
+    blocks.append(late.astype(np.float32))
+    out = np.concatenate(blocks, axis=1) if blocks else np.zeros((n, 0), np.float32)
+    return out[:, out.any(axis=0)]
+
+
+def fit_prior_mixture(prior: np.ndarray, label: np.ndarray, steps: int = 50) -> np.ndarray:
+    """Weights w (P,) minimising listwise CE of softmax(prior @ w): the best the priors alone
+    can do, used to start the head (LBFGS on a P-dimensional convex problem: milliseconds)."""
+    import torch
+
+    x = torch.as_tensor(prior, dtype=torch.float32)
+    y = torch.as_tensor(label, dtype=torch.long)
+    w = torch.ones(x.shape[-1], requires_grad=True)
+    opt = torch.optim.LBFGS([w], max_iter=steps, line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(x @ w, y)
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    return w.detach().numpy()
+
+
+def stacked_frame(train: pd.DataFrame, holdout: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(train minus each user's last ``holdout`` items, the held-out rows). Users keep >= 2."""
+    inter = train.sort_values(["user", "timestamp", "order"], kind="stable")
+    pos_from_end = inter.groupby("user").cumcount(ascending=False).to_numpy()
+    size = inter.groupby("user")["item"].transform("size").to_numpy()
+    held = (pos_from_end < holdout) & (size - holdout >= 2)
+    return inter[~held].reset_index(drop=True), inter[held].reset_index(drop=True)
+
+
+def score_priors(
+    retrievers: Sequence,
+    users: np.ndarray,
+    cands: np.ndarray,
+    histories: list[np.ndarray],
+    chunk: int = 1024,
+) -> np.ndarray:
+    """Raw scores (N, K, P) of each retriever for each candidate (explicit histories)."""
+    out = np.zeros((len(users), cands.shape[1], len(retrievers)), np.float32)
+    for s in range(0, len(users), chunk):
+        sl = slice(s, s + chunk)
+        for p, r in enumerate(retrievers):
+            out[sl, :, p] = r.score(users[sl], cands[sl], histories=list(histories[sl]))
+    return out
+
+
+class InstructionReranker:
+    """Encoder reranker + the text side (templates, item texts). Build with `fit` or `load`."""
+
+    def __init__(
+        self, scorer, text, config: RerankerConfig, prior_names: list[str] | None = None
+    ) -> None:
+        self.scorer = scorer  # instructrec.models.encoder.EncoderScorer
+        self.text = text  # instances.TextSide: display titles + noun, for rendering queries
+        self.config = config
+        self.prior_names = list(prior_names or [])
+        self.train_result = None
+        self.prior_mixture: list[float] | None = None  # warm-start weights (for the record)
+
+    # ------------------------------------------------------------------ text
+    def queries(
+        self,
+        histories: list[np.ndarray],
+        intentions: list[str] | None = None,
+        templates: str | list[str] | None = None,
+        preferences: list[str] | None = None,
+        seed: int = 0,
+    ) -> list[str]:
+        """Query texts (instructions without the candidate list) for a batch."""
+        from .instances import render_queries
+
+        return render_queries(
+            self.text,
+            histories,
+            intentions,
+            templates,
+            preferences,
+            self.config.query_history,
+            seed=seed,
+        )
+
+    # ------------------------------------------------------------------ scoring
+    def score_candidates(
+        self,
+        users: np.ndarray,
+        candidates: np.ndarray,
+        histories: list[np.ndarray],
+        intentions: list[str] | None = None,
+        templates: str | list[str] | None = None,
+        prior: np.ndarray | None = None,
+        batch_size: int = 256,
+    ) -> np.ndarray:
+        """Scores (n, k) for ``candidates`` (n, k) of internal ids; ``prior`` (n, k[, P]) raw
+        retriever scores (z-scored here); ``intentions`` one string (or None/'') per row."""
+        import torch
+
+        from ..models.encoder import pad_histories, zscore
+
+        cands = np.asarray(candidates, dtype=np.int64)
+        n, k = cands.shape
+        hists = [np.asarray(h, np.int64) for h in histories]
+        texts = self.queries(hists, intentions, templates)
+        n_p = self.scorer.model.config.n_prior
+        z = np.zeros((n, k, n_p), np.float32)
+        if prior is not None and n_p:
+            pr = np.asarray(prior, np.float32).reshape(n, k, -1)[:, :, :n_p]
+            z[:, :, : pr.shape[2]] = zscore(pr)
+        model = self.scorer.model
+        model.eval()
+        dev = model.item_vecs.device
+        out = np.zeros((n, k), np.float32)
+        with torch.no_grad():
+            for s in range(0, n, batch_size):
+                sl = slice(s, s + batch_size)
+                tok = self.scorer.tokenize(texts[sl])
+                hist = torch.as_tensor(pad_histories(hists[sl], self.config.history_len))
+                out[sl] = (
+                    model(
+                        tok["input_ids"].to(dev),
+                        tok["attention_mask"].to(dev),
+                        torch.as_tensor(cands[sl]).to(dev),
+                        hist.to(dev),
+                        torch.as_tensor(z[sl]).to(dev),
+                    )
+                    .float()
+                    .cpu()
+                    .numpy()
+                )
+        return out
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, directory: str | Path) -> Path:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        self.scorer.save(directory / "encoder")
+        (directory / "reranker.json").write_text(
+            json.dumps({"config": asdict(self.config), "prior_names": self.prior_names}, indent=2)
+        )
+        with open(directory / "text.pkl", "wb") as fh:
+            pickle.dump(self.text, fh)
+        return directory
+
+    @classmethod
+    def load(cls, directory: str | Path) -> InstructionReranker:
+        from ..data.errors import DataError
+        from ..models.encoder import EncoderScorer
+
+        directory = Path(directory)
+        if not (directory / "reranker.json").exists():
+            raise DataError(
+                "not a saved InstructionReranker (no reranker.json)", source=str(directory)
+            )
+        meta = json.loads((directory / "reranker.json").read_text())
+        with open(directory / "text.pkl", "rb") as fh:
+            text = pickle.load(fh)
+        return cls(
+            EncoderScorer.load(directory / "encoder"),
+            text,
+            RerankerConfig(**meta["config"]),
+            meta.get("prior_names"),
+        )
+
+    # ------------------------------------------------------------------ training
+    @classmethod
+    def fit(
+        cls,
+        dataset,
+        split,
+        priors: Sequence,
+        encoder_config=None,
+        config: RerankerConfig | None = None,
+        train_config=None,
+        cf_retriever=None,
+        stacked: Sequence | None = None,
+    ) -> InstructionReranker:
+        """Train a reranker. ``priors``: retrievers already fitted on ``split.train`` (their
+        order defines the prior features); ``train_config``: a `TrainConfig` for the engine;
+        ``stacked``: the same retrievers already fitted on `stacked_frame` (else fitted here)."""
+        from ..models.encoder import EncoderConfig, EncoderScorer
+        from .instances import TextSide, Validation, build_instances
+        from .loop import fit as engine_fit
+        from .losses import listwise_ce
+
+        config = config or RerankerConfig()
+        encoder_config = encoder_config or EncoderConfig()
+        encoder_config.n_prior = len(priors)
+        cf = None
+        if encoder_config.cf_dim > 0 and cf_retriever is not None:
+            cf = cf_retriever.item_embeddings()
+            if cf is not None:
+                cf = cf[-dataset.n_items :] if len(cf) > dataset.n_items else cf
+                encoder_config.cf_dim = int(cf.shape[1])
+        texts = item_texts(dataset)
+        attrs = attribute_matrix(dataset) if encoder_config.attributes else None
+        scorer = EncoderScorer.build(
+            texts, encoder_config, cf_vecs=cf, history_len=config.history_len, attr_vecs=attrs
+        )
+        rr = cls(
+            scorer,
+            TextSide.of(dataset),
+            config,
+            [getattr(p, "name", type(p).__name__) for p in priors],
+        )
+        # stacked priors: the same retrievers re-fitted without the held-out targets
+        if stacked is not None:
+            stacked = list(stacked)
+        elif config.stack:
+            fit_part, _ = stacked_frame(split.train, config.holdout)
+            stacked = []
+            for p in priors:
+                q = copy.deepcopy(p)
+                q.fit(fit_part, dataset.n_users, dataset.n_items)
+                stacked.append(q)
+        else:
+            stacked = list(priors)
+        train = build_instances(rr, dataset, split, stacked, config)
+        valid = Validation(rr, dataset, split, priors, config)
+        init = getattr(scorer.model.head, "init_prior_weights", None)
+        if init is not None and train.prior.shape[-1] and config.warm_start:
+            w = fit_prior_mixture(train.prior, train.label)
+            rr.prior_mixture = [float(x) for x in w]
+            init(w)
+        if train_config is None:
+            import tempfile
+
+            from .config import TrainConfig
+
+            train_config = TrainConfig(
+                output_dir=tempfile.mkdtemp(prefix="reranker-"),
+                metric="hr@1",
+                greater_is_better=True,
+                progress=False,
+            )
+        model = scorer.model
+
+        def loss_fn(m, batch):
+            scores = m(
+                batch["input_ids"],
+                batch["attention_mask"],
+                batch["cands"],
+                batch["hist"],
+                batch["prior"],
+                q_index=batch["q_index"],
+            )
+            return listwise_ce(scores, batch["label"])
+
+        def evaluate(m) -> dict[str, float]:
+            return valid.metrics(m)
+
+        rr.train_result = engine_fit(
+            model, train, train.collate, loss_fn, train_config, evaluate=evaluate
+        )
+        model.eval()
+        if config.calibrate:
+            rr.calibrate(valid)
+        return rr
+
+    def calibrate(self, valid) -> list[float] | None:
+        """Re-fit only the prior weights on validation rows (`instances.Validation`: priors
+        from the retrievers fitted on all training data, as at test time), the rest of the
+        model frozen: the stacked priors the head was trained with are weaker than the final
+        retrievers, so their learned weights under-trust them. Returns the new weights (None
+        when the head has no ``prior_w``)."""
+        import torch
+
+        head = self.scorer.model.head
+        w_old = getattr(head, "prior_w", None)
+        if w_old is None or valid.prior.shape[-1] == 0:
+            return None
+        with torch.no_grad():
+            parts = []
+            for texts in (valid.texts_i0, valid.texts_i2):
+                total = valid._scores(self.scorer.model, texts)
+                parts.append(total - valid.prior @ w_old.detach().cpu().numpy())
+        rest = torch.as_tensor(np.concatenate(parts))
+        prior = torch.as_tensor(np.concatenate([valid.prior, valid.prior]))
+        target = torch.zeros(len(rest), dtype=torch.long)  # column 0 is the target
+        w = w_old.detach().cpu().clone().requires_grad_(True)
+        opt = torch.optim.LBFGS([w], max_iter=50, line_search_fn="strong_wolfe")
+
+        def closure():
+            opt.zero_grad()
+            loss = torch.nn.functional.cross_entropy(rest + prior @ w, target)
+            loss.backward()
+            return loss
+
+        opt.step(closure)
+        with torch.no_grad():
+            head.prior_w.copy_(w.detach().to(head.prior_w.device))
+        self.calibrated_prior_w = [float(x) for x in w.detach()]
+        return self.calibrated_prior_w
+
+
+def ranking_metrics(scores: np.ndarray, target_col: int = 0) -> dict[str, float]:
+    """HR@1/3/5 and NDCG@3/5 of the target column (ties count against the target)."""
+    tgt = scores[:, [target_col]]
+    rank = (scores > tgt).sum(1) + (np.delete(scores, target_col, axis=1) == tgt).sum(1)
+    out: dict[str, Any] = {}
+    for k in (1, 3, 5):
+        out[f"hr@{k}"] = float((rank < k).mean())
+    for k in (3, 5):
+        out[f"ndcg@{k}"] = float(np.where(rank < k, 1.0 / np.log2(rank + 2.0), 0.0).mean())
+    return out
