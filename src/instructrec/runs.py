@@ -11,44 +11,12 @@ from __future__ import annotations
 
 import json
 import platform
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
 from .config import RunConfig, load_data
-
-
-def package_versions() -> dict[str, str]:
-    """Versions of the packages a result depends on."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {"python": platform.python_version()}
-    for name in ("instructrec", "torch", "transformers", "peft", "numpy", "pandas", "accelerate"):
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:
-            out[name] = "absent"
-    return out
-
-
-def git_commit() -> str | None:
-    """HEAD of the source checkout, if there is one (with '+dirty' for local changes)."""
-    here = Path(__file__).resolve().parent
-    try:
-        sha = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=here,
-            capture_output=True,
-            text=True,
-            timeout=5,
-        ).stdout
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return (sha + ("+dirty" if dirty.strip() else "")) if sha else None
+from .evaluation.manifest import git_commit, package_versions
 
 
 def machine_info() -> dict[str, Any]:

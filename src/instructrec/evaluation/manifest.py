@@ -19,6 +19,7 @@ PACKAGES = (
     "torch",
     "transformers",
     "peft",
+    "accelerate",
     "sentence-transformers",
     "matplotlib",
 )
