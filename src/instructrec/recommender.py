@@ -51,6 +51,8 @@ class Recommender:
         self.dataset = dataset
         self.retriever = retriever
         self.reranker = reranker
+        if reranker is not None and getattr(reranker, "dataset", 0) is None:
+            reranker.dataset = dataset  # item attributes for its intent-match channel
         self.rerank_depth = rerank_depth
         self.priors = list(priors) if priors else [retriever]  # prior features, in order
         self.config = config  # the RunConfig it was built from (None when built by hand)
@@ -170,6 +172,8 @@ class Recommender:
         cand = np.asarray(candidates).astype(np.int64)
         if self.reranker is None:
             return self.retriever.score(np.asarray(users), cand, histories=histories)
+        if getattr(self.reranker, "dataset", 0) is None:
+            self.reranker.dataset = self.dataset  # its intent-match channel reads attributes
         prior = self.prior_scores(users, cand, histories)
         return np.asarray(
             self.reranker.score_candidates(

@@ -46,7 +46,13 @@ def world():
 def _train(world, out, **train_kw):
     ds, split, priors = world
     cfg = RerankerConfig(
-        n_random=5, n_hard=2, hard_pool=10, valid_rows=30, copies=2, slots=["P1I0", "P1I2"]
+        n_random=5,
+        n_hard=2,
+        hard_pool=10,
+        valid_rows=30,
+        copies=2,
+        slots=["P1I0", "P1I2"],
+        intent_match=True,
     )
     tc = TrainConfig(
         output_dir=str(out),
@@ -102,8 +108,10 @@ def test_ranking_metrics_counts_ties_against_target():
 def test_training_ran_with_the_engine(trained):
     tr = trained.train_result
     assert tr.steps > 0 and tr.history and "hr@1" in tr.history[-1]
-    # warm start and validation re-fit of the prior weights (one weight per prior)
-    assert len(trained.prior_mixture) == 2 and len(trained.calibrated_prior_w) == 2
+    # warm start and validation re-fit of the prior weights (one weight per prior, plus the
+    # intent-match channel, which I2 training rows make clearly positive)
+    assert len(trained.prior_mixture) == 3 and len(trained.calibrated_prior_w) == 3
+    assert trained.prior_mixture[-1] > 0
     head_w = trained.scorer.model.head.prior_w.detach().numpy()
     np.testing.assert_allclose(head_w, trained.calibrated_prior_w, rtol=1e-6)
 

@@ -36,6 +36,7 @@ def quickstart_config(fast: bool = False):
     cfg = RunConfig()
     cfg.backbone.cf_dim = 64  # add SASRec's item embeddings (projected) to the item vectors
     cfg.reranker.query_history = 0  # history enters as item vectors and priors, not as text
+    cfg.reranker.intent_match = True  # prior channel: candidates matching the parsed intention
     if fast:  # a smoke-test budget: every stage runs, nothing is trained to quality
         cfg.retriever.options = {"max_epochs": 2, "patience": 1}
         for p in cfg.priors:

@@ -217,6 +217,10 @@ def build_instances(rr, dataset, split: Split, stacked: Sequence, config) -> Ins
     texts = render_queries(
         rr.text, hists, intents, "seen", prefs, config.query_history, slots, seed=config.seed
     )
+    if getattr(config, "intent_match", False):  # from the intention TEXT, as at test time
+        from .intentions import intention_match
+
+        prior = np.concatenate([prior, intention_match(dataset, intents, cands)[..., None]], -1)
     hist_pad = pad_histories(hists, config.history_len)
     return Instances(
         texts,
@@ -265,15 +269,24 @@ class Validation:
         self.texts_i0 = render_queries(rr.text, hists, None, "seen", None, config.query_history)
         intents = intentions_for(dataset, self.cands[:, 0], ["P1I2"] * len(rows), seed=1)
         self.texts_i2 = render_queries(rr.text, hists, intents, "seen", None, config.query_history)
+        self.prior_i2 = self.prior  # priors of the I2 rows (+ the intent-match channel)
+        if getattr(config, "intent_match", False):
+            from .intentions import intention_match
 
-    def _scores(self, model, texts: list[str], bs: int = 256) -> np.ndarray:
+            zero = np.zeros(self.cands.shape + (1,), np.float32)
+            match = intention_match(dataset, intents, self.cands)[..., None]
+            self.prior_i2 = np.concatenate([self.prior, match], -1).astype(np.float32)
+            self.prior = np.concatenate([self.prior, zero], -1).astype(np.float32)
+
+    def _scores(self, model, texts: list[str], bs: int = 256, prior=None) -> np.ndarray:
         import torch
 
         out = []
         with torch.no_grad():
-            return self._scores_nograd(model, texts, bs, out, torch)
+            return self._scores_nograd(model, texts, bs, out, torch, prior)
 
-    def _scores_nograd(self, model, texts, bs, out, torch) -> np.ndarray:
+    def _scores_nograd(self, model, texts, bs, out, torch, prior=None) -> np.ndarray:
+        prior = self.prior if prior is None else prior
         for s in range(0, len(texts), bs):
             tok = self.tok(
                 texts[s : s + bs],
@@ -290,7 +303,7 @@ class Validation:
                     tok["attention_mask"].to(dev),
                     torch.as_tensor(self.cands[sl]).to(dev),
                     torch.as_tensor(self.hist[sl]).to(dev),
-                    torch.as_tensor(self.prior[sl]).to(dev),
+                    torch.as_tensor(prior[sl]).to(dev),
                 )
                 .float()
                 .cpu()
@@ -302,7 +315,7 @@ class Validation:
         from .reranker import ranking_metrics
 
         m = ranking_metrics(self._scores(model, self.texts_i0))
-        s = ranking_metrics(self._scores(model, self.texts_i2))
+        s = ranking_metrics(self._scores(model, self.texts_i2, prior=self.prior_i2))
         m["search_hr@1"] = s["hr@1"]
         m["mix"] = 0.5 * (m["hr@1"] + s["hr@1"])
         return m

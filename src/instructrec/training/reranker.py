@@ -54,6 +54,8 @@ class RerankerConfig:
     stack: bool = True  # False: priors from retrievers fitted on all training data (leaky)
     warm_start: bool = True  # start the head's prior weights at the best priors-only mixture
     calibrate: bool = True  # after training, re-fit the prior weights on validation rows
+    intent_match: bool = False  # extra prior channel: graded match of each candidate with the
+    #                            attributes parsed from the instruction's intention text
     seed: int = 0  # negatives, slots, templates
 
 
@@ -153,6 +155,8 @@ class InstructionReranker:
         self.prior_names = list(prior_names or [])
         self.train_result = None
         self.prior_mixture: list[float] | None = None  # warm-start weights (for the record)
+        self.dataset = None  # item attributes for the intent-match channel (not saved: the
+        #                      Recommender holding this reranker attaches its dataset)
 
     # ------------------------------------------------------------------ text
     def queries(
@@ -198,10 +202,20 @@ class InstructionReranker:
         hists = [np.asarray(h, np.int64) for h in histories]
         texts = self.queries(hists, intentions, templates)
         n_p = self.scorer.model.config.n_prior
+        n_ret = n_p - int(bool(self.config.intent_match))  # retriever channels
         z = np.zeros((n, k, n_p), np.float32)
-        if prior is not None and n_p:
-            pr = np.asarray(prior, np.float32).reshape(n, k, -1)[:, :, :n_p]
+        if prior is not None and n_ret > 0:
+            pr = np.asarray(prior, np.float32).reshape(n, k, -1)[:, :, :n_ret]
             z[:, :, : pr.shape[2]] = zscore(pr)
+        if self.config.intent_match and intentions is not None:
+            if self.dataset is None:
+                raise ValueError(
+                    "the intent-match channel needs the dataset: set reranker.dataset "
+                    "(Recommender does it)"
+                )
+            from .intentions import intention_match
+
+            z[:, :, n_ret] = intention_match(self.dataset, intentions, cands)
         model = self.scorer.model
         model.eval()
         dev = model.item_vecs.device
@@ -250,6 +264,7 @@ class InstructionReranker:
         meta = json.loads((directory / "reranker.json").read_text())
         with open(directory / "text.pkl", "rb") as fh:
             text = pickle.load(fh)
+        meta["config"].setdefault("intent_match", False)  # saved before the channel existed
         return cls(
             EncoderScorer.load(directory / "encoder"),
             text,
@@ -280,7 +295,7 @@ class InstructionReranker:
 
         config = config or RerankerConfig()
         encoder_config = encoder_config or EncoderConfig()
-        encoder_config.n_prior = len(priors)
+        encoder_config.n_prior = len(priors) + int(bool(config.intent_match))
         cf = None
         if encoder_config.cf_dim > 0 and cf_retriever is not None:
             cf = cf_retriever.item_embeddings()
@@ -298,6 +313,7 @@ class InstructionReranker:
             config,
             [getattr(p, "name", type(p).__name__) for p in priors],
         )
+        rr.dataset = dataset
         # stacked priors: the same retrievers re-fitted without the held-out targets
         if stacked is not None:
             stacked = list(stacked)
@@ -366,11 +382,11 @@ class InstructionReranker:
             return None
         with torch.no_grad():
             parts = []
-            for texts in (valid.texts_i0, valid.texts_i2):
-                total = valid._scores(self.scorer.model, texts)
-                parts.append(total - valid.prior @ w_old.detach().cpu().numpy())
+            for texts, pr in ((valid.texts_i0, valid.prior), (valid.texts_i2, valid.prior_i2)):
+                total = valid._scores(self.scorer.model, texts, prior=pr)
+                parts.append(total - pr @ w_old.detach().cpu().numpy())
         rest = torch.as_tensor(np.concatenate(parts))
-        prior = torch.as_tensor(np.concatenate([valid.prior, valid.prior]))
+        prior = torch.as_tensor(np.concatenate([valid.prior, valid.prior_i2]))
         target = torch.zeros(len(rest), dtype=torch.long)  # column 0 is the target
         w = w_old.detach().cpu().clone().requires_grad_(True)
         opt = torch.optim.LBFGS([w], max_iter=50, line_search_fn="strong_wolfe")
