@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .data.errors import DataError
+from .data.yamlfile import read_yaml_mapping
 from .models.encoder import EncoderConfig
 from .training.reranker import RerankerConfig
 
@@ -93,16 +94,7 @@ class RunConfig:
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> RunConfig:
-        import yaml
-
-        try:
-            d = yaml.safe_load(Path(path).read_text()) or {}
-        except FileNotFoundError:
-            raise DataError("config file not found", source=str(path)) from None
-        except yaml.YAMLError as e:
-            raise DataError(f"not valid YAML ({e})", source=str(path)) from None
-        if not isinstance(d, dict):
-            raise DataError("expected a YAML mapping of run settings", source=str(path))
+        d = read_yaml_mapping(path, "run settings")
         return cls.from_dict(d, source=str(path))
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from instructrec.data.errors import DataError
+from instructrec.data.yamlfile import read_yaml_mapping
 
 MIXED_PRECISION = ("no", "bf16", "fp16")
 DEVICES = ("auto", "cpu", "cuda")
@@ -97,15 +98,6 @@ class TrainConfig:
     @classmethod
     def from_yaml(cls, path: str | Path, **overrides: Any) -> TrainConfig:
         """Read a YAML mapping (``overrides`` win over the file's values)."""
-        import yaml
-
-        try:
-            d = yaml.safe_load(Path(path).read_text()) or {}
-        except FileNotFoundError:
-            raise DataError("config file not found", source=str(path)) from None
-        except yaml.YAMLError as e:
-            raise DataError(f"not valid YAML ({e})", source=str(path)) from None
-        if not isinstance(d, dict):
-            raise DataError("expected a YAML mapping of training settings", source=str(path))
+        d = read_yaml_mapping(path, "training settings")
         d.update({k: v for k, v in overrides.items() if v is not None})
         return cls.from_dict(d, source=str(path))

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from instructrec.data.errors import DataError
+from instructrec.data.yamlfile import read_yaml_mapping
 from instructrec.models.lora import LoraSettings
 from instructrec.training.config import TrainConfig
 from instructrec.training.loop import TrainResult, fit
@@ -68,16 +69,7 @@ class TuneConfig:
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> TuneConfig:
-        import yaml
-
-        try:
-            d = yaml.safe_load(Path(path).read_text()) or {}
-        except FileNotFoundError:
-            raise DataError("config file not found", source=str(path)) from None
-        except yaml.YAMLError as e:
-            raise DataError(f"not valid YAML ({e})", source=str(path)) from None
-        if not isinstance(d, dict):
-            raise DataError("expected a YAML mapping", source=str(path))
+        d = read_yaml_mapping(path, "tuning settings")
         return cls.from_dict(d, source=str(path))
 
     def to_dict(self) -> dict[str, Any]:

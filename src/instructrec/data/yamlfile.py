@@ -1,0 +1,24 @@
+"""Reading a YAML mapping (a config file) with errors that name the file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .errors import DataError
+
+
+def read_yaml_mapping(path: str | Path, what: str = "settings") -> dict[str, Any]:
+    """The mapping in YAML file ``path`` ({} for an empty file); a `DataError` naming the file
+    when it is missing, not valid YAML, or not a mapping."""
+    import yaml
+
+    try:
+        d = yaml.safe_load(Path(path).read_text()) or {}
+    except FileNotFoundError:
+        raise DataError("config file not found", source=str(path)) from None
+    except yaml.YAMLError as e:
+        raise DataError(f"not valid YAML ({e})", source=str(path)) from None
+    if not isinstance(d, dict):
+        raise DataError(f"expected a YAML mapping of {what}", source=str(path))
+    return d
