@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .data.errors import DataError
-from .data.yamlfile import read_yaml_mapping
+from .data.yamlfile import dump_yaml, read_yaml_mapping
 from .models.encoder import EncoderConfig
 from .training.reranker import RerankerConfig
 
@@ -81,12 +81,8 @@ class RunConfig:
         return asdict(self)
 
     def to_yaml(self, path: str | Path | None = None) -> str:
-        import yaml
-
-        text = yaml.safe_dump(self.to_dict(), sort_keys=False)
-        if path is not None:
-            Path(path).write_text(text)
-        return text
+        """YAML text of the config; also written to ``path`` when given."""
+        return dump_yaml(self.to_dict(), path)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], source: str | None = None) -> RunConfig:

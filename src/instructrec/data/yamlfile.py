@@ -22,3 +22,13 @@ def read_yaml_mapping(path: str | Path, what: str = "settings") -> dict[str, Any
     if not isinstance(d, dict):
         raise DataError(f"expected a YAML mapping of {what}", source=str(path))
     return d
+
+
+def dump_yaml(mapping: dict[str, Any], path: str | Path | None = None) -> str:
+    """YAML text of ``mapping`` in key order; also written to ``path`` when given."""
+    import yaml
+
+    text = yaml.safe_dump(mapping, sort_keys=False)
+    if path is not None:
+        Path(path).write_text(text)
+    return text

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from instructrec.data.errors import DataError
-from instructrec.data.yamlfile import read_yaml_mapping
+from instructrec.data.yamlfile import dump_yaml, read_yaml_mapping
 
 MIXED_PRECISION = ("no", "bf16", "fp16")
 DEVICES = ("auto", "cpu", "cuda")
@@ -88,12 +88,7 @@ class TrainConfig:
 
     def to_yaml(self, path: str | Path | None = None) -> str:
         """YAML text of the config; also written to ``path`` when given."""
-        import yaml
-
-        text = yaml.safe_dump(self.to_dict(), sort_keys=False)
-        if path is not None:
-            Path(path).write_text(text)
-        return text
+        return dump_yaml(self.to_dict(), path)
 
     @classmethod
     def from_yaml(cls, path: str | Path, **overrides: Any) -> TrainConfig:
