@@ -132,7 +132,9 @@ class RetrieverModel:
 
 class AttributeFilterModel:
     """ "Retriever plus an attribute filter": candidates matching the stated intention are
-    ranked first, in retriever order, then the rest (EVALUATION.md's rival for `search`)."""
+    ranked first, in retriever order, then the rest (EVALUATION.md's rival for `search`).
+    Candidates with a value the intention excludes (``attrs[i]["excluded"]``, as
+    `parse_intention` reads "no horror") come last, below every non-match."""
 
     is_baseline = True
 
@@ -146,11 +148,14 @@ class AttributeFilterModel:
         base = np.asarray(base, np.float64)
         if attrs is None:
             return base
-        from ..instructions import intention_matches
+        from ..instructions import intention_excluded, intention_matches
 
         match = intention_matches(self.dataset, attrs, candidates)
         span = base.max(axis=1, keepdims=True) - base.min(axis=1, keepdims=True) + 1.0
-        return base + match * span  # any match outranks every non-match
+        out = base + match * span  # any match outranks every non-match
+        if any(d and d.get("excluded") for d in attrs):
+            out = out - intention_excluded(self.dataset, attrs, candidates) * span
+        return out
 
 
 def as_model(obj):

@@ -28,7 +28,7 @@ import pandas as pd
 
 from ..data.dataset import Dataset
 from .bandit import MemoryArms, TemplateBandit, slot_of, usable_template
-from .store import reward_of
+from .records import reward_of
 
 
 @dataclass

@@ -9,7 +9,7 @@ intentions, the vectorised builder and the renderer the reranker uses.
 from .attributes import item_attributes
 from .builder import COLUMNS, build
 from .catalogue import Template, TemplateCatalogue
-from .derive import derive_intentions, intention_matches, review_phrase
+from .derive import derive_intentions, intention_excluded, intention_matches, review_phrase
 from .export import export, to_alpaca, to_jsonl, to_tsv
 from .parse import parse_intention, parse_intentions
 from .preferences import derive_preferences
@@ -21,6 +21,7 @@ __all__ = [
     "render",
     "derive_intentions",
     "intention_matches",
+    "intention_excluded",
     "derive_preferences",
     "display_title",
     "domain_noun",

@@ -267,7 +267,9 @@ def intention_matches(dataset: Dataset, attrs: list[dict | None], candidates) ->
     """(n, k) bool: does candidate ``candidates[i, j]`` satisfy intention ``attrs[i]``?
 
     Keys: ``genres`` (all required), ``genres_any`` (at least one), ``decade``, ``year``,
-    ``category``, ``brand``, ``price_band``. An empty dict or None accepts every item.
+    ``category``, ``brand``, ``price_band``, and ``excluded`` (as `parse_intention` returns
+    it: a candidate with any excluded value does not match, see `intention_excluded`). An
+    empty dict or None accepts every item.
     """
     cand = np.asarray(candidates, dtype=np.int64)
     if cand.ndim != 2 or cand.shape[0] != len(attrs):
@@ -304,11 +306,62 @@ def intention_matches(dataset: Dataset, attrs: list[dict | None], candidates) ->
         if "price_band" in d:
             band = PRICE_BANDS.index(d["price_band"]) if d["price_band"] in PRICE_BANDS else -2
             ok &= a.price_band[c] == band
+        if d.get("excluded"):
+            ok &= ~_excluded(a, dict(d["excluded"]), c)
         out[rows] = ok
     return out
+
+
+def intention_excluded(dataset: Dataset, attrs: list[dict | None], candidates) -> np.ndarray:
+    """(n, k) bool: does candidate ``candidates[i, j]`` have a value that intention
+    ``attrs[i]`` rules out? ``attrs[i]["excluded"]`` as `parse_intention` returns it
+    ({"genres": [...], "decades": [...], "years": [...], "categories": [...],
+    "brands": [...]}); rows without it give False everywhere."""
+    cand = np.asarray(candidates, dtype=np.int64)
+    if cand.ndim != 2 or cand.shape[0] != len(attrs):
+        raise ValueError(
+            f"candidates must be (n, k) with n = len(attrs) = {len(attrs)}, got shape {cand.shape}"
+        )
+    out = np.zeros(cand.shape, bool)
+    keys = [_key((d or {}).get("excluded")) for d in attrs]
+    if not any(keys):
+        return out
+    a = item_attributes(dataset)
+    codes, uniq = pd.factorize(pd.Series(keys, dtype=object))
+    for u, key in enumerate(uniq):
+        if key:
+            rows = np.flatnonzero(codes == u)
+            out[rows] = _excluded(a, dict(key), cand[rows])
+    return out
+
+
+def _excluded(a: ItemAttributes, ex: dict, c: np.ndarray) -> np.ndarray:
+    """Candidates ``c`` having any value of ``ex`` (unknown values exclude nothing)."""
+    hit = np.zeros(c.shape, bool)
+    gidx = {name: k for k, name in enumerate(a.genre_names)}
+    cols = [gidx[g] for g in ex.get("genres", ()) if g in gidx]
+    if cols:
+        hit |= a.genre_matrix[c][:, :, cols].any(axis=2)
+    for field, values in ((a.decade, ex.get("decades", ())), (a.year, ex.get("years", ()))):
+        if len(values):
+            hit |= np.isin(field[c], np.asarray([int(v) for v in values])) & (field[c] > 0)
+    for field, names, values in (
+        (a.category, a.category_names, ex.get("categories", ())),
+        (a.brand, a.brand_names, ex.get("brands", ())),
+    ):
+        codes = [k for k, n in enumerate(names) if n in set(values)]
+        if codes:
+            hit |= np.isin(field[c], codes)
+    return hit
 
 
 def _key(d: dict | None) -> tuple:
     if not d:
         return ()
-    return tuple(sorted((k, tuple(v) if isinstance(v, list | tuple) else v) for k, v in d.items()))
+    return tuple(sorted((k, _frozen(v)) for k, v in d.items()))
+
+
+def _frozen(v):
+    if isinstance(v, dict):
+        return _key(v)
+    return tuple(v) if isinstance(v, list | tuple) else v

@@ -47,13 +47,20 @@ def preferences_for(
     ]
 
 
+EXCLUDED_MATCH = -1.0  # intent-match value of a candidate the intention rules out
+
+
 def intention_match(dataset, intentions, candidates) -> np.ndarray:
     """(n, k) float32 graded match of each candidate with the row's intention TEXT: the
     fraction of the attributes `parse_intention` reads in the text (each genre, decade, year,
     category, brand) that the candidate satisfies (`intention_matches` per attribute).
-    0 for rows without an intention or where nothing is parsed. An extra prior channel
-    of the reranker: it is computed from the words the model sees, never from a target."""
-    from ..instructions import intention_matches
+    0 for rows without an intention or where nothing is parsed. A candidate with a value the
+    text excludes ("a comedy, no horror": any Horror film) gets ``EXCLUDED_MATCH`` (-1),
+    whatever else it matches: with the channel's positive learned weight it sinks below
+    every candidate without an excluded value. Rows without an exclusion give exactly the
+    graded values in [0, 1]. An extra prior channel of the reranker: it is computed from the
+    words the model sees, never from a target."""
+    from ..instructions import intention_excluded, intention_matches
     from ..instructions.parse import parse_intention
 
     cand = np.asarray(candidates, dtype=np.int64)
@@ -70,16 +77,21 @@ def intention_match(dataset, intentions, candidates) -> np.ndarray:
         parsed.append(cache[t])
     units = [_units(d) for d in parsed]
     names = sorted({u for d in units for u in d})
-    if not names:
-        return out
-    count = np.zeros(n, np.float32)
-    for name in names:
-        has = np.array([name in d for d in units])
-        rows = np.flatnonzero(has)
-        sub = [units[r][name] for r in rows]
-        out[rows] += intention_matches(dataset, sub, cand[rows]).astype(np.float32)
-        count += has
-    return out / np.maximum(count, 1.0)[:, None]
+    if names:
+        count = np.zeros(n, np.float32)
+        for name in names:
+            has = np.array([name in d for d in units])
+            rows = np.flatnonzero(has)
+            sub = [units[r][name] for r in rows]
+            out[rows] += intention_matches(dataset, sub, cand[rows]).astype(np.float32)
+            count += has
+        out /= np.maximum(count, 1.0)[:, None]
+    ex_rows = np.flatnonzero([bool(d.get("excluded")) for d in parsed])
+    if len(ex_rows):
+        sub = [parsed[r] for r in ex_rows]
+        hit = intention_excluded(dataset, sub, cand[ex_rows])
+        out[ex_rows] = np.where(hit, np.float32(EXCLUDED_MATCH), out[ex_rows])
+    return out
 
 
 def _units(attrs: dict) -> dict:
@@ -88,6 +100,8 @@ def _units(attrs: dict) -> dict:
     gets half the credit of one with both."""
     out: dict = {}
     for key, val in attrs.items():
+        if key == "excluded":  # not a unit: `intention_match` sinks those candidates
+            continue
         if key in ("genres", "genres_any"):
             for g in val:
                 out[f"genre:{g}"] = {"genres": [g]}
