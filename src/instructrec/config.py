@@ -16,11 +16,12 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from .data.errors import DataError
 from .data.yamlfile import dump_yaml, read_yaml_mapping
 from .models.encoder import EncoderConfig
+from .training.config import DEVICES, MIXED_PRECISION
 from .training.reranker import RerankerConfig
 
 
@@ -57,6 +58,13 @@ class TrainingSection:
     seed: int = 0  # seeds everything
     progress: bool = True  # tqdm bar
     device: str = "auto"  # "auto" | "cpu" | "cuda"
+    mixed_precision: str = "no"  # "no" | "bf16" | "fp16" (autocast through accelerate)
+
+    # values a key may take; checked when a run file is read (the error names the key)
+    CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {
+        "device": DEVICES,
+        "mixed_precision": MIXED_PRECISION,
+    }
 
 
 @dataclass
@@ -115,7 +123,16 @@ def _build(cls, d: Any, source: str | None, prefix: str):
     kwargs = {}
     hints = {f.name: f for f in fields(cls)}
     defaults = cls()
+    choices = getattr(cls, "CHOICES", {})
     for name, value in d.items():
+        if name in choices and value is False and "no" in choices[name]:
+            value = "no"  # YAML 1.1 reads a bare `no` as false
+        if name in choices and value not in choices[name]:
+            raise DataError(
+                f"{prefix}{name} must be one of {list(choices[name])}, got {value!r}",
+                source=source,
+                column=prefix + name,
+            )
         current = getattr(defaults, name)
         if dataclasses.is_dataclass(current):
             kwargs[name] = _build(type(current), value, source, f"{prefix}{name}.")

@@ -24,21 +24,40 @@ SCRIPT = textwrap.dedent("""
     def collate(rows):
         return torch.stack([r[0] for r in rows]), torch.stack([r[1] for r in rows])
 
-    def loss_fn(m, b):
+    def mse(m, b):
         return torch.nn.functional.mse_loss(m(b[0]).squeeze(-1), b[1])
 
-    cfg = TrainConfig(output_dir=out, lr=2e-2, batch_size=4, epochs=3, eval_every=4,
-                      warmup_ratio=0.0, progress=False, device="cpu")
-    full = lambda m: {"loss": float(loss_fn(m, collate(data)))}
-    res = fit(model, data, collate, loss_fn, cfg, evaluate=full)
+    losses = []  # this process's micro-batch losses, in order
+
+    def loss_fn(m, b):
+        loss = mse(m, b)
+        losses.append(float(loss.detach()))
+        return loss
+
+    import os
     import torch.distributed as dist
-    rank = dist.get_rank() if dist.is_initialized() else 0
+    rank = int(os.environ.get("RANK", "0"))  # the process group starts inside fit()
+    cfg = TrainConfig(output_dir=out, lr=2e-2, batch_size=4, epochs=3, eval_every=4,
+                      log_every=3, warmup_ratio=0.0, progress=False, device="cpu")
+    # "rank" differs between processes on purpose: the engine must log and decide on the mean
+    full = lambda m: {"loss": float(mse(m, collate(data))), "rank": float(rank)}
+    res = fit(model, data, collate, loss_fn, cfg, evaluate=full)
     flat = torch.cat([p.detach().flatten() for p in model.parameters()])
     with open(f"{out}/rank{rank}.json", "w") as f:
         json.dump({"weights": flat.tolist(), "steps": res.steps,
                    "world": dist.get_world_size() if dist.is_initialized() else 1,
-                   "first": res.history[0]["loss"], "best": res.best_metric}, f)
+                   "first": res.history[0]["loss"], "best": res.best_metric,
+                   "best_step": res.best_step, "losses": losses, "history": res.history,
+                   "final_loss": res.final_loss}, f)
 """)
+
+
+def _tb_scalars(directory, tag: str) -> dict[int, float]:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(directory))
+    acc.Reload()
+    return {e.step: e.value for e in acc.Scalars(tag)}
 
 
 @pytest.mark.slow
@@ -71,6 +90,37 @@ def test_two_process_ddp_on_cpu(tmp_path):
     assert r0["weights"] == r1["weights"]  # gradients were all-reduced
     assert r0["steps"] == 3 * 8  # 16 batches of 4 per epoch, 8 per process
     assert r0["best"] < r0["first"]
+    assert_logs_are_pooled_over_processes(out, r0, r1)
+
+
+def assert_logs_are_pooled_over_processes(out, r0, r1):
+    """What is logged is the mean over both processes, not rank 0's view: the train loss in
+    TensorBoard (every log_every=3 steps: the steps since the previous log), in the history
+    (every eval_every=4 steps: the steps since the previous evaluation) and as final_loss,
+    and evaluate()'s metrics. Tolerance 1e-6 relative: TensorBoard stores float32; the
+    history's float64 means agree to ~1e-12."""
+    import numpy as np
+
+    per_step = (np.asarray(r0["losses"]) + np.asarray(r1["losses"])) / 2  # 1 micro-batch/step
+    assert len(per_step) == 24 and r0["losses"] != r1["losses"]  # the ranks really differ
+
+    def mean(first, last):  # steps first..last, 1-based
+        return float(per_step[first - 1 : last].mean())
+
+    tb = _tb_scalars(out / "tb", "train/loss")
+    assert sorted(tb) == list(range(3, 25, 3))
+    for step, value in tb.items():
+        assert value == pytest.approx(mean(step - 2, step), rel=1e-6)
+    assert r0["history"] == r1["history"]  # every rank logged the same rows
+    rows = r0["history"]
+    assert [r["step"] for r in rows] == list(range(4, 25, 4))
+    for row in rows:
+        assert row["train_loss"] == pytest.approx(mean(row["step"] - 3, row["step"]), rel=1e-9)
+        assert row["rank"] == 0.5  # evaluate() said 0 on rank 0 and 1 on rank 1
+    assert r0["final_loss"] == r1["final_loss"] == rows[-1]["train_loss"]
+    assert (r0["best"], r0["best_step"]) == (r1["best"], r1["best_step"])
+    eval_tb = _tb_scalars(out / "tb", "eval/rank")
+    assert set(eval_tb.values()) == {0.5}
 
 
 SCORER_SCRIPT = textwrap.dedent("""

@@ -44,6 +44,8 @@ class TrainConfig:
     save_total_limit: int = 2  # keep only the newest N checkpoints (best/ is kept apart)
 
     def __post_init__(self) -> None:
+        if self.mixed_precision is False:  # YAML 1.1 reads a bare `no` as false
+            self.mixed_precision = "no"
         if self.mixed_precision not in MIXED_PRECISION:
             raise DataError(
                 f"mixed_precision must be one of {MIXED_PRECISION}, got {self.mixed_precision!r}",

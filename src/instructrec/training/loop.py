@@ -11,6 +11,11 @@ backbone with exactly such a loop; what varies between tasks is only ``collate``
 Data order: epoch ``e`` visits the examples in ``randperm(n, seed + e)``, each process taking
 every ``world``-th batch, so the position (epoch, batches consumed) fully determines the rest
 of the run and a resumed run is identical to an uninterrupted one.
+
+With several processes, what is logged (TensorBoard, progress bar, ``history``, ``final_loss``)
+is pooled over all of them: the train loss is the mean of every process's micro-batch losses,
+and ``evaluate``'s metrics are averaged over processes before early stopping looks at them, so
+every rank logs the same numbers and takes the same decisions.
 """
 
 from __future__ import annotations
@@ -42,7 +47,9 @@ LossFn = Callable[[torch.nn.Module, Any], "torch.Tensor | dict[str, torch.Tensor
 
 @dataclass
 class TrainResult:
-    """What `fit` reports. ``history`` has one dict per evaluation (step, epoch, metrics)."""
+    """What `fit` reports. ``history`` has one dict per evaluation: step, epoch, lr,
+    ``train_loss`` (mean micro-batch loss since the previous evaluation, pooled over all
+    processes) and the metrics of ``evaluate`` (averaged over processes)."""
 
     best_metric: float | None  # best value of config.metric (None without evaluate)
     best_step: int | None  # step at which it was reached
@@ -50,7 +57,7 @@ class TrainResult:
     steps: int = 0  # optimizer steps done in total (including before a resume)
     wall_time: float = 0.0  # seconds spent in this call
     examples_per_s: float = 0.0  # training examples processed per second (all processes)
-    final_loss: float | None = None  # mean training loss over the last logging window
+    final_loss: float | None = None  # mean train loss since the last evaluation, all processes
     stopped_early: bool = False
     output_dir: str = ""
 
@@ -82,21 +89,101 @@ def move_to_device(batch: Any, device: torch.device) -> Any:
     return batch
 
 
+def _launcher_backend() -> str | None:
+    """The engine `accelerate launch` was asked for ("fsdp" or "deepspeed"), else None."""
+    import os
+
+    for name in ("deepspeed", "fsdp"):
+        if os.environ.get(f"ACCELERATE_USE_{name.upper()}", "false").lower() in ("1", "true"):
+            return name
+    return None
+
+
 def _make_accelerator(config: TrainConfig):
     from accelerate import Accelerator
     from accelerate.state import AcceleratorState, PartialState
 
-    if config.device == "cuda" and not torch.cuda.is_available():
-        from instructrec.data.errors import DataError
+    from instructrec.data.errors import DataError
 
+    if config.device == "cuda" and not torch.cuda.is_available():
         raise DataError("device 'cuda' requested but no CUDA device is available", column="device")
+    _check_launcher(_launcher_backend(), config)
     # A second fit() in the same single process may ask for another precision: start afresh.
     if PartialState._shared_state and not PartialState().use_distributed:
         AcceleratorState._reset_state(reset_partial_state=True)
     # cpu=True also when "auto" finds no GPU: under torchrun / accelerate launch, accelerate
     # only sets up gloo DDP when told cpu=True; otherwise each process trains alone (world 1).
     cpu = config.device == "cpu" or (config.device == "auto" and not torch.cuda.is_available())
-    return Accelerator(mixed_precision=config.mixed_precision, cpu=cpu)
+    acc = Accelerator(mixed_precision=config.mixed_precision, cpu=cpu)
+    if str(acc.distributed_type).endswith("DEEPSPEED"):
+        plugin = acc.state.deepspeed_plugin
+        if plugin.zero_stage == 3:
+            raise DataError(
+                "DeepSpeed ZeRO-3 shards the weights, and this engine saves checkpoints and the "
+                "best model from whole (unsharded) weights: not supported yet. Use "
+                "configs/accelerate/multi_gpu.yaml (DDP; the right choice for LoRA) or "
+                "deepspeed_zero2.yaml",
+                column="zero_stage",
+            )
+        # No dataloader goes through prepare(), so DeepSpeed cannot read the batch size from
+        # one (accelerate then refuses to start): the engine deals the batches, so say them.
+        ds = plugin.deepspeed_config
+        ds["train_micro_batch_size_per_gpu"] = config.batch_size
+        ds["train_batch_size"] = config.batch_size * acc.num_processes
+    return acc
+
+
+def _check_launcher(backend: str | None, config: TrainConfig) -> None:
+    """Refuse what accelerate would silently replace by something else, or what this engine
+    cannot do yet, before any work is done."""
+    from instructrec.data.errors import DataError
+
+    if backend is None:
+        return
+    if not torch.cuda.is_available():
+        # accelerate 1.x sets up FSDP only over GPUs (XPU, NPU, ...): on CPU its plugin fails
+        # ("no available devices") or, with sync_module_states off, it quietly runs DDP over
+        # gloo. DeepSpeed on CPU: accelerate counts 1 process while DeepSpeed runs N.
+        raise DataError(
+            f"the launcher asked for {backend}, which accelerate does not run on CPU (it would "
+            "silently train something else): use configs/accelerate/cpu_ddp_2proc.yaml here",
+            column="distributed_type",
+        )
+    if backend == "fsdp":
+        raise DataError(
+            "FSDP shards the weights, and this engine saves checkpoints and the best model from "
+            "whole (unsharded) weights: not supported yet. Use configs/accelerate/multi_gpu.yaml "
+            "(DDP; the right choice for LoRA) or deepspeed_zero2.yaml",
+            column="distributed_type",
+        )
+    if config.grad_accum != 1:
+        raise DataError(
+            f"grad_accum must be 1 under {backend} (got {config.grad_accum}): raise batch_size "
+            "instead (DeepSpeed steps on its own accumulation count, 1 in the shipped configs)",
+            column="grad_accum",
+        )
+
+
+def _mean_over_processes(acc, values: Sequence[float]) -> float:
+    """Mean of ``values`` pooled over all processes (a collective: every rank must call it,
+    with the same number of values, as every rank does one micro-batch per batch)."""
+    t = torch.tensor([float(sum(values)), float(len(values))], dtype=torch.float64)
+    if acc.num_processes > 1:
+        t = acc.reduce(t.to(acc.device), reduction="sum").cpu()
+    return float(t[0] / t[1])
+
+
+def _metrics_over_processes(acc, metrics: dict[str, Any]) -> dict[str, float]:
+    """``metrics`` averaged over processes (same keys on every rank): every rank then takes the
+    same early-stopping and best-model decisions, whether ``evaluate`` scored the whole
+    validation set on each rank (identical values, unchanged by the mean) or its own shard."""
+    out = {k: float(v) for k, v in metrics.items()}
+    if acc.num_processes == 1 or not out:
+        return out
+    keys = sorted(out)
+    t = torch.tensor([out[k] for k in keys], dtype=torch.float64).to(acc.device)
+    t = acc.reduce(t, reduction="sum").cpu() / acc.num_processes
+    return {k: float(t[i]) for i, k in enumerate(keys)}
 
 
 def _loss_of(out: Any) -> tuple[torch.Tensor, dict[str, float]]:
@@ -184,6 +271,14 @@ def fit(
         "stopped": False,
     }
     ckpt = latest_checkpoint(out_dir) if config.resume else None
+    if ckpt is not None and str(acc.distributed_type).endswith("DEEPSPEED"):
+        from instructrec.data.errors import DataError
+
+        raise DataError(
+            f"cannot resume from {ckpt} under DeepSpeed (ZeRO partitions the optimizer state "
+            "across processes; checkpoints hold rank 0's): set resume: false or remove it",
+            column="resume",
+        )
     if ckpt is not None:
         st = load_checkpoint(
             ckpt, model=raw, optimizer=optimizer, scheduler=scheduler, process_index=rank
@@ -213,13 +308,13 @@ def fit(
             "lr": scheduler.get_last_lr()[0],
         }
         if window:
-            row["train_loss"] = sum(window) / len(window)
+            row["train_loss"] = _mean_over_processes(acc, window)
         if evaluate is not None:
             model.eval()
             with torch.no_grad(), acc.autocast():
-                metrics = evaluate(raw)
+                metrics = _metrics_over_processes(acc, evaluate(raw))
             model.train()
-            row.update({k: float(v) for k, v in metrics.items()})
+            row.update(metrics)
             if config.metric not in metrics:
                 raise KeyError(
                     f"evaluate() returned {sorted(metrics)}, not the early-stopping "
@@ -235,7 +330,7 @@ def fit(
                 st["bad_evals"] += 1
             if writer is not None:
                 for k, v in metrics.items():
-                    writer.add_scalar(f"eval/{k}", float(v), st["step"])
+                    writer.add_scalar(f"eval/{k}", v, st["step"])
         st["history"].append(row)
         if config.patience and st["bad_evals"] >= config.patience:
             st["stopped"] = True
@@ -254,7 +349,8 @@ def fit(
             prune_checkpoints(out_dir, config.save_total_limit)
 
     model.train()
-    window: list[float] = []
+    window: list[float] = []  # this process's micro-batch losses since the last evaluation
+    log_window: list[float] = []  # ... and since the last log line
     last_logged_loss: float | None = None
     seen = 0
     t_train = time.perf_counter()
@@ -272,6 +368,7 @@ def fit(
                     loss, extras = _loss_of(loss_fn(model, batch))
                     acc.backward(loss / len(group))
                 window.append(float(loss.detach()))
+                log_window.append(window[-1])
                 seen += len(idx) * world
             if config.max_grad_norm > 0:
                 acc.clip_grad_norm_(params, config.max_grad_norm)
@@ -282,8 +379,11 @@ def fit(
             st["step"] += 1
             st["batch_in_epoch"] = i
             bar.update(1)
-            if st["step"] % config.log_every == 0 and window:
-                last_logged_loss = sum(window) / len(window)
+            if st["step"] % config.log_every == 0 and log_window:
+                # mean over all processes' micro-batches since the last log (a collective)
+                last_logged_loss = _mean_over_processes(acc, log_window)
+                extras = _metrics_over_processes(acc, extras)
+                log_window = []
                 bar.set_postfix(loss=f"{last_logged_loss:.4f}")
                 if writer is not None:
                     writer.add_scalar("train/loss", last_logged_loss, st["step"])
@@ -297,11 +397,10 @@ def fit(
             done = st["step"] >= total_steps
             if st["step"] % config.eval_every == 0 or end_of_epoch or done:
                 run_eval()
-                final_window = window
+                if window:  # run_eval pooled it over processes into the history row
+                    last_logged_loss = st["history"][-1]["train_loss"]
                 window = []
                 done = done or st["stopped"]
-                if final_window:
-                    last_logged_loss = sum(final_window) / len(final_window)
     train_time = time.perf_counter() - t_train
     bar.close()
 
