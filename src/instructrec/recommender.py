@@ -133,6 +133,7 @@ class Recommender:
             seed=t.seed,
             progress=t.progress,
             device=t.device,
+            mixed_precision=t.mixed_precision,
             resume=False,
         )
         t0 = time.perf_counter()
@@ -186,6 +187,18 @@ class Recommender:
             ),
             dtype=np.float32,
         )
+
+    def score_pointwise(
+        self, users: np.ndarray, items: np.ndarray, histories: list[np.ndarray] | None = None
+    ) -> np.ndarray:
+        """Score (n,) that each user likes each item (the Yes/No task, protocol `pointwise`):
+        the reranker's pointwise head when it has one, else the retriever's score."""
+        items = np.asarray(items, np.int64)
+        if self.reranker is not None and getattr(self.reranker, "pointwise", None) is not None:
+            return np.asarray(self.reranker.score_pointwise(users, items, histories), np.float64)
+        return np.asarray(
+            self.retriever.score(np.asarray(users), items.reshape(-1, 1), histories=histories)
+        )[:, 0]
 
     # ------------------------------------------------------------------ inference
     def history_of(

@@ -163,6 +163,30 @@ def test_save_load_round_trip(world, trained, tmp_path):
         atol=1e-5,
     )
     assert loaded.prior_names == trained.prior_names
+    # the Yes/No head travels with the model
+    items = c[:, 0]
+    np.testing.assert_allclose(
+        loaded.score_pointwise(u, items, h),
+        trained.score_pointwise(u, items, h),
+        rtol=1e-5,
+        atol=1e-5,
+    )
+
+
+def test_pointwise_head_and_cf_from_the_stacked_retriever(world, trained):
+    """The reranker fits a Yes/No head after training (the synthetic log has ratings), and
+    the CF item embeddings come from the stacked retriever, not the one that saw the targets."""
+    ds, split, priors = world
+    u, c, h, _ = _test_inputs(split, priors)
+    s = trained.score_pointwise(u, c[:, 0], h)
+    assert s.shape == (len(u),) and np.isfinite(s).all() and np.std(s) > 0
+    assert trained.config.cf_stacked and trained.config.pointwise
+    trained.pointwise = None
+    try:
+        with pytest.raises(ValueError, match="pointwise head"):
+            trained.score_pointwise(u, c[:, 0], h)
+    finally:
+        trained.fit_pointwise(ds, split)
 
 
 def test_load_rejects_a_non_run(tmp_path):
@@ -170,3 +194,31 @@ def test_load_rejects_a_non_run(tmp_path):
 
     with pytest.raises(DataError, match="reranker.json"):
         InstructionReranker.load(tmp_path)
+
+
+@pytest.mark.parametrize("cf_stacked", [True, False])
+def test_cf_embeddings_come_from_the_stacked_twin(world, tmp_path, cf_stacked):
+    """With cf_stacked (default) the cached CF item vectors are the stacked retriever's: the
+    one fitted on all training data has seen the reranker's training targets (a leak)."""
+    from instructrec.retrieval.bpr import BPR
+    from instructrec.training.reranker import stacked_frame
+
+    ds, split, _ = world
+    full = BPR(dim=8, max_epochs=2).fit(split.train, ds.n_users, ds.n_items)
+    kept, _ = stacked_frame(split.train, 2)
+    twin = BPR(dim=8, max_epochs=2, seed=1).fit(kept, ds.n_users, ds.n_items)
+    assert not np.allclose(full.item_embeddings(), twin.item_embeddings())
+    rr = InstructionReranker.fit(
+        ds,
+        split,
+        [full],
+        EncoderConfig(lora_r=0, max_query_len=24, cf_dim=8),
+        RerankerConfig(valid_rows=20, slots=["P1I0"], copies=1, cf_stacked=cf_stacked),
+        TrainConfig(
+            output_dir=str(tmp_path), max_steps=1, metric="hr@1", progress=False, device="cpu"
+        ),
+        cf_retriever=full,
+        stacked=[twin],
+    )
+    want = (twin if cf_stacked else full).item_embeddings()
+    np.testing.assert_allclose(rr.scorer.model.cf_vecs.numpy(), want, rtol=1e-6)

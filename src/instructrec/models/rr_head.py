@@ -49,7 +49,7 @@ import torch
 from torch import nn
 
 from ..data.errors import DataError
-from .encoder import ListwiseHead
+from .heads import ListwiseHead
 
 
 @dataclass

@@ -28,10 +28,17 @@ import pickle
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-import pandas as pd
+
+from .rerank_features import (  # noqa: F401  (re-exported: the public names live here too)
+    attribute_matrix,
+    fit_prior_mixture,
+    item_texts,
+    ranking_metrics,
+    score_priors,
+    stacked_frame,
+)
 
 log = logging.getLogger(__name__)
 
@@ -56,91 +63,10 @@ class RerankerConfig:
     calibrate: bool = True  # after training, re-fit the prior weights on validation rows
     intent_match: bool = False  # extra prior channel: graded match of each candidate with the
     #                            attributes parsed from the instruction's intention text
+    cf_stacked: bool = True  # CF item embeddings from the stacked retriever (False: from the
+    #                          one fitted on all training data, which has seen the targets)
+    pointwise: bool = True  # also fit the Yes/No "will the user like it" head (needs ratings)
     seed: int = 0  # negatives, slots, templates
-
-
-def item_texts(dataset) -> list[str]:
-    """One short text per item: title, year, genres / category / brand (what MiniLM embeds)."""
-    items = dataset.items
-    out = []
-    cols = [c for c in ("genres", "category", "brand") if c in items.columns]
-    years = items["year"] if "year" in items.columns else None
-    for i, title in enumerate(items["title"].astype(str)):
-        parts = [title]
-        if years is not None and not pd.isna(years.iloc[i]) and f"({years.iloc[i]})" not in title:
-            parts.append(f"({years.iloc[i]})")
-        for c in cols:
-            v = items[c].iloc[i]
-            if isinstance(v, (tuple, list, np.ndarray)):
-                v = ", ".join(map(str, v))
-            if isinstance(v, str) and v:
-                parts.append(f"- {v}")
-        out.append(" ".join(parts))
-    return out
-
-
-def attribute_matrix(dataset, max_values: int = 64) -> np.ndarray:
-    """(n_items, A) float32 multi-hot of item attributes: genres, decade, year-within-decade
-    (early/late), category, brand, price band (each family capped at ``max_values``)."""
-    from ..instructions.attributes import item_attributes
-
-    a = item_attributes(dataset)
-    n = dataset.n_items
-    blocks = [a.genre_matrix.astype(np.float32)]
-    for codes in (a.decade, a.category, a.brand, a.price_band.astype(np.int32)):
-        codes = np.asarray(codes)
-        vals = np.unique(codes[codes >= 0])[-max_values:]
-        if len(vals):
-            blocks.append((codes[:, None] == vals[None, :]).astype(np.float32))
-    late = np.where(a.year > 0, (a.year % 10 >= 5).astype(np.float32), 0.0)[:, None]
-    blocks.append(late.astype(np.float32))
-    out = np.concatenate(blocks, axis=1) if blocks else np.zeros((n, 0), np.float32)
-    return out[:, out.any(axis=0)]
-
-
-def fit_prior_mixture(prior: np.ndarray, label: np.ndarray, steps: int = 50) -> np.ndarray:
-    """Weights w (P,) minimising listwise CE of softmax(prior @ w): the best the priors alone
-    can do, used to start the head (LBFGS on a P-dimensional convex problem: milliseconds)."""
-    import torch
-
-    x = torch.as_tensor(prior, dtype=torch.float32)
-    y = torch.as_tensor(label, dtype=torch.long)
-    w = torch.ones(x.shape[-1], requires_grad=True)
-    opt = torch.optim.LBFGS([w], max_iter=steps, line_search_fn="strong_wolfe")
-
-    def closure():
-        opt.zero_grad()
-        loss = torch.nn.functional.cross_entropy(x @ w, y)
-        loss.backward()
-        return loss
-
-    opt.step(closure)
-    return w.detach().numpy()
-
-
-def stacked_frame(train: pd.DataFrame, holdout: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(train minus each user's last ``holdout`` items, the held-out rows). Users keep >= 2."""
-    inter = train.sort_values(["user", "timestamp", "order"], kind="stable")
-    pos_from_end = inter.groupby("user").cumcount(ascending=False).to_numpy()
-    size = inter.groupby("user")["item"].transform("size").to_numpy()
-    held = (pos_from_end < holdout) & (size - holdout >= 2)
-    return inter[~held].reset_index(drop=True), inter[held].reset_index(drop=True)
-
-
-def score_priors(
-    retrievers: Sequence,
-    users: np.ndarray,
-    cands: np.ndarray,
-    histories: list[np.ndarray],
-    chunk: int = 1024,
-) -> np.ndarray:
-    """Raw scores (N, K, P) of each retriever for each candidate (explicit histories)."""
-    out = np.zeros((len(users), cands.shape[1], len(retrievers)), np.float32)
-    for s in range(0, len(users), chunk):
-        sl = slice(s, s + chunk)
-        for p, r in enumerate(retrievers):
-            out[sl, :, p] = r.score(users[sl], cands[sl], histories=list(histories[sl]))
-    return out
 
 
 class InstructionReranker:
@@ -155,6 +81,7 @@ class InstructionReranker:
         self.prior_names = list(prior_names or [])
         self.train_result = None
         self.prior_mixture: list[float] | None = None  # warm-start weights (for the record)
+        self.pointwise = None  # training.pointwise.PointwiseHead (Yes/No), when fitted
         self.dataset = None  # item attributes for the intent-match channel (not saved: the
         #                      Recommender holding this reranker attaches its dataset)
 
@@ -249,6 +176,8 @@ class InstructionReranker:
         )
         with open(directory / "text.pkl", "wb") as fh:
             pickle.dump(self.text, fh)
+        if self.pointwise is not None:
+            self.pointwise.save(directory)
         return directory
 
     @classmethod
@@ -265,12 +194,17 @@ class InstructionReranker:
         with open(directory / "text.pkl", "rb") as fh:
             text = pickle.load(fh)
         meta["config"].setdefault("intent_match", False)  # saved before the channel existed
-        return cls(
+        rr = cls(
             EncoderScorer.load(directory / "encoder"),
             text,
             RerankerConfig(**meta["config"]),
             meta.get("prior_names"),
         )
+        if (directory / "pointwise.npz").exists():
+            from .pointwise import PointwiseHead
+
+            rr.pointwise = PointwiseHead.load(directory)
+        return rr
 
     # ------------------------------------------------------------------ training
     @classmethod
@@ -296,9 +230,27 @@ class InstructionReranker:
         config = config or RerankerConfig()
         encoder_config = encoder_config or EncoderConfig()
         encoder_config.n_prior = len(priors) + int(bool(config.intent_match))
+        # stacked priors: the same retrievers re-fitted without the held-out targets
+        if stacked is not None:
+            stacked = list(stacked)
+        elif config.stack:
+            fit_part, _ = stacked_frame(split.train, config.holdout)
+            stacked = []
+            for p in priors:
+                q = copy.deepcopy(p)
+                q.fit(fit_part, dataset.n_users, dataset.n_items)
+                stacked.append(q)
+        else:
+            stacked = list(priors)
         cf = None
         if encoder_config.cf_dim > 0 and cf_retriever is not None:
-            cf = cf_retriever.item_embeddings()
+            source = cf_retriever
+            if config.cf_stacked:  # the stacked twin has not seen the training targets
+                source = next(
+                    (q for p, q in zip(priors, stacked, strict=True) if p is cf_retriever),
+                    cf_retriever,
+                )
+            cf = source.item_embeddings()
             if cf is not None:
                 cf = cf[-dataset.n_items :] if len(cf) > dataset.n_items else cf
                 encoder_config.cf_dim = int(cf.shape[1])
@@ -314,18 +266,6 @@ class InstructionReranker:
             [getattr(p, "name", type(p).__name__) for p in priors],
         )
         rr.dataset = dataset
-        # stacked priors: the same retrievers re-fitted without the held-out targets
-        if stacked is not None:
-            stacked = list(stacked)
-        elif config.stack:
-            fit_part, _ = stacked_frame(split.train, config.holdout)
-            stacked = []
-            for p in priors:
-                q = copy.deepcopy(p)
-                q.fit(fit_part, dataset.n_users, dataset.n_items)
-                stacked.append(q)
-        else:
-            stacked = list(priors)
         train = build_instances(rr, dataset, split, stacked, config)
         valid = Validation(rr, dataset, split, priors, config)
         init = getattr(scorer.model.head, "init_prior_weights", None)
@@ -366,7 +306,32 @@ class InstructionReranker:
         model.eval()
         if config.calibrate:
             rr.calibrate(valid)
+        if config.pointwise and "rating" in split.train and split.train["rating"].notna().any():
+            rr.fit_pointwise(dataset, split, cf)
         return rr
+
+    def fit_pointwise(self, dataset, split, cf_vecs: np.ndarray | None = None):
+        """Fit the Yes/No head (`instructrec.training.pointwise`) on the trained model's item
+        vectors (and the CF embeddings); ``score_pointwise`` uses it."""
+        import torch
+
+        from .pointwise import fit_pointwise_head
+
+        model = self.scorer.model
+        with torch.no_grad():
+            ids = torch.arange(dataset.n_items, device=model.item_vecs.device)
+            vecs = model.item_vectors(ids).float().cpu().numpy()
+        self.pointwise = fit_pointwise_head(dataset, split, vecs, cf_vecs, self.config.holdout)
+        return self.pointwise
+
+    def score_pointwise(self, users, items, histories=None) -> np.ndarray:
+        """Logit that each user likes each item (n,) (the `pointwise` protocol)."""
+        if self.pointwise is None:
+            raise ValueError(
+                "this reranker has no pointwise head (trained without ratings or with "
+                "reranker.pointwise: false)"
+            )
+        return self.pointwise.predict(users, items, histories)
 
     def calibrate(self, valid) -> list[float] | None:
         """Re-fit only the prior weights on validation rows (`instances.Validation`: priors
@@ -402,15 +367,3 @@ class InstructionReranker:
             head.prior_w.copy_(w.detach().to(head.prior_w.device))
         self.calibrated_prior_w = [float(x) for x in w.detach()]
         return self.calibrated_prior_w
-
-
-def ranking_metrics(scores: np.ndarray, target_col: int = 0) -> dict[str, float]:
-    """HR@1/3/5 and NDCG@3/5 of the target column (ties count against the target)."""
-    tgt = scores[:, [target_col]]
-    rank = (scores > tgt).sum(1) + (np.delete(scores, target_col, axis=1) == tgt).sum(1)
-    out: dict[str, Any] = {}
-    for k in (1, 3, 5):
-        out[f"hr@{k}"] = float((rank < k).mean())
-    for k in (3, 5):
-        out[f"ndcg@{k}"] = float(np.where(rank < k, 1.0 / np.log2(rank + 2.0), 0.0).mean())
-    return out

@@ -1,0 +1,74 @@
+"""Listwise heads of the encoder reranker (the HEAD INTERFACE of `instructrec.models.encoder`).
+
+A head maps (instruction vector, candidate vectors, history vectors, history mask, priors) to
+one score per candidate. ``HEADS`` names them for configs (``head: linear | rr``).
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import torch
+from torch import nn
+
+HEADS = {
+    "linear": "instructrec.models.heads:LinearHead",
+    "rr": "instructrec.models.rr_head:RRHead",
+}
+
+
+class ListwiseHead(nn.Module):
+    """Maps (instruction vec, candidate vecs, history vecs, history mask, priors) to scores."""
+
+    def __init__(self, dim: int, n_prior: int, **options) -> None:
+        super().__init__()
+        self.dim = dim
+        self.n_prior = n_prior
+
+    def forward(
+        self,
+        query: torch.Tensor,
+        cands: torch.Tensor,
+        hist: torch.Tensor,
+        hist_mask: torch.Tensor,
+        prior: torch.Tensor,
+    ) -> torch.Tensor:  # pragma: no cover
+        raise NotImplementedError
+
+
+class LinearHead(ListwiseHead):
+    """s_i = w . prior_i + <W q, v_i> + <U mean(h), v_i>.
+
+    ``q_init``: W starts at q_init * I (the plain cosine similarity, scaled); U starts at 0;
+    w starts at 1 (`init_prior_weights` sets it, e.g. from a fit of the priors alone)."""
+
+    def __init__(self, dim: int, n_prior: int, q_init: float = 1.0, **options) -> None:
+        super().__init__(dim, n_prior)
+        self.prior_w = nn.Parameter(torch.ones(n_prior))
+        self.q_proj = nn.Linear(dim, dim, bias=False)
+        self.h_proj = nn.Linear(dim, dim, bias=False)
+        nn.init.zeros_(self.h_proj.weight)
+        with torch.no_grad():
+            self.q_proj.weight.copy_(torch.eye(dim) * q_init)
+
+    def init_prior_weights(self, w: torch.Tensor) -> None:
+        """Set the prior mixture weights (P,)."""
+        with torch.no_grad():
+            self.prior_w.copy_(torch.as_tensor(w, dtype=self.prior_w.dtype))
+
+    def forward(self, query, cands, hist, hist_mask, prior):
+        s = torch.einsum("bd,bkd->bk", self.q_proj(query), cands)
+        m = hist_mask.unsqueeze(-1).to(hist.dtype)
+        h = (hist * m).sum(1) / m.sum(1).clamp_min(1.0)
+        s = s + torch.einsum("bd,bkd->bk", self.h_proj(h), cands)
+        if self.n_prior:
+            s = s + (prior * self.prior_w).sum(-1)
+        return s
+
+
+def make_head(name: str, dim: int, n_prior: int, **options) -> ListwiseHead:
+    """Instantiate the head registered under ``name`` (see ``HEADS``)."""
+    if name not in HEADS:
+        raise ValueError(f"unknown head {name!r}; choose one of {sorted(HEADS)}")
+    mod, cls = HEADS[name].split(":")
+    return getattr(importlib.import_module(mod), cls)(dim, n_prior, **options)
