@@ -41,6 +41,7 @@ class LazyGroup(click.Group):
 
     def invoke(self, ctx):
         from instructrec.data.errors import DataError
+
         try:
             return super().invoke(ctx)
         except DataError as e:

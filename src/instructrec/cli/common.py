@@ -6,13 +6,16 @@ from pathlib import Path
 
 import click
 
-DATA_OPTION_HELP = ("dataset: 'ml-100k' (embedded default), a RecBole atomic directory, "
-                    "a .csv/.parquet file, or an Amazon reviews .json(.gz) file")
+DATA_OPTION_HELP = (
+    "dataset: 'ml-100k' (embedded default), a RecBole atomic directory, "
+    "a .csv/.parquet file, or an Amazon reviews .json(.gz) file"
+)
 
 
 def data_option(f):
-    return click.option("--data", "data", default="ml-100k", show_default=True,
-                        help=DATA_OPTION_HELP)(f)
+    return click.option(
+        "--data", "data", default="ml-100k", show_default=True, help=DATA_OPTION_HELP
+    )(f)
 
 
 def load_dataset(spec: str, **kwargs):
@@ -26,8 +29,11 @@ def load_dataset(spec: str, **kwargs):
     if path.is_dir() and not (path / "interactions.parquet").exists():
         return read_atomic(path)
     if not path.exists():
-        raise DataError("no such file or directory (expected 'ml-100k', an atomic directory, "
-                        "a .csv/.parquet file or an Amazon .json(.gz) file)", source=spec)
+        raise DataError(
+            "no such file or directory (expected 'ml-100k', an atomic directory, "
+            "a .csv/.parquet file or an Amazon .json(.gz) file)",
+            source=spec,
+        )
     from instructrec.data import readers  # noqa: PLC0415  (written by the data room)
 
     return readers.read_any(path, **kwargs)

@@ -178,8 +178,16 @@ def install_template(template_id: str, slot: str, text: str, choices: str = "") 
     if not choices:  # keep the slot's way of listing candidates (T0/T1/T3 need one)
         same = cat.templates(parts, held_out=None)
         choices = same[0].choices if same else ""
-    cat.add(Template(id=template_id, slot=parts, text=text, choices=choices, held_out=False,
-                     fields=tuple(template_fields(text) + template_fields(choices))))
+    cat.add(
+        Template(
+            id=template_id,
+            slot=parts,
+            text=text,
+            choices=choices,
+            held_out=False,
+            fields=tuple(template_fields(text) + template_fields(choices)),
+        )
+    )
 
 
 def optimize_slot(

@@ -35,17 +35,23 @@ class Retriever(ABC):
         """Scores (len(users), n_items), float32; higher is better. ``histories`` overrides
         the training history of each user (required for users unseen in training)."""
 
-    def score(self, users: np.ndarray, items: np.ndarray,
-              histories: list[np.ndarray] | None = None) -> np.ndarray:
+    def score(
+        self, users: np.ndarray, items: np.ndarray, histories: list[np.ndarray] | None = None
+    ) -> np.ndarray:
         """Scores for given candidates: ``items`` is (len(users), k); returns (len(users), k)."""
         users = np.asarray(users)
         items = np.asarray(items)
         full = self.score_all(users, histories)
         return np.take_along_axis(full, items.astype(np.int64), axis=1)
 
-    def candidates(self, users: np.ndarray, k: int, exclude_seen: bool = True,
-                   histories: list[np.ndarray] | None = None,
-                   seen: list[np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def candidates(
+        self,
+        users: np.ndarray,
+        k: int,
+        exclude_seen: bool = True,
+        histories: list[np.ndarray] | None = None,
+        seen: list[np.ndarray] | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` items and their scores, (len(users), k) each, best first.
 
         ``exclude_seen`` removes items in ``seen`` (default: ``histories`` if given, else the
@@ -62,8 +68,10 @@ class Retriever(ABC):
         top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
         top_scores = np.take_along_axis(scores, top, axis=1)
         order = np.argsort(-top_scores, axis=1, kind="stable")
-        return (np.take_along_axis(top, order, axis=1).astype(np.int32),
-                np.take_along_axis(top_scores, order, axis=1))
+        return (
+            np.take_along_axis(top, order, axis=1).astype(np.int32),
+            np.take_along_axis(top_scores, order, axis=1),
+        )
 
     def item_embeddings(self) -> np.ndarray | None:
         """(n_items, d) item vectors if the model has them (used as a prior by rerankers)."""
