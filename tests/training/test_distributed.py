@@ -49,6 +49,8 @@ SCRIPT = textwrap.dedent("""
                    "first": res.history[0]["loss"], "best": res.best_metric,
                    "best_step": res.best_step, "losses": losses, "history": res.history,
                    "final_loss": res.final_loss}, f)
+    from instructrec.training.loop import end_distributed
+    end_distributed()
 """)
 
 

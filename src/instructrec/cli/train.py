@@ -41,6 +41,9 @@ def train(config_path: str, out: str, max_steps: int | None) -> None:
     best = manifest.get("training", {}).get("best_metric")
     if best is not None:
         click.echo(f"best validation {cfg.training.metric}: {best:.4f}")
+    from instructrec.training.loop import end_distributed
+
+    end_distributed()  # a clean exit under accelerate launch / torchrun
 
 
 @click.command()

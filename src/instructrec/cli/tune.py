@@ -114,3 +114,6 @@ def tune(
     if res.valid_auc is not None:
         click.echo(f"valid AUC: {res.valid_auc:.4f}")
     click.echo(f"model saved to {res.model_dir}")
+    from instructrec.training.loop import end_distributed
+
+    end_distributed()  # a clean exit under accelerate launch / torchrun

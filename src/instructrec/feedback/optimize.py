@@ -22,8 +22,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..data.errors import DataError
+from ..instructions.catalogue import FIELDS
 
-KNOWN_FIELDS = {"history", "preference", "intention", "candidates", "item", "noun", "nouns", "Noun"}
+KNOWN_FIELDS = set(FIELDS)  # the catalogue's: {history} ... {noun} {a_noun} {consumed} {consume}
 SYSTEM = (
     "You write instruction templates for a recommender system that follows natural-"
     "language instructions. Placeholders in curly braces are filled in by the system."
@@ -116,9 +117,10 @@ def opro_prompt(slot: str, scored: list[tuple[str, float]]) -> str:
         lines.append(f"text: {text}\nscore: {score:.4f}\n")
     lines += [
         "Write a new template that is different from all of the above and scores higher.",
-        f"It must contain the placeholders {need}; it may use {{noun}} and {{nouns}}; it "
-        "must not list candidates. Reply with the template only, between <TEMPLATE> and "
-        "</TEMPLATE>.",
+        f"It must contain the placeholders {need}; it may use {{noun}}, {{nouns}}, {{a_noun}} "
+        '(e.g. "movie", "movies", "a movie"), {consumed} and {consume} (e.g. "watched", '
+        '"watch"); it must not list candidates. Reply with the template only, between '
+        "<TEMPLATE> and </TEMPLATE>.",
     ]
     return "\n".join(lines)
 

@@ -14,7 +14,7 @@ from .export import export, to_alpaca, to_jsonl, to_tsv
 from .parse import parse_intention, parse_intentions
 from .preferences import derive_preferences
 from .render import render
-from .titles import display_title, domain_noun
+from .titles import display_title, domain_noun, domain_verbs, domain_words
 
 __all__ = [
     "build",
@@ -25,6 +25,8 @@ __all__ = [
     "derive_preferences",
     "display_title",
     "domain_noun",
+    "domain_verbs",
+    "domain_words",
     "TemplateCatalogue",
     "Template",
     "item_attributes",

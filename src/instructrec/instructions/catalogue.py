@@ -23,10 +23,13 @@ import yaml
 
 from instructrec.data.errors import DataError
 
+from .titles import DOMAIN_FIELDS
+
 PREFERENCES = ("P0", "P1", "P2")
 INTENTIONS = ("I0", "I1", "I2")
 TASKS = ("T0", "T1", "T2", "T3", "R")  # R: reverse (item -> a request it answers)
-FIELDS = ("history", "preference", "intention", "candidates", "item", "noun", "nouns", "Noun")
+# {noun} {nouns} {Noun} {a_noun} {consumed} {consume}: the domain's words (titles.domain_words)
+FIELDS = ("history", "preference", "intention", "candidates", "item") + DOMAIN_FIELDS
 Slot = tuple[str, str, str]
 
 
@@ -61,8 +64,11 @@ def parse_pieces(text: str) -> list[tuple[str, str]]:
         if lit:
             out.append(("lit", lit))
         if name is not None:
-            if spec or conv or name not in FIELDS:
-                raise ValueError(f"unknown field {{{name}}} (expected one of {FIELDS})")
+            if name in FIELDS and (spec or conv):
+                raise ValueError(f"field {{{name}}} takes no conversion or format spec")
+            if name not in FIELDS:
+                known = " ".join("{" + f + "}" for f in FIELDS)
+                raise ValueError(f"unknown field {{{name}}} (known fields: {known})")
             out.append(("field", name))
     return out
 

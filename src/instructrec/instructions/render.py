@@ -24,7 +24,7 @@ from instructrec.data.split import HISTORY_LEN
 
 from .assemble import Lit, PerRow, StringTable, assemble, join_list
 from .catalogue import Slot, Template, TemplateCatalogue, parse_pieces
-from .titles import display_title, domain_noun
+from .titles import display_title, domain_words
 
 LIST_SEP = {"T1": " or ", "default": "; "}
 _TITLES: dict[int, tuple[weakref.ref, int, tuple]] = {}
@@ -95,7 +95,7 @@ def render_rows(
     table = StringTable()
     plain = table.add(titles)
     sep_ids = {k: table.add(v) for k, v in seps.items()}
-    noun, nouns = domain_noun(ds)
+    sub = domain_words(ds)  # {noun}, {consumed}, ...: the same text on every row
     per_row = {}
     for name in ("intention", "preference", "context"):
         vals = getattr(data, name)
@@ -107,13 +107,12 @@ def render_rows(
             for kind, val in parse_pieces(text):
                 if kind == "lit":
                     table.literal(val)
-    for val in ("noun", "nouns", "Noun"):
-        table.literal({"noun": noun, "nouns": nouns, "Noun": noun[:1].upper() + noun[1:]}[val])
+    for val in sub.values():
+        table.literal(val)
     queries, instrs, order = [], [], []
     for t_idx in used:
         rows = np.flatnonzero(choice == t_idx)
         tpl = templates[int(t_idx)]
-        sub = {"noun": noun, "nouns": nouns, "Noun": noun[:1].upper() + noun[1:]}
 
         def pieces_of(text: str, tpl=tpl, rows=rows, sub=sub):
             out = []

@@ -28,13 +28,22 @@ class TextSide:
     titles: np.ndarray  # display title per internal item id
     noun: str = "item"
     nouns: str = "items"
+    words: dict | None = None  # every domain field ({consumed}, ...); None in older pickles
 
     @classmethod
     def of(cls, dataset) -> TextSide:
-        from ..instructions.titles import display_title, domain_noun
+        from ..instructions.titles import display_title, domain_words
 
-        noun, nouns = domain_noun(dataset)
-        return cls(np.asarray(display_title(dataset), dtype=object), noun, nouns)
+        words = domain_words(dataset)
+        titles = np.asarray(display_title(dataset), dtype=object)
+        return cls(titles, words["noun"], words["nouns"], words)
+
+    def fields(self) -> dict[str, str]:
+        """Domain field -> text; a reranker saved before `words` existed derives them from
+        its noun (so a saved MovieLens model still says "watched")."""
+        from ..instructions.titles import domain_words_for
+
+        return dict(self.words) if self.words else domain_words_for(self.noun, self.nouns)
 
 
 def _pick(options: list, key: str):
@@ -58,6 +67,7 @@ def render_queries(
 
     cat = TemplateCatalogue.default()
     pool = cat.select(templates or "seen")
+    words = text.fields()
     out = []
     for i, hist in enumerate(histories):
         intent = intentions[i] if intentions is not None else None
@@ -77,23 +87,20 @@ def render_queries(
         if query_history:
             history = ", ".join(str(text.titles[j]) for j in hist_ids) or "nothing yet"
         else:  # the history reaches the head as item vectors and priors
-            history = f"the {text.nouns} in the history"
+            history = f"the {words['nouns']} in the history"
         t = _pick(
             cands,
             f"{seed}|{i if slots is not None else ''}|{intent}|{len(hist)}|"
             f"{hist_ids[-1] if len(hist_ids) else -1}",
         )
-        noun_cap = text.noun[:1].upper() + text.noun[1:]
         out.append(
             t.text.format(
                 history=history,
                 intention=intent or "",
-                noun=text.noun,
-                nouns=text.nouns,
-                Noun=noun_cap,
                 preference=pref or "",
                 item="",
                 candidates="",
+                **words,
             )
         )
     return out

@@ -62,6 +62,18 @@ class TrainResult:
     output_dir: str = ""
 
 
+def end_distributed() -> None:
+    """Leave torch.distributed cleanly at the end of a launched program (`instructrec tune`,
+    `train`, the invariant probe): a barrier, then destroy the default process group. A gloo
+    group still alive at interpreter exit can abort a rank ("terminate called without an
+    active exception", SIGABRT) after all the work is done. No-op outside torch.distributed."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 def epoch_batches(
     n: int, batch_size: int, seed: int, epoch: int, rank: int = 0, world: int = 1
 ) -> list[list[int]]:
