@@ -1,4 +1,4 @@
-"""A reranker head variant inside the SHIPPED configuration, against the shipped linear head.
+"""A reranker variant inside the SHIPPED configuration, against the shipped model.
 
 `bench_rr_ablation.py` compares heads in a bare setting (no intention-match channel, short
 budget). This one asks the question that decides the default: in a finished quickstart run
@@ -11,6 +11,8 @@ against the shipped model on the same users.
 
     python benchmarks/bench_head_shipped.py --run runs/quickstart \
         --head rr --option T=2 --option direct_init=1.0      # "rr2p" of the ablation
+    python benchmarks/bench_head_shipped.py --run runs/quickstart --head linear \
+        --set reranker.copies=4 --label copies4 --name copies4_shipped   # any other setting
 
 Writes benchmarks/results/head_shipped.{json,md} (``--name`` to change).
 """
@@ -50,6 +52,13 @@ def main(argv=None) -> int:
     ap.add_argument("--run", required=True, help="a quickstart / train run directory")
     ap.add_argument("--head", default="rr")
     ap.add_argument("--option", action="append", default=[], help="head option KEY=VALUE")
+    ap.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        help="any other config change SECTION.KEY=VALUE, e.g. reranker.copies=4",
+    )
     ap.add_argument("--label", default=None, help="display name of the variant")
     ap.add_argument("--out", default=str(HERE / "results"))
     ap.add_argument("--name", default="head_shipped")
@@ -71,7 +80,14 @@ def main(argv=None) -> int:
     variant_cfg = copy.deepcopy(cfg)
     variant_cfg.backbone.head = args.head
     variant_cfg.backbone.head_options = {k: _value(v) for k, v in options.items()}
-    label = args.label or f"{args.head}({','.join(args.option)})"
+    for kv in args.overrides:
+        key, value = kv.split("=", 1)
+        section, name = key.split(".", 1)
+        part = getattr(variant_cfg, section)
+        if not hasattr(part, name):
+            raise SystemExit(f"--set {kv}: {section} has no setting {name!r}")
+        setattr(part, name, _value(value))
+    label = args.label or f"{args.head}({','.join(args.option + args.overrides)})"
 
     # the same fitted retrievers: only the head differs
     variant = Recommender(
