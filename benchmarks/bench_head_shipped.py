@@ -38,15 +38,6 @@ PROTOCOLS = (
 )
 
 
-def _value(text: str):
-    for cast in (int, float):
-        try:
-            return cast(text)
-        except ValueError:
-            pass
-    return {"true": True, "false": False}.get(text.lower(), text)
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--run", required=True, help="a quickstart / train run directory")
@@ -66,6 +57,7 @@ def main(argv=None) -> int:
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     sys.path.insert(0, str(HERE.parent / "src"))
+    from instructrec.cli.evaluate import _parse_sets
     from instructrec.config import RunConfig
     from instructrec.data import load_split
     from instructrec.evaluation import run
@@ -76,17 +68,18 @@ def main(argv=None) -> int:
     dataset = base.dataset
     split = load_split(run_dir / "split", dataset)
     cfg = RunConfig.from_yaml(run_dir / "config.yaml")
-    options = dict(kv.split("=", 1) for kv in args.option)
     variant_cfg = copy.deepcopy(cfg)
     variant_cfg.backbone.head = args.head
-    variant_cfg.backbone.head_options = {k: _value(v) for k, v in options.items()}
-    for kv in args.overrides:
-        key, value = kv.split("=", 1)
-        section, name = key.split(".", 1)
+    # KEY=VALUE head options and SECTION.KEY=VALUE settings, parsed as the CLI's --set is
+    variant_cfg.backbone.head_options = _parse_sets(tuple(f"head.{o}" for o in args.option)).get(
+        "head", {}
+    )
+    for section, values in _parse_sets(tuple(args.overrides)).items():
         part = getattr(variant_cfg, section)
-        if not hasattr(part, name):
-            raise SystemExit(f"--set {kv}: {section} has no setting {name!r}")
-        setattr(part, name, _value(value))
+        for name, value in values.items():
+            if not hasattr(part, name):
+                raise SystemExit(f"--set {section}.{name}: {section} has no setting {name!r}")
+            setattr(part, name, value)
     label = args.label or f"{args.head}({','.join(args.option + args.overrides)})"
 
     # the same fitted retrievers: only the head differs
