@@ -54,6 +54,86 @@ def train_run(config: RunConfig, out_dir: str | Path, dataset=None, split=None):
     return rec, manifest
 
 
+def with_seed(config: RunConfig, seed: int) -> RunConfig:
+    """A copy of ``config`` whose model seeds (retriever, priors, reranker instances, training)
+    are ``seed``; the split seed (``data.seed``) is kept, so every seed sees the same split and
+    candidate files (EVALUATION.md: 3 seeds on the same split)."""
+    import copy
+
+    cfg = copy.deepcopy(config)
+    cfg.retriever.options = {**cfg.retriever.options, "seed": seed}
+    for p in cfg.priors:
+        p.options = {**p.options, "seed": seed}
+    cfg.reranker.seed = seed
+    cfg.training.seed = seed
+    return cfg
+
+
+SEEDS_FILE = "seeds.json"  # a multi-seed run: {"seeds": [...], "runs": {seed: sub-directory}}
+
+
+def train_seeds(config: RunConfig, out_dir: str | Path, seeds: list[int], echo=print):
+    """`train_run` once per seed on one split: ``out_dir/split`` is shared, each seed's run
+    (model, config, manifest) goes into ``out_dir/seed-N`` and ``seeds.json`` lists them.
+    Returns {seed: manifest}."""
+    from .data import make_split, save_split
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    dataset = load_data(config.data.source)
+    split = make_split(dataset, seed=config.data.seed)
+    save_split(split, out / "split", dataset)
+    manifests, runs = {}, {}
+    for s in seeds:
+        t0 = time.perf_counter()
+        echo(f"seed {s}: training ({len(runs) + 1} of {len(seeds)})")
+        _, manifests[s] = train_run(with_seed(config, s), out / f"seed-{s}", dataset, split)
+        runs[str(s)] = f"seed-{s}"
+        (out / SEEDS_FILE).write_text(json.dumps({"seeds": list(seeds)[: len(runs)], "runs": runs}))
+        echo(f"seed {s}: done in {time.perf_counter() - t0:.0f} s")
+    return manifests
+
+
+def load_seed_models(run_dir: str | Path) -> dict[int, Any]:
+    """{seed: Recommender} of a run directory: a multi-seed run (``seeds.json``), a single run
+    (``model/`` inside), or a model directory itself. The seed is read from each model's
+    config (``training.seed``), never from a directory name."""
+    from .data.errors import DataError
+    from .recommender import Recommender
+
+    root = Path(run_dir)
+    if (root / SEEDS_FILE).exists():
+        meta = json.loads((root / SEEDS_FILE).read_text())
+        dirs = [root / d / "model" for d in meta["runs"].values()]
+    elif (root / "model" / "recommender.json").exists():
+        dirs = [root / "model"]
+    elif (root / "recommender.json").exists():
+        dirs = [root]
+    else:
+        raise DataError(
+            "not a run directory (no seeds.json, model/recommender.json or recommender.json)",
+            source=str(root),
+        )
+    out: dict[int, Any] = {}
+    for d in dirs:
+        rec = Recommender.load(d)
+        rec.source_dir = str(d)
+        seed = rec.config.training.seed if rec.config is not None else 0
+        if seed in out:
+            raise DataError(f"two models with training seed {seed}", source=str(d))
+        out[seed] = rec
+    return out
+
+
+def run_split_dir(run_dir: str | Path) -> Path | None:
+    """The saved split of a run directory (multi-seed, single run or a model's parent)."""
+    root = Path(run_dir)
+    for cand in (root / "split", root.parent / "split"):
+        if (cand / "split.json").exists():
+            return cand
+    return None
+
+
 def run_manifest(config: RunConfig, dataset, split, rec, seconds: float) -> dict[str, Any]:
     """What makes a run repeatable and its numbers checkable."""
     tr = getattr(rec.reranker, "train_result", None)

@@ -37,3 +37,16 @@ def load_dataset(spec: str, **kwargs):
     from instructrec.data import readers  # noqa: PLC0415  (written by the data room)
 
     return readers.read_any(path, **kwargs)
+
+
+def parse_seeds(text: str) -> list[int]:
+    """'0,1,2' -> [0, 1, 2]; a one-line DataError for anything else."""
+    from instructrec.data.errors import DataError
+
+    try:
+        seeds = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise DataError(f"--seeds expects comma-separated integers (e.g. 0,1,2), got {text!r}")
+    if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
+        raise DataError(f"--seeds expects distinct non-negative integers, got {text!r}")
+    return seeds

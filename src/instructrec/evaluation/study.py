@@ -1,0 +1,130 @@
+"""One evaluation study: every protocol, every seed, every baseline and rival, one stage.
+
+    reports, combined = run_study(dataset, split, ["cand10", "search"], seeds=[0, 1, 2],
+                                  stage="valid", run_models=load_seed_models("runs/x"),
+                                  baselines=["pop", "itemknn", "sasrec"], out_dir="runs/eval")
+
+Per seed: the run's own fitted retrievers are reused as baselines (a model's priors and first
+stage are exactly the retrievers of that seed), missing baselines are fitted with that seed,
+and the rivals of EVALUATION.md are fitted without touching the stage being scored:
+
+- ``score-mix`` (the reranker without its language model): fitted on the validation rows of
+  the protocol; at ``stage="valid"`` its figures are out-of-fold (cross-fitted over users);
+- ``sasrec+filter`` on protocols with an intention: its phrase table is learned from
+  intentions generated on training targets only;
+- ``bias`` and ``mf`` on ``pointwise``: fitted on training ratings, tuned on validation.
+
+`combine` (evaluation/seeds.py) turns the per-seed reports into the mean / per-seed / paired
+table.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from ..data.dataset import Dataset
+from ..data.split import Split
+from .seeds import Combined, combine, to_markdown
+
+MODEL = "instructrec"
+RIVALS = ("score-mix", "sasrec+filter", "bias", "mf")
+
+
+def _seed_baselines(dataset, split, names, seed, rec, options):
+    from .run import fit_baselines
+
+    have = {}
+    if rec is not None:
+        for r in [rec.retriever, *rec.priors]:
+            have.setdefault(getattr(r, "name", type(r).__name__), r)
+    missing = [n for n in names if n not in have]
+    fitted = fit_baselines(dataset, split, missing, seed=seed, options=options) if missing else {}
+    return {n: have[n] if n in have else fitted[n] for n in names}
+
+
+def run_study(
+    dataset: Dataset,
+    split: Split,
+    protocols: list[str],
+    seeds: list[int],
+    stage: str = "valid",
+    run_models: dict[int, object] | None = None,
+    baselines: list[str] = ("pop", "itemknn", "sasrec"),
+    rivals: list[str] | None = RIVALS,
+    out_dir: str | Path | None = None,
+    n_boot: int = 1000,
+    templates: str | list[str] | None = None,
+    options: dict[str, dict] | None = None,
+    echo: Callable[[str], None] = print,
+) -> tuple[dict[int, dict], Combined]:
+    """Evaluate ``protocols`` at ``stage`` for each seed (see the module docstring)."""
+    from .rival_models import build_rivals
+    from .run import run, write_summary
+
+    run_models = run_models or {}
+    missing = [s for s in seeds if run_models and s not in run_models]
+    if missing:
+        from ..data.errors import DataError
+
+        raise DataError(
+            f"the run has models for seeds {sorted(run_models)}, not for {missing}; "
+            f"train them with `instructrec train --seeds ...`"
+        )
+    study: dict[int, dict] = {}
+    for seed in seeds:
+        t0 = time.perf_counter()
+        rec = run_models.get(seed)
+        base = _seed_baselines(dataset, split, list(baselines), seed, rec, options or {})
+        echo(f"seed {seed}: baselines {', '.join(base)} ready ({time.perf_counter() - t0:.0f} s)")
+        study[seed] = {}
+        for proto in protocols:
+            t1 = time.perf_counter()
+            models: dict[str, object] = dict(base)
+            if rec is not None:
+                models[MODEL] = rec
+            if rivals:
+                models.update(
+                    build_rivals(proto, stage, dataset, split, base, rec, seed, list(rivals))
+                )
+            sub = None if out_dir is None else Path(out_dir) / f"seed-{seed}" / proto
+            rep = run(
+                proto,
+                dataset,
+                split,
+                models,
+                seed=seed,
+                out_dir=sub,
+                templates=templates,
+                n_boot=n_boot,
+                stage=stage,
+            )
+            study[seed][proto] = rep
+            echo(f"seed {seed}: {proto} ({stage}) in {time.perf_counter() - t1:.0f} s")
+        if out_dir is not None:
+            write_summary(study[seed], Path(out_dir) / f"seed-{seed}")
+    combined = combine(study, model=MODEL, n_boot=n_boot)
+    if out_dir is not None:
+        save_combined(combined, out_dir, stage)
+    return study, combined
+
+
+def save_combined(c: Combined, out_dir: str | Path, stage: str) -> Path:
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "combined.md").write_text(f"## Stage: {stage}\n\n" + to_markdown(c))
+    (out / "combined.json").write_text(
+        json.dumps(
+            {
+                "stage": stage,
+                "seeds": c.seeds,
+                "means": c.means.to_dict(orient="records"),
+                "tests": c.tests.to_dict(orient="records"),
+            },
+            indent=1,
+            default=float,
+        )
+    )
+    return out
