@@ -99,7 +99,7 @@ def test_make_split_at_two_million_rows():
         }
     )
     ds = Dataset.from_frames("big", frame)
-    sp = make_split(ds, seed=0)
+    sp = make_split(ds, seed=0, cold_fraction=0.0)  # every row lands in train/valid/test
     cand = sp.candidates["cand20"]["test"]
     assert cand.shape == (len(sp.test), 20)
     assert (cand[:, 0] == sp.test.item.to_numpy()).all()

@@ -62,6 +62,27 @@ def test_evaluate_cli_writes_report_and_reuses_split(tmp_path, atomic_dir):
     assert second["cand10"]["pop"] == first["cand10"]["pop"]
 
 
+def test_evaluate_cli_stage_and_built_files_saved_with_the_split(tmp_path, atomic_dir):
+    from instructrec.data import load_split
+
+    def invoke(out, *extra):
+        args = ["evaluate", "--protocol", "search-hard", "--models", "pop", "--n-boot", "20"]
+        args += ["--data", str(atomic_dir), "--out", str(out), *extra]
+        r = CliRunner().invoke(main, args)
+        assert r.exit_code == 0, r.output
+        return json.loads((out / "search-hard" / "manifest.json").read_text())
+
+    first = invoke(tmp_path / "a")  # default stage: valid
+    assert first["config"]["stage"] == "valid"
+    split = load_split(tmp_path / "a" / "split")
+    assert set(split.candidates["search-hard"]) == {"valid", "test"}
+    assert split.notes["search-hard"]["valid"]["intention_seed"] == 0
+    second = invoke(tmp_path / "b", "--stage", "test", "--split-dir", str(tmp_path / "a" / "split"))
+    assert second["config"]["stage"] == "test"
+    assert second["split_files"]["search-hard.test.npy"] == split.hashes["search-hard.test.npy"]
+    assert not (tmp_path / "b" / "split").exists()  # nothing new to save
+
+
 def test_evaluate_cli_bad_input_exits_2(tmp_path, atomic_dir):
     runner = CliRunner()
     r = runner.invoke(
@@ -134,7 +155,9 @@ def test_evaluate_cli_all_protocols_on_ml100k(tmp_path):
     )
     assert r.exit_code == 0, r.output
     summary = json.loads((out / "summary.json").read_text())
-    assert set(summary) == {"cand10", "cand20", "full", "search", "vague", "pointwise"}
+    from instructrec.evaluation import PROTOCOLS
+
+    assert set(summary) == set(PROTOCOLS)  # sasrec present: hard is built, the split has cold
     assert "sasrec+filter" in summary["search"]
     # learned models beat popularity on the candidate protocol
     assert summary["cand10"]["sasrec"]["HR@1"] > summary["cand10"]["pop"]["HR@1"]

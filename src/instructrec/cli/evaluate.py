@@ -1,7 +1,8 @@
 """`instructrec evaluate`: run protocols of EVALUATION.md on a saved (or new) split.
 
 instructrec evaluate --protocol cand10 --protocol full --models pop,itemknn,sasrec
-instructrec evaluate --protocol all --model-dir runs/qs --out runs/eval/qs
+instructrec evaluate --protocol all --model-dir runs/qs --out runs/eval/qs   # validation
+instructrec evaluate --protocol all --model-dir runs/qs --stage test         # the final run
 instructrec evaluate --protocol cand10 --set sasrec.max_epochs=5 --set itemknn.k=50
 """
 
@@ -39,7 +40,17 @@ def _parse_sets(values: tuple[str, ...]) -> dict[str, dict]:
     multiple=True,
     default=("cand10",),
     show_default=True,
-    help="cand10, cand20, full, search, vague, pointwise or all (repeat or comma-separate)",
+    help="cand10, cand20, hard, cold, full, search, search-hard, vague, pointwise or all "
+    "(repeat or comma-separate)",
+)
+@click.option(
+    "--stage",
+    type=click.Choice(["valid", "test"]),
+    default="valid",
+    show_default=True,
+    help="rows to evaluate: 'valid' (validation targets and their candidate files; use it "
+    "for all development) or 'test' (the held-out targets: run a configuration there once, "
+    "for the figures you report)",
 )
 @click.option(
     "--models",
@@ -78,7 +89,7 @@ def _parse_sets(values: tuple[str, ...]) -> dict[str, dict]:
 @click.option("--template", default=None, help="instruction template id passed to LM models")
 @click.option("--n-boot", default=1000, show_default=True, type=int, help="bootstrap resamples")
 def evaluate(
-    protocols, models, model_dirs, data, split_dir, seed, out, sets, template, n_boot
+    protocols, stage, models, model_dirs, data, split_dir, seed, out, sets, template, n_boot
 ) -> None:
     """Evaluate baselines (and saved models) under the protocols; print and save the report."""
     from instructrec.data import load_split, make_split, save_split
@@ -90,9 +101,9 @@ def evaluate(
 
     names = [p.strip() for arg in protocols for p in arg.split(",") if p.strip()]
     if "all" in names:
-        names = list(PROTOCOLS)
+        names = ["all"]  # every protocol the split and models can run (see evaluate_all)
     for n in names:
-        if n not in PROTOCOLS:
+        if n != "all" and n not in PROTOCOLS:
             raise DataError(f"unknown protocol {n!r}; choose from {list(PROTOCOLS)} or 'all'")
     out_dir = Path(out or Path("runs") / "eval" / time.strftime("%Y%m%d-%H%M%S", time.gmtime()))
     dataset = load_dataset(data)
@@ -101,6 +112,7 @@ def evaluate(
             if (Path(d) / "split" / "split.json").exists():
                 split_dir = str(Path(d) / "split")
                 break
+    new_split = split_dir is None
     if split_dir is not None:
         split = load_split(split_dir, dataset)
         click.echo(f"split: {split_dir} (hashes verified)")
@@ -126,6 +138,7 @@ def evaluate(
     fitted = fit_baselines(dataset, split, wanted, seed=seed, options=_parse_sets(sets))
     click.echo(f"fitted {', '.join(wanted) or 'no baselines'} in {time.perf_counter() - t0:.1f}s")
     all_models: dict[str, object] = {**fitted, **saved}
+    files_before = dict(split.hashes)
     reports = evaluate_all(
         names,
         dataset,
@@ -135,7 +148,13 @@ def evaluate(
         out_dir=out_dir,
         templates=template,
         n_boot=n_boot,
+        stage=stage,
     )
+    if split.hashes != files_before:  # hard / search-hard files built during the run
+        save_split(split, out_dir / "split", dataset)
+        if not new_split:
+            click.echo(f"split with the candidate files built now: {out_dir / 'split'}")
+    click.echo(f"stage: {stage}")
     for rep in reports.values():
         click.echo(rep.to_markdown())
     click.echo(

@@ -9,11 +9,21 @@ Candidate files hold, per evaluated row, the target in column 0 followed by nega
 uniformly, with a fixed seed, from items the user never interacted with (anywhere in the
 log). They are written once next to the split, with a SHA-256 of each file in
 ``split.json``; `load_split` verifies those hashes so every model sees the same file.
+`add_ranked_candidates` makes a file from a precomputed ranking instead (the `hard`
+protocol: negatives from a first-stage retriever's top 50, InstructRec Table 9); any file
+made elsewhere is registered with `set_candidates`, with a JSON note saying how it was made.
+
+Cold items (A-LLMRec's cold-item setting): ``cold_fraction`` of the items that occur in the
+log (default 5%, fixed seed) lose ALL their training interactions; their validation and test
+interactions stay, so rows whose target is cold measure what a model does without
+collaborative signal. The set is saved as ``cold_items.npy``; splits saved before it existed
+load with an empty set.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,11 +33,13 @@ import pandas as pd
 
 from .dataset import Dataset, sort_order
 from .errors import DataError
+from .negatives import sample_negatives, seen_keys
 
 HISTORY_LEN = 20  # items of history shown to a model, most recent, oldest first
 CANDIDATE_SETS = {"cand10": 9, "cand20": 19}  # name -> number of negatives
+COLD_FRACTION = 0.05  # share of items whose training interactions are removed (cold items)
+STAGES = ("valid", "test")  # the evaluated stages, each with its own candidate files
 _SEQ_COLUMNS = ("user", "item", "timestamp", "order")
-_CHUNK = 1 << 18  # rows per block when drawing negatives (bounds memory at ~100 MB)
 
 
 @dataclass
@@ -45,6 +57,10 @@ class Split:
     seed: int = 0
     candidates: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
     hashes: dict[str, str] = field(default_factory=dict)
+    # items with every training interaction removed (sorted internal ids; empty: none)
+    cold_items: np.ndarray = field(default_factory=lambda: np.empty(0, np.int32))
+    # candidate file name -> stage -> how that file was made (saved as NAME.note.json)
+    notes: dict[str, dict[str, dict]] = field(default_factory=dict)
 
     def frame(self, stage: str) -> pd.DataFrame:
         if stage not in ("train", "valid", "test"):
@@ -87,8 +103,23 @@ class Split:
         return self.sequences(stage)
 
 
-def leave_one_out(dataset: Dataset, seed: int = 0) -> Split:
-    """Temporal leave-one-out split of ``dataset`` (no candidates yet: see `add_candidates`)."""
+def choose_cold_items(dataset: Dataset, fraction: float, seed: int = 0) -> np.ndarray:
+    """``round(fraction * m)`` of the ``m`` items that occur in the log, uniformly, fixed seed."""
+    if not 0.0 <= fraction < 1.0:
+        raise DataError(f"cold_fraction must be in [0, 1), got {fraction}")
+    present = np.unique(dataset.interactions["item"].to_numpy(np.int64))
+    n_cold = int(fraction * len(present) + 0.5)
+    rng = np.random.default_rng([seed, 0xC01D])
+    return np.sort(rng.choice(present, n_cold, replace=False)).astype(np.int32)
+
+
+def leave_one_out(dataset: Dataset, seed: int = 0, cold_fraction: float = COLD_FRACTION) -> Split:
+    """Temporal leave-one-out split of ``dataset`` (no candidates yet: see `add_candidates`).
+
+    ``cold_fraction`` of the items (`choose_cold_items`, seeded by ``seed``) lose all their
+    training interactions; validation and test rows are the same whatever the fraction.
+    """
+    cold = choose_cold_items(dataset, cold_fraction, seed)
     inter = dataset.sorted_interactions()
     users = inter["user"].to_numpy()
     n = len(inter)
@@ -102,6 +133,8 @@ def leave_one_out(dataset: Dataset, seed: int = 0) -> Split:
     test_mask = eligible & (from_end == 0)
     valid_mask = eligible & (from_end == 1)
     train = inter[~(test_mask | valid_mask)]
+    if len(cold):
+        train = train[~np.isin(train["item"].to_numpy(), cold)]
     valid = inter[valid_mask].reset_index(drop=True)
     test = inter[test_mask].reset_index(drop=True)
     return Split(
@@ -110,84 +143,8 @@ def leave_one_out(dataset: Dataset, seed: int = 0) -> Split:
         test=test,
         n_items=dataset.n_items,
         seed=seed,
+        cold_items=cold,
     )
-
-
-def seen_keys(dataset: Dataset) -> np.ndarray:
-    """Sorted unique ``user * n_items + item`` keys of every interaction in ``dataset``."""
-    inter = dataset.interactions
-    n_items = np.int64(dataset.n_items)
-    keys = np.sort(inter["user"].to_numpy(np.int64) * n_items + inter["item"].to_numpy(np.int64))
-    # np.unique is several times slower than sort + mask at 10M keys (numpy 2.x)
-    return keys[np.r_[True, keys[1:] != keys[:-1]]] if len(keys) else keys
-
-
-def sample_negatives(
-    dataset: Dataset,
-    users: np.ndarray,
-    n_neg: int,
-    seed: int,
-    *,
-    keys: np.ndarray | None = None,
-) -> np.ndarray:
-    """``n_neg`` distinct items per row, uniform over items the row's user never touched.
-
-    Each row draws a few more items than it needs at once; draws that the user has seen
-    (one ``searchsorted`` over the sorted ``user * n_items + item`` keys from `seen_keys`) or that
-    repeat an earlier draw are dropped, and the first ``n_neg`` survivors, in draw order, are
-    kept: sequential sampling without replacement, so every unseen subset is equally likely.
-    Rows left short draw again, twice as wide. Deterministic for a seed.
-    """
-    n_items = dataset.n_items
-    keys = seen_keys(dataset) if keys is None else keys
-    users = np.asarray(users, dtype=np.int64)
-    n_seen = np.bincount(keys // n_items, minlength=dataset.n_users)
-    free = n_items - n_seen[users]
-    if len(users) and free.min() < n_neg:
-        bad = users[np.argmin(free)]
-        raise DataError(
-            f"user {dataset.user_ids[bad]!r} has interacted with {n_seen[bad]} of {n_items} "
-            f"items: too many to draw {n_neg} unseen negatives"
-        )
-    rng = np.random.default_rng(seed)
-    out = np.empty((len(users), n_neg), np.int32)
-    seen_share = float(n_seen[users].mean() / n_items) if len(users) else 0.0
-    for lo in range(0, len(users), _CHUNK):
-        rows = np.arange(lo, min(lo + _CHUNK, len(users)))
-        width = n_neg + 2 + int(np.ceil(2 * n_neg * seen_share))
-        while len(rows):
-            got, ok = _draw_rows(rng, keys, users[rows], n_items, n_neg, width)
-            out[rows[ok]] = got
-            rows = rows[~ok]
-            width *= 2
-    return out
-
-
-def _draw_rows(
-    rng: np.random.Generator,
-    keys: np.ndarray,
-    users: np.ndarray,
-    n_items: int,
-    n_neg: int,
-    width: int,
-) -> tuple[np.ndarray, np.ndarray]:
-    """One attempt: (negatives of the rows that got ``n_neg`` valid draws, which rows did)."""
-    draw = rng.integers(0, n_items, (len(users), width), dtype=np.int64)
-    q = users[:, None] * n_items + draw
-    # row-major queries stay within one user's block of keys: cache-friendly without sorting
-    pos = np.minimum(np.searchsorted(keys, q.ravel()), len(keys) - 1).reshape(q.shape)
-    seen = keys[pos] == q
-    within = np.argsort(draw, axis=1, kind="stable")
-    sd = np.take_along_axis(draw, within, axis=1)
-    rep_sorted = np.zeros(sd.shape, bool)
-    rep_sorted[:, 1:] = sd[:, 1:] == sd[:, :-1]  # stable sort: the first draw stays valid
-    repeat = np.empty_like(rep_sorted)
-    np.put_along_axis(repeat, within, rep_sorted, axis=1)
-    valid = ~(seen | repeat)
-    csum = np.cumsum(valid, axis=1)
-    ok = csum[:, -1] >= n_neg
-    take = valid & (csum <= n_neg) & ok[:, None]
-    return draw[take].reshape(-1, n_neg).astype(np.int32), ok
 
 
 def add_candidates(
@@ -199,7 +156,7 @@ def add_candidates(
     keys = seen_keys(dataset)
     for i, (name, n_neg) in enumerate(sorted(sets.items())):
         split.candidates[name] = {}
-        for j, stage in enumerate(("valid", "test")):
+        for j, stage in enumerate(STAGES):
             frame = split.frame(stage)
             neg = sample_negatives(
                 dataset, frame["user"].to_numpy(), n_neg, seed * 1000 + 10 * i + j, keys=keys
@@ -210,12 +167,100 @@ def add_candidates(
     return split
 
 
-def make_split(dataset: Dataset, seed: int = 0, sets: dict[str, int] | None = None) -> Split:
+def make_split(
+    dataset: Dataset,
+    seed: int = 0,
+    sets: dict[str, int] | None = None,
+    cold_fraction: float = COLD_FRACTION,
+) -> Split:
     """Leave-one-out split with candidate files: what every protocol starts from."""
-    return add_candidates(dataset, leave_one_out(dataset, seed), sets, seed)
+    return add_candidates(dataset, leave_one_out(dataset, seed, cold_fraction), sets, seed)
+
+
+def set_candidates(
+    split: Split, name: str, stage: str, cands: np.ndarray, note: dict | None = None
+) -> np.ndarray:
+    """Register candidate file ``name`` for ``stage`` (target in column 0, one row per row of
+    ``split.frame(stage)``), its hash (as `save_split` will write it) and how it was made."""
+    if stage not in STAGES:
+        raise DataError(f"candidate stage must be one of {STAGES}, not {stage!r}")
+    cands = np.ascontiguousarray(cands, dtype=np.int32)
+    targets = split.frame(stage)["item"].to_numpy()
+    if cands.ndim != 2 or len(cands) != len(targets) or not (cands[:, 0] == targets).all():
+        raise DataError(
+            f"candidate file {name!r} ({stage}) must hold one row per {stage} row with the "
+            f"target in column 0 (got shape {cands.shape} for {len(targets)} rows)"
+        )
+    split.candidates.setdefault(name, {})[stage] = cands
+    split.hashes[f"{name}.{stage}.npy"] = array_sha256(cands)
+    if note is not None:
+        split.notes.setdefault(name, {})[stage] = dict(note)
+    return cands
+
+
+def add_ranked_candidates(
+    split: Split,
+    name: str,
+    stage: str,
+    top: np.ndarray,
+    n_neg: int = 9,
+    seed: int | None = None,
+    *,
+    dataset: Dataset | None = None,
+    note: dict | None = None,
+) -> np.ndarray:
+    """Candidate file from a precomputed ranking: per row of ``split.frame(stage)``, the
+    target plus ``n_neg`` items drawn uniformly (fixed seed) from that row's ``top`` (n_rows,
+    depth), leaving out the target and every item the user interacted with (anywhere in
+    ``dataset``'s log when given, else in the split's train/valid/test). Returns the file."""
+    frame = split.frame(stage)
+    top = np.asarray(top, np.int64)
+    if top.ndim != 2 or len(top) != len(frame):
+        raise DataError(
+            f"ranking for {name!r} must be (n_rows, depth) with n_rows = {len(frame)} "
+            f"{stage} rows, got shape {top.shape}"
+        )
+    seed = split.seed if seed is None else seed
+    keys = seen_keys(dataset) if dataset is not None else _split_keys(split)
+    users = frame["user"].to_numpy(np.int64)
+    q = users[:, None] * np.int64(split.n_items) + np.maximum(top, 0)
+    pos = np.minimum(np.searchsorted(keys, q.ravel()), max(len(keys) - 1, 0)).reshape(q.shape)
+    seen = keys[pos] == q if len(keys) else np.zeros(q.shape, bool)
+    ok = (top >= 0) & (top < split.n_items) & ~seen
+    ok &= top != frame["item"].to_numpy(np.int64)[:, None]
+    short = np.flatnonzero(ok.sum(axis=1) < n_neg)
+    if len(short):
+        raise DataError(
+            f"{stage} row {short[0]} (user {users[short[0]]}) has only "
+            f"{int(ok[short[0]].sum())} eligible items in its top {top.shape[1]}: too few for "
+            f"{n_neg} negatives of {name!r}"
+        )
+    rng = np.random.default_rng([seed, 0x4A2D, STAGES.index(stage)])
+    r = np.where(ok, rng.random(top.shape), np.inf)
+    pick = np.argsort(r, axis=1, kind="stable")[:, :n_neg]
+    cands = np.concatenate(
+        [frame["item"].to_numpy(np.int64)[:, None], np.take_along_axis(top, pick, axis=1)], axis=1
+    )
+    made = {"from": "ranking", "depth": int(top.shape[1]), "n_neg": n_neg, "seed": seed}
+    return set_candidates(split, name, stage, cands, {**made, **(note or {})})
+
+
+def _split_keys(split: Split) -> np.ndarray:
+    """Sorted ``user * n_items + item`` keys of every interaction in the split's frames."""
+    frames = [split.train, split.valid, split.test]
+    users = np.concatenate([f["user"].to_numpy(np.int64) for f in frames])
+    items = np.concatenate([f["item"].to_numpy(np.int64) for f in frames])
+    return np.unique(users * np.int64(split.n_items) + items)
 
 
 # ---------------------------------------------------------------------- persistence
+def array_sha256(arr: np.ndarray) -> str:
+    """SHA-256 of ``arr`` as `np.save` writes it (equal to the saved file's hash)."""
+    buf = io.BytesIO()
+    np.save(buf, arr)
+    return hashlib.sha256(buf.getvalue()).hexdigest()
+
+
 def _sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -225,7 +270,8 @@ def _sha256(path: Path) -> str:
 
 
 def save_split(split: Split, directory: str | Path, dataset: Dataset | None = None) -> Path:
-    """Write train/valid/test Parquet files, one ``.npy`` per candidate set and stage, and
+    """Write train/valid/test Parquet files, one ``.npy`` per candidate set and stage (a
+    ``NAME.note.json`` beside those made by a ranking or a builder), ``cold_items.npy``, and
     ``split.json`` with the seed and a SHA-256 of every file."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -239,11 +285,22 @@ def save_split(split: Split, directory: str | Path, dataset: Dataset | None = No
             p = directory / f"{name}.{stage}.npy"
             np.save(p, arr)
             files[p.name] = _sha256(p)
+    for name, note in split.notes.items():
+        p = directory / f"{name}.note.json"
+        p.write_text(json.dumps(note, indent=2, sort_keys=True))
+        files[p.name] = _sha256(p)
+    p = directory / "cold_items.npy"
+    np.save(p, np.asarray(split.cold_items, np.int32))
+    files[p.name] = _sha256(p)
     manifest = {
         "seed": split.seed,
         "n_items": split.n_items,
         "files": files,
-        "candidate_sets": {k: int(v["test"].shape[1]) for k, v in split.candidates.items()},
+        "candidate_sets": {
+            k: int(next(iter(v.values())).shape[1]) for k, v in split.candidates.items() if v
+        },
+        "candidate_stages": {k: sorted(v) for k, v in split.candidates.items() if v},
+        "cold_items": len(split.cold_items),
         "dataset": None
         if dataset is None
         else {"name": dataset.name, "fingerprint": dataset.fingerprint()},
@@ -286,8 +343,13 @@ def load_split(directory: str | Path, dataset: Dataset | None = None) -> Split:
     split = Split(
         **frames, n_items=manifest["n_items"], seed=manifest["seed"], hashes=manifest["files"]
     )
+    stages = manifest.get("candidate_stages", {})
     for name in manifest.get("candidate_sets", {}):
         split.candidates[name] = {
-            stage: np.load(directory / f"{name}.{stage}.npy") for stage in ("valid", "test")
+            stage: np.load(directory / f"{name}.{stage}.npy") for stage in stages.get(name, STAGES)
         }
+        if f"{name}.note.json" in manifest["files"]:
+            split.notes[name] = json.loads((directory / f"{name}.note.json").read_text())
+    if "cold_items.npy" in manifest["files"]:  # older splits: no cold items
+        split.cold_items = np.load(directory / "cold_items.npy").astype(np.int32)
     return split

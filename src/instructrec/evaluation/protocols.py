@@ -1,13 +1,22 @@
-"""The protocols of EVALUATION.md and how each one scores a model, per test user.
+"""The protocols of EVALUATION.md and how each one scores a model, per evaluated user.
 
-| protocol   | candidates                         | metrics                                |
-|------------|------------------------------------|----------------------------------------|
-| cand10     | target + 9 saved negatives         | HR@1, HR@3, HR@5, NDCG@3, NDCG@5       |
-| cand20     | target + 19 saved negatives        | HR@1, NDCG@5                           |
-| full       | every item not seen before target  | Recall@5/10, NDCG@5/10, MRR            |
-| search     | cand10 + a specific intention (I2) | HR@1, NDCG@5                           |
-| vague      | cand10 + a vague intention (I1)    | HR@1, NDCG@5                           |
-| pointwise  | the test target, liked or not      | AUC                                    |
+| protocol    | candidates                                         | metrics                          |
+|-------------|----------------------------------------------------|----------------------------------|
+| cand10      | target + 9 saved negatives                         | HR@1, HR@3, HR@5, NDCG@3, NDCG@5 |
+| cand20      | target + 19 saved negatives                        | HR@1, NDCG@5                     |
+| hard        | target + 9 from the first-stage retriever's top 50 | HR@1, NDCG@5                     |
+| cold        | cand10, only rows whose target is a cold item      | HR@1, NDCG@5                     |
+| full        | every item not seen before target                  | Recall@5/10, NDCG@5/10, MRR      |
+| search      | cand10 + a specific intention (I2)                 | HR@1, NDCG@5 (+ match stats)     |
+| search-hard | target + 9 unseen items matching the I2 intention  | HR@1, NDCG@5 (+ match stats)     |
+| vague       | cand10 + a vague intention (I1)                    | HR@1, NDCG@5                     |
+| pointwise   | the target, liked or not                           | AUC                              |
+
+Every protocol runs at a *stage*: ``"valid"`` (the validation targets; histories are the
+training items only; the valid candidate files) or ``"test"`` (the test targets; histories
+add the validation item; the test candidate files). Develop on valid, report test once.
+``hard`` and ``search-hard`` files are built on first use (`evaluation.hard_negatives`) and
+kept in the split with their hash and a note saying how they were made.
 
 A *model* is anything with ``score_candidates(users, candidates (n, k), histories,
 intentions=None, templates=None) -> (n, k)`` (the LM reranker / `Recommender`), optionally
@@ -17,8 +26,8 @@ before the target, oldest first (train items, plus the validation item at test t
 model truncates to its own window (EVALUATION.md shows the most recent 20).
 
 ``full``: a retriever ranks all items except those seen before the target. A model with a
-``.retriever`` reranks that retriever's top ``RERANK_DEPTH`` (20, LlamaRec) with
-``score_candidates``; the rest stays in retriever order.
+``.retriever`` reranks that retriever's top ``model.rerank_depth`` (default ``RERANK_DEPTH``,
+20, LlamaRec) with ``score_candidates``; the rest stays in retriever order.
 
 ``pointwise`` (TALLRec-style): one instance per test user, the test target, label 1 if its
 rating >= 4 ("liked") else 0. No resampling to balance the classes: AUC does not depend on
@@ -35,7 +44,7 @@ import numpy as np
 
 from ..data.dataset import LIKED_RATING, Dataset
 from ..data.errors import DataError
-from ..data.split import Split
+from ..data.split import STAGES, Split
 from ..retrieval.base import Retriever
 from . import metrics as M
 
@@ -50,9 +59,10 @@ class Protocol:
     name: str
     kind: str  # "candidates" | "full" | "pointwise"
     metrics: tuple[str, ...]
-    candidates: str | None = None  # candidate file (split.candidates[...]["test"])
+    candidates: str | None = None  # candidate file (split.candidates[...][stage])
     intention: str | None = None  # "I2" specific, "I1" vague, None: history only
     description: str = ""
+    rows: str | None = None  # "cold": only rows whose target is a cold item; None: all rows
 
 
 PROTOCOLS: dict[str, Protocol] = {
@@ -72,6 +82,23 @@ PROTOCOLS: dict[str, Protocol] = {
         None,
         "history only, target + 19 random negatives (LLaRA)",
     ),
+    "hard": Protocol(
+        "hard",
+        "candidates",
+        ("HR@1", "NDCG@5"),
+        "hard",
+        None,
+        "history only, target + 9 negatives from SASRec's top 50 (InstructRec Table 9)",
+    ),
+    "cold": Protocol(
+        "cold",
+        "candidates",
+        ("HR@1", "NDCG@5"),
+        "cand10",
+        None,
+        "cand10 rows whose target is a cold item (no training interactions; A-LLMRec)",
+        rows="cold",
+    ),
     "full": Protocol(
         "full",
         "full",
@@ -87,6 +114,14 @@ PROTOCOLS: dict[str, Protocol] = {
         "cand10",
         "I2",
         "history + specific intention from the target's attributes (P1 I2 T3)",
+    ),
+    "search-hard": Protocol(
+        "search-hard",
+        "candidates",
+        ("HR@1", "NDCG@5"),
+        "search-hard",
+        "I2",
+        "history + specific intention; the 9 negatives match it as well as the target",
     ),
     "vague": Protocol(
         "vague",
@@ -167,42 +202,86 @@ def as_model(obj):
     raise TypeError(f"{type(obj).__name__} is neither a Retriever nor has score_candidates()")
 
 
-# ---------------------------------------------------------------------- test rows
+# ---------------------------------------------------------------------- evaluated rows
 @dataclass
 class TestRows:
-    """What every protocol reads from the split for its test users."""
+    """What every protocol reads from the split for the rows it evaluates at one stage."""
 
-    users: np.ndarray  # (n,) internal user ids, row i = split.test.iloc[i]
+    users: np.ndarray  # (n,) internal user ids, row i = split.frame(stage).iloc[index[i]]
     targets: np.ndarray  # (n,) target items
     histories: list[np.ndarray]  # full sequence before each target, oldest first
     ratings: np.ndarray  # (n,) target rating (NaN when the data has none)
+    stage: str = "test"  # "valid" or "test"
+    index: np.ndarray | None = None  # (n,) positions in split.frame(stage) (None: all rows)
+
+    def take(self, mask: np.ndarray) -> TestRows:
+        """The rows where ``mask`` is true (positions kept in ``index``)."""
+        mask = np.asarray(mask, bool)
+        index = np.arange(len(self.users)) if self.index is None else self.index
+        return TestRows(
+            users=self.users[mask],
+            targets=self.targets[mask],
+            histories=[h for h, k in zip(self.histories, mask, strict=True) if k],
+            ratings=self.ratings[mask],
+            stage=self.stage,
+            index=index[mask],
+        )
 
 
-def test_rows(split: Split) -> TestRows:
-    seqs = split.sequences("test")
-    users = split.test["user"].to_numpy(np.int64)
+def stage_rows(split: Split, stage: str = "test") -> TestRows:
+    """The ``valid`` or ``test`` rows: targets and the full history before them (training
+    items for ``valid``; training items plus the validation item for ``test``)."""
+    if stage not in STAGES:
+        raise DataError(f"stage must be one of {list(STAGES)}, not {stage!r}")
+    frame = split.frame(stage)
+    seqs = split.sequences(stage)
+    users = frame["user"].to_numpy(np.int64)
     empty = np.empty(0, np.int32)
     return TestRows(
         users=users,
-        targets=split.test["item"].to_numpy(np.int64),
+        targets=frame["item"].to_numpy(np.int64),
         histories=[seqs.get(int(u), empty) for u in users],
-        ratings=split.test["rating"].to_numpy(np.float64),
+        ratings=frame["rating"].to_numpy(np.float64),
+        stage=stage,
+        index=np.arange(len(users)),
     )
 
 
-def candidate_file(split: Split, name: str) -> np.ndarray:
-    if name not in split.candidates or "test" not in split.candidates[name]:
+def test_rows(split: Split) -> TestRows:
+    """`stage_rows` at the test stage."""
+    return stage_rows(split, "test")
+
+
+def candidate_file(split: Split, name: str, stage: str = "test") -> np.ndarray:
+    """Candidate file ``name`` of ``stage`` (target in column 0, one row per stage row)."""
+    if name not in split.candidates or stage not in split.candidates[name]:
         raise DataError(
-            f"the split has no {name!r} candidate file (has "
+            f"the split has no {name!r} candidate file for stage {stage!r} (has "
             f"{sorted(split.candidates)}); make it with make_split/add_candidates"
         )
-    cands = np.asarray(split.candidates[name]["test"], np.int64)
-    if len(cands) != len(split.test) or not (cands[:, 0] == split.test["item"].to_numpy()).all():
+    frame = split.frame(stage)
+    cands = np.asarray(split.candidates[name][stage], np.int64)
+    if len(cands) != len(frame) or not (cands[:, 0] == frame["item"].to_numpy()).all():
         raise DataError(
-            f"candidate file {name!r} does not match the test rows (target must be "
-            "column 0, one row per test user)"
+            f"candidate file {name!r} does not match the {stage} rows (target must be "
+            f"column 0, one row per {stage} user)"
         )
     return cands
+
+
+def select_rows(proto: Protocol, split: Split, rows: TestRows) -> TestRows:
+    """The rows ``proto`` evaluates (``cold``: those whose target is a cold item)."""
+    if proto.rows != "cold":
+        return rows
+    if len(split.cold_items) == 0:
+        raise DataError(
+            "the split has no cold items (saved before cold items existed, or made with "
+            "cold_fraction=0): make a new split to run the cold protocol"
+        )
+    picked = rows.take(np.isin(rows.targets, split.cold_items))
+    if len(picked.users) == 0:
+        raise DataError(f"no {rows.stage} target is a cold item: the cold protocol has no rows")
+    return picked
 
 
 # ---------------------------------------------------------------------- scoring
@@ -220,14 +299,17 @@ def score_candidates(
     return out
 
 
-def full_ranks(model, rows: TestRows, templates=None, depth: int = RERANK_DEPTH) -> np.ndarray:
-    """Rank of each target over all unseen items (see the module docstring)."""
+def full_ranks(model, rows: TestRows, templates=None, depth: int | None = None) -> np.ndarray:
+    """Rank of each target over all unseen items (see the module docstring); ``depth``
+    (default: the model's ``rerank_depth``, else ``RERANK_DEPTH``) items are reranked."""
     retriever = getattr(model, "retriever", None)
     if retriever is None:
         raise DataError(
             f"{type(model).__name__} has no .retriever: the full protocol needs one "
             "to propose candidates"
         )
+    if depth is None:
+        depth = int(getattr(model, "rerank_depth", None) or RERANK_DEPTH)
     n = len(rows.users)
     ranks = np.empty(n, np.int64)
     heads = np.empty((n, min(depth, retriever.n_items)), np.int64)
@@ -268,7 +350,10 @@ def pointwise_instances(split: Split, rows: TestRows, negatives: int = 0):
     labels = (rows.ratings[keep] >= LIKED_RATING).astype(np.int8)
     owner = np.arange(len(users))  # which user each instance belongs to (for resampling)
     if negatives > 0:
-        neg = candidate_file(split, "cand10")[keep][:, 1 : 1 + negatives]
+        cands = candidate_file(split, "cand10", rows.stage)
+        if rows.index is not None:
+            cands = cands[rows.index]
+        neg = cands[keep][:, 1 : 1 + negatives]
         users = np.r_[users, np.repeat(users, neg.shape[1])]
         items = np.r_[items, neg.ravel()]
         hists = hists + [h for h in hists for _ in range(neg.shape[1])]

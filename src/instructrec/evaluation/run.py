@@ -5,12 +5,15 @@ bootstrap CIs, paired tests against every baseline, a manifest; one `Report` per
     models = fit_baselines(dataset, split, ["pop", "itemknn", "sasrec"])
     report = run("cand10", dataset, split, models, seed=0, out_dir="runs/eval/x")
     print(report.to_markdown())
+
+``stage`` ("valid" or "test") picks the rows: develop on "valid", report "test" once.
 """
 
 from __future__ import annotations
 
 import json
 import time
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -23,19 +26,20 @@ from ..data.split import Split
 from ..retrieval.base import Retriever
 from . import metrics as M
 from . import stats as S
+from .hard_negatives import HARD_RETRIEVER, protocol_candidates
 from .manifest import build_manifest
 from .protocols import (
     PROTOCOLS,
     AttributeFilterModel,
     RetrieverModel,
     as_model,
-    candidate_file,
     full_ranks,
     get_protocol,
     pointwise_instances,
     score_candidates,
     score_pointwise,
-    test_rows,
+    select_rows,
+    stage_rows,
 )
 from .report import Report
 
@@ -74,15 +78,21 @@ def _ensure_fitted(obj, dataset: Dataset, split: Split):
 
 
 def _per_model_values(proto, dataset, split, models, rows, seed, templates, negatives):
-    """{model: {metric: per-user values}} (+ pointwise instance frames), and notes."""
-    values, frames, notes = {}, {}, []
+    """{model: {metric: per-user values}} (+ pointwise instance frames), notes, extras."""
+    values, frames, notes, extra = {}, {}, [], {}
     if proto.kind == "candidates":
-        cands = candidate_file(split, proto.candidates)
+        cands = protocol_candidates(proto, dataset, split, models, rows, seed, notes)
         texts = attrs = None
         if proto.intention:
             from ..instructions import derive_intentions
 
-            texts, attrs = derive_intentions(dataset, rows.targets, kind=proto.intention, seed=seed)
+            made = split.notes.get(proto.candidates, {}).get(rows.stage, {})
+            iseed = int(made.get("intention_seed", seed))  # search-hard: the file's intentions
+            if iseed != seed:
+                notes.append(f"intentions use the {proto.candidates} file's seed {iseed}")
+            texts, attrs = derive_intentions(
+                dataset, rows.targets, kind=proto.intention, seed=iseed
+            )
             empty = sum(1 for t in texts if not t)
             if empty:
                 notes.append(
@@ -92,6 +102,16 @@ def _per_model_values(proto, dataset, split, models, rows, seed, templates, nega
         for name, model in models.items():
             sc = score_candidates(model, rows, cands, texts, templates, attrs)
             values[name] = M.compute(M.ranks_from_scores(sc), list(proto.metrics))
+        if proto.intention == "I2":
+            from .hard_negatives import intention_match_stats
+
+            extra["intention_match"] = st = intention_match_stats(dataset, attrs, cands, values)
+            hr = ", ".join(f"{k} {v:.4f}" for k, v in st["HR@1|>=2match"].items())
+            notes.append(
+                f"unique-match rate {st['unique_match_rate']:.4f} (target the only candidate "
+                f"matching the intention); HR@1 on the {st['rows_ge2_match']} rows with >= 2 "
+                f"matching candidates: {hr}"
+            )
     elif proto.kind == "full":
         for name, model in models.items():
             if getattr(model, "retriever", None) is None:
@@ -115,7 +135,7 @@ def _per_model_values(proto, dataset, split, models, rows, seed, templates, nega
                     "owner": owner,
                 }
             )
-    return values, frames, notes
+    return values, frames, notes, extra
 
 
 def _pairs(names: list[str], baselines: list[str]) -> list[tuple[str, str]]:
@@ -231,8 +251,10 @@ def run(
     baselines: Iterable[str] | None = None,
     n_boot: int = S.N_BOOT,
     pointwise_negatives: int = 0,
+    stage: str = "test",
 ) -> Report:
-    """Evaluate every model in ``models`` under ``protocol`` on ``split``'s test rows.
+    """Evaluate every model in ``models`` under ``protocol`` on ``split``'s ``stage`` rows
+    ("valid": validation targets, training histories, the valid candidate files; "test").
 
     ``models`` maps a display name to a fitted `Retriever` (an unfitted one is fitted on
     ``split.train``) or to any object with ``score_candidates``. ``baselines`` (default: the
@@ -243,18 +265,19 @@ def run(
     if not models:
         raise DataError("no models to evaluate")
     t0 = time.perf_counter()
-    rows = test_rows(split)
+    rows = stage_rows(split, stage)
     if len(rows.users) == 0:
-        raise DataError("the split has no test rows (every user needs >= 3 interactions)")
+        raise DataError(f"the split has no {stage} rows (every user needs >= 3 interactions)")
+    rows = select_rows(proto, split, rows)
     prepared = {name: as_model(_ensure_fitted(obj, dataset, split)) for name, obj in models.items()}
-    if proto.name == "search" and "sasrec" in prepared and FILTER_RIVAL not in prepared:
+    if proto.intention == "I2" and "sasrec" in prepared and FILTER_RIVAL not in prepared:
         base = prepared["sasrec"]
         if isinstance(base, RetrieverModel):
             prepared[FILTER_RIVAL] = AttributeFilterModel(base.retriever, dataset)
     if baselines is None:
         baselines = [n for n, m in prepared.items() if getattr(m, "is_baseline", False)]
     baselines = list(baselines)
-    values, frames, notes = _per_model_values(
+    values, frames, notes, extra = _per_model_values(
         proto, dataset, split, prepared, rows, seed, templates, pointwise_negatives
     )
     idx = S.resample_indices(len(rows.users), n_boot, seed)
@@ -287,7 +310,9 @@ def run(
     )
     config = {
         "protocol": proto.name,
-        "description": proto.description,
+        "stage": stage,
+        "description": f"{proto.description} [stage: {stage}]",
+        "rows": len(rows.users),
         "metrics": list(proto.metrics),
         "candidates": proto.candidates,
         "intention": proto.intention,
@@ -297,7 +322,10 @@ def run(
         "pointwise_negatives": pointwise_negatives,
         "seconds": round(time.perf_counter() - t0, 2),
     }
+    if proto.rows == "cold":
+        config["cold_items"] = len(split.cold_items)
     manifest = build_manifest(proto.name, dataset, split, prepared, seed, config)
+    manifest.update(extra)  # e.g. intention_match: unique-match rate, HR@1 on >= 2 matches
     report = Report(
         proto.name, list(proto.metrics), table, intervals, comparisons, per_user, manifest, notes
     )
@@ -314,24 +342,49 @@ def evaluate_all(
     seed: int = 0,
     out_dir: str | Path | None = None,
     templates: str | list[str] | None = None,
+    stage: str = "test",
     **kwargs,
 ) -> dict[str, Report]:
-    """`run` for each protocol ('all' = every protocol); with ``out_dir``, one sub-directory per
-    protocol plus ``summary.md`` / ``summary.json``."""
+    """`run` for each protocol at ``stage``; with ``out_dir``, one sub-directory per protocol
+    plus ``summary.md`` / ``summary.json``. 'all' = every protocol the split and models can
+    run: ``cold`` is left out (with a warning) when the split has no cold items, ``hard``
+    when the split has no hard file and there is no ``sasrec`` model to build it from."""
     if dataset is None or split is None or not models:
         raise DataError("evaluate_all needs a dataset, a split and at least one model")
     names = list(PROTOCOLS) if protocols == "all" or protocols == ["all"] else list(protocols)
     for n in names:
         get_protocol(n)
+    if protocols == "all" or protocols == ["all"]:
+        names = [n for n in names if _runnable(n, split, models)]
     reports = {}
     for name in names:
         sub = None if out_dir is None else Path(out_dir) / name
         reports[name] = run(
-            name, dataset, split, models, seed=seed, out_dir=sub, templates=templates, **kwargs
+            name,
+            dataset,
+            split,
+            models,
+            seed=seed,
+            out_dir=sub,
+            templates=templates,
+            stage=stage,
+            **kwargs,
         )
     if out_dir is not None:
         write_summary(reports, out_dir)
     return reports
+
+
+def _runnable(name: str, split: Split, models: dict) -> bool:
+    """False (with a warning) for a protocol 'all' leaves out: see `evaluate_all`."""
+    why = None
+    if name == "cold" and len(split.cold_items) == 0:
+        why = "the split has no cold items (make a new split)"
+    if name == "hard" and "hard" not in split.candidates and HARD_RETRIEVER not in models:
+        why = f"no 'hard' candidate file and no {HARD_RETRIEVER!r} model to build it from"
+    if why:
+        warnings.warn(f"protocol {name!r} left out: {why}", stacklevel=3)
+    return why is None
 
 
 def write_summary(reports: dict[str, Report], out_dir: str | Path) -> Path:
