@@ -46,7 +46,9 @@ def parse_seeds(text: str) -> list[int]:
     try:
         seeds = [int(x) for x in text.split(",") if x.strip()]
     except ValueError:
-        raise DataError(f"--seeds expects comma-separated integers (e.g. 0,1,2), got {text!r}")
+        raise DataError(
+            f"--seeds expects comma-separated integers (e.g. 0,1,2), got {text!r}"
+        ) from None
     if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
         raise DataError(f"--seeds expects distinct non-negative integers, got {text!r}")
     return seeds
