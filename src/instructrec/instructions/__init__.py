@@ -4,6 +4,7 @@ intentions, the vectorised builder and the renderer the reranker uses.
     from instructrec.instructions import build, render, TemplateCatalogue
     train = build(dataset, split, stage="train")          # a DataFrame (the InstructionSet)
     texts = render(dataset, histories, intentions, task="T3")
+    texts, attrs = paraphrase_intentions(dataset, targets, kind="I1")  # hand-written wording
 """
 
 from .attributes import item_attributes
@@ -11,6 +12,8 @@ from .builder import COLUMNS, build
 from .catalogue import Template, TemplateCatalogue
 from .derive import derive_intentions, intention_excluded, intention_matches, review_phrase
 from .export import export, to_alpaca, to_jsonl, to_tsv
+from .overlap import vocabulary_overlap
+from .paraphrase import ParaphraseSet, load_paraphrases, paraphrase_intentions
 from .parse import parse_intention, parse_intentions
 from .preferences import derive_preferences
 from .render import render
@@ -22,6 +25,10 @@ __all__ = [
     "derive_intentions",
     "intention_matches",
     "intention_excluded",
+    "load_paraphrases",
+    "paraphrase_intentions",
+    "ParaphraseSet",
+    "vocabulary_overlap",
     "derive_preferences",
     "display_title",
     "domain_noun",

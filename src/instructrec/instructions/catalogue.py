@@ -9,11 +9,13 @@ template fills one (P, I, T) slot; held-out templates are kept for zero-shot eva
     cat = TemplateCatalogue.default()
     cat.slots()                         # [("P0", "I1", "T2"), ...]
     cat.templates(("P1", "I0", "T3"), held_out=False)
+    cat.select("held_out:P1I1T3")       # the held-out templates of one slot (also in render)
     cat.get("p1i0t3-a").text
 """
 
 from __future__ import annotations
 
+import re
 import string
 from dataclasses import dataclass, field
 from importlib import resources
@@ -227,17 +229,38 @@ class TemplateCatalogue:
             and (held_out is None or t.held_out == held_out)
         ]
 
-    def select(self, which: str | list[str] | tuple[str, ...]) -> list[Template]:
-        """Templates named by ``which``: "seen", "held_out", "all" or a list of ids."""
-        if isinstance(which, str):
-            if which == "seen":
-                return self.templates(held_out=False)
-            if which in ("held_out", "held-out", "heldout"):
-                return self.templates(held_out=True)
-            if which == "all":
-                return list(self._list)
-            return [self.get(which)]
-        return [self.get(i) for i in which]
+    def select(
+        self, which: str | list[str] | tuple[str, ...], slot: Slot | str | None = None
+    ) -> list[Template]:
+        """Templates named by ``which``: "seen", "held_out", "all", a template id, or a list of
+        ids. A set may be narrowed to one slot, either with ``slot`` (("P1", "I1", "T3") or
+        "P1I1T3") or inside the name as "held_out:P1I1T3" (also "seen:..." / "all:..."), a
+        form that also works as an element of a list and wherever a template set is named
+        (``render(template_ids=...)``, ``render_queries(templates=...)``, ``build``, the CLI)."""
+        if not isinstance(which, str):
+            return [t for w in which for t in self.select(w, slot)]
+        if ":" in which:
+            which, _, part = which.partition(":")
+            if slot is not None and _slot(part) != _slot(slot):
+                raise DataError(f"template set {which}:{part} conflicts with slot {slot!r}")
+            slot = part
+        sets = {"seen": False, "held_out": True, "held-out": True, "heldout": True, "all": None}
+        if which in sets:
+            return self.templates(_slot(slot) if slot is not None else None, held_out=sets[which])
+        t = self.get(which)
+        if slot is not None and t.slot != _slot(slot):
+            raise DataError(f"template {which!r} is of slot {''.join(t.slot)}, not {slot!r}")
+        return [t]
+
+
+def _slot(slot: Slot | str) -> Slot:
+    """("P1", "I1", "T3") from a tuple or from "P1I1T3" (`DataError` when malformed)."""
+    if isinstance(slot, str):
+        m = re.fullmatch(r"\s*(P\d)\s*,?\s*(I\d)\s*,?\s*(T\d|R)\s*", slot.upper())
+        if not m:
+            raise DataError(f"slot {slot!r} is not of the form P1I1T3")
+        return (m.group(1), m.group(2), m.group(3))
+    return tuple(slot)
 
 
 _DEFAULT: TemplateCatalogue | None = None
