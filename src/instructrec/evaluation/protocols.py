@@ -63,6 +63,8 @@ class Protocol:
     intention: str | None = None  # "I2" specific, "I1" vague, None: history only
     description: str = ""
     rows: str | None = None  # "cold": only rows whose target is a cold item; None: all rows
+    wording: str = "derived"  # intentions: "derived" (the generator, instructions/derive.py)
+    #                           or "paraphrase" (the hand-written set, instructions/paraphrase.py)
 
 
 PROTOCOLS: dict[str, Protocol] = {
@@ -130,6 +132,24 @@ PROTOCOLS: dict[str, Protocol] = {
         "cand10",
         "I1",
         "history + vague intention (P1 I1 T3)",
+    ),
+    "vague-para": Protocol(
+        "vague-para",
+        "candidates",
+        ("HR@1", "NDCG@5"),
+        "cand10",
+        "I1",
+        "history + vague intention in wording no generator or parser wrote (paraphrase set)",
+        wording="paraphrase",
+    ),
+    "search-para": Protocol(
+        "search-para",
+        "candidates",
+        ("HR@1", "NDCG@5"),
+        "cand10",
+        "I2",
+        "history + specific intention in wording no generator or parser wrote (paraphrase set)",
+        wording="paraphrase",
     ),
     "pointwise": Protocol(
         "pointwise",
@@ -371,3 +391,43 @@ def score_pointwise(model, users, items, hists) -> np.ndarray:
     if len(out) != len(items):
         raise ValueError(f"score_pointwise returned {len(out)} scores for {len(items)} items")
     return out
+
+
+# ---------------------------------------------------------------------- intentions
+def protocol_intentions(proto: Protocol, dataset: Dataset, targets: np.ndarray, seed: int):
+    """(texts, attrs, info) of a protocol's rows: derived by the generator or drawn from the
+    paraphrase set; ``info`` says which (paraphrase version and file hash included)."""
+    if proto.wording == "paraphrase":
+        from ..instructions.paraphrase import load_paraphrases, paraphrase_intentions
+
+        pset = load_paraphrases()
+        texts, attrs = paraphrase_intentions(
+            dataset, targets, kind=proto.intention, seed=seed, paraphrases=pset
+        )
+        info = {"wording": "paraphrase", "version": pset.version, "sha256": pset.sha256}
+    else:
+        from ..instructions import derive_intentions
+
+        texts, attrs = derive_intentions(dataset, targets, kind=proto.intention, seed=seed)
+        info = {"wording": "derived"}
+    return [str(t) if t else "" for t in texts], list(attrs), info
+
+
+def training_intentions(dataset: Dataset, split: Split, kind: str, seed: int, last: int = 2):
+    """Intentions of ``kind`` the generator writes for the last ``last`` training items of
+    every user: what the reranker's training instances state (its stacked targets)."""
+    from ..instructions import derive_intentions
+
+    tr = split.train
+    if len(tr) == 0:
+        return []
+    order = np.lexsort((tr["order"].to_numpy(), tr["timestamp"].to_numpy(), tr["user"].to_numpy()))
+    users = tr["user"].to_numpy()[order]
+    items = tr["item"].to_numpy()[order]
+    pos_from_end = np.zeros(len(users), np.int64)
+    ends = np.r_[np.flatnonzero(users[1:] != users[:-1]), len(users) - 1]
+    starts = np.r_[0, ends[:-1] + 1]
+    for s_, e_ in zip(starts, ends, strict=True):
+        pos_from_end[s_ : e_ + 1] = np.arange(e_ - s_, -1, -1)
+    texts, _ = derive_intentions(dataset, items[pos_from_end < last], kind=kind, seed=seed)
+    return [str(t) for t in texts if t]

@@ -36,10 +36,12 @@ from .protocols import (
     full_ranks,
     get_protocol,
     pointwise_instances,
+    protocol_intentions,
     score_candidates,
     score_pointwise,
     select_rows,
     stage_rows,
+    training_intentions,
 )
 from .report import Report
 
@@ -84,14 +86,25 @@ def _per_model_values(proto, dataset, split, models, rows, seed, templates, nega
         cands = protocol_candidates(proto, dataset, split, models, rows, seed, notes)
         texts = attrs = None
         if proto.intention:
-            from ..instructions import derive_intentions
+            from ..instructions.overlap import vocabulary_overlap
 
             made = split.notes.get(proto.candidates, {}).get(rows.stage, {})
             iseed = int(made.get("intention_seed", seed))  # search-hard: the file's intentions
             if iseed != seed:
                 notes.append(f"intentions use the {proto.candidates} file's seed {iseed}")
-            texts, attrs = derive_intentions(
-                dataset, rows.targets, kind=proto.intention, seed=iseed
+            texts, attrs, info = protocol_intentions(proto, dataset, rows.targets, iseed)
+            train_texts = training_intentions(dataset, split, proto.intention, seed)
+            ov = vocabulary_overlap([t for t in texts if t], train_texts)
+            extra["intentions"] = {**info, "overlap_with_training": ov}
+            notes.append(
+                f"intentions: {info['wording']}"
+                + (
+                    f" {info['version']} (sha256 {info['sha256'][:12]})"
+                    if "version" in info
+                    else ""
+                )
+                + f"; overlap with training intentions: {ov['verbatim']:.3f} of texts verbatim, "
+                f"{ov['words']:.3f} of words, {ov['bigrams']:.3f} of bigrams"
             )
             empty = sum(1 for t in texts if not t)
             if empty:
@@ -270,7 +283,7 @@ def run(
         raise DataError(f"the split has no {stage} rows (every user needs >= 3 interactions)")
     rows = select_rows(proto, split, rows)
     prepared = {name: as_model(_ensure_fitted(obj, dataset, split)) for name, obj in models.items()}
-    if proto.intention == "I2" and "sasrec" in prepared and FILTER_RIVAL not in prepared:
+    if proto.intention and "sasrec" in prepared and FILTER_RIVAL not in prepared:
         base = prepared["sasrec"]
         if isinstance(base, RetrieverModel):
             prepared[FILTER_RIVAL] = AttributeFilterModel(base.retriever, dataset)
