@@ -54,16 +54,27 @@ def _parse_sets(values: tuple[str, ...]) -> dict[str, dict]:
 )
 @click.option(
     "--models",
-    default="pop,itemknn,sasrec",
+    default="pop,itemknn,sasrec,score-mix,sasrec+filter,bias,mf",
     show_default=True,
-    help="comma-separated baseline retrievers to fit on the split's training part",
+    help="comma-separated baselines (retrievers fitted on the split's training part: pop, "
+    "itemknn, bpr, ease, sasrec) and rivals (score-mix: the reranker's non-text inputs mixed "
+    "by a model fitted on validation; sasrec+filter on protocols with an intention; bias, mf "
+    "on pointwise)",
 )
 @click.option(
     "--model-dir",
-    "model_dirs",
-    multiple=True,
+    "model_dir",
+    default=None,
     type=click.Path(file_okay=False),
-    help="a saved Recommender (run directory) to evaluate as 'instructrec'",
+    help="a run directory of `instructrec train` (one seed, or several with --seeds) or a "
+    "model directory, evaluated as 'instructrec'; its split and fitted retrievers are reused",
+)
+@click.option(
+    "--seeds",
+    default=None,
+    help="comma-separated seeds (e.g. 0,1,2): retrievers and rivals are fitted once per seed "
+    "(a --model-dir run must hold a model per seed); the tables give the mean, per-seed "
+    "values and paired tests",
 )
 @data_option
 @click.option(
@@ -89,29 +100,44 @@ def _parse_sets(values: tuple[str, ...]) -> dict[str, dict]:
 @click.option("--template", default=None, help="instruction template id passed to LM models")
 @click.option("--n-boot", default=1000, show_default=True, type=int, help="bootstrap resamples")
 def evaluate(
-    protocols, stage, models, model_dirs, data, split_dir, seed, out, sets, template, n_boot
+    protocols, stage, models, model_dir, seeds, data, split_dir, seed, out, sets, template, n_boot
 ) -> None:
-    """Evaluate baselines (and saved models) under the protocols; print and save the report."""
+    """Evaluate baselines, rivals (and a saved run) under the protocols; print and save."""
     from instructrec.data import load_split, make_split, save_split
     from instructrec.data.errors import DataError
-    from instructrec.evaluation import evaluate_all, fit_baselines
     from instructrec.evaluation.protocols import PROTOCOLS
+    from instructrec.evaluation.run import _runnable
+    from instructrec.evaluation.seeds import to_markdown
+    from instructrec.evaluation.study import RIVALS, run_study
+    from instructrec.runs import load_seed_models, run_split_dir
 
-    from .common import load_dataset
+    from .common import load_dataset, parse_seeds
 
     names = [p.strip() for arg in protocols for p in arg.split(",") if p.strip()]
-    if "all" in names:
-        names = ["all"]  # every protocol the split and models can run (see evaluate_all)
     for n in names:
         if n != "all" and n not in PROTOCOLS:
             raise DataError(f"unknown protocol {n!r}; choose from {list(PROTOCOLS)} or 'all'")
+    seed_list = parse_seeds(seeds) if seeds is not None else [seed]
+    wanted = [m.strip() for m in models.split(",") if m.strip()]
+    rivals = [m for m in wanted if m in RIVALS]
+    baselines = [m for m in wanted if m not in RIVALS]
     out_dir = Path(out or Path("runs") / "eval" / time.strftime("%Y%m%d-%H%M%S", time.gmtime()))
     dataset = load_dataset(data)
-    if split_dir is None:
-        for d in model_dirs:
-            if (Path(d) / "split" / "split.json").exists():
-                split_dir = str(Path(d) / "split")
-                break
+    run_models = {}
+    if model_dir is not None:
+        run_models = load_seed_models(model_dir)
+        for s_, rec in run_models.items():
+            if rec.dataset.fingerprint() != dataset.fingerprint():
+                raise DataError(
+                    f"the model (seed {s_}) was trained on {rec.dataset.name}, not on "
+                    f"--data {data}",
+                    source=str(model_dir),
+                )
+        if seeds is None:
+            seed_list = sorted(run_models)
+        if split_dir is None:
+            found = run_split_dir(model_dir)
+            split_dir = str(found) if found else None
     new_split = split_dir is None
     if split_dir is not None:
         split = load_split(split_dir, dataset)
@@ -120,44 +146,32 @@ def evaluate(
         split = make_split(dataset, seed=seed)
         save_split(split, out_dir / "split", dataset)
         click.echo(f"split: new, seed {seed}, saved to {out_dir / 'split'}")
-    saved: dict[str, object] = {}
-    for i, d in enumerate(model_dirs):
-        from instructrec.recommender import Recommender
-
-        rec = Recommender.load(d)
-        if rec.dataset.fingerprint() != dataset.fingerprint():
-            raise DataError(
-                f"the model was trained on {rec.dataset.name} "
-                f"({rec.dataset.fingerprint()}), not on --data {data} "
-                f"({dataset.fingerprint()})",
-                source=str(d),
-            )
-        saved["instructrec" if i == 0 else f"instructrec-{i + 1}"] = rec
-    wanted = [m.strip() for m in models.split(",") if m.strip()]
-    t0 = time.perf_counter()
-    fitted = fit_baselines(dataset, split, wanted, seed=seed, options=_parse_sets(sets))
-    click.echo(f"fitted {', '.join(wanted) or 'no baselines'} in {time.perf_counter() - t0:.1f}s")
-    all_models: dict[str, object] = {**fitted, **saved}
+    if "all" in names:
+        probe = {b: None for b in baselines}
+        names = [n for n in PROTOCOLS if _runnable(n, split, probe, dataset)]
     files_before = dict(split.hashes)
-    reports = evaluate_all(
-        names,
+    _, combined = run_study(
         dataset,
         split,
-        all_models,
-        seed=seed,
-        out_dir=out_dir,
-        templates=template,
-        n_boot=n_boot,
+        names,
+        seed_list,
         stage=stage,
+        run_models=run_models,
+        baselines=baselines,
+        rivals=rivals,
+        out_dir=out_dir,
+        n_boot=n_boot,
+        templates=template,
+        options=_parse_sets(sets),
+        echo=click.echo,
     )
     if split.hashes != files_before:  # hard / search-hard files built during the run
         save_split(split, out_dir / "split", dataset)
         if not new_split:
             click.echo(f"split with the candidate files built now: {out_dir / 'split'}")
-    click.echo(f"stage: {stage}")
-    for rep in reports.values():
-        click.echo(rep.to_markdown())
+    click.echo(f"stage: {stage}; seeds: {', '.join(map(str, seed_list))}")
+    click.echo(to_markdown(combined))
     click.echo(
-        f"report: {out_dir}/summary.md (per protocol: report.md, report.json, "
-        f"manifest.json, per_user.csv, plot.png)"
+        f"report: {out_dir}/combined.md (per seed and protocol: seed-N/PROTOCOL/report.md, "
+        f"report.json, manifest.json, per_user.csv, plot.png)"
     )

@@ -368,7 +368,7 @@ def evaluate_all(
     for n in names:
         get_protocol(n)
     if protocols == "all" or protocols == ["all"]:
-        names = [n for n in names if _runnable(n, split, models)]
+        names = [n for n in names if _runnable(n, split, models, dataset)]
     reports = {}
     for name in names:
         sub = None if out_dir is None else Path(out_dir) / name
@@ -388,13 +388,22 @@ def evaluate_all(
     return reports
 
 
-def _runnable(name: str, split: Split, models: dict) -> bool:
+def _runnable(name: str, split: Split, models: dict, dataset: Dataset | None = None) -> bool:
     """False (with a warning) for a protocol 'all' leaves out: see `evaluate_all`."""
     why = None
     if name == "cold" and len(split.cold_items) == 0:
         why = "the split has no cold items (make a new split)"
     if name == "hard" and "hard" not in split.candidates and HARD_RETRIEVER not in models:
         why = f"no 'hard' candidate file and no {HARD_RETRIEVER!r} model to build it from"
+    if name == "pointwise" and (
+        "rating" not in split.train or not split.train["rating"].notna().any()
+    ):
+        why = "the data has no ratings (liked = rating >= 4)"
+    if get_protocol(name).wording == "paraphrase" and dataset is not None:
+        from ..instructions.paraphrase import covers
+
+        if not covers(dataset):
+            why = "the paraphrase set names no attribute value of this dataset's items"
     if why:
         warnings.warn(f"protocol {name!r} left out: {why}", stacklevel=3)
     return why is None

@@ -61,7 +61,7 @@ def run_study(
     echo: Callable[[str], None] = print,
 ) -> tuple[dict[int, dict], Combined]:
     """Evaluate ``protocols`` at ``stage`` for each seed (see the module docstring)."""
-    from .rival_models import build_rivals
+    from .rival_models import Rivals
     from .run import run, write_summary
 
     run_models = run_models or {}
@@ -79,6 +79,7 @@ def run_study(
         rec = run_models.get(seed)
         base = _seed_baselines(dataset, split, list(baselines), seed, rec, options or {})
         echo(f"seed {seed}: baselines {', '.join(base)} ready ({time.perf_counter() - t0:.0f} s)")
+        factory = Rivals(dataset, split, base, rec, seed, list(rivals or []))
         study[seed] = {}
         for proto in protocols:
             t1 = time.perf_counter()
@@ -86,9 +87,7 @@ def run_study(
             if rec is not None:
                 models[MODEL] = rec
             if rivals:
-                models.update(
-                    build_rivals(proto, stage, dataset, split, base, rec, seed, list(rivals))
-                )
+                models.update(factory.for_protocol(proto, stage))
             sub = None if out_dir is None else Path(out_dir) / f"seed-{seed}" / proto
             rep = run(
                 proto,

@@ -231,3 +231,11 @@ def paraphrase_intentions(
             texts.append(e.render(decade))
             attrs.append({"genres": [known[x.lower()] for x in e.genres], "decade": decade})
     return texts, attrs
+
+
+def covers(dataset, paraphrases: ParaphraseSet | None = None) -> bool:
+    """True when the set names at least one genre the dataset's items carry (the paraphrase
+    protocols mean nothing on data whose attributes the set never mentions)."""
+    para = paraphrases if paraphrases is not None else load_paraphrases()
+    known = {g.lower() for g in item_attributes(dataset).genre_names}
+    return any(g.lower() in known for e in para.entries for g in e.genres)

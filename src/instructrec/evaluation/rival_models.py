@@ -1,0 +1,151 @@
+"""The rivals of EVALUATION.md, fitted for one seed and one protocol without touching the rows
+being scored (the classes live in `rivals.py`; this module says what each is fitted on).
+
+| rival | protocols | fitted on |
+|---|---|---|
+| ``score-mix`` | every candidate protocol, ``full`` | the protocol's validation rows (cross-fitted over users when the validation stage is scored) |
+| ``sasrec+filter`` | protocols with an intention | intentions generated for training targets (phrase table), SASRec fitted on training |
+| ``bias``, ``mf`` | ``pointwise`` | training ratings (regularisation chosen on validation ratings) |
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..data.errors import DataError
+from .hard_negatives import protocol_candidates
+from .protocols import (
+    PROTOCOLS,
+    Protocol,
+    get_protocol,
+    protocol_intentions,
+    select_rows,
+    stage_rows,
+)
+
+FIT_STAGE = "valid"  # rivals are fitted on validation rows, never on the rows scored at test
+
+
+class CrossFitted:
+    """A `ScoreMix` scored out-of-fold on exactly the rows it is fitted on (the validation
+    stage): each row gets the scores of a model fitted on the other folds of users."""
+
+    is_baseline = True
+    name = "score-mix"
+
+    def __init__(self, mix, folds: int = 5) -> None:
+        self.mix, self.folds = mix, folds
+        self.retriever = getattr(mix, "retriever", None)
+
+    def score_candidates(
+        self, users, candidates, histories, intentions=None, templates=None, attrs=None
+    ):
+        return self.mix.cross_fit_scores(
+            users, candidates, histories, intentions=intentions, folds=self.folds
+        )
+
+    def describe(self) -> dict:
+        return {"cross_fitted": True, "folds": self.folds, **self.mix.describe()}
+
+
+class Rivals:
+    """Rivals for one seed: ``base`` maps baseline names to retrievers fitted on
+    ``split.train`` with that seed; ``rec`` is the run's `Recommender` for that seed (its
+    priors are exactly what the reranker reads) or None."""
+
+    def __init__(self, dataset, split, base: dict, rec, seed: int, names: list[str]) -> None:
+        self.dataset, self.split, self.base, self.rec = dataset, split, base, rec
+        self.seed, self.names = seed, list(names)
+        self._filter = self._ratings = None
+
+    def priors(self) -> list:
+        if self.rec is not None:
+            return list(self.rec.priors)
+        return [self.base[n] for n in ("sasrec", "itemknn", "pop") if n in self.base]
+
+    def _fit_rows(self, proto: Protocol, notes: list[str]):
+        """(users, candidates, histories, intentions) of the validation rows ``proto`` fits
+        on: the same candidate file and wording; ``cold`` fits on the non-cold rows (its own
+        rows are too few), ``full`` on the cand10 rows."""
+        fit_proto = get_protocol("cand10") if proto.kind == "full" else proto
+        rows = stage_rows(self.split, FIT_STAGE)
+        if proto.rows == "cold":
+            cold = np.isin(rows.targets, self.split.cold_items)
+            rows = rows.take(~cold)
+        else:
+            rows = select_rows(fit_proto, self.split, rows)
+        from .protocols import RetrieverModel
+
+        models = {"sasrec": RetrieverModel(self.base["sasrec"])} if "sasrec" in self.base else {}
+        cands = protocol_candidates(
+            fit_proto, self.dataset, self.split, models, rows, self.seed, notes
+        )
+        texts = None
+        if fit_proto.intention:
+            made = self.split.notes.get(fit_proto.candidates, {}).get(FIT_STAGE, {})
+            iseed = int(made.get("intention_seed", self.seed))
+            texts, _, _ = protocol_intentions(fit_proto, self.dataset, rows.targets, iseed)
+        return rows.users, cands, rows.histories, texts
+
+    def score_mix(self, proto: Protocol, stage: str):
+        from .rivals import ScoreMix
+
+        mix = ScoreMix(self.dataset, self.split.train, self.priors(), seed=self.seed)
+        first = self.base.get("sasrec") or (self.rec.retriever if self.rec else None)
+        if proto.kind == "full":
+            if first is None:
+                return None
+            mix.retriever = first
+            mix.rerank_depth = getattr(self.rec, "rerank_depth", None) or 20
+        notes: list[str] = []
+        users, cands, hists, texts = self._fit_rows(proto, notes)
+        if stage == FIT_STAGE and proto.kind != "full" and proto.rows != "cold":
+            return CrossFitted(mix)  # scored on its own fitting rows: out-of-fold only
+        return mix.fit(users, cands, hists, intentions=texts)
+
+    def learned_filter(self):
+        from .rivals import LearnedFilter
+
+        if self._filter is None:
+            first = self.base.get("sasrec") or (self.rec.retriever if self.rec else None)
+            if first is None:
+                return None
+            self._filter = LearnedFilter.from_training(
+                first, self.dataset, self.split, seed=self.seed
+            )
+        return self._filter
+
+    def rating_models(self) -> dict:
+        from .rivals import BiasModel, RatingMF
+
+        if self._ratings is None:
+            tr = self.split.train
+            if "rating" not in tr or not tr["rating"].notna().any():
+                self._ratings = {}
+            else:
+                n_u, n_i = self.dataset.n_users, self.dataset.n_items
+                self._ratings = {
+                    "bias": BiasModel().fit(self.split, n_u, n_i),
+                    "mf": RatingMF(seed=self.seed).fit(self.split, n_u, n_i),
+                }
+        return self._ratings
+
+    def for_protocol(self, name: str, stage: str) -> dict[str, object]:
+        """{rival name: fitted model} for protocol ``name`` scored at ``stage``."""
+        if name not in PROTOCOLS:
+            raise DataError(f"unknown protocol {name!r}")
+        proto = get_protocol(name)
+        out: dict[str, object] = {}
+        if proto.kind == "pointwise":
+            ratings = self.rating_models()
+            out.update({k: v for k, v in ratings.items() if k in self.names})
+            return out
+        if "score-mix" in self.names:
+            mix = self.score_mix(proto, stage)
+            if mix is not None:
+                out["score-mix"] = mix
+        if proto.intention and "sasrec+filter" in self.names:
+            f = self.learned_filter()
+            if f is not None:
+                out["sasrec+filter"] = f
+        return out
