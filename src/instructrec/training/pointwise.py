@@ -173,7 +173,7 @@ class PointwiseHead:
         import scipy.sparse as sp
 
         path = Path(path)
-        z = np.load(path / "pointwise.npz")
+        z = np.load(path / "pointwise.npz", allow_pickle=False)
         cf = z["cf_vecs"] if z["cf_vecs"].size else None
         head = cls(z["item_vecs"], cf, float(z["shrink"]))
         head.weights, head.mean, head.std = z["weights"], z["mean"], z["std"]
