@@ -90,7 +90,9 @@ def _convert_reranker(src: Path, dst: Path) -> None:
     text = _unpickle(src / "text.pkl")
     if not isinstance(text, TextSide):
         raise DataError(f"holds a {type(text).__name__}, not a TextSide", source=str(src))
-    write_json(dst / "text.json", text.to_dict())
+    text_data = text.to_dict()
+    text_data["words"] = text.fields()  # a TextSide pickled before `words` existed: derive them
+    write_json(dst / "text.json", text_data)
     meta = read_json(src / "reranker.json")
     meta["format"] = FORMAT
     write_json(dst / "reranker.json", meta)

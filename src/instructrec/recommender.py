@@ -26,6 +26,7 @@ from .data.dataset import Dataset
 from .data.errors import DataError
 from .data.runfiles import (
     FORMAT,
+    inside,
     json_ready,
     load_arrays,
     pack_ragged,
@@ -362,14 +363,14 @@ class Recommender:
                 source=str(directory),
             )
         dataset = read_dataset(directory / "dataset")
-        retriever = Retriever.load(_inside(directory, meta.get("retriever", "retriever")))
+        retriever = Retriever.load(inside(directory, meta.get("retriever", "retriever")))
         reranker = None
         if meta.get("reranker"):
             reranker = reranker_class(meta["reranker"]).load(directory / "reranker")
         priors = [
             retriever
             if d == meta.get("retriever", "retriever")
-            else Retriever.load(_inside(directory, d))
+            else Retriever.load(inside(directory, d))
             for d in meta.get("priors", ["retriever"])
         ]
         config = None
@@ -422,10 +423,3 @@ def reranker_class(name: str) -> type:
         raise DataError(f"unknown reranker {name!r}; known: {sorted(RERANKERS)}")
     module, attr = RERANKERS[name].split(":")
     return getattr(importlib.import_module(module), attr)
-
-
-def _inside(directory: Path, name: Any) -> Path:
-    """``directory / name`` for a plain folder name recorded in recommender.json."""
-    if not isinstance(name, str) or not name or Path(name).name != name or name in (".", ".."):
-        raise DataError(f"recommender.json: bad folder name {name!r}", source=str(directory))
-    return directory / name

@@ -65,6 +65,14 @@ def json_ready(value: Any) -> Any:
     return value
 
 
+def inside(directory: Path, name: Any) -> Path:
+    """``directory / name`` for a plain folder name read from a run file (no ``..``, no
+    separators, no absolute path: a run file cannot point outside its run)."""
+    if not isinstance(name, str) or not name or Path(name).name != name or name in (".", ".."):
+        raise DataError(f"bad folder name {name!r} in a run file", source=str(directory))
+    return directory / name
+
+
 # ---------------------------------------------------------------------- arrays
 def save_arrays(path: str | Path, arrays: dict[str, np.ndarray]) -> None:
     """Numeric arrays into one safetensors file (object arrays are refused)."""
@@ -91,17 +99,6 @@ def load_arrays(path: str | Path) -> dict[str, np.ndarray]:
         return load_file(str(path))
     except (SafetensorError, OSError, ValueError) as e:
         raise DataError(f"not a readable safetensors file ({e})", source=str(path)) from e
-
-
-def load_npy(path: str | Path) -> np.ndarray:
-    """A ``.npy`` array, never unpickling (object arrays are a `DataError`)."""
-    path = Path(path)
-    try:
-        return np.load(path, allow_pickle=False)
-    except FileNotFoundError as e:
-        raise DataError("missing run file", source=str(path)) from e
-    except ValueError as e:
-        raise DataError(f"not a plain NumPy array file ({e})", source=str(path)) from e
 
 
 def pack_ragged(rows: list[np.ndarray], dtype=np.int32) -> tuple[np.ndarray, np.ndarray]:

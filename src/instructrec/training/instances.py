@@ -28,7 +28,7 @@ class TextSide:
     titles: np.ndarray  # display title per internal item id
     noun: str = "item"
     nouns: str = "items"
-    words: dict | None = None  # every domain field ({consumed}, ...); None in older pickles
+    words: dict | None = None  # every domain field ({consumed}, ...); None: from noun/nouns
 
     @classmethod
     def of(cls, dataset) -> TextSide:
