@@ -63,8 +63,10 @@ def test_accelerate_launch_tune_two_processes(tmp_path):
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["n_train"] == 36 and metrics["steps"] == 4
     assert sorted(p.name for p in (out / "checkpoints" / "step-4").glob("rng-*")) == [
-        "rng-0.pt",
-        "rng-1.pt",
+        "rng-0.json",
+        "rng-0.safetensors",
+        "rng-1.json",
+        "rng-1.safetensors",
     ]
     scorer = load_scorer(out / "model")  # rank 0 saved a loadable model
     assert scorer is not None

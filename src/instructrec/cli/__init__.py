@@ -25,6 +25,7 @@ COMMANDS = {
     "serve": "serve:serve",
     "feedback": "feedback:feedback",
     "scale": "scale:scale",
+    "runs": "runs:runs",
 }
 
 

@@ -304,7 +304,8 @@ class EncoderScorer(Scorer):
 
     # ------------------------------------------------------------------ persistence
     def save(self, directory: str | Path) -> None:
-        """config.json + trainable weights + the item-vector cache (+ CF vectors)."""
+        """encoder.json + trainable weights (safetensors) + the item-vector cache (+ CF
+        vectors) as .npy; `load` reads them back without unpickling anything."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         (directory / "encoder.json").write_text(
@@ -312,8 +313,14 @@ class EncoderScorer(Scorer):
                 {"config": asdict(self.model.config), "history_len": self.history_len}, indent=2
             )
         )
-        torch.save(
-            {k: v.cpu() for k, v in self.model.trainable_state().items()}, directory / "weights.pt"
+        from safetensors.torch import save_file
+
+        save_file(
+            {
+                k: v.detach().cpu().contiguous().clone()
+                for k, v in self.model.trainable_state().items()
+            },
+            str(directory / "weights.safetensors"),
         )
         np.save(directory / "item_vecs.npy", self.model.item_vecs.cpu().numpy())
         if self.model.cf_proj is not None:
@@ -335,12 +342,14 @@ class EncoderScorer(Scorer):
         scorer = cls.build(
             texts or [],
             config,
-            cf_vecs=np.load(cf) if cf.exists() else None,
-            item_vecs=np.load(directory / "item_vecs.npy"),
+            cf_vecs=np.load(cf, allow_pickle=False) if cf.exists() else None,
+            item_vecs=np.load(directory / "item_vecs.npy", allow_pickle=False),
             history_len=meta.get("history_len", 20),
-            attr_vecs=np.load(attr) if attr.exists() else None,
+            attr_vecs=np.load(attr, allow_pickle=False) if attr.exists() else None,
         )
-        state = torch.load(directory / "weights.pt", map_location="cpu")
+        from safetensors.torch import load_file
+
+        state = load_file(str(directory / "weights.safetensors"))
         missing = set(state) - set(scorer.model.state_dict())
         if missing:
             raise ValueError(f"{directory}: weights do not fit the model ({sorted(missing)[:3]})")

@@ -7,17 +7,39 @@ Users are internal ids of the `Dataset` the retriever was fitted on. Every metho
 also takes ``histories`` (one array of internal item ids per user, oldest first) so that a
 sequential model sees the history the protocol prescribes, and so that users unknown to
 training can be served from an explicit history.
+
+A fitted retriever saves as data (`Retriever.save` / `Retriever.load`): ``retriever.json``
+(its registry name, config and JSON values) and ``arrays.safetensors`` (its numeric state).
+A new retriever lists its array attributes in ``array_attrs`` and its JSON ones in
+``json_attrs``; nothing else is needed unless its state is not plain arrays (a torch module:
+extend `state` / `set_state`, see SASRec).
 """
 
 from __future__ import annotations
 
-import pickle
+import dataclasses
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Self
+from typing import Any, ClassVar, Self
 
 import numpy as np
 import pandas as pd
+
+from ..data.errors import DataError
+from ..data.runfiles import (
+    FORMAT,
+    PICKLE_MESSAGE,
+    json_ready,
+    load_arrays,
+    pack_ragged,
+    read_json,
+    save_arrays,
+    unpack_ragged,
+    write_json,
+)
+
+META_FILE = "retriever.json"  # registry name, config, JSON values
+ARRAYS_FILE = "arrays.safetensors"  # numeric state
 
 
 class Retriever(ABC):
@@ -97,15 +119,84 @@ class Retriever(ABC):
             seqs[int(u[s])] = chunk
         self._train_items = seqs
 
-    def save(self, path: str | Path) -> None:
-        """Pickle by default; torch models override with a state dict."""
-        with open(path, "wb") as fh:
-            pickle.dump(self, fh)
+    # ------------------------------------------------------------------ persistence
+    # A fitted retriever is saved as data: its registry name, its config (JSON), the
+    # attributes named in `json_attrs` (JSON) and the numeric arrays named in `array_attrs`
+    # (safetensors). A retriever whose state is a few numpy arrays declares them here and
+    # needs no persistence code; others extend `state` / `set_state`.
+    array_attrs: ClassVar[tuple[str, ...]] = ()  # numpy array attributes (None: not saved)
+    json_attrs: ClassVar[tuple[str, ...]] = ("n_items",)  # JSON-able attributes
+
+    def state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """(JSON-able values, named numeric arrays) that, with the config, make the model."""
+        values = {n: json_ready(getattr(self, n)) for n in self.json_attrs if hasattr(self, n)}
+        arrays = {
+            n: getattr(self, n) for n in self.array_attrs if getattr(self, n, None) is not None
+        }
+        if self._train_items is not None:
+            arrays["train_items.values"], arrays["train_items.offsets"] = pack_ragged(
+                self._train_items
+            )
+        return values, arrays
+
+    def set_state(self, values: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        """Inverse of `state` on a freshly built (unfitted) retriever of the same config."""
+        for n in self.json_attrs:
+            if n in values:
+                setattr(self, n, values[n])
+        for n in self.array_attrs:
+            if n in arrays:
+                setattr(self, n, arrays[n])
+        if "train_items.values" in arrays:
+            self._train_items = unpack_ragged(
+                arrays["train_items.values"], arrays["train_items.offsets"]
+            )
+
+    def save(self, directory: str | Path) -> Path:
+        """Write ``retriever.json`` (registry name, config, values) and ``arrays.safetensors``
+        into ``directory``; `Retriever.load` reads it back without running any code."""
+        from .registry import registry_name
+
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        name = registry_name(self)
+        config = getattr(self, "config", None)
+        values, arrays = self.state()
+        save_arrays(directory / ARRAYS_FILE, arrays)
+        write_json(
+            directory / META_FILE,
+            {
+                "format": FORMAT,
+                "name": name,
+                "config": json_ready(dataclasses.asdict(config)) if config is not None else {},
+                "state": values,
+            },
+        )
+        return directory
 
     @classmethod
-    def load(cls, path: str | Path) -> Retriever:
-        with open(path, "rb") as fh:
-            obj = pickle.load(fh)
-        if not isinstance(obj, Retriever):
-            raise TypeError(f"{path} does not hold a Retriever")
+    def load(cls, directory: str | Path) -> Retriever:
+        """The retriever saved in ``directory`` by `save`, of the class its registry name says
+        (a `DataError` for a folder that is not one, or one holding another class)."""
+        from .registry import make_retriever
+
+        directory = Path(directory)
+        if directory.suffix == ".pkl" or (directory.is_dir() and any(directory.glob("*.pkl"))):
+            raise DataError(PICKLE_MESSAGE, source=str(directory))
+        meta = read_json(directory / META_FILE)
+        if not isinstance(meta, dict) or not isinstance(meta.get("name"), str):
+            raise DataError("not a saved retriever (no registry name)", source=str(directory))
+        obj = make_retriever(meta["name"], dict(meta.get("config") or {}))
+        if not isinstance(obj, cls):
+            raise DataError(
+                f"holds a {meta['name']!r} retriever, not a {cls.__name__}", source=str(directory)
+            )
+        arrays = load_arrays(directory / ARRAYS_FILE)
+        try:
+            obj.set_state(dict(meta.get("state") or {}), arrays)
+        except (KeyError, ValueError, TypeError, RuntimeError) as e:
+            raise DataError(
+                f"saved state does not fit a {meta['name']!r} retriever ({e})",
+                source=str(directory),
+            ) from e
         return obj

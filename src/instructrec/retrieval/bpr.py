@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import copy
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Self
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from ..data.runfiles import csr_arrays, csr_from
 from .base import Retriever
 from .sasrec import _threads
 from .validation import ndcg_at_10, validation_rows
@@ -44,6 +45,8 @@ class BPR(Retriever):
     """Matrix factorisation trained with the BPR pairwise loss."""
 
     name = "bpr"
+    array_attrs = ("user_f", "item_f", "item_b")
+    json_attrs = ("n_items", "n_users", "history_", "best_valid_ndcg_")
 
     def __init__(self, config: BPRConfig | None = None, **kwargs) -> None:
         self.config = config or BPRConfig(**kwargs)
@@ -149,11 +152,12 @@ class BPR(Retriever):
     def item_embeddings(self) -> np.ndarray | None:
         return None if self.item_f is None else self.item_f.copy()
 
-    def __getstate__(self) -> dict:
-        state = self.__dict__.copy()
-        state["config"] = asdict(self.config)
-        return state
+    def state(self):
+        values, arrays = super().state()
+        if getattr(self, "_user_item", None) is not None:
+            arrays.update(csr_arrays("user_item", self._user_item))
+        return values, arrays
 
-    def __setstate__(self, state: dict) -> None:
-        state["config"] = BPRConfig(**state["config"])
-        self.__dict__.update(state)
+    def set_state(self, values, arrays) -> None:
+        super().set_state(values, arrays)
+        self._user_item = csr_from(arrays, "user_item")

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from ..data.runfiles import csr_arrays, csr_from
 from .base import Retriever
 
 
@@ -106,3 +107,13 @@ class ItemKNN(Retriever):
             raise ValueError(f"got {len(histories)} histories for {len(users)} users")
         h = self._history_matrix(users, histories)
         return np.asarray((h @ self.sim).toarray(), dtype=np.float32)
+
+    def state(self):
+        values, arrays = super().state()
+        if self.sim is not None:
+            arrays.update(csr_arrays("sim", self.sim))
+        return values, arrays
+
+    def set_state(self, values, arrays) -> None:
+        super().set_state(values, arrays)
+        self.sim = csr_from(arrays, "sim")

@@ -26,6 +26,7 @@ class Pop(Retriever):
     """Score of an item = how many training interactions it has."""
 
     name = "pop"
+    array_attrs = ("counts",)
 
     def __init__(self, config: PopConfig | None = None, **kwargs) -> None:
         self.config = config or PopConfig(**kwargs)

@@ -39,6 +39,17 @@ def retriever_class(name: str) -> type[Retriever]:
         raise DataError(f"retriever {name!r} is not available here ({e})") from e
 
 
+def registry_name(retriever: Retriever) -> str:
+    """The name ``retriever``'s class is registered under (what a saved run records)."""
+    name = getattr(type(retriever), "name", None)
+    if name in RETRIEVERS and retriever_class(name) is type(retriever):
+        return name
+    raise TypeError(
+        f"{type(retriever).__name__} is not in the retriever registry "
+        "(instructrec.retrieval.registry.RETRIEVERS), so it cannot be saved as data"
+    )
+
+
 def config_class(name: str):
     module = RETRIEVERS[name].split(":")[0]
     return getattr(importlib.import_module(module), CONFIGS[name])

@@ -19,7 +19,7 @@ import copy
 import logging
 import time
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Self
 
 import numpy as np
@@ -178,6 +178,7 @@ class SASRec(Retriever):
     """SASRec retriever: ``fit`` trains, ``score_all`` runs the last window of each history."""
 
     name = "sasrec"
+    json_attrs = ("n_items", "history_", "best_valid_ndcg_")
 
     def __init__(self, config: SASRecConfig | None = None, **kwargs) -> None:
         self.config = config or SASRecConfig(**kwargs)
@@ -285,26 +286,22 @@ class SASRec(Retriever):
         return self.net.item.weight[1:].detach().float().cpu().numpy().copy()
 
     # ------------------------------------------------------------------ persistence
-    def __getstate__(self) -> dict:
-        """Pickle the weights as numpy arrays (portable across devices), not the module."""
-        state = self.__dict__.copy()
-        net = state.pop("net")
-        state["config"] = asdict(self.config)
-        state["_weights"] = (
-            None
-            if net is None
-            else {k: v.detach().cpu().numpy() for k, v in net.state_dict().items()}
-        )
-        return state
+    def state(self):
+        """The network's weights as ``net.*`` arrays (CPU, portable across devices)."""
+        values, arrays = super().state()
+        if self.net is not None:
+            arrays.update(
+                {f"net.{k}": v.detach().cpu().numpy() for k, v in self.net.state_dict().items()}
+            )
+        return values, arrays
 
-    def __setstate__(self, state: dict) -> None:
+    def set_state(self, values, arrays) -> None:
         import torch
 
-        weights = state.pop("_weights")
-        state["config"] = SASRecConfig(**state["config"])
-        self.__dict__.update(state)
+        super().set_state(values, arrays)
+        weights = {k[4:]: torch.from_numpy(v) for k, v in arrays.items() if k.startswith("net.")}
         self.net = None
-        if weights is not None:
+        if weights:
             self.net = _net(self.n_items, self.config)
-            self.net.load_state_dict({k: torch.from_numpy(v) for k, v in weights.items()})
+            self.net.load_state_dict(weights)
             self.net.to(self._device()).eval()

@@ -129,14 +129,23 @@ class RetrieverContract:
         )
 
     def test_save_load_round_trip(self, planted, fitted, tmp_path):
+        """Saved as data (JSON + safetensors, no pickle), loaded back with identical scores,
+        for known users, explicit histories and users unknown to training."""
         ds, split = planted
         users, hists, _ = self._test_rows(split)
-        path = tmp_path / "retriever.pkl"
-        fitted.save(path)
+        path = fitted.save(tmp_path / "retriever")
+        assert sorted(p.name for p in path.iterdir()) == ["arrays.safetensors", "retriever.json"]
+        unknown = np.array([ds.n_users + 3])
         for loaded in (Retriever.load(path), type(fitted).load(path)):
             assert type(loaded) is type(fitted)
+            assert loaded.config == fitted.config
             np.testing.assert_array_equal(
                 loaded.score_all(users, hists), fitted.score_all(users, hists)
+            )
+            np.testing.assert_array_equal(loaded.score_all(users), fitted.score_all(users))
+            h = [np.array([0, 1, 2], np.int32)]
+            np.testing.assert_array_equal(
+                loaded.score_all(unknown, h), fitted.score_all(unknown, h)
             )
             np.testing.assert_array_equal(
                 loaded.candidates(users, 5)[0], fitted.candidates(users, 5)[0]

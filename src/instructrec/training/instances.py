@@ -28,7 +28,7 @@ class TextSide:
     titles: np.ndarray  # display title per internal item id
     noun: str = "item"
     nouns: str = "items"
-    words: dict | None = None  # every domain field ({consumed}, ...); None in older pickles
+    words: dict | None = None  # every domain field ({consumed}, ...); None: from noun/nouns
 
     @classmethod
     def of(cls, dataset) -> TextSide:
@@ -37,6 +37,37 @@ class TextSide:
         words = domain_words(dataset)
         titles = np.asarray(display_title(dataset), dtype=object)
         return cls(titles, words["noun"], words["nouns"], words)
+
+    def to_dict(self) -> dict:
+        """JSON-able form (what a saved reranker's ``text.json`` holds)."""
+        return {
+            "titles": [str(t) for t in self.titles],
+            "noun": self.noun,
+            "nouns": self.nouns,
+            "words": dict(self.words) if self.words else None,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> TextSide:
+        """Inverse of `to_dict`; a `DataError` when ``data`` is not one."""
+        from ..data.errors import DataError
+
+        titles = data.get("titles") if isinstance(data, dict) else None
+        words = data.get("words") if isinstance(data, dict) else None
+        if (
+            not isinstance(titles, list)
+            or not all(isinstance(t, str) for t in titles)
+            or not isinstance(data.get("noun", "item"), str)
+            or not isinstance(data.get("nouns", "items"), str)
+            or not (words is None or isinstance(words, dict))
+        ):
+            raise DataError("not a reranker text side (titles, noun, nouns, words)")
+        return cls(
+            np.asarray(titles, dtype=object),
+            data.get("noun", "item"),
+            data.get("nouns", "items"),
+            words,
+        )
 
     def fields(self) -> dict[str, str]:
         """Domain field -> text; a reranker saved before `words` existed derives them from

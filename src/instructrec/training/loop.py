@@ -315,7 +315,9 @@ def fit(
 
     if evaluate is not None and st["best_step"] is not None and (out_dir / "best").exists():
         acc.wait_for_everyone()
-        load_trainable_state(raw, torch.load(out_dir / "best" / "model.pt", map_location="cpu"))
+        load_trainable_state(
+            raw, torch.load(out_dir / "best" / "model.pt", map_location="cpu", weights_only=True)
+        )
     if writer is not None:
         writer.close()
     model.eval()

@@ -173,9 +173,10 @@ class PointwiseHead:
         import scipy.sparse as sp
 
         path = Path(path)
-        z = np.load(path / "pointwise.npz")
+        z = np.load(path / "pointwise.npz", allow_pickle=False)
         cf = z["cf_vecs"] if z["cf_vecs"].size else None
-        head = cls(z["item_vecs"], cf, float(z["shrink"]))
+        head = cls(np.zeros((0, 1), np.float32), None, float(z["shrink"]))
+        head.item_vecs, head.cf_vecs = z["item_vecs"], cf  # saved unit-norm: not re-normalised
         head.weights, head.mean, head.std = z["weights"], z["mean"], z["std"]
         head.stats = {k: z[k] for k in ("global_mean", "item_bias", "item_log_count", "user_bias")}
         head._taste = sp.load_npz(path / "pointwise_taste.npz").tocsr()

@@ -22,9 +22,7 @@ needs no training data.
 from __future__ import annotations
 
 import copy
-import json
 import logging
-import pickle
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -168,38 +166,45 @@ class InstructionReranker:
 
     # ------------------------------------------------------------------ persistence
     def save(self, directory: str | Path) -> Path:
+        """As data: ``reranker.json`` (config, prior names), ``text.json`` (`TextSide`),
+        ``encoder/`` (JSON + safetensors + .npy) and the pointwise head's ``.npz`` files."""
+        from ..data.runfiles import FORMAT, write_json
+
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         self.scorer.save(directory / "encoder")
-        (directory / "reranker.json").write_text(
-            json.dumps({"config": asdict(self.config), "prior_names": self.prior_names}, indent=2)
+        write_json(
+            directory / "reranker.json",
+            {"format": FORMAT, "config": asdict(self.config), "prior_names": self.prior_names},
         )
-        with open(directory / "text.pkl", "wb") as fh:
-            pickle.dump(self.text, fh)
+        write_json(directory / "text.json", self.text.to_dict())
         if self.pointwise is not None:
             self.pointwise.save(directory)
         return directory
 
     @classmethod
     def load(cls, directory: str | Path) -> InstructionReranker:
+        """A reranker saved by `save` (never unpickles: a folder with pickles is refused)."""
         from ..data.errors import DataError
+        from ..data.runfiles import read_json, refuse_pickles
         from ..models.encoder import EncoderScorer
+        from .instances import TextSide
 
         directory = Path(directory)
+        refuse_pickles(directory)
         if not (directory / "reranker.json").exists():
             raise DataError(
                 "not a saved InstructionReranker (no reranker.json)", source=str(directory)
             )
-        meta = json.loads((directory / "reranker.json").read_text())
-        with open(directory / "text.pkl", "rb") as fh:
-            text = pickle.load(fh)
-        meta["config"].setdefault("intent_match", False)  # saved before the channel existed
-        rr = cls(
-            EncoderScorer.load(directory / "encoder"),
-            text,
-            RerankerConfig(**meta["config"]),
-            meta.get("prior_names"),
-        )
+        meta = read_json(directory / "reranker.json")
+        try:
+            config = RerankerConfig(**meta["config"])
+            text = TextSide.from_dict(read_json(directory / "text.json"))
+        except (KeyError, TypeError) as e:
+            raise DataError(f"reranker.json: bad config ({e})", source=str(directory)) from e
+        except DataError as e:
+            raise DataError(str(e), source=str(directory / "text.json")) from e
+        rr = cls(EncoderScorer.load(directory / "encoder"), text, config, meta.get("prior_names"))
         if (directory / "pointwise.npz").exists():
             from .pointwise import PointwiseHead
 
