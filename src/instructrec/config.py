@@ -29,7 +29,7 @@ from .training.reranker import RerankerConfig
 class DataConfig:
     """Which data and which split."""
 
-    source: str = "ml-100k"  # 'ml-100k', an atomic directory, or a .csv/.parquet file
+    source: str = "ml-100k"  # 'ml-100k', an atomic or benchmark-split directory, or a file
     seed: int = 0  # split / negative-sampling seed
 
 
@@ -161,12 +161,16 @@ def make_retriever(spec: RetrieverSpec):
 
 
 def load_data(spec: str, **kwargs):
-    """A `Dataset` from a data spec: 'ml-100k' (embedded), an atomic directory, or a file."""
+    """A `Dataset` from a data spec: 'ml-100k' (embedded), an atomic directory, a RecBole
+    benchmark-split directory (`read_benchmark_split`), or a file."""
     from .data import load_movielens_100k, read_atomic
+    from .data.benchmark import is_benchmark_dir, read_benchmark_split
 
     if spec in ("ml-100k", "movielens-100k", "default"):
         return load_movielens_100k()
     path = Path(spec)
+    if is_benchmark_dir(path):
+        return read_benchmark_split(path)[0]
     if path.is_dir():
         return read_atomic(path)
     if not path.exists():

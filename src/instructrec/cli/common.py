@@ -7,7 +7,8 @@ from pathlib import Path
 import click
 
 DATA_OPTION_HELP = (
-    "dataset: 'ml-100k' (embedded default), a RecBole atomic directory, "
+    "dataset: 'ml-100k' (embedded default), a RecBole atomic directory, a RecBole "
+    "benchmark-split directory (NAME.valid/test.inter + NAME.item, e.g. Amazon Games), "
     "a .csv/.parquet file, or an Amazon reviews .json(.gz) file"
 )
 
@@ -21,11 +22,14 @@ def data_option(f):
 def load_dataset(spec: str, **kwargs):
     """Resolve a --data value to a `Dataset` (readers are chosen by path and suffix)."""
     from instructrec.data import load_movielens_100k, read_atomic
+    from instructrec.data.benchmark import is_benchmark_dir, read_benchmark_split
     from instructrec.data.errors import DataError
 
     if spec in ("ml-100k", "movielens-100k", "default"):
         return load_movielens_100k()
     path = Path(spec)
+    if is_benchmark_dir(path):  # its fixed split is what leave_one_out gives on the Dataset
+        return read_benchmark_split(path)[0]
     if path.is_dir() and not (path / "interactions.parquet").exists():
         return read_atomic(path)
     if not path.exists():

@@ -2,6 +2,7 @@
 
 from .amazon import read_amazon
 from .atomic import read_atomic, write_atomic
+from .benchmark import make_benchmark_split, read_benchmark_split, restrict_users
 from .dataset import DISLIKED_RATING, LIKED_RATING, Dataset
 from .errors import DataError
 from .instruction_data import InstructionData, read_instruction_data
@@ -23,6 +24,9 @@ __all__ = [
     "DataError",
     "Split",
     "read_atomic",
+    "read_benchmark_split",
+    "make_benchmark_split",
+    "restrict_users",
     "write_atomic",
     "load_movielens_100k",
     "movielens_100k_path",

@@ -19,12 +19,14 @@ RETRIEVERS = {  # name -> "module:Class"; each Class takes its config dataclass 
     "itemknn": "instructrec.retrieval.itemknn:ItemKNN",
     "sasrec": "instructrec.retrieval.sasrec:SASRec",
     "bpr": "instructrec.retrieval.bpr:BPR",
+    "ease": "instructrec.retrieval.ease:EASE",
 }
 CONFIGS = {
     "pop": "PopConfig",
     "itemknn": "ItemKNNConfig",
     "sasrec": "SASRecConfig",
     "bpr": "BPRConfig",
+    "ease": "EASEConfig",
 }
 
 
