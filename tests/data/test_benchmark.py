@@ -65,7 +65,7 @@ def test_reads_split_and_matches_leave_one_out(tmp_path):
         assert list(raw[split.sequences("valid")[uid]]) == s[:-2]
         assert raw[split.valid.loc[split.valid.user == uid, "item"].item()] == s[-2]
         assert raw[split.test.loc[split.test.user == uid, "item"].item()] == s[-1]
-    lo = leave_one_out(ds)
+    lo = leave_one_out(ds, cold_fraction=0.0)
     for stage in ("train", "valid", "test"):
         pd.testing.assert_frame_equal(lo.frame(stage), split.frame(stage))
 
@@ -189,7 +189,7 @@ def test_real_games_counts_and_consistency(games):
     assert len(ds.meta["test_users"]) == 6_000
     assert len(split.valid) == len(split.test) == 50_546
     assert len(split.train) + 2 * 50_546 == len(ds.interactions)
-    lo = leave_one_out(ds)
+    lo = leave_one_out(ds, cold_fraction=0.0)
     for stage in ("train", "valid", "test"):
         pd.testing.assert_frame_equal(lo.frame(stage), split.frame(stage))
     assert ds.meta["noun"] == "game" and list(ds.meta["verbs"]) == ["played", "play"]

@@ -36,8 +36,8 @@ def test_evaluate_cli_writes_report_and_reuses_split(tmp_path, atomic_dir):
     assert r.exit_code == 0, r.output
     assert "| itemknn |" in r.output and "HR@1" in r.output
     assert (out / "split" / "split.json").exists()
-    assert (out / "cand10" / "manifest.json").exists()
-    first = json.loads((out / "summary.json").read_text())
+    assert (out / "seed-0" / "cand10" / "manifest.json").exists()
+    first = json.loads((out / "seed-0" / "summary.json").read_text())
     r2 = CliRunner().invoke(
         main,
         [
@@ -58,7 +58,7 @@ def test_evaluate_cli_writes_report_and_reuses_split(tmp_path, atomic_dir):
     )
     assert r2.exit_code == 0, r2.output
     assert "hashes verified" in r2.output
-    second = json.loads((tmp_path / "ev2" / "summary.json").read_text())
+    second = json.loads((tmp_path / "ev2" / "seed-0" / "summary.json").read_text())
     assert second["cand10"]["pop"] == first["cand10"]["pop"]
 
 
@@ -70,7 +70,7 @@ def test_evaluate_cli_stage_and_built_files_saved_with_the_split(tmp_path, atomi
         args += ["--data", str(atomic_dir), "--out", str(out), *extra]
         r = CliRunner().invoke(main, args)
         assert r.exit_code == 0, r.output
-        return json.loads((out / "search-hard" / "manifest.json").read_text())
+        return json.loads((out / "seed-0" / "search-hard" / "manifest.json").read_text())
 
     first = invoke(tmp_path / "a")  # default stage: valid
     assert first["config"]["stage"] == "valid"
@@ -154,7 +154,7 @@ def test_evaluate_cli_all_protocols_on_ml100k(tmp_path):
         ],
     )
     assert r.exit_code == 0, r.output
-    summary = json.loads((out / "summary.json").read_text())
+    summary = json.loads((out / "seed-0" / "summary.json").read_text())
     from instructrec.evaluation import PROTOCOLS
 
     assert set(summary) == set(PROTOCOLS)  # sasrec present: hard is built, the split has cold
@@ -195,7 +195,7 @@ def test_evaluate_cli_model_dir_uses_its_split(tmp_path, atomic_dir):
     )
     assert r.exit_code == 0, r.output
     assert "split: " + str(run_dir / "split") in r.output
-    summary = json.loads((out / "summary.json").read_text())
+    summary = json.loads((out / "seed-0" / "summary.json").read_text())
     # without a reranker the saved model ranks exactly like its retriever
     assert summary["cand10"]["instructrec"] == summary["cand10"]["itemknn"]
     assert summary["full"]["instructrec"] == summary["full"]["itemknn"]

@@ -173,8 +173,23 @@ def make_split(
     sets: dict[str, int] | None = None,
     cold_fraction: float = COLD_FRACTION,
 ) -> Split:
-    """Leave-one-out split with candidate files: what every protocol starts from."""
-    return add_candidates(dataset, leave_one_out(dataset, seed, cold_fraction), sets, seed)
+    """Leave-one-out split with candidate files: what every protocol starts from.
+
+    When the dataset names its evaluation users (``dataset.meta["test_users"]``, raw ids: the
+    Amazon Games folder lists 6,000), only their validation and test rows are kept (training
+    rows stay for every user) before candidates are drawn."""
+    split = leave_one_out(dataset, seed, cold_fraction)
+    listed = (getattr(dataset, "meta", None) or {}).get("test_users")
+    if listed:
+        keep = dataset.user_index([str(u) for u in listed])
+        for stage in ("valid", "test"):
+            frame = split.frame(stage)
+            setattr(
+                split,
+                stage,
+                frame[np.isin(frame["user"].to_numpy(), keep)].reset_index(drop=True),
+            )
+    return add_candidates(dataset, split, sets, seed)
 
 
 def set_candidates(

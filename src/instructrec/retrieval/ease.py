@@ -95,6 +95,7 @@ class EASE(Retriever):
     """Closed-form item-item autoencoder over the training interactions."""
 
     name = "ease"
+    array_attrs = ("B",)  # the item-item weights: the whole fitted state (saved as safetensors)
 
     def __init__(self, config: EASEConfig | None = None, **kwargs) -> None:
         self.config = config or EASEConfig(**kwargs)
