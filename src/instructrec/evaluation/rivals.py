@@ -224,7 +224,7 @@ class ScoreMix:
         y = np.zeros((n, k), np.int8)
         y[:, 0] = 1
         clf = HistGradientBoostingClassifier(
-            max_iter=200,
+            max_iter=100,
             learning_rate=0.05,
             max_leaf_nodes=15,
             l2_regularization=1.0,
@@ -246,7 +246,7 @@ class ScoreMix:
             raise DataError(f"ScoreMix needs at least {folds} rows for {folds}-fold CV, got {n}")
         return np.random.default_rng(self.seed).permutation(n) % folds
 
-    def _fit_features(self, x: np.ndarray) -> tuple[dict, dict]:
+    def _fit_features(self, x: np.ndarray, refit: bool = True) -> tuple[dict | None, dict]:
         """(model, CV figures): choose the kind by CV when ``auto``, refit on every row."""
         if x.shape[1] < 2:
             raise DataError("ScoreMix needs at least 2 candidates per fitting row")
@@ -261,7 +261,7 @@ class ScoreMix:
                     oof[fold == f] = self._score_with(m, x[fold == f])
                 cv[kd] = list_metrics(oof)
             kind = max(KINDS, key=lambda kd: (cv[kd]["ndcg"], kd == "linear"))
-        return self._fit_on(x, kind), cv
+        return (self._fit_on(x, kind) if refit else None), cv
 
     # ------------------------------------------------------------------ public API
     def fit(self, users, candidates, histories, intentions=None, attrs=None) -> ScoreMix:
@@ -293,15 +293,20 @@ class ScoreMix:
     def cross_fit_scores(
         self, users, candidates, histories, intentions=None, attrs=None, folds: int = 5
     ) -> np.ndarray:
-        """Out-of-fold scores (n, k): row i is scored by a model (kind chosen as in `fit`,
-        inside the fold) fitted on the other folds only. ``self.cross_folds_`` keeps each
+        """Out-of-fold scores (n, k): row i is scored by a model (kind chosen once by CV over
+        all the rows, then fixed) fitted on the other folds only. ``self.cross_folds_`` keeps each
         row's fold. Does not change the fitted model."""
         x = self.features(users, candidates, histories, intentions, attrs)
         fold = self._fold_ids(len(x), folds)
+        kind = self.kind
+        if kind == "auto":  # chosen once by CV over all rows (itself out-of-fold), then fixed
+            _, cv = self._fit_features(x, refit=False)
+            kind = max(KINDS, key=lambda kd: (cv[kd]["ndcg"], kd == "linear"))
+            self.cv_ = cv
+        self.cross_kind_ = kind
         out = np.zeros(x.shape[:2])
         for f in range(folds):
-            model, _ = self._fit_features(x[fold != f])
-            out[fold == f] = self._score_with(model, x[fold == f])
+            out[fold == f] = self._score_with(self._fit_on(x[fold != f], kind), x[fold == f])
         self.cross_folds_ = fold
         return out
 
