@@ -1,0 +1,138 @@
+"""A whole study as one benchmark: train a config with several seeds, evaluate every protocol
+at the validation stage and (once, for the reported figures) at the test stage, against every
+baseline and rival; record wall time and peak memory of each step.
+
+    python benchmarks/bench_study.py --config configs/quickstart.yaml --out runs/ml100k \
+        --name study_ml100k --stages valid,test
+    python benchmarks/bench_study.py --config configs/games.yaml --out runs/games \
+        --name study_games --stages valid,test --models pop,itemknn,ease,sasrec,score-mix,sasrec+filter
+
+A run directory that already holds every seed is reused (its training time is read from the
+manifests). Writes benchmarks/results/NAME.{json,md} (machine, versions, timings, tables)
+and the evaluation reports under OUT/eval-STAGE/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+MODELS = "pop,itemknn,bpr,ease,sasrec,score-mix,sasrec+filter,bias,mf"
+
+
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--config", required=True)
+    ap.add_argument("--out", required=True, help="run directory (reused when complete)")
+    ap.add_argument("--name", required=True, help="results file name")
+    ap.add_argument("--seeds", default="0,1,2")
+    ap.add_argument("--stages", default="valid", help="valid, test or valid,test")
+    ap.add_argument("--protocols", default="all")
+    ap.add_argument("--models", default=MODELS)
+    ap.add_argument("--set", dest="sets", action="append", default=["ease.l2=100"])
+    ap.add_argument("--n-boot", type=int, default=1000)
+    args = ap.parse_args(argv)
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from instructrec.cli.common import parse_seeds
+    from instructrec.cli.evaluate import _parse_sets
+    from instructrec.config import RunConfig, load_data
+    from instructrec.data import load_split
+    from instructrec.evaluation.manifest import git_state, machine, package_versions
+    from instructrec.evaluation.protocols import PROTOCOLS
+    from instructrec.evaluation.run import _runnable
+    from instructrec.evaluation.seeds import to_markdown
+    from instructrec.evaluation.study import RIVALS, run_study
+    from instructrec.runs import SEEDS_FILE, load_seed_models, train_seeds
+
+    seeds = parse_seeds(args.seeds)
+    out = Path(args.out)
+    timings: dict[str, float] = {}
+    cfg = RunConfig.from_yaml(args.config)
+    done = out / SEEDS_FILE
+    if not (done.exists() and set(json.loads(done.read_text())["seeds"]) >= set(seeds)):
+        t0 = time.perf_counter()
+        train_seeds(cfg, out, seeds, echo=print)
+        timings["train_s"] = time.perf_counter() - t0
+    for s in seeds:
+        man = json.loads((out / f"seed-{s}" / "manifest.json").read_text())
+        timings[f"train_s/seed{s}"] = man.get("total_seconds")
+    t0 = time.perf_counter()
+    dataset = load_data(cfg.data.source)
+    split = load_split(out / "split", dataset)
+    run_models = load_seed_models(out)
+    timings["load_s"] = time.perf_counter() - t0
+    wanted = [m for m in args.models.split(",") if m]
+    rivals = [m for m in wanted if m in RIVALS]
+    baselines = [m for m in wanted if m not in RIVALS]
+    names = list(PROTOCOLS) if args.protocols == "all" else args.protocols.split(",")
+    probe = {b: None for b in baselines}
+    names = [n for n in names if _runnable(n, split, probe, dataset)]
+    tables = {}
+    for stage in args.stages.split(","):
+        t0 = time.perf_counter()
+        _, combined = run_study(
+            dataset,
+            split,
+            names,
+            seeds,
+            stage=stage,
+            run_models=run_models,
+            baselines=baselines,
+            rivals=rivals,
+            out_dir=out / f"eval-{stage}",
+            n_boot=args.n_boot,
+            options=_parse_sets(tuple(args.sets)),
+        )
+        timings[f"evaluate_s/{stage}"] = time.perf_counter() - t0
+        tables[stage] = {
+            "markdown": to_markdown(combined),
+            "means": combined.means.to_dict(orient="records"),
+            "tests": combined.tests.to_dict(orient="records"),
+        }
+    result = {
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "config": cfg.to_dict(),
+        "seeds": seeds,
+        "protocols": names,
+        "models": wanted,
+        "timings_s": timings,
+        "peak_rss_mib": peak_rss_mib(),
+        "machine": machine(),
+        "packages": package_versions(),
+        "git": git_state(),
+        "dataset": {"name": dataset.name, "users": dataset.n_users, "items": dataset.n_items},
+        "evaluated_rows": {"valid": len(split.valid), "test": len(split.test)},
+        "tables": tables,
+    }
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"{args.name}.json").write_text(json.dumps(result, indent=1, default=str))
+    md = [
+        f"# {args.name}",
+        "",
+        f"`{result['command']}`",
+        "",
+        f"Machine: {result['machine']}; git {result['git']}; peak RSS "
+        f"{result['peak_rss_mib']:.0f} MiB; timings (s): "
+        + ", ".join(f"{k} {v:.0f}" for k, v in timings.items() if v is not None),
+        "",
+    ]
+    for stage, t in tables.items():
+        md += [f"## Stage: {stage}", "", t["markdown"], ""]
+    (RESULTS / f"{args.name}.md").write_text("\n".join(md))
+    print("\n".join(md))
+    return result
+
+
+if __name__ == "__main__":
+    main()
