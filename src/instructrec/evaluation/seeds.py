@@ -8,7 +8,8 @@ one long table of per-seed means and one of comparisons:
 - per seed: the paired bootstrap already in each `Report` (model - rival, 95% CI, p);
 - pooled: per-user values averaged over the seeds, then a paired bootstrap over users
   (rank protocols; for `pointwise`, AUC has no per-user value, so only per-seed tests);
-- Holm (1979) adjustment of the pooled p-values over every test the table holds.
+- Holm (1979) adjustment of the pooled p-values (normal approximation from the bootstrap
+  standard error) over every test the table holds.
 
 The verdict of a comparison is ``beats`` when the pooled Holm-adjusted p < 0.05 with a
 positive difference and every seed's difference is positive, ``below`` symmetrically,
@@ -49,6 +50,18 @@ def holm(p: list[float]) -> list[float]:
         running = max(running, min(1.0, (m - rank) * p_arr[i]))
         out[i] = running
     return out.tolist()
+
+
+def normal_p(diff: np.ndarray, idx: np.ndarray) -> float:
+    """Two-sided p that the mean of ``diff`` is 0, from the bootstrap standard error."""
+    from scipy.stats import norm
+
+    diff = np.asarray(diff, np.float64)
+    se = float(diff[idx].mean(axis=1).std(ddof=1))
+    mean = float(diff.mean())
+    if se == 0.0:
+        return 1.0 if mean == 0.0 else 0.0
+    return float(2.0 * norm.sf(abs(mean) / se))
 
 
 @dataclass
@@ -135,6 +148,9 @@ def combine(
             if a is not None and b is not None and len(a) == len(b) and len(a):
                 idx = S.resample_indices(len(a), n_boot, boot_seed)
                 pooled = S.paired_bootstrap(a.to_numpy(), b.to_numpy(), idx)
+                # p from the bootstrap's standard error (normal approximation): a resampled
+                # p cannot go below 1/n_boot, too coarse for a Holm correction over many tests
+                pooled["p_bootstrap"] = normal_p(a.to_numpy() - b.to_numpy(), idx)
             elif per_seed:  # AUC: no per-user values; the mean of the per-seed differences
                 pooled["diff"] = float(np.mean([d for _, d, *_ in per_seed]))
             row = {
