@@ -128,6 +128,20 @@ def describe_model(name: str, obj) -> dict:
     return out
 
 
+def split_hashes(split) -> dict[str, str]:
+    """SHA-256 of every candidate file (as saved: ``NAME.STAGE.npy``), also for a split that
+    was never written to disk, plus the hashes the split already records."""
+    import numpy as np
+
+    from ..data.split import array_sha256
+
+    out = dict(split.hashes)
+    for name, by_stage in split.candidates.items():
+        for stage, arr in by_stage.items():
+            out.setdefault(f"{name}.{stage}.npy", array_sha256(np.asarray(arr)))
+    return out
+
+
 def build_manifest(protocol: str, dataset, split, models: dict, seed: int, config: dict) -> dict:
     """The manifest dict of one protocol run."""
     return {
@@ -143,7 +157,7 @@ def build_manifest(protocol: str, dataset, split, models: dict, seed: int, confi
             "items": dataset.n_items,
             "interactions": len(dataset.interactions),
         },
-        "split_files": dict(split.hashes),
+        "split_files": split_hashes(split),
         "models": [describe_model(n, m) for n, m in models.items()],
         "packages": package_versions(),
         "git_commit": git_commit(),
