@@ -84,15 +84,19 @@ def test_quickstart_fast_end_to_end(tmp_path):
     res = CliRunner().invoke(main, ["quickstart", "--fast", "--out", str(out)])
     assert res.exit_code == 0, res.output
     for section in (
-        "## cand10",
-        "## full",
-        "## search",
-        "## vague",
-        "held-out templates",
+        "## validation stage, seen templates",
+        "### cand10",
+        "### full",
+        "### search",
+        "### vague-para",
+        "### pointwise",
+        "## validation stage, held-out templates",
         "sample recommendations",
     ):
         assert section in res.output
-    for model in ("sasrec", "itemknn", "pop", "instructrec", "sasrec+filter"):
+    for model in ("sasrec", "itemknn", "pop", "instructrec", "sasrec+filter", "score-mix", "bias"):
         assert model in res.output
+    assert "verdict" in res.output
     assert (out / "model" / "reranker" / "reranker.json").exists()
-    assert (out / "eval" / "cand10").is_dir()
+    assert (out / "eval" / "seen" / "seed-0" / "cand10").is_dir()
+    assert (out / "eval" / "seen" / "combined.md").exists()

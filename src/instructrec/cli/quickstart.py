@@ -3,11 +3,14 @@
     instructrec quickstart [--out runs/quickstart] [--fast]
 
 Trains the quickstart configuration (configs/quickstart.yaml: SASRec first stage, MiniLM+LoRA
-reranker with SASRec / item-kNN / Pop priors), evaluates it against Pop, item-kNN and SASRec
-(and SASRec + attribute filter on `search`) in the same run on cand10, cand20, full, search,
-vague, cand10 with held-out templates and pointwise (Yes/No AUC), prints the table and a few
-recommendations. ``--fast`` is a tiny budget for CI (about a minute or two): its numbers
-mean nothing.
+reranker with SASRec / item-kNN / Pop priors, seed 0), evaluates it on the VALIDATION stage
+against Pop, item-kNN, SASRec and the rivals of EVALUATION.md (score-mix: the reranker's
+non-text inputs without the language model; SASRec + a learned filter on requests; bias and
+MF rating models on Yes/No) on cand10, cand20, full, search, vague, the paraphrased requests,
+cand10 with held-out templates and pointwise, prints each table with the paired verdict
+against every rival, and a few recommendations. The README's reported figures come from
+`instructrec train --seeds 0,1,2` + `instructrec evaluate --stage test` (three seeds, test
+stage, run once). ``--fast`` is a tiny budget for CI: its numbers mean nothing.
 """
 
 from __future__ import annotations
@@ -22,14 +25,16 @@ SAMPLE_INSTRUCTIONS = (
     "a romantic film for a quiet evening",
 )
 PROTOCOLS = (
-    ("cand10", None),
-    ("cand20", None),
-    ("full", None),
-    ("search", None),
-    ("vague", None),
-    ("cand10", "held_out"),
-    ("pointwise", None),
+    "cand10",
+    "cand20",
+    "full",
+    "search",
+    "vague",
+    "vague-para",
+    "search-para",
+    "pointwise",
 )
+RIVALS = ("score-mix", "sasrec+filter", "bias", "mf")
 
 
 def quickstart_config(fast: bool = False):
@@ -62,7 +67,6 @@ def run_quickstart(
 
     ``users`` evaluates only the first N test users (a quick look; the default is all)."""
     from instructrec.data import load_movielens_100k, make_split
-    from instructrec.evaluation import run
     from instructrec.runs import train_run
 
     t0 = time.perf_counter()
@@ -77,25 +81,33 @@ def run_quickstart(
     )
     rec, manifest = train_run(cfg, out, dataset=dataset, split=split)
     t_train = time.perf_counter() - t0
-    models = {p.name: p for p in rec.priors}
-    models.setdefault(rec.retriever.name, rec.retriever)
-    models["instructrec"] = rec
+    from instructrec.evaluation.seeds import to_markdown
+    from instructrec.evaluation.study import run_study
+
+    rec.source_dir = f"{out}/model"
+    seed = cfg.training.seed
     tables = {}
-    for proto, templates in PROTOCOLS:
-        key = proto + ("/held-out templates" if templates else "")
-        report = run(
-            proto,
+    for label, protos, templates in (
+        ("seen templates", list(PROTOCOLS), None),
+        ("held-out templates", ["cand10", "search", "vague"], "held_out"),
+    ):
+        _, combined = run_study(
             dataset,
             split,
-            models,
-            seed=cfg.data.seed,
-            templates=templates,
-            out_dir=f"{out}/eval/{proto}{'-heldout' if templates else ''}",
+            protos,
+            [seed],
+            stage="valid",
+            run_models={seed: rec},
+            baselines=["pop", "itemknn", "sasrec"],
+            rivals=list(RIVALS),
+            out_dir=f"{out}/eval/{'heldout' if templates else 'seen'}",
             n_boot=200 if fast else 1000,
+            templates=templates,
+            echo=echo,
         )
-        tables[key] = report
-        echo(f"\n## {key}\n")
-        echo(report.table.to_string(float_format=lambda x: f"{x:.4f}"))
+        tables[label] = combined
+        echo(f"\n## validation stage, {label}\n")
+        echo(to_markdown(combined))
     echo("\n## sample recommendations (user " + str(dataset.user_ids[0]) + ")\n")
     for text in SAMPLE_INSTRUCTIONS:
         df = rec.recommend(user=dataset.user_ids[0], instruction=text, n=5)
@@ -104,6 +116,8 @@ def run_quickstart(
     seconds = time.perf_counter() - t0
     echo(
         f"\nquickstart: {seconds:.0f} s (training {t_train:.0f} s); run saved to {out}; "
+        f"tables: {out}/eval/seen/combined.md, {out}/eval/heldout/combined.md (per protocol: "
+        f"seed-{seed}/PROTOCOL/report.md, plot.png, manifest.json); "
         f'try: instructrec recommend --model {out}/model --user 1 "a 90s comedy"'
     )
     return {
