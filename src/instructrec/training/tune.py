@@ -310,13 +310,17 @@ def tune(
             stacklevel=2,
         )
 
-    work = out if resume else out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    if not resume:
+    main = int(os.environ.get("RANK", "0")) == 0  # under accelerate launch / torchrun
+    # every process of a distributed run writes into the same temporary directory
+    tag = f"dist-{os.environ['MASTER_PORT']}" if "MASTER_PORT" in os.environ else os.getpid()
+    work = out if resume else out.with_name(f".{out.name}.tmp-{tag}")
+    if main and not resume:
         shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True, exist_ok=True)
     train_cfg = replace(config.train, output_dir=str(work), resume=resume)
     saved = replace(config, train=train_cfg, backbone=backbone)
-    (work / "tune.yaml").write_text(yaml.safe_dump(saved.to_dict(), sort_keys=False))
+    if main:
+        (work / "tune.yaml").write_text(yaml.safe_dump(saved.to_dict(), sort_keys=False))
     info = {
         "engine": engine_name,
         "backbone": backbone,
@@ -372,7 +376,6 @@ def tune(
             write_jsonl(work / "test_predictions.jsonl", preds)
         elif test_set is not None:
             write_jsonl(work / "test_predictions.jsonl", tuned.predict(test_set))
-    main = int(os.environ.get("RANK", "0")) == 0  # under accelerate launch / torchrun
     summary = {
         "backbone": backbone,
         "engine": engine_name,
