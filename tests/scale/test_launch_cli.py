@@ -68,5 +68,5 @@ def test_accelerate_launch_tune_two_processes(tmp_path):
         "rng-1.json",
         "rng-1.safetensors",
     ]
-    scorer = load_scorer(out / "model")  # rank 0 saved a loadable model
+    scorer = load_scorer(out / "model" / "lm")  # rank 0 saved a loadable model
     assert scorer is not None

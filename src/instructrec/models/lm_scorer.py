@@ -7,8 +7,9 @@ the positive candidate for ``task="rank"``; ``meta["label"]`` (0/1) the answer f
 language-model loss on an answer, used for generic instruction tuning (`instructrec tune`).
 
 A saved scorer is a directory: ``scorer.json`` (kind, settings, where the base model lives),
-``tokenizer/``, and either ``adapter/`` (peft LoRA weights; the base is referenced by path or
-saved in ``base/`` when it has none) or ``base/`` (a fully fine-tuned model).
+``tokenizer/``, and either ``adapter/`` (peft LoRA weights; the base is referenced by registry
+key (`instructrec.models.offline`) or path, or saved in ``base/`` when it has neither) or
+``base/`` (a fully fine-tuned model).
 """
 
 from __future__ import annotations
@@ -243,7 +244,9 @@ class LMScorer(Scorer):
         meta = json.loads(meta_path.read_text())
         target = _SCORERS()[meta["kind"]]
         base = meta["base"] or str(directory / "base")
-        backbone = load_backbone(base, meta["kind"], tokenizer=str(directory / "tokenizer"))
+        from instructrec.models.offline import load_any  # a registry key resolves offline
+
+        backbone = load_any(base, meta["kind"], tokenizer=str(directory / "tokenizer"))
         if (directory / "adapter").exists():
             from peft import PeftModel
 

