@@ -23,6 +23,10 @@ if [ ! -x "${INSTRUCTREC_CHROMIUM:-/usr/bin/chromium}" ]; then
   echo "test.sh: no chromium (apt-get install -y chromium): DESELECTING browser tests" >&2
   [ -z "${CI:-}" ] || exit 1
   markers="($markers) and not browser"
+elif ! .venv/bin/python -c "import playwright" >/dev/null 2>&1; then
+  echo "test.sh: no playwright (EXTRAS=browser bash scripts/setup.sh): DESELECTING browser tests" >&2
+  [ -z "${CI:-}" ] || exit 1
+  markers="($markers) and not browser"
 fi
 stop_pg() {
   [ -n "$started_pg" ] && [ -n "${INSTRUCTREC_PG_DATA:-}" ] || return 0
