@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> dict:
     from instructrec.evaluation.manifest import git_state, machine, package_versions
     from instructrec.evaluation.protocols import PROTOCOLS
     from instructrec.evaluation.run import _runnable
-    from instructrec.evaluation.seeds import to_markdown
+    from instructrec.evaluation.seeds import headline, to_markdown
     from instructrec.evaluation.study import RIVALS, run_study
     from instructrec.runs import SEEDS_FILE, load_seed_models, train_seeds
 
@@ -96,6 +96,7 @@ def main(argv: list[str] | None = None) -> dict:
         )
         timings[f"evaluate_s/{stage}"] = time.perf_counter() - t0
         tables[stage] = {
+            "headline": headline(combined),
             "markdown": to_markdown(combined),
             "means": combined.means.to_dict(orient="records"),
             "tests": combined.tests.to_dict(orient="records"),
@@ -128,7 +129,7 @@ def main(argv: list[str] | None = None) -> dict:
         "",
     ]
     for stage, t in tables.items():
-        md += [f"## Stage: {stage}", "", t["markdown"], ""]
+        md += [f"## Stage: {stage}", "", t["headline"], "", t["markdown"], ""]
     (RESULTS / f"{args.name}.md").write_text("\n".join(md))
     print("\n".join(md))
     return result

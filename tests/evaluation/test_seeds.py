@@ -83,3 +83,12 @@ def test_combine_ties_when_models_equal():
     c = combine(study, n_boot=300)
     assert c.tests.iloc[0]["verdict"] == "ties"
     assert c.tests.iloc[0]["diff_low"] <= 0 <= c.tests.iloc[0]["diff_high"]
+
+
+def test_headline_names_the_strongest_rival_and_verdict():
+    from instructrec.evaluation.seeds import headline
+
+    c = combine(_study(gap=0.3), n_boot=300)
+    text = headline(c)
+    row = next(line for line in text.splitlines() if line.startswith("| cand10"))
+    assert "sasrec (" in row and row.rstrip(" |").endswith("beats")

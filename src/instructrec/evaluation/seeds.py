@@ -244,3 +244,55 @@ def to_markdown(c: Combined, model: str = "instructrec", digits: int = 4) -> str
                 )
         out.append("")
     return "\n".join(out)
+
+
+def headline(
+    c: Combined,
+    model: str = "instructrec",
+    show: tuple[str, ...] = ("sasrec", "ease", "score-mix", "sasrec+filter", "bias", "mf"),
+    digits: int = 4,
+) -> str:
+    """One row per protocol (its primary metric): ``model`` and the ``show`` columns (mean over
+    seeds), the strongest rival, ``model`` minus it with the pooled 95% CI and Holm p, and
+    the verdict. Blank cells: the model does not apply to that protocol."""
+    f = f"{{:.{digits}f}}"
+    cols = [m for m in show if m in set(c.means.model)]
+    head = [
+        "protocol",
+        "metric",
+        f"**{model}**",
+        *cols,
+        "strongest rival",
+        "diff [95% CI]",
+        "Holm p",
+        "verdict",
+    ]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for proto in dict.fromkeys(c.means.protocol):
+        m = c.means[c.means.protocol == proto]
+        t = c.tests[c.tests.protocol == proto] if not c.tests.empty else c.tests
+        metric = t.metric.iloc[0] if len(t) else m.metric.iloc[0]
+        row = m[m.metric == metric].set_index("model")["mean"]
+        if model not in row:
+            continue
+        best = c.strongest_rival(proto, model)
+        cells = [proto, metric, f"**{f.format(row[model])}**"]
+        cells += [f.format(row[x]) if x in row else "" for x in cols]
+        if best is not None and len(t):
+            r = t[t.rival == best].iloc[0]
+            ci = (
+                f" [{r['diff_low']:+.3f}, {r['diff_high']:+.3f}]"
+                if np.isfinite(r["diff_low"])
+                else " (per seed: " + ", ".join(f"{r[f'seed{s}_diff']:+.3f}" for s in c.seeds) + ")"
+            )
+            p = "n/a" if not np.isfinite(r["p_holm"]) else f"{r['p_holm']:.2g}"
+            cells += [
+                f"{best} ({f.format(row[best])})",
+                f"{r['diff']:+.{digits}f}{ci}",
+                p,
+                r["verdict"],
+            ]
+        else:
+            cells += ["", "", "", ""]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)

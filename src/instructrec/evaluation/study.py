@@ -27,7 +27,7 @@ from pathlib import Path
 
 from ..data.dataset import Dataset
 from ..data.split import Split
-from .seeds import Combined, combine, to_markdown
+from .seeds import Combined, combine, headline, to_markdown
 
 MODEL = "instructrec"
 RIVALS = ("score-mix", "sasrec+filter", "bias", "mf")
@@ -113,7 +113,10 @@ def run_study(
 def save_combined(c: Combined, out_dir: str | Path, stage: str) -> Path:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "combined.md").write_text(f"## Stage: {stage}\n\n" + to_markdown(c))
+    (out / "combined.md").write_text(
+        f"## Stage: {stage}\n\n### Headline (primary metric per protocol)\n\n{headline(c)}\n\n"
+        + to_markdown(c)
+    )
     (out / "combined.json").write_text(
         json.dumps(
             {
