@@ -45,12 +45,13 @@ def _parse_sets(values: tuple[str, ...]) -> dict[str, dict]:
 )
 @click.option(
     "--stage",
-    type=click.Choice(["valid", "test"]),
+    type=click.Choice(["valid", "test", "valid,test"]),
     default="valid",
     show_default=True,
     help="rows to evaluate: 'valid' (validation targets and their candidate files; use it "
     "for all development) or 'test' (the held-out targets: run a configuration there once, "
-    "for the figures you report)",
+    "for the figures you report); 'valid,test' fits the baselines once and writes OUT/valid "
+    "and OUT/test",
 )
 @click.option(
     "--models",
@@ -150,27 +151,32 @@ def evaluate(
         probe = {b: None for b in baselines}
         names = [n for n in PROTOCOLS if _runnable(n, split, probe, dataset)]
     files_before = dict(split.hashes)
-    _, combined = run_study(
-        dataset,
-        split,
-        names,
-        seed_list,
-        stage=stage,
-        run_models=run_models,
-        baselines=baselines,
-        rivals=rivals,
-        out_dir=out_dir,
-        n_boot=n_boot,
-        templates=template,
-        options=_parse_sets(sets),
-        echo=click.echo,
-    )
+    fitted: dict = {}
+    results = {}
+    for st in stage.split(","):
+        _, results[st] = run_study(
+            dataset,
+            split,
+            names,
+            seed_list,
+            stage=st,
+            run_models=run_models,
+            baselines=baselines,
+            rivals=rivals,
+            out_dir=out_dir if "," not in stage else out_dir / st,
+            n_boot=n_boot,
+            templates=template,
+            options=_parse_sets(sets),
+            echo=click.echo,
+            fitted=fitted,
+        )
     if split.hashes != files_before:  # hard / search-hard files built during the run
         save_split(split, out_dir / "split", dataset)
         if not new_split:
             click.echo(f"split with the candidate files built now: {out_dir / 'split'}")
-    click.echo(f"stage: {stage}; seeds: {', '.join(map(str, seed_list))}")
-    click.echo(to_markdown(combined))
+    for st, combined in results.items():
+        click.echo(f"stage: {st}; seeds: {', '.join(map(str, seed_list))}")
+        click.echo(to_markdown(combined))
     click.echo(
         f"report: {out_dir}/combined.md (per seed and protocol: seed-N/PROTOCOL/report.md, "
         f"report.json, manifest.json, per_user.csv, plot.png)"

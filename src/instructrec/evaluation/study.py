@@ -59,8 +59,11 @@ def run_study(
     templates: str | list[str] | None = None,
     options: dict[str, dict] | None = None,
     echo: Callable[[str], None] = print,
+    fitted: dict[int, dict] | None = None,
 ) -> tuple[dict[int, dict], Combined]:
-    """Evaluate ``protocols`` at ``stage`` for each seed (see the module docstring)."""
+    """Evaluate ``protocols`` at ``stage`` for each seed (see the module docstring).
+    ``fitted``: a dict kept across calls (e.g. one per stage) so each seed's baselines are
+    fitted once: {seed: {name: retriever}}, filled here."""
     from .rival_models import Rivals
     from .run import run, write_summary
 
@@ -77,7 +80,10 @@ def run_study(
     for seed in seeds:
         t0 = time.perf_counter()
         rec = run_models.get(seed)
-        base = _seed_baselines(dataset, split, list(baselines), seed, rec, options or {})
+        cache = fitted.setdefault(seed, {}) if fitted is not None else {}
+        todo = [b for b in baselines if b not in cache]
+        cache.update(_seed_baselines(dataset, split, todo, seed, rec, options or {}))
+        base = {b: cache[b] for b in baselines}
         echo(f"seed {seed}: baselines {', '.join(base)} ready ({time.perf_counter() - t0:.0f} s)")
         factory = Rivals(dataset, split, base, rec, seed, list(rivals or []))
         study[seed] = {}
