@@ -233,9 +233,9 @@ def run_step(step: Step, work: Path, env: dict[str, str], timeout: int) -> None:
         step.checks = {
             "steps": metrics["steps"],
             "n_train": metrics["n_train"],
-            "valid_loss": round(metrics["valid_loss"], 4),
+            "valid_loss": (round(metrics["valid"]["loss"], 4) if metrics.get("valid") else None),
             "examples_per_s": round(metrics["examples_per_s"], 1),
-            "processes_seen": len(list(ckpt.glob("rng-*.pt"))),  # one RNG file per rank
+            "processes_seen": len(list(ckpt.glob("rng-*.json"))),  # one RNG file per rank
             "model_saved": (out / "model").is_dir(),
             "mixed_precision": train["mixed_precision"],
             "device": train["device"],
