@@ -224,3 +224,34 @@ def test_evaluate_cli_rejects_model_from_other_data(tmp_path, atomic_dir):
         ],
     )
     assert r.exit_code == 2 and "trained on" in r.output
+
+
+def test_evaluate_cli_seeds_both_stages_and_rivals(tmp_path, atomic_dir):
+    out = tmp_path / "ev"
+    args = ["evaluate", "--protocol", "cand10", "--data", str(atomic_dir), "--out", str(out)]
+    r = CliRunner().invoke(
+        main,
+        [
+            *args,
+            "--models",
+            "pop,itemknn,score-mix",
+            "--seeds",
+            "0,1",
+            "--stage",
+            "valid,test",
+            "--n-boot",
+            "50",
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    for stage in ("valid", "test"):
+        combined = json.loads((out / stage / "combined.json").read_text())
+        assert combined["stage"] == stage and combined["seeds"] == [0, 1]
+        models = {m["model"] for m in combined["means"]}
+        assert {"pop", "itemknn", "score-mix"} <= models
+        man = json.loads((out / stage / "seed-1" / "cand10" / "manifest.json").read_text())
+        assert man["config"]["stage"] == stage
+        mix = next(m for m in man["models"] if m["name"] == "score-mix")
+        assert mix["fit"].get("cross_fitted", False) is (stage == "valid")  # not its own rows
+    bad = CliRunner().invoke(main, [*args, "--seeds", "0,x"])
+    assert bad.exit_code == 2 and "--seeds" in bad.output
