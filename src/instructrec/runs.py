@@ -40,6 +40,7 @@ def train_run(config: RunConfig, out_dir: str | Path, dataset=None, split=None):
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    git_commit()  # recorded as the run starts (cached), not when its manifest is written
     t0 = time.perf_counter()
     dataset = dataset if dataset is not None else load_data(config.data.source)
     if split is None:

@@ -4,6 +4,7 @@ its protocol, seed and candidate file is not a result")."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import platform
 import subprocess
@@ -43,8 +44,11 @@ def package_versions() -> dict[str, str]:
     return out
 
 
+@functools.lru_cache(maxsize=1)
 def git_commit() -> str | None:
-    """HEAD of the checkout holding this file (``+dirty`` with local changes); None without git."""
+    """HEAD of the checkout holding this file (``+dirty`` with local changes); None without git.
+    Read once per process (the first call): a commit made while a long run goes on must not
+    be recorded as the code that ran."""
     here = Path(__file__).resolve().parent
     try:
         sha = subprocess.run(

@@ -64,8 +64,11 @@ def run_study(
     """Evaluate ``protocols`` at ``stage`` for each seed (see the module docstring).
     ``fitted``: a dict kept across calls (e.g. one per stage) so each seed's baselines are
     fitted once: {seed: {name: retriever}}, filled here."""
+    from .manifest import git_commit
     from .rival_models import Rivals
     from .run import run, write_summary
+
+    git_commit()  # the code that runs is the checkout as it is now (cached for every manifest)
 
     run_models = run_models or {}
     missing = [s for s in seeds if run_models and s not in run_models]
