@@ -3,7 +3,8 @@
 import pytest
 
 from instructrec.evaluation import fit_baselines, run
-from instructrec.evaluation.protocols import get_protocol, protocol_intentions
+from instructrec.evaluation.intentions import protocol_intentions
+from instructrec.evaluation.protocols import get_protocol
 from instructrec.instructions.paraphrase import load_paraphrases
 
 

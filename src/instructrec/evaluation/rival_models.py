@@ -14,11 +14,11 @@ import numpy as np
 
 from ..data.errors import DataError
 from .hard_negatives import protocol_candidates
+from .intentions import protocol_intentions
 from .protocols import (
     PROTOCOLS,
     Protocol,
     get_protocol,
-    protocol_intentions,
     select_rows,
     stage_rows,
 )

@@ -27,6 +27,7 @@ from ..retrieval.base import Retriever
 from . import metrics as M
 from . import stats as S
 from .hard_negatives import HARD_RETRIEVER, protocol_candidates
+from .intentions import protocol_intentions, training_intentions
 from .manifest import build_manifest
 from .protocols import (
     PROTOCOLS,
@@ -36,12 +37,10 @@ from .protocols import (
     full_ranks,
     get_protocol,
     pointwise_instances,
-    protocol_intentions,
     score_candidates,
     score_pointwise,
     select_rows,
     stage_rows,
-    training_intentions,
 )
 from .report import Report
 
