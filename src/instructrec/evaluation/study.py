@@ -62,8 +62,9 @@ def run_study(
     fitted: dict[int, dict] | None = None,
 ) -> tuple[dict[int, dict], Combined]:
     """Evaluate ``protocols`` at ``stage`` for each seed (see the module docstring).
-    ``fitted``: a dict kept across calls (e.g. one per stage) so each seed's baselines are
-    fitted once: {seed: {name: retriever}}, filled here."""
+    ``fitted``: a dict kept across calls (e.g. one per stage) so each seed's baselines and
+    stage-independent rivals are fitted once: {seed: {"baselines": {name: retriever},
+    "rivals": Rivals}}, filled here."""
     from .manifest import git_commit
     from .rival_models import Rivals
     from .run import run, write_summary
@@ -84,11 +85,14 @@ def run_study(
         t0 = time.perf_counter()
         rec = run_models.get(seed)
         cache = fitted.setdefault(seed, {}) if fitted is not None else {}
-        todo = [b for b in baselines if b not in cache]
-        cache.update(_seed_baselines(dataset, split, todo, seed, rec, options or {}))
-        base = {b: cache[b] for b in baselines}
+        have = cache.setdefault("baselines", {})
+        todo = [b for b in baselines if b not in have]
+        have.update(_seed_baselines(dataset, split, todo, seed, rec, options or {}))
+        base = {b: have[b] for b in baselines}
         echo(f"seed {seed}: baselines {', '.join(base)} ready ({time.perf_counter() - t0:.0f} s)")
-        factory = Rivals(dataset, split, base, rec, seed, list(rivals or []))
+        factory = cache.get("rivals")  # the filter and rating models serve every stage
+        if factory is None or factory.names != list(rivals or []) or factory.base != base:
+            factory = cache["rivals"] = Rivals(dataset, split, base, rec, seed, list(rivals or []))
         study[seed] = {}
         for proto in protocols:
             t1 = time.perf_counter()
