@@ -152,3 +152,35 @@ def test_p1_p2_do_not_leak_the_target_or_the_future(ml100k, ml100k_split):
     split2.train.loc[last, "rating"] = 6 - split2.train.loc[last, "rating"]
     tr2 = build(ml100k, split2, stage="train", slots=slots, seed=0)
     assert tr["query"].tolist() == tr2["query"].tolist()
+
+
+def _kinds(brand_phrase: str | None) -> Dataset:
+    """Games-like table: an accessory among games, a franchise in the brand column."""
+    items = _shop().items.copy()
+    items["kind"] = ["game", "game", "accessory", None]
+    items["category"] = "Xbox"
+    items["brand"] = ["Zelda", "Zelda", None, "Doom"]
+    meta = {"noun": "game"} | ({"brand_phrase": brand_phrase} if brand_phrase else {})
+    inter = pd.DataFrame({"user_id": ["u", "u"], "item_id": ["g1", "g3"], "timestamp": [1, 2]})
+    return Dataset.from_frames("games", inter, items, meta=meta)
+
+
+def test_specific_intentions_call_an_accessory_an_accessory():
+    ds = _kinds(None)
+    j = int(np.flatnonzero(ds.items["item_id"].to_numpy() == "g3")[0])
+    texts, _ = derive_intentions(ds, np.full(60, j), "I2", seed=0)
+    assert all("accessory" in t and " game" not in t for t in texts if t)
+    g = int(np.flatnonzero(ds.items["item_id"].to_numpy() == "g4")[0])  # kind missing: domain noun
+    texts, _ = derive_intentions(ds, np.full(60, g), "I2", seed=0)
+    assert any(" game" in t for t in texts)
+
+
+@pytest.mark.parametrize(
+    ("phrase", "expected"), [(None, "by Zelda"), ("from the {} series", "from the Zelda series")]
+)
+def test_brand_phrase_comes_from_the_dataset(phrase, expected):
+    ds = _kinds(phrase)
+    j = int(np.flatnonzero(ds.items["item_id"].to_numpy() == "g1")[0])
+    texts, attrs = derive_intentions(ds, np.full(200, j), "I2", seed=1)
+    branded = [t for t, a in zip(texts, attrs, strict=True) if "brand" in a]
+    assert branded and all(t.endswith(expected) for t in branded)

@@ -149,3 +149,48 @@ def test_intention_matches_and_excluded_read_the_excluded_key(ml100k):
     dec = a.decade[other]
     got = intention_excluded(ml100k, [{"excluded": {"decades": [int(dec)]}}], cands[:1])
     assert got.tolist() == [[bool(a.decade[horror_comedy] == dec), a.decade[comedy] == dec, True]]
+
+
+def _franchises():
+    import pandas as pd
+
+    from instructrec.data import Dataset
+
+    brands = [".hack", "Call of Duty", "Call of Duty: Black Ops", "Halo", "Fatal Frame"]
+    brands += [f"Series {k}" for k in range(300)]  # many names: the first-word index matters
+    items = pd.DataFrame(
+        {
+            "item_id": [f"i{k}" for k in range(len(brands))],
+            "title": brands,
+            "brand": brands,
+            "category": ["Xbox 360"] * len(brands),
+        }
+    )
+    inter = pd.DataFrame({"user_id": ["u"], "item_id": ["i0"], "timestamp": [1]})
+    return Dataset.from_frames("games", inter, items)
+
+
+def test_brand_names_are_found_by_their_first_word_index():
+    ds = _franchises()
+    got = parse_intentions(
+        ds,
+        [
+            "something from the Call of Duty: Black Ops series",
+            "a .hack game please",
+            "an xbox 360 game, not Halo",
+            "recall of duty",  # 'call' inside a word is no mention
+            "from the series 17 series",
+        ],
+    )
+    assert got[0]["brand"] == "Call of Duty: Black Ops"  # the longest name wins
+    assert got[1]["brand"] == ".hack"  # names not starting with a letter are always tried
+    assert got[2]["category"] == "Xbox 360" and got[2]["excluded"] == {"brands": ["Halo"]}
+    assert "brand" not in got[3]
+    assert got[4]["brand"] == "Series 17"
+
+
+def test_repeated_texts_are_parsed_once_but_rows_do_not_share_dicts(ml100k):
+    got = parse_intentions(ml100k, ["a comedy, no horror"] * 3 + [None])
+    assert got[0] == got[1] == got[2] and got[3] == {}
+    got[0]["genres_any"].append("X")
+    assert "X" not in got[1]["genres_any"]

@@ -8,7 +8,8 @@ InstructRec derives its I1/I2 intentions from such attributes (Zhang et al. 2023
 A rules file (``title_rules/NAME.yaml``; see ``games.yaml`` for the full format) holds:
 
 ``domain``
-    ``noun`` / ``verbs`` for `Dataset.meta` ("game", ["played", "play"]).
+    ``noun`` / ``verbs`` for `Dataset.meta` ("game", ["played", "play"]); ``brand_phrase``
+    how an intention names the ``brand`` column ("from the {} series"; default "by {}").
 ``attributes``
     one entry per attribute: the item-table ``column`` it fills, a ``mode`` and ordered
     ``values`` (value -> list of regexes in lower case, matched against the lower-cased
@@ -246,6 +247,7 @@ def apply_title_rules(items: pd.DataFrame, rules: TitleRules | str | Path) -> pd
 
 
 def domain_meta(rules: TitleRules) -> dict:
-    """The `Dataset.meta` entries the rules set (``noun``, ``nouns``, ``verbs``, ``a_noun``)."""
-    keys = ("noun", "nouns", "verbs", "a_noun")
+    """The `Dataset.meta` entries the rules set (``noun``, ``nouns``, ``verbs``, ``a_noun``,
+    ``brand_phrase``)."""
+    keys = ("noun", "nouns", "verbs", "a_noun", "brand_phrase")
     return {k: rules.domain[k] for k in keys if k in rules.domain}

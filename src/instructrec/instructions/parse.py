@@ -20,7 +20,9 @@ the scope. A value both asked for and excluded stays asked for.
 
 from __future__ import annotations
 
+import copy
 import re
+import weakref
 
 from instructrec.data.dataset import Dataset
 
@@ -131,8 +133,18 @@ def parse_intention(dataset: Dataset, text: str | None) -> dict:
 
 
 def parse_intentions(dataset: Dataset, texts) -> list[dict]:
-    """`parse_intention` for each text (None/"" give {})."""
-    return [parse_intention(dataset, t) for t in texts]
+    """`parse_intention` for each text (None/"" give {}); a repeated text is parsed once (each
+    row still gets its own dict)."""
+    seen: dict = {}
+    out = []
+    for t in texts:
+        key = None if t is None else str(t)
+        if key not in seen:
+            seen[key] = parse_intention(dataset, key)
+            out.append(seen[key])
+        else:
+            out.append(copy.deepcopy(seen[key]))
+    return out
 
 
 def _positive(attrs, low: str) -> dict:
@@ -156,8 +168,9 @@ def _positive(attrs, low: str) -> dict:
     y = _YEAR.search(low)
     if y and "decade" not in out:
         out["year"] = int(y.group(1))
-    for key, names in (("category", attrs.category_names), ("brand", attrs.brand_names)):
-        hits = [n for n in names if len(n) > 2 and re.search(_name_pattern(n), low)]
+    index = _name_index(attrs)
+    for key in ("category", "brand"):
+        hits = [n for n in index.candidates(key, low) if re.search(_name_pattern(n), low)]
         if hits:
             out[key] = max(hits, key=len)
     return out
@@ -174,6 +187,53 @@ def _name_pattern(name: str) -> str:
     return r"(?<![a-z0-9])" + re.escape(name.lower()) + r"(?![a-z0-9])"
 
 
+_WORD = re.compile(r"[a-z0-9]+")
+_INDEX: dict[int, tuple[weakref.ref, _NameIndex]] = {}
+
+
+class _NameIndex:
+    """Category and brand names (over 2 characters) by their first word, so a text is matched
+    only against names whose first word it contains (Games has thousands of franchise names).
+
+    Exact: a match of `_name_pattern` starts after a non-alphanumeric character, so the
+    text's word there is the name's first word; names not starting with [a-z0-9] are always
+    tried."""
+
+    def __init__(self, attrs) -> None:
+        self.by_word: dict[str, dict[str, list[tuple[int, str]]]] = {}
+        self.always: dict[str, list[tuple[int, str]]] = {}
+        for key, names in (("category", attrs.category_names), ("brand", attrs.brand_names)):
+            words: dict[str, list[tuple[int, str]]] = {}
+            always: list[tuple[int, str]] = []
+            for pos, n in enumerate(names):
+                if len(n) <= 2:
+                    continue
+                m = _WORD.match(n.lower())
+                if m:
+                    words.setdefault(m.group(0), []).append((pos, n))
+                else:
+                    always.append((pos, n))
+            self.by_word[key], self.always[key] = words, always
+
+    def candidates(self, key: str, low: str) -> list[str]:
+        """The names of ``key`` that may occur in ``low``, in catalogue order."""
+        words = self.by_word[key]
+        found = list(self.always[key])
+        for w in set(_WORD.findall(low)):
+            found += words.get(w, ())
+        return [n for _, n in sorted(found)]
+
+
+def _name_index(attrs) -> _NameIndex:
+    hit = _INDEX.get(id(attrs))
+    if hit is not None and hit[0]() is attrs:
+        return hit[1]
+    index = _NameIndex(attrs)
+    _INDEX[id(attrs)] = (weakref.ref(attrs), index)
+    weakref.finalize(attrs, _INDEX.pop, id(attrs), None)
+    return index
+
+
 def _mentions(attrs, low: str) -> list[tuple[int, int, list]]:
     """Every attribute mention as (start, end, [(kind, value), ...]), overlaps merged."""
     found: list[tuple[int, int, tuple]] = []
@@ -188,11 +248,11 @@ def _mentions(attrs, low: str) -> list[tuple[int, int, list]]:
             found.append((m.start(), _word_end(low, m.end()), ("decade", dec)))
     for m in _YEAR.finditer(low):
         found.append((m.start(), m.end(), ("year", int(m.group(1)))))
-    for kind, names in (("category", attrs.category_names), ("brand", attrs.brand_names)):
-        for n in names:
-            if len(n) > 2:
-                for m in re.finditer(_name_pattern(n), low):
-                    found.append((m.start(), m.end(), (kind, n)))
+    index = _name_index(attrs)
+    for kind in ("category", "brand"):
+        for n in index.candidates(kind, low):
+            for m in re.finditer(_name_pattern(n), low):
+                found.append((m.start(), m.end(), (kind, n)))
     found.sort(key=lambda f: (f[0], -f[1]))
     groups: list[tuple[int, int, list]] = []
     for s, e, v in found:
