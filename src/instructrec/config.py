@@ -19,9 +19,10 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from .data.errors import DataError
+from .data.settings import check_value, field_types
 from .data.yamlfile import dump_yaml, read_yaml_mapping
 from .models.encoder import EncoderConfig
-from .training.config import DEVICES, MIXED_PRECISION
+from .training.config import DEVICES, MIXED_PRECISION, TrainConfig
 from .training.reranker import RerankerConfig
 
 
@@ -103,7 +104,11 @@ class RunConfig:
 
 
 def _build(cls, d: Any, source: str | None, prefix: str):
-    """Recursively build dataclass ``cls`` from a mapping, naming unknown/bad keys."""
+    """Recursively build dataclass ``cls`` from a mapping, naming unknown/bad keys.
+
+    Every value is type-checked against the field's annotation (`data.settings.check_value`)
+    and the training section against `TrainConfig`'s ranges, so a bad value is a `DataError`
+    naming the file and the key before anything is built or written."""
     if isinstance(d, str) and cls is RetrieverSpec:
         d = {"name": d}
     if not isinstance(d, dict):
@@ -113,7 +118,7 @@ def _build(cls, d: Any, source: str | None, prefix: str):
             column=prefix.rstrip(".") or None,
         )
     known = {f.name: f for f in fields(cls)}
-    unknown = sorted(set(d) - set(known))
+    unknown = sorted(str(k) for k in d if k not in known)
     if unknown:
         raise DataError(
             f"unknown setting(s) {[prefix + u for u in unknown]}; expected some of {sorted(known)}",
@@ -121,7 +126,7 @@ def _build(cls, d: Any, source: str | None, prefix: str):
             column=prefix + unknown[0],
         )
     kwargs = {}
-    hints = {f.name: f for f in fields(cls)}
+    hints = field_types(cls)
     defaults = cls()
     choices = getattr(cls, "CHOICES", {})
     for name, value in d.items():
@@ -143,14 +148,37 @@ def _build(cls, d: Any, source: str | None, prefix: str):
                 )
             kwargs[name] = [_build(RetrieverSpec, v, source, f"{prefix}priors.") for v in value]
         else:
-            kwargs[name] = value
-    del hints
+            kwargs[name] = check_value(value, hints[name], prefix + name, source)
+    if cls is RetrieverSpec and "name" in kwargs:
+        from .retrieval.registry import RETRIEVERS
+
+        if kwargs["name"] not in RETRIEVERS:
+            raise DataError(
+                f"unknown retriever {kwargs['name']!r}; choose from {sorted(RETRIEVERS)}",
+                source=source,
+                column=prefix + "name",
+            )
     try:
-        return cls(**kwargs)
+        built = cls(**kwargs)
     except (TypeError, ValueError) as e:
         raise DataError(
             f"bad value in {prefix.rstrip('.') or 'config'}: {e}", source=source
         ) from None
+    if cls is TrainingSection:
+        _check_training(built, source, prefix)
+    return built
+
+
+def _check_training(section: TrainingSection, source: str | None, prefix: str) -> None:
+    """The training section's values within `TrainConfig`'s ranges (checked when it is read,
+    not when training starts)."""
+    values = {f.name: getattr(section, f.name) for f in fields(section)}
+    try:
+        TrainConfig(output_dir=".", **values)
+    except DataError as e:
+        key = prefix + e.column if e.column else None
+        message = str(e).split(": ", 1)[-1] if e.column else str(e)
+        raise DataError(message, source=source, column=key) from None
 
 
 def make_retriever(spec: RetrieverSpec):
