@@ -10,6 +10,7 @@ reading.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -91,6 +92,10 @@ def read_frame(
 ) -> pd.DataFrame:
     """Read a CSV/TSV or Parquet file into a DataFrame with clear errors.
 
+    Text is UTF-8 with or without a byte-order mark. The header is parsed by the same CSV
+    parser as the rows (`read_frame_header`: quoted names, duplicate names refused); a row with
+    more fields than the header is refused with its line. Only empty cells are missing values
+    ("NaN", "NA" or "null" are kept as text, so a literal NaN rating is refused, not dropped).
     ``str_columns`` are read as text (CSV only) so ids such as ``007`` keep their zeros;
     ``columns`` limits what is read from Parquet.
     """
@@ -104,13 +109,33 @@ def read_frame(
                 f"not a readable Parquet file ({type(e).__name__}: {_first_line(e)})",
                 source=str(path),
             ) from None
-    if sep is None:
-        sep = "\t" if path.suffix.lower() in (".tsv", ".txt") else ","
+    sep = _sep(path, sep)
+    names = read_frame_header(path, sep)
+    dtype = {c: str for c in str_columns if c in names}
     try:
-        header = pd.read_csv(path, sep=sep, nrows=0, encoding="utf-8").columns
-        dtype = {c: str for c in str_columns if c in header}
-        # all columns are parsed (usecols would silently accept rows with extra fields)
-        return pd.read_csv(path, sep=sep, encoding="utf-8", dtype=dtype, engine="c")
+        # all columns are parsed (usecols would silently accept rows with extra fields);
+        # the parsed header replaces pandas' names (which strip nothing and rename duplicates);
+        # index_col=False: extra fields are never taken as an index (pandas warns; we refuse)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            frame = pd.read_csv(
+                path,
+                sep=sep,
+                header=0,
+                names=names,
+                index_col=False,
+                encoding="utf-8-sig",
+                dtype=dtype,
+                keep_default_na=False,
+                na_values=[""],
+                engine="c",
+            )
+    except pd.errors.ParserWarning:
+        raise DataError(
+            f"more fields than the {len(names)} of the header",
+            source=str(path),
+            line=_first_long_row(path, sep, len(names)),
+        ) from None
     except UnicodeDecodeError:
         line, byte = utf8_error_line(path)
         raise DataError(
@@ -121,16 +146,37 @@ def read_frame(
             "no header line: expected column names on line 1", source=str(path), line=1
         ) from None
     except pd.errors.ParserError as e:
-        import re
+        raise _parser_error(e, path, sep) from None
+    return frame
 
-        detail = str(e).strip().replace("Error tokenizing data. C error: ", "")
-        m = re.search(r"line (\d+)", detail)
-        raise DataError(
-            f"malformed row ({detail}); expected the same number of "
-            f"{'tab' if sep == chr(9) else repr(sep)}-separated fields as the header",
-            source=str(path),
-            line=int(m.group(1)) if m else None,
-        ) from None
+
+def _first_long_row(path: Path, sep: str, n_fields: int) -> int | None:
+    """Line of the first row with more than ``n_fields`` fields (for the error message)."""
+    import csv
+
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        reader = csv.reader(fh, delimiter=sep)
+        for row in reader:
+            if len(row) > n_fields:
+                return reader.line_num
+    return None
+
+
+def _sep(path: Path, sep: str | None) -> str:
+    return sep or ("\t" if path.suffix.lower() in (".tsv", ".txt") else ",")
+
+
+def _parser_error(e: Exception, path: Path, sep: str) -> DataError:
+    import re
+
+    detail = _first_line(e).replace("Error tokenizing data. C error: ", "")
+    m = re.search(r"line (\d+)", detail)
+    return DataError(
+        f"malformed row ({detail}); expected the same number of "
+        f"{'tab' if sep == chr(9) else repr(sep)}-separated fields as the header",
+        source=str(path),
+        line=int(m.group(1)) if m else None,
+    )
 
 
 def resolve_columns(found, mapping: dict[str, str] | None, wanted, required, source: str):
@@ -235,17 +281,48 @@ def _header(path: Path, sep: str | None) -> list[str]:
 
 
 def read_frame_header(path: Path, sep: str | None) -> list[str]:
-    """Column names of a CSV/TSV file (first line), with the same errors as `read_frame`."""
-    sep = sep or ("\t" if path.suffix.lower() in (".tsv", ".txt") else ",")
-    with _open_binary(path) as fh:
-        first = fh.readline()
+    """Column names of a CSV/TSV file, parsed by the CSV parser that reads the rows (quoted
+    names such as ``"item,id"`` are one name), surrounding spaces stripped. A missing header,
+    invalid UTF-8 or a name given twice is a `DataError` naming line 1 (and the column)."""
+    path = Path(path)
+    sep = _sep(path, sep)
     try:
-        text = first.decode("utf-8").rstrip("\r\n")
+        head = pd.read_csv(
+            path,
+            sep=sep,
+            header=None,
+            nrows=1,
+            dtype=str,
+            keep_default_na=False,
+            encoding="utf-8-sig",
+            engine="c",
+        )
     except UnicodeDecodeError:
-        raise DataError("not valid UTF-8 in the header line", source=str(path), line=1) from None
-    if not text.strip():
+        line, byte = utf8_error_line(path)
+        raise DataError(
+            f"not valid UTF-8 (byte {byte!r}); save the file as UTF-8", source=str(path), line=line
+        ) from None
+    except pd.errors.EmptyDataError:
+        raise DataError(
+            "no header line: expected column names on line 1", source=str(path), line=1
+        ) from None
+    except pd.errors.ParserError as e:
+        raise _parser_error(e, path, sep) from None
+    names = [str(c).strip() for c in head.iloc[0].tolist()] if len(head) else []
+    if not any(names):
         raise DataError("no header line: expected column names on line 1", source=str(path), line=1)
-    return [c.strip().strip('"') for c in text.split(sep)]
+    names = [n or f"Unnamed: {i}" for i, n in enumerate(names)]  # pandas' name for a blank
+    seen = set()
+    for n in names:
+        if n in seen:
+            raise DataError(
+                "duplicate column name in the header: each column may appear once",
+                source=str(path),
+                line=1,
+                column=n,
+            )
+        seen.add(n)
+    return names
 
 
 def _side_table(path, mapping, key: str, sep: str | None) -> pd.DataFrame | None:
