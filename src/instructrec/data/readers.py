@@ -111,6 +111,7 @@ def read_frame(
             ) from None
     sep = _sep(path, sep)
     names = read_frame_header(path, sep)
+    _refuse_nul(path)
     dtype = {c: str for c in str_columns if c in names}
     try:
         # all columns are parsed (usecols would silently accept rows with extra fields);
@@ -162,6 +163,21 @@ def _first_long_row(path: Path, sep: str, n_fields: int) -> int | None:
     return None
 
 
+def _refuse_nul(path: Path, chunk: int = 1 << 20) -> None:
+    """A NUL byte means a binary file (the CSV parser would silently cut the field there)."""
+    line = 1
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            at = block.find(b"\x00")
+            if at >= 0:
+                raise DataError(
+                    "NUL byte: a binary file, not CSV/TSV text",
+                    source=str(path),
+                    line=line + block[:at].count(b"\n"),
+                )
+            line += block.count(b"\n")
+
+
 def _sep(path: Path, sep: str | None) -> str:
     return sep or ("\t" if path.suffix.lower() in (".tsv", ".txt") else ",")
 
@@ -171,11 +187,16 @@ def _parser_error(e: Exception, path: Path, sep: str) -> DataError:
 
     detail = _first_line(e).replace("Error tokenizing data. C error: ", "")
     m = re.search(r"line (\d+)", detail)
+    line = int(m.group(1)) if m else None
+    m = re.search(r"string starting at row (\d+)", detail)  # pandas counts rows from 0
+    if m:
+        line = int(m.group(1)) + 1
+        detail = "a quoted field is never closed"
     return DataError(
         f"malformed row ({detail}); expected the same number of "
         f"{'tab' if sep == chr(9) else repr(sep)}-separated fields as the header",
         source=str(path),
-        line=int(m.group(1)) if m else None,
+        line=line,
     )
 
 
