@@ -224,6 +224,11 @@ def sort_order(inter: pd.DataFrame) -> np.ndarray:
     return pc.sort_indices(table, sort_keys=keys).to_numpy()
 
 
+def _plain(value):
+    """A numpy scalar as the Python value (so messages show 1e+26, not np.float64(1e+26))."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def _ratings(col: pd.Series, source: str, first_line: int = 1) -> pd.Series:
     """Ratings as numbers: a missing cell is "no rating" (NaN); anything else must be a finite
     number >= 0, or a `DataError` names the first bad row."""
@@ -233,13 +238,13 @@ def _ratings(col: pd.Series, source: str, first_line: int = 1) -> pd.Series:
     checks = (
         (np.isnan(values) & given, "rating is not a number"),
         (np.isinf(values), "rating must be a finite number"),
-        (values < 0, "rating must be >= 0 (LIKED_RATING / DISLIKED_RATING read a 0-5 scale)"),
+        (values < 0, "rating must be >= 0 (liked is >= 4, disliked <= 2)"),
     )
     for bad, what in checks:
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
             raise DataError(
-                f"{what} ({col.iloc[row]!r}); {int(bad.sum())} such rows",
+                f"{what} ({_plain(col.iloc[row])!r}); {int(bad.sum())} such rows",
                 source=source,
                 line=row + first_line,
                 column="rating",
@@ -272,9 +277,10 @@ def _timestamps(col: pd.Series, source: str, first_line: int = 1) -> np.ndarray:
         bad = ~((out >= 0) & (out <= MAX_TIMESTAMP))
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
+        hint = "; milliseconds? divide by 1000" if MAX_TIMESTAMP < out[row] < 1e15 else ""
         raise DataError(
-            f"timestamp {col.iloc[row]!r} is outside 1970..2100 (expected seconds since "
-            f"1970-01-01 in [0, {MAX_TIMESTAMP:.0f}]; milliseconds? divide by 1000); "
+            f"timestamp {_plain(col.iloc[row])!r} is not a time in 1970..2100 (expected "
+            f"seconds since 1970-01-01, 0 to {MAX_TIMESTAMP:.0f}{hint}); "
             f"{int(bad.sum())} such rows",
             source=source,
             line=row + first_line,

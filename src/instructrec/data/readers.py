@@ -190,8 +190,11 @@ def _parser_error(e: Exception, path: Path, sep: str) -> DataError:
     line = int(m.group(1)) if m else None
     m = re.search(r"string starting at row (\d+)", detail)  # pandas counts rows from 0
     if m:
-        line = int(m.group(1)) + 1
-        detail = "a quoted field is never closed"
+        return DataError(
+            "a quoted field is never closed (a stray '\"'?)",
+            source=str(path),
+            line=int(m.group(1)) + 1,
+        )
     return DataError(
         f"malformed row ({detail}); expected the same number of "
         f"{'tab' if sep == chr(9) else repr(sep)}-separated fields as the header",
