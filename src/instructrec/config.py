@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from .data.errors import DataError
-from .data.settings import check_value, field_types
+from .data.settings import check_mapping, check_value, field_types
 from .data.yamlfile import dump_yaml, read_yaml_mapping
 from .models.encoder import EncoderConfig
 from .training.config import DEVICES, MIXED_PRECISION, TrainConfig
@@ -146,18 +146,14 @@ def _build(cls, d: Any, source: str | None, prefix: str):
                 raise DataError(
                     "priors must be a list of retrievers", source=source, column=prefix + name
                 )
-            kwargs[name] = [_build(RetrieverSpec, v, source, f"{prefix}priors.") for v in value]
+            kwargs[name] = [
+                _build(RetrieverSpec, v, source, f"{prefix}priors[{i}].")
+                for i, v in enumerate(value)
+            ]
         else:
             kwargs[name] = check_value(value, hints[name], prefix + name, source)
-    if cls is RetrieverSpec and "name" in kwargs:
-        from .retrieval.registry import RETRIEVERS
-
-        if kwargs["name"] not in RETRIEVERS:
-            raise DataError(
-                f"unknown retriever {kwargs['name']!r}; choose from {sorted(RETRIEVERS)}",
-                source=source,
-                column=prefix + "name",
-            )
+    if cls is RetrieverSpec:
+        _check_retriever(kwargs.get("name", defaults.name), kwargs, source, prefix)
     try:
         built = cls(**kwargs)
     except (TypeError, ValueError) as e:
@@ -167,6 +163,23 @@ def _build(cls, d: Any, source: str | None, prefix: str):
     if cls is TrainingSection:
         _check_training(built, source, prefix)
     return built
+
+
+def _check_retriever(name: str, kwargs: dict, source: str | None, prefix: str) -> None:
+    """The retriever's name is registered and its options are fields of its config class,
+    of the right types (`retrieval.registry`)."""
+    from .retrieval.registry import RETRIEVERS, config_class
+
+    if name not in RETRIEVERS:
+        raise DataError(
+            f"unknown retriever {name!r}; choose from {sorted(RETRIEVERS)}",
+            source=source,
+            column=prefix + "name",
+        )
+    if "options" in kwargs:
+        kwargs["options"] = check_mapping(
+            config_class(name), kwargs["options"], source, prefix + "options.", what="option"
+        )
 
 
 def _check_training(section: TrainingSection, source: str | None, prefix: str) -> None:

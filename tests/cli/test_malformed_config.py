@@ -51,7 +51,22 @@ CASES = [
     train(
         "retriever-options-list", "retriever: {name: pop, options: [1]}\n", "'retriever.options'"
     ),
-    train("prior-unknown-key", "priors: [{name: pop, opts: {}}]\n", "'priors.opts'"),
+    train("prior-unknown-key", "priors: [pop, {name: pop, opts: {}}]\n", "'priors[1].opts'"),
+    train(
+        "prior-option-type",
+        "priors: [{name: pop, options: {seed: x}}]\n",
+        "'priors[0].options.seed'",
+    ),
+    train(
+        "retriever-option-unknown",
+        "retriever: {name: sasrec, options: {hiden: 3}}\n",
+        "'retriever.options.hiden'",
+    ),
+    train(
+        "retriever-option-type",
+        "retriever: {name: sasrec, options: {lr: fast}}\n",
+        "'retriever.options.lr'",
+    ),
     train("lora-r-float", "backbone:\n  lora_r: 1.5\n", "'backbone.lora_r'"),
     train("lora-targets-string", "backbone:\n  lora_targets: query\n", "'backbone.lora_targets'"),
     train("lora-layers-strings", "backbone:\n  lora_layers: [a, b]\n", "'backbone.lora_layers'"),
