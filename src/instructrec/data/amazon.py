@@ -36,7 +36,7 @@ _PRICE = re.compile(r"[-+]?\d[\d,]*(?:\.\d+)?")
 
 def iter_json_lines(path: str | Path) -> Iterator[tuple[int, dict]]:
     """Yield (line number, object) for each non-blank line; `DataError` names the bad line."""
-    from .readers import _check_file, _first_line, _open_binary
+    from .csvfile import _check_file, _first_line, _open_binary
 
     path = Path(path)
     _check_file(path)
