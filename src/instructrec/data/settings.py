@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 import types
 import typing
 from typing import Any
@@ -42,7 +43,7 @@ def _describe(hint) -> str:
         return f"a list of {_plural(args[0])}" if args else "a list"
     if origin is dict or hint is dict:
         return "a mapping"
-    names = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+    names = {bool: "true or false", int: "an integer", float: "a finite number", str: "a string"}
     return names.get(hint, getattr(hint, "__name__", str(hint)))
 
 
@@ -57,9 +58,9 @@ def _plural(hint) -> str:
 def _kind(value) -> str:
     if value is None:
         return "null"
-    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string"}.get(
-        type(value), "a list" if isinstance(value, list) else "a mapping"
-    )
+    kinds = {bool: "a boolean", int: "an integer", float: "a number", str: "a string"}
+    kinds.update({list: "a list", dict: "a mapping"})
+    return kinds.get(type(value), type(value).__name__)
 
 
 class _Mismatch(Exception):
@@ -90,9 +91,9 @@ def _convert(value, hint):
         if isinstance(value, bool):
             return value
         raise _Mismatch
-    if hint is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
+    if hint is int:  # numbers.Integral: numpy integers too (a seed from an array)
+        if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+            return int(value)
         raise _Mismatch
     if hint is float:
         if isinstance(value, str):
@@ -100,7 +101,7 @@ def _convert(value, hint):
                 value = float(value.strip())
             except ValueError:
                 raise _Mismatch from None
-        if isinstance(value, int | float) and not isinstance(value, bool):
+        if isinstance(value, numbers.Real) and not isinstance(value, bool):
             try:
                 value = float(value)
             except OverflowError:  # an integer beyond any float
