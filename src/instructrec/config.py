@@ -7,8 +7,9 @@
     reranker:   how training instances are built (`instructrec.training.reranker.RerankerConfig`)
     training:   the optimisation loop (`instructrec.training.config.TrainConfig`, minus output_dir)
 
-Every section is a dataclass with one-line comments; unknown keys are a `DataError` naming
-the key and the file. The whole config is dumped into every run directory.
+Every section is a dataclass with one-line comments; unknown keys and values of the wrong type
+or range (`instructrec.data.settings`) are a `DataError` naming the key and the file, raised
+when the file is read, before anything is written. The whole config is dumped into every run directory.
 """
 
 from __future__ import annotations
