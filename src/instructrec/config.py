@@ -9,7 +9,8 @@
 
 Every section is a dataclass with one-line comments; unknown keys and values of the wrong type
 or range (`instructrec.data.settings`) are a `DataError` naming the key and the file, raised
-when the file is read, before anything is written. The whole config is dumped into every run directory.
+when the file is read, before anything is written. The whole config is dumped into every run
+directory.
 """
 
 from __future__ import annotations
