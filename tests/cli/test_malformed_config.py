@@ -75,7 +75,7 @@ CASES = [
     train("yaml-tab", "training:\n\tlr: 1\n", "line 2"),
     train("yaml-unclosed", "training: {lr: 1\n", "YAML"),
     train("yaml-top-level-list", "- a\n- b\n", "mapping"),
-    train("yaml-latin1", "data:\n  source: café\n".encode("latin-1"), "UTF-8"),
+    train("yaml-latin1", "data:\n  source: café\n".encode("latin-1"), "line 2", "UTF-8"),
     Case(
         "data-source-missing",
         {"c.yaml": "data:\n  source: nowhere.csv\n"},

@@ -21,7 +21,9 @@ def read_yaml_mapping(path: str | Path, what: str = "settings") -> dict[str, Any
         raise DataError("is a directory, expected a YAML file", source=str(path)) from None
     except UnicodeDecodeError as e:
         raise DataError(
-            f"not valid UTF-8 (byte {e.object[e.start : e.start + 1]!r})", source=str(path)
+            f"not valid UTF-8 (byte {e.object[e.start : e.start + 1]!r})",
+            source=str(path),
+            line=e.object[: e.start].count(b"\n") + 1,
         ) from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
