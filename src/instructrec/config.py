@@ -7,8 +7,10 @@
     reranker:   how training instances are built (`instructrec.training.reranker.RerankerConfig`)
     training:   the optimisation loop (`instructrec.training.config.TrainConfig`, minus output_dir)
 
-Every section is a dataclass with one-line comments; unknown keys are a `DataError` naming
-the key and the file. The whole config is dumped into every run directory.
+Every section is a dataclass with one-line comments; unknown keys and values of the wrong type
+or range (`instructrec.data.settings`) are a `DataError` naming the key and the file, raised
+when the file is read, before anything is written. The whole config is dumped into every run
+directory.
 """
 
 from __future__ import annotations
@@ -19,9 +21,10 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from .data.errors import DataError
+from .data.settings import check_mapping, check_value, field_types
 from .data.yamlfile import dump_yaml, read_yaml_mapping
 from .models.encoder import EncoderConfig
-from .training.config import DEVICES, MIXED_PRECISION
+from .training.config import DEVICES, MIXED_PRECISION, TrainConfig
 from .training.reranker import RerankerConfig
 
 
@@ -103,7 +106,11 @@ class RunConfig:
 
 
 def _build(cls, d: Any, source: str | None, prefix: str):
-    """Recursively build dataclass ``cls`` from a mapping, naming unknown/bad keys."""
+    """Recursively build dataclass ``cls`` from a mapping, naming unknown/bad keys.
+
+    Every value is type-checked against the field's annotation (`data.settings.check_value`)
+    and the training section against `TrainConfig`'s ranges, so a bad value is a `DataError`
+    naming the file and the key before anything is built or written."""
     if isinstance(d, str) and cls is RetrieverSpec:
         d = {"name": d}
     if not isinstance(d, dict):
@@ -113,7 +120,7 @@ def _build(cls, d: Any, source: str | None, prefix: str):
             column=prefix.rstrip(".") or None,
         )
     known = {f.name: f for f in fields(cls)}
-    unknown = sorted(set(d) - set(known))
+    unknown = sorted(str(k) for k in d if k not in known)
     if unknown:
         raise DataError(
             f"unknown setting(s) {[prefix + u for u in unknown]}; expected some of {sorted(known)}",
@@ -121,7 +128,7 @@ def _build(cls, d: Any, source: str | None, prefix: str):
             column=prefix + unknown[0],
         )
     kwargs = {}
-    hints = {f.name: f for f in fields(cls)}
+    hints = field_types(cls)
     defaults = cls()
     choices = getattr(cls, "CHOICES", {})
     for name, value in d.items():
@@ -141,16 +148,52 @@ def _build(cls, d: Any, source: str | None, prefix: str):
                 raise DataError(
                     "priors must be a list of retrievers", source=source, column=prefix + name
                 )
-            kwargs[name] = [_build(RetrieverSpec, v, source, f"{prefix}priors.") for v in value]
+            kwargs[name] = [
+                _build(RetrieverSpec, v, source, f"{prefix}priors[{i}].")
+                for i, v in enumerate(value)
+            ]
         else:
-            kwargs[name] = value
-    del hints
+            kwargs[name] = check_value(value, hints[name], prefix + name, source)
+    if cls is RetrieverSpec:
+        _check_retriever(kwargs.get("name", defaults.name), kwargs, source, prefix)
     try:
-        return cls(**kwargs)
+        built = cls(**kwargs)
     except (TypeError, ValueError) as e:
         raise DataError(
             f"bad value in {prefix.rstrip('.') or 'config'}: {e}", source=source
         ) from None
+    if cls is TrainingSection:
+        _check_training(built, source, prefix)
+    return built
+
+
+def _check_retriever(name: str, kwargs: dict, source: str | None, prefix: str) -> None:
+    """The retriever's name is registered and its options are fields of its config class,
+    of the right types (`retrieval.registry`)."""
+    from .retrieval.registry import RETRIEVERS, config_class
+
+    if name not in RETRIEVERS:
+        raise DataError(
+            f"unknown retriever {name!r}; choose from {sorted(RETRIEVERS)}",
+            source=source,
+            column=prefix + "name",
+        )
+    if "options" in kwargs:
+        kwargs["options"] = check_mapping(
+            config_class(name), kwargs["options"], source, prefix + "options.", what="option"
+        )
+
+
+def _check_training(section: TrainingSection, source: str | None, prefix: str) -> None:
+    """The training section's values within `TrainConfig`'s ranges (checked when it is read,
+    not when training starts)."""
+    values = {f.name: getattr(section, f.name) for f in fields(section)}
+    try:
+        TrainConfig(output_dir=".", **values)
+    except DataError as e:
+        key = prefix + e.column if e.column else None
+        message = str(e).split(": ", 1)[-1] if e.column else str(e)
+        raise DataError(message, source=source, column=key) from None
 
 
 def make_retriever(spec: RetrieverSpec):

@@ -39,12 +39,13 @@ def train_run(config: RunConfig, out_dir: str | Path, dataset=None, split=None):
     from .recommender import Recommender
 
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     git_commit()  # recorded as the run starts (cached), not when its manifest is written
     t0 = time.perf_counter()
+    # the data is read and split before anything is written, so bad data leaves no output
     dataset = dataset if dataset is not None else load_data(config.data.source)
     if split is None:
         split = make_split(dataset, seed=config.data.seed)
+    out.mkdir(parents=True, exist_ok=True)
     save_split(split, out / "split", dataset)
     config.to_yaml(out / "config.yaml")
     rec = Recommender.from_config(config, dataset=dataset)
@@ -80,9 +81,9 @@ def train_seeds(config: RunConfig, out_dir: str | Path, seeds: list[int], echo=p
     from .data import make_split, save_split
 
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    dataset = load_data(config.data.source)
+    dataset = load_data(config.data.source)  # bad data: an error before anything is written
     split = make_split(dataset, seed=config.data.seed)
+    out.mkdir(parents=True, exist_ok=True)
     save_split(split, out / "split", dataset)
     manifests, runs = {}, {}
     for s in seeds:

@@ -157,7 +157,8 @@ def split(data, mapping, items, item_map, users, user_map, meta, out, seed) -> N
     from instructrec.data.split import add_candidates, leave_one_out, save_split
 
     steps = ["load", "leave-one-out", "candidates", "save"]
-    with tqdm(total=len(steps), desc="split", unit="step", leave=False) as bar:
+    # disable=None: no bar when stderr is not a terminal (logs keep only the one error line)
+    with tqdm(total=len(steps), desc="split", unit="step", leave=False, disable=None) as bar:
         bar.set_postfix_str(steps[0])
         ds = _load(data, mapping, items, item_map, users, user_map, meta)
         bar.update()

@@ -23,7 +23,9 @@ import click
     type=click.Path(file_okay=False),
     help="run directory to write (model, split, config.yaml, manifest.json)",
 )
-@click.option("--max-steps", type=int, default=None, help="override training.max_steps")
+@click.option(
+    "--max-steps", type=click.IntRange(min=1), default=None, help="override training.max_steps"
+)
 @click.option(
     "--seeds",
     default=None,

@@ -13,6 +13,7 @@ categories become ``items["genres"]``, the first full path ``items["category"]``
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,7 +36,7 @@ _PRICE = re.compile(r"[-+]?\d[\d,]*(?:\.\d+)?")
 
 def iter_json_lines(path: str | Path) -> Iterator[tuple[int, dict]]:
     """Yield (line number, object) for each non-blank line; `DataError` names the bad line."""
-    from .readers import _check_file, _first_line, _open_binary
+    from .csvfile import _check_file, _first_line, _open_binary
 
     path = Path(path)
     _check_file(path)
@@ -43,7 +44,7 @@ def iter_json_lines(path: str | Path) -> Iterator[tuple[int, dict]]:
         try:
             for lineno, raw in enumerate(fh, start=1):
                 try:
-                    text = raw.decode("utf-8")
+                    text = raw.decode("utf-8-sig" if lineno == 1 else "utf-8")
                 except UnicodeDecodeError as e:
                     raise DataError(
                         f"not valid UTF-8 (byte {raw[e.start : e.start + 1]!r})",
@@ -63,6 +64,12 @@ def iter_json_lines(path: str | Path) -> Iterator[tuple[int, dict]]:
 def _parse_object(text: str, path: Path, lineno: int) -> dict:
     try:
         obj = json.loads(text)
+    except RecursionError:
+        raise DataError(
+            "JSON nested too deeply; expected one flat review object per line",
+            source=str(path),
+            line=lineno,
+        ) from None
     except json.JSONDecodeError as e:
         obj = None
         if text.lstrip().startswith("{'"):  # 2014 release: Python literals
@@ -70,7 +77,7 @@ def _parse_object(text: str, path: Path, lineno: int) -> dict:
 
             try:
                 obj = ast.literal_eval(text.strip())
-            except (ValueError, SyntaxError):
+            except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
                 obj = None
         if obj is None:
             raise DataError(
@@ -90,15 +97,29 @@ def _parse_object(text: str, path: Path, lineno: int) -> dict:
 
 def _timestamp(obj: dict, path: Path, lineno: int) -> float:
     if "unixReviewTime" in obj:
+        from .dataset import MAX_TIMESTAMP
+
+        value = obj["unixReviewTime"]
         try:
-            return float(obj["unixReviewTime"])
-        except (TypeError, ValueError):
+            if isinstance(value, bool):
+                raise TypeError
+            ts = float(value)
+        except (TypeError, ValueError, OverflowError):
             raise DataError(
-                f"unixReviewTime is not a number ({obj['unixReviewTime']!r})",
+                f"unixReviewTime is not a number ({value!r})",
                 source=str(path),
                 line=lineno,
                 column="unixReviewTime",
             ) from None
+        if not 0 <= ts <= MAX_TIMESTAMP:  # NaN fails too
+            raise DataError(
+                f"unixReviewTime {value!r} is outside 1970..2100 (expected seconds since "
+                f"1970-01-01)",
+                source=str(path),
+                line=lineno,
+                column="unixReviewTime",
+            )
+        return ts
     if "reviewTime" in obj:
         t = pd.to_datetime(obj["reviewTime"], format="%m %d, %Y", errors="coerce")
         if not pd.isna(t):
@@ -121,17 +142,33 @@ def read_reviews(path: str | Path) -> pd.DataFrame:
                 raise DataError(
                     f"review lacks {field}", source=str(path), line=lineno, column=field
                 )
+            if not isinstance(obj[field], str | int) or isinstance(obj[field], bool):
+                raise DataError(
+                    f"{field} must be a string, found {type(obj[field]).__name__}",
+                    source=str(path),
+                    line=lineno,
+                    column=field,
+                )
         rating = obj.get("overall")
-        if rating is not None and not isinstance(rating, int | float):
+        if rating is not None:
             try:
+                if isinstance(rating, bool):
+                    raise TypeError
                 rating = float(rating)
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError):
                 raise DataError(
                     f"overall is not a number ({rating!r})",
                     source=str(path),
                     line=lineno,
                     column="overall",
                 ) from None
+            if not (math.isfinite(rating) and rating >= 0):
+                raise DataError(
+                    f"overall must be a finite number >= 0, got {obj['overall']!r}",
+                    source=str(path),
+                    line=lineno,
+                    column="overall",
+                )
         rows.append(
             (
                 str(obj["reviewerID"]),

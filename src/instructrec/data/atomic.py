@@ -10,6 +10,7 @@ The writer produces files RecBole reads, so RecBole can run on exactly our data 
 from __future__ import annotations
 
 import csv
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -41,7 +42,7 @@ def read_atomic_table(path: str | Path) -> pd.DataFrame:
     if not path.exists():
         raise DataError("file not found", source=str(path))
     try:
-        with open(path, encoding="utf-8", newline="") as fh:
+        with open(path, encoding="utf-8-sig", newline="") as fh:
             header = fh.readline().rstrip("\r\n")
             if not header:
                 raise DataError(
@@ -67,18 +68,30 @@ def read_atomic_table(path: str | Path) -> pd.DataFrame:
                         source=str(path),
                         line=1,
                     )
+                if n in names:
+                    raise DataError(
+                        "duplicate field name in the header: each field may appear once",
+                        source=str(path),
+                        line=1,
+                        column=n,
+                    )
                 names.append(n)
                 types.append(t)
-            frame = pd.read_csv(
-                fh,
-                sep="\t",
-                header=None,
-                names=names,
-                dtype=str,
-                keep_default_na=False,
-                quoting=csv.QUOTE_NONE,
-                engine="c",
-            )
+            # index_col=False: pandas would take extra leading fields as an index; it warns
+            # instead, and a row with more fields than the header is refused
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", pd.errors.ParserWarning)
+                frame = pd.read_csv(
+                    fh,
+                    sep="\t",
+                    header=None,
+                    names=list(range(len(names))),
+                    index_col=False,
+                    dtype=str,
+                    keep_default_na=False,
+                    quoting=csv.QUOTE_NONE,
+                    engine="c",
+                )
     except UnicodeDecodeError as e:
         line = _line_of_byte(path, e.start)
         raise DataError(
@@ -86,8 +99,26 @@ def read_atomic_table(path: str | Path) -> pd.DataFrame:
             source=str(path),
             line=line,
         ) from None
+    except pd.errors.ParserWarning:
+        raise DataError(
+            f"more tab-separated fields than the {len(names)} of the header",
+            source=str(path),
+            line=_first_long_row(path, len(names)),
+        ) from None
     except pd.errors.ParserError as e:
-        raise DataError(f"malformed row: {e}", source=str(path)) from None
+        import re
+
+        m = re.search(r"line (\d+), saw (\d+)", str(e))
+        if m:  # pandas counts lines after the header; ours count it
+            raise DataError(
+                f"{m.group(2)} tab-separated fields, the header has {len(names)}",
+                source=str(path),
+                line=int(m.group(1)) + 1,
+            ) from None
+        detail = " ".join(str(e).split())
+        raise DataError(f"malformed row: {detail}", source=str(path)) from None
+    frame.columns = names
+    frame = frame.fillna("")  # fields missing at the end of a short row are empty
     for n, t in zip(names, types, strict=True):
         if t == "float":
             col = pd.to_numeric(frame[n].replace("", np.nan), errors="coerce")
@@ -97,7 +128,7 @@ def read_atomic_table(path: str | Path) -> pd.DataFrame:
                 raise DataError(
                     f"expected a number, found {frame[n].iloc[row]!r}",
                     source=str(path),
-                    line=row + 2,
+                    line=_data_line(path, row),
                     column=n,
                 )
             frame[n] = col
@@ -105,6 +136,28 @@ def read_atomic_table(path: str | Path) -> pd.DataFrame:
             frame[n] = frame[n].map(lambda s: tuple(float(x) for x in s.split()) if s else ())
     frame.attrs["atomic_types"] = dict(zip(names, types, strict=True))
     return frame
+
+
+def _first_long_row(path: Path, n_fields: int) -> int | None:
+    """Line of the first row with more than ``n_fields`` tab-separated fields."""
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        for lineno, line in enumerate(fh, start=1):
+            if len(line.rstrip("\r\n").split("\t")) > n_fields:
+                return lineno
+    return None
+
+
+def _data_line(path: Path, row: int) -> int:
+    """File line of data row ``row`` (0-based; blank lines skipped, as the parser does)."""
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        fh.readline()
+        seen = -1
+        for lineno, line in enumerate(fh, start=2):
+            if line.strip("\r\n"):
+                seen += 1
+                if seen == row:
+                    return lineno
+    return row + 2
 
 
 def _line_of_byte(path: Path, offset_in_text: int) -> int:
@@ -189,41 +242,75 @@ def write_atomic(
 ) -> list[Path]:
     """Write ``dataset`` (or a subset of its ``interactions``) as RecBole atomic files.
 
-    Ids are written raw, so RecBole's results map back to ours. Returns the paths written.
+    Ids are written raw, so RecBole's results map back to ours, and `read_atomic` reads them
+    back unchanged: an id holding a tab or a line break (which the format cannot hold) is a
+    `DataError`, raised before anything is written. Titles and attributes have tabs and line
+    breaks replaced by spaces. Returns the paths written.
     """
+    check_atomic_ids(dataset)
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     name = name or dataset.name
     inter = dataset.interactions if interactions is None else interactions
-    out = pd.DataFrame(
-        {
-            "user_id:token": dataset.user_ids[inter["user"].to_numpy()],
-            "item_id:token": dataset.item_ids[inter["item"].to_numpy()],
-            "rating:float": inter["rating"].to_numpy(),
-            "timestamp:float": inter["timestamp"].to_numpy(),
-        }
-    )
+    cols = {
+        "user_id:token": dataset.user_ids[inter["user"].to_numpy()],
+        "item_id:token": dataset.item_ids[inter["item"].to_numpy()],
+        "rating:float": _floats(inter["rating"].to_numpy()),
+        "timestamp:float": _floats(inter["timestamp"].to_numpy()),
+    }
     paths = [directory / f"{name}.inter"]
-    out.to_csv(paths[0], sep="\t", index=False, na_rep="")
+    _write_tsv(paths[0], cols)
     items = dataset.items
     icols = {"item_id:token": items["item_id"], "movie_title:token_seq": items["title"].map(_clean)}
     if "year" in items.columns:
         icols["release_year:token"] = items["year"].astype(str).replace("<NA>", "")
     if "genres" in items.columns:
-        icols["class:token_seq"] = items["genres"].map(lambda g: " ".join(g) if g else "")
+        icols["class:token_seq"] = items["genres"].map(
+            lambda g: " ".join(_clean(x) for x in g) if g else ""
+        )
     paths.append(directory / f"{name}.item")
-    pd.DataFrame(icols).to_csv(
-        paths[-1], sep="\t", index=False, quoting=csv.QUOTE_NONE, escapechar="\\"
-    )
+    _write_tsv(paths[-1], icols)
     ucols = [c for c in dataset.users.columns if c != "user_id"]
     if ucols:
-        u = pd.DataFrame({"user_id:token": dataset.users["user_id"]})
+        u = {"user_id:token": dataset.users["user_id"]}
         for c in ucols:
             u[f"{c}:token"] = dataset.users[c].astype(str).map(_clean)
         paths.append(directory / f"{name}.user")
-        u.to_csv(paths[-1], sep="\t", index=False, quoting=csv.QUOTE_NONE, escapechar="\\")
+        _write_tsv(paths[-1], u)
     return paths
 
 
+def check_atomic_ids(dataset: Dataset) -> None:
+    """`DataError` naming the first user or item id that an atomic file cannot hold (one with
+    a tab or a line break)."""
+    for kind, ids in (("user", dataset.user_ids), ("item", dataset.item_ids)):
+        text = pd.Series(ids, dtype=object).astype(str)
+        bad = text.str.contains(r"[\t\n\r]", regex=True)
+        if bad.any():
+            raw = text[bad.to_numpy()].iloc[0]
+            raise DataError(
+                f"{kind} id {raw!r} cannot be written to a RecBole atomic file (it holds a tab "
+                f"or a line break); {int(bad.sum())} such ids; rename them or use --to parquet",
+                source=str(dataset.meta.get("source", dataset.name)),
+                column=f"{kind}_id",
+            )
+
+
+def _floats(values: np.ndarray) -> list[str]:
+    """Numbers as exact text (repr), NaN as an empty field."""
+    return ["" if v != v else repr(float(v)) for v in values.tolist()]
+
+
+def _write_tsv(path: Path, columns: dict) -> None:
+    """Write ``columns`` (header -> values) as tab-separated lines, fields as they are (the
+    reader uses no quoting, so neither does the writer)."""
+    header = list(columns)
+    values = [list(map(str, v)) for v in columns.values()]
+    with open(path, "w", encoding="utf-8", newline="\n") as fh:
+        fh.write("\t".join(header) + "\n")
+        for row in zip(*values, strict=True):
+            fh.write("\t".join(row) + "\n")
+
+
 def _clean(s) -> str:
-    return str(s).replace("\t", " ").replace("\n", " ")
+    return " ".join(str(s).replace("\t", " ").splitlines())

@@ -86,7 +86,7 @@ def read_item_file(path: Path) -> pd.DataFrame:
     """The item table (str columns, ``title`` HTML-unescaped); `DataError` naming the line."""
     if not path.is_file():
         raise DataError("item file not found (NAME.item with item_id and title)", source=str(path))
-    with open(path, encoding="utf-8") as fh:
+    with open(path, encoding="utf-8-sig") as fh:
         lines = fh.read().splitlines()
     if not lines:
         raise DataError("empty item file", source=str(path))
@@ -118,7 +118,7 @@ def read_item_file(path: Path) -> pd.DataFrame:
 
 def _read_rows(path: Path, item_index: dict[str, int]):
     """Yield (line, user, [history ids], target id) of a stage file, checking every field."""
-    with open(path, encoding="utf-8") as fh:
+    with open(path, encoding="utf-8-sig") as fh:
         first = fh.readline()
         cols = _header(first, path)
         missing = [c for c in SEQ_FIELDS if c not in cols]
@@ -232,7 +232,7 @@ def read_test_users(path: Path, dataset: Dataset) -> list[str]:
     """Raw user ids of a test-user list, checked against ``dataset`` (line of the first bad)."""
     known = set(dataset.user_ids.tolist())
     ids = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for n, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), start=1):
         u = line.strip()
         if not u:
             continue

@@ -33,6 +33,7 @@ from .errors import DataError
 INTERACTION_COLUMNS = ("user", "item", "rating", "timestamp", "order")
 LIKED_RATING = 4.0  # ratings >= this count as liked (EVALUATION.md)
 DISLIKED_RATING = 2.0  # ratings <= this count as disliked
+MAX_TIMESTAMP = 4102444800.0  # 2100-01-01 in seconds: later timestamps are refused as implausible
 
 
 @dataclass
@@ -83,16 +84,7 @@ class Dataset:
         ts = _timestamps(inter["timestamp"], source, first_line)
         rating = None
         if "rating" in inter.columns:
-            rating = pd.to_numeric(inter["rating"], errors="coerce")
-            badr = rating.isna().to_numpy() & inter["rating"].notna().to_numpy()
-            if badr.any():
-                row = int(np.flatnonzero(badr)[0])
-                raise DataError(
-                    f"rating is not a number ({inter['rating'].iloc[row]!r})",
-                    source=source,
-                    line=row + first_line,
-                    column="rating",
-                )
+            rating = _ratings(inter["rating"], source, first_line)
 
         # id maps: ids from the item/user table first (so items without interactions keep one)
         item_idx, item_uniques = _number_ids(inter["item_id"], items, "item", source, first_line)
@@ -232,6 +224,34 @@ def sort_order(inter: pd.DataFrame) -> np.ndarray:
     return pc.sort_indices(table, sort_keys=keys).to_numpy()
 
 
+def _plain(value):
+    """A numpy scalar as the Python value (so messages show 1e+26, not np.float64(1e+26))."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _ratings(col: pd.Series, source: str, first_line: int = 1) -> pd.Series:
+    """Ratings as numbers: a missing cell is "no rating" (NaN); anything else must be a finite
+    number >= 0, or a `DataError` names the first bad row."""
+    rating = pd.to_numeric(col, errors="coerce")
+    values = rating.to_numpy(np.float64, na_value=np.nan)
+    given = col.notna().to_numpy()
+    checks = (
+        (np.isnan(values) & given, "rating is not a number"),
+        (np.isinf(values), "rating must be a finite number"),
+        (values < 0, "rating must be >= 0 (liked is >= 4, disliked <= 2)"),
+    )
+    for bad, what in checks:
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise DataError(
+                f"{what} ({_plain(col.iloc[row])!r}); {int(bad.sum())} such rows",
+                source=source,
+                line=row + first_line,
+                column="rating",
+            )
+    return rating
+
+
 def _timestamps(col: pd.Series, source: str, first_line: int = 1) -> np.ndarray:
     """Seconds as float64 from numbers, datetimes or date strings; `DataError` on the first bad row."""
     if isinstance(col.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(col.dtype):
@@ -252,7 +272,21 @@ def _timestamps(col: pd.Series, source: str, first_line: int = 1) -> np.ndarray:
             line=row + first_line,
             column="timestamp",
         )
-    return ts.to_numpy(np.float64)
+    out = ts.to_numpy(np.float64)
+    with np.errstate(invalid="ignore"):
+        bad = ~((out >= 0) & (out <= MAX_TIMESTAMP))
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        hint = "; milliseconds? divide by 1000" if MAX_TIMESTAMP < out[row] < 1e15 else ""
+        raise DataError(
+            f"timestamp {_plain(col.iloc[row])!r} is not a time in 1970..2100 (expected "
+            f"seconds since 1970-01-01, 0 to {MAX_TIMESTAMP:.0f}{hint}); "
+            f"{int(bad.sum())} such rows",
+            source=source,
+            line=row + first_line,
+            column="timestamp",
+        )
+    return out
 
 
 def _check_ids(ids: pd.Series, what: str, source: str, first_line: int = 1) -> pd.Series:

@@ -17,6 +17,8 @@ class DataError(ValueError):
         line: int | None = None,
         column: str | None = None,
     ) -> None:
+        # one line, always: a value quoted into the message may hold line breaks
+        message = " ".join(str(message).splitlines())
         where = []
         if source is not None:
             where.append(str(source))

@@ -83,7 +83,7 @@ def read_instruction_data(path: str | Path, require_output: bool = True) -> Inst
         raise DataError("file not found", source=str(path))
     raw = path.read_bytes()
     try:
-        text = raw.decode("utf-8")
+        text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         line = raw[: e.start].count(b"\n") + 1
         raise DataError(
@@ -117,43 +117,50 @@ def read_instruction_data(path: str | Path, require_output: bool = True) -> Inst
     return InstructionData(frame=frame, source=str(path))
 
 
-def _record(obj, path: Path, where: dict, require_output: bool = True):
+def _record(obj, path: Path, where: dict, require_output: bool = True, label: str = ""):
+    """(instruction, input, answer) of one JSON record; ``label`` ("record 3: ") names it."""
+
+    def refuse(message: str, key: str | None = None):
+        raise DataError(f"{label}{message}", source=str(path), column=key, **where)
+
     if not isinstance(obj, dict):
-        raise DataError(
-            f"expected an object with instruction/input/output, found {type(obj).__name__}",
-            source=str(path),
-            **where,
-        )
+        refuse(f"expected an object with instruction/input/output, found {type(obj).__name__}")
     for key in ("instruction", "output") if require_output else ("instruction",):
         if key not in obj:
-            raise DataError(
-                f"record lacks {key!r} (keys: {sorted(obj)})", source=str(path), column=key, **where
-            )
-    for key in ("instruction", "output"):
-        if key in obj and (obj[key] is None and (key == "instruction" or require_output)):
-            raise DataError(f"{key} is null", source=str(path), column=key, **where)
-        if isinstance(obj.get(key), str) and not obj[key].strip():
-            raise DataError(f"{key} is empty", source=str(path), column=key, **where)
+            refuse(f"record lacks {key!r} (keys: {sorted(map(str, obj))})", key)
     for key in COLUMNS:
-        if key in obj and obj[key] is not None and not isinstance(obj[key], str):
-            raise DataError(
-                f"{key} must be a string, found {type(obj[key]).__name__}",
-                source=str(path),
-                column=key,
-                **where,
-            )
+        value = obj.get(key)
+        if value is None:
+            if key in obj and (key == "instruction" or (key == "output" and require_output)):
+                refuse(f"{key} is null; expected a non-empty string", key)
+            continue
+        if not isinstance(value, str):
+            refuse(f"{key} must be a string, found {type(value).__name__}", key)
+        if key != "input" and not value.strip():
+            refuse(f"{key} is empty; expected a non-empty string", key)
     return obj["instruction"], obj.get("input") or "", obj.get("output")
 
 
-def _json_list(text: str, path: Path, require_output: bool = True) -> list:
+def _loads(text: str, path: Path, where: dict):
+    """``json.loads`` with one-line errors: malformed JSON and nesting too deep for the
+    parser (RecursionError) are `DataError`s naming the file and line."""
     try:
-        data = json.loads(text)
+        return json.loads(text)
     except json.JSONDecodeError as e:
+        line = where.get("line") or e.lineno
         raise DataError(
-            f"malformed or truncated JSON ({e.msg}, column {e.colno})",
-            source=str(path),
-            line=e.lineno,
+            f"malformed or truncated JSON ({e.msg}, column {e.colno})", source=str(path), line=line
         ) from None
+    except RecursionError:
+        raise DataError(
+            "JSON nested too deeply (records are flat objects of strings)",
+            source=str(path),
+            **where,
+        ) from None
+
+
+def _json_list(text: str, path: Path, require_output: bool = True) -> list:
+    data = _loads(text, path, {})
     if not isinstance(data, list):
         raise DataError(
             f"expected a JSON list of records (Alpaca format), found {type(data).__name__}",
@@ -163,13 +170,7 @@ def _json_list(text: str, path: Path, require_output: bool = True) -> list:
     if not data:
         raise DataError("the list of records is empty", source=str(path))
     # JSON gives no per-record line numbers; name the record instead
-    out = []
-    for i, obj in enumerate(data):
-        try:
-            out.append(_record(obj, path, {}, require_output))
-        except DataError as e:
-            raise DataError(f"record {i}: {e}") from None
-    return out
+    return [_record(obj, path, {}, require_output, f"record {i}: ") for i, obj in enumerate(data)]
 
 
 def _json_lines(text: str, path: Path, require_output: bool = True) -> list:
@@ -177,14 +178,7 @@ def _json_lines(text: str, path: Path, require_output: bool = True) -> list:
     for lineno, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise DataError(
-                f"truncated or malformed JSON ({e.msg}, column {e.colno})",
-                source=str(path),
-                line=lineno,
-            ) from None
+        obj = _loads(line, path, {"line": lineno})
         out.append(_record(obj, path, {"line": lineno}, require_output))
     return out
 

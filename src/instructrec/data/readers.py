@@ -4,8 +4,8 @@ directory of Parquet files written by `write_parquet` or of RecBole atomic files
 
 Every reader returns a `Dataset` built by `Dataset.from_frames`, which numbers ids and checks
 required columns, timestamps and duplicate ids. Bad input raises one `DataError` naming the
-file, the line (or row) or column, and what was expected. Readers only ever open files for
-reading.
+file, the line (or row) or column, and what was expected (one CSV/TSV file is read by
+`instructrec.data.csvfile`). Readers only ever open files for reading.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .csvfile import _check_file, _first_line, read_frame, read_frame_header
 from .dataset import Dataset
 from .errors import DataError
 
@@ -57,80 +58,6 @@ def parse_mapping(text: str | None) -> dict[str, str]:
             )
         out[ours.strip()] = theirs.strip()
     return out
-
-
-def utf8_error_line(path: Path) -> tuple[int, bytes]:
-    """(line, offending byte) of the first invalid UTF-8 byte in ``path`` (plain or .gz)."""
-    data = _open_binary(path).read()
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        return data[: e.start].count(b"\n") + 1, data[e.start : e.start + 1]
-    return 1, b""
-
-
-def _open_binary(path: Path):
-    if path.name.endswith(".gz"):
-        import gzip
-
-        return gzip.open(path, "rb")
-    return open(path, "rb")
-
-
-def _check_file(path: Path) -> None:
-    if not path.exists():
-        raise DataError("file not found", source=str(path))
-    if path.is_dir():
-        raise DataError("is a directory, expected a file", source=str(path))
-    if path.stat().st_size == 0:
-        raise DataError("empty file (0 bytes): expected a header line and rows", source=str(path))
-
-
-def read_frame(
-    path: str | Path, sep: str | None = None, str_columns=(), columns=None
-) -> pd.DataFrame:
-    """Read a CSV/TSV or Parquet file into a DataFrame with clear errors.
-
-    ``str_columns`` are read as text (CSV only) so ids such as ``007`` keep their zeros;
-    ``columns`` limits what is read from Parquet.
-    """
-    path = Path(path)
-    _check_file(path)
-    if path.suffix.lower() in (".parquet", ".pq"):
-        try:
-            return pd.read_parquet(path, columns=None if columns is None else list(columns))
-        except Exception as e:  # pyarrow raises several types for a damaged file
-            raise DataError(
-                f"not a readable Parquet file ({type(e).__name__}: {_first_line(e)})",
-                source=str(path),
-            ) from None
-    if sep is None:
-        sep = "\t" if path.suffix.lower() in (".tsv", ".txt") else ","
-    try:
-        header = pd.read_csv(path, sep=sep, nrows=0, encoding="utf-8").columns
-        dtype = {c: str for c in str_columns if c in header}
-        # all columns are parsed (usecols would silently accept rows with extra fields)
-        return pd.read_csv(path, sep=sep, encoding="utf-8", dtype=dtype, engine="c")
-    except UnicodeDecodeError:
-        line, byte = utf8_error_line(path)
-        raise DataError(
-            f"not valid UTF-8 (byte {byte!r}); save the file as UTF-8", source=str(path), line=line
-        ) from None
-    except pd.errors.EmptyDataError:
-        raise DataError(
-            "no header line: expected column names on line 1", source=str(path), line=1
-        ) from None
-    except pd.errors.ParserError as e:
-        import re
-
-        detail = str(e).strip().replace("Error tokenizing data. C error: ", "")
-        m = re.search(r"line (\d+)", detail)
-        raise DataError(
-            f"malformed row ({detail}); expected the same number of "
-            f"{'tab' if sep == chr(9) else repr(sep)}-separated fields as the header",
-            source=str(path),
-            line=int(m.group(1)) if m else None,
-        ) from None
 
 
 def resolve_columns(found, mapping: dict[str, str] | None, wanted, required, source: str):
@@ -232,20 +159,6 @@ def _header(path: Path, sep: str | None) -> list[str]:
                 source=str(path),
             ) from None
     return list(read_frame_header(path, sep))
-
-
-def read_frame_header(path: Path, sep: str | None) -> list[str]:
-    """Column names of a CSV/TSV file (first line), with the same errors as `read_frame`."""
-    sep = sep or ("\t" if path.suffix.lower() in (".tsv", ".txt") else ",")
-    with _open_binary(path) as fh:
-        first = fh.readline()
-    try:
-        text = first.decode("utf-8").rstrip("\r\n")
-    except UnicodeDecodeError:
-        raise DataError("not valid UTF-8 in the header line", source=str(path), line=1) from None
-    if not text.strip():
-        raise DataError("no header line: expected column names on line 1", source=str(path), line=1)
-    return [c.strip().strip('"') for c in text.split(sep)]
 
 
 def _side_table(path, mapping, key: str, sep: str | None) -> pd.DataFrame | None:
@@ -367,9 +280,3 @@ def read_any(path: str | Path, **kwargs) -> Dataset:
         f"{TABLE_SUFFIXES + JSON_SUFFIXES}",
         source=str(path),
     )
-
-
-def _first_line(e: BaseException) -> str:
-    """An exception's message cut to its first line (a `DataError` prints as one line)."""
-    text = str(e).strip()
-    return text.splitlines()[0] if text else type(e).__name__

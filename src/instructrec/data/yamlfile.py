@@ -14,11 +14,28 @@ def read_yaml_mapping(path: str | Path, what: str = "settings") -> dict[str, Any
     import yaml
 
     try:
-        d = yaml.safe_load(Path(path).read_text()) or {}
+        d = yaml.safe_load(Path(path).read_text(encoding="utf-8-sig")) or {}
     except FileNotFoundError:
         raise DataError("config file not found", source=str(path)) from None
+    except IsADirectoryError:
+        raise DataError("is a directory, expected a YAML file", source=str(path)) from None
+    except UnicodeDecodeError as e:
+        raise DataError(
+            f"not valid UTF-8 (byte {e.object[e.start : e.start + 1]!r})",
+            source=str(path),
+            line=e.object[: e.start].count(b"\n") + 1,
+        ) from None
     except yaml.YAMLError as e:
-        raise DataError(f"not valid YAML ({e})", source=str(path)) from None
+        mark = getattr(e, "problem_mark", None)
+        problem = getattr(e, "problem", None) or type(e).__name__
+        raise DataError(
+            f"not valid YAML ({problem}"
+            + (f", column {mark.column + 1})" if mark is not None else ")"),
+            source=str(path),
+            line=None if mark is None else mark.line + 1,
+        ) from None
+    except RecursionError:
+        raise DataError("YAML nested too deeply", source=str(path)) from None
     if not isinstance(d, dict):
         raise DataError(f"expected a YAML mapping of {what}", source=str(path))
     return d

@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import yaml
-
 from instructrec.data.errors import DataError
+from instructrec.data.settings import check_mapping
+from instructrec.data.yamlfile import read_yaml_mapping
 
 from .teacher import TeacherConfig
 
@@ -34,27 +34,24 @@ class InstructionConfig:
 
     @classmethod
     def from_dict(cls, raw: dict, source: str = "<dict>") -> InstructionConfig:
-        unknown = set(raw) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise DataError(
-                f"unknown instruction setting(s) {sorted(unknown)}; known: "
-                f"{sorted(cls.__dataclass_fields__)}",
-                source=source,
-            )
-        raw = dict(raw)
+        """Build from a mapping; unknown keys and values of the wrong type are a `DataError`
+        naming the key and ``source``."""
+        raw = check_mapping(cls, raw, source, skip=("teacher",), what="instruction setting")
         if isinstance(raw.get("teacher"), dict):
-            raw["teacher"] = TeacherConfig(**raw["teacher"])
+            raw["teacher"] = TeacherConfig(
+                **check_mapping(TeacherConfig, raw["teacher"], source, "teacher.", what="setting")
+            )
+        elif raw.get("teacher") is not None:
+            raise DataError(
+                "teacher must be a mapping of teacher settings or null",
+                source=source,
+                column="teacher",
+            )
         return cls(**raw)
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> InstructionConfig:
-        p = Path(path)
-        if not p.exists():
-            raise DataError("config file not found", source=str(p))
-        raw = yaml.safe_load(p.read_text()) or {}
-        if not isinstance(raw, dict):
-            raise DataError("expected a mapping of settings", source=str(p))
-        return cls.from_dict(raw, str(p))
+        return cls.from_dict(read_yaml_mapping(path, "instruction settings"), str(path))
 
     def to_dict(self) -> dict:
         d = asdict(self)

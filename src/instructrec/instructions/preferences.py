@@ -53,17 +53,18 @@ def _prefix_counts(
             pos = np.repeat(starts[lo:hi] - np.r_[0, np.cumsum(c)[:-1]], c) + np.arange(m)
             it = seq_items[pos]
             lk, dk = liked[pos], disliked[pos]
-            # genres: expand each interaction to its item's genres (CSR)
-            gc = attrs.genre_count[it]
-            grow = np.repeat(row, gc)
-            gpos = np.repeat(attrs.genre_ptr[it] - np.r_[0, np.cumsum(gc)[:-1]], gc) + np.arange(
-                int(gc.sum())
-            )
-            g = attrs.genre_idx[gpos].astype(np.int64)
-            key = grow * ng + g
-            size = (hi - lo) * ng
-            like[lo:hi] = np.bincount(key[np.repeat(lk, gc)], minlength=size).reshape(-1, ng)
-            dis[lo:hi] = np.bincount(key[np.repeat(dk, gc)], minlength=size).reshape(-1, ng)
+            if ng:  # a catalogue without genres has nothing to count (and reshape(-1, 0) fails)
+                # genres: expand each interaction to its item's genres (CSR)
+                gc = attrs.genre_count[it]
+                grow = np.repeat(row, gc)
+                gpos = np.repeat(
+                    attrs.genre_ptr[it] - np.r_[0, np.cumsum(gc)[:-1]], gc
+                ) + np.arange(int(gc.sum()))
+                g = attrs.genre_idx[gpos].astype(np.int64)
+                key = grow * ng + g
+                size = (hi - lo) * ng
+                like[lo:hi] = np.bincount(key[np.repeat(lk, gc)], minlength=size).reshape(-1, ng)
+                dis[lo:hi] = np.bincount(key[np.repeat(dk, gc)], minlength=size).reshape(-1, ng)
             ok = lk & (dec_col >= 0)[it]
             if nd:
                 dec[lo:hi] = np.bincount(

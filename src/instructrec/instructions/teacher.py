@@ -24,7 +24,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 from instructrec.data.errors import DataError
 
@@ -74,11 +73,11 @@ class TeacherConfig:
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> TeacherConfig:
-        raw = yaml.safe_load(Path(path).read_text()) or {}
-        unknown = set(raw) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise DataError(f"unknown teacher setting(s) {sorted(unknown)}", source=str(path))
-        return cls(**raw)
+        from instructrec.data.settings import check_mapping
+        from instructrec.data.yamlfile import read_yaml_mapping
+
+        raw = read_yaml_mapping(path, "teacher settings")
+        return cls(**check_mapping(cls, raw, str(path), what="teacher setting"))
 
 
 class TeacherLLM:

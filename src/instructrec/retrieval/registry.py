@@ -6,7 +6,6 @@ r = fit_retriever("itemknn", split, n_users, n_items)
 
 from __future__ import annotations
 
-import dataclasses
 import importlib
 from pathlib import Path
 from typing import Any
@@ -63,15 +62,10 @@ def load_options(options: dict | str | Path | None) -> dict:
         return {}
     if isinstance(options, dict):
         return dict(options)
-    import yaml
 
-    path = Path(options)
-    if not path.exists():
-        raise DataError("retriever config file not found", source=str(path))
-    data = yaml.safe_load(path.read_text()) or {}
-    if not isinstance(data, dict):
-        raise DataError("expected a mapping of option: value", source=str(path))
-    return data
+    from ..data.yamlfile import read_yaml_mapping
+
+    return read_yaml_mapping(options, "retriever options (option: value)")
 
 
 def make_retriever(
@@ -79,16 +73,15 @@ def make_retriever(
 ) -> Retriever:
     """An unfitted retriever ``name`` with ``options`` (dict or YAML path) and ``overrides``.
 
-    Unknown option names are a `DataError` naming the option and the valid ones.
+    Unknown option names and values of the wrong type are a `DataError` naming the option.
     """
+    from ..data.settings import check_mapping
+
     cls = retriever_class(name)
     opts = {**load_options(options), **overrides}
-    cfg_cls = config_class(name)
-    valid = {f.name for f in dataclasses.fields(cfg_cls)}
-    bad = sorted(set(opts) - valid)
-    if bad:
-        raise DataError(f"unknown option(s) {bad} for retriever {name!r}; valid: {sorted(valid)}")
-    return cls(cfg_cls(**opts))
+    source = str(options) if isinstance(options, str | Path) else None
+    opts = check_mapping(config_class(name), opts, source, f"{name}.", what="option")
+    return cls(config_class(name)(**opts))
 
 
 def fit_retriever(

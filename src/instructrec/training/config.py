@@ -7,11 +7,12 @@ a run can always be repeated from its own directory.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from instructrec.data.errors import DataError
+from instructrec.data.settings import check_mapping
 from instructrec.data.yamlfile import dump_yaml, read_yaml_mapping
 
 MIXED_PRECISION = ("no", "bf16", "fp16")
@@ -75,18 +76,21 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any], *, source: str | None = None) -> TrainConfig:
-        """Build from a mapping; unknown keys are an error naming the key."""
-        names = {f.name: f for f in fields(cls)}
-        unknown = sorted(set(d) - set(names))
-        if unknown:
-            raise DataError(
-                f"unknown training setting(s) {unknown}; expected some of {sorted(names)}",
-                source=source,
-            )
+    def from_dict(
+        cls, d: dict[str, Any], *, source: str | None = None, prefix: str = ""
+    ) -> TrainConfig:
+        """Build from a mapping; an unknown key or a value of the wrong type or range is a
+        `DataError` naming the key (and ``source``, the file)."""
+        d = check_mapping(cls, d, source, prefix, what="training setting")
         if "output_dir" not in d:
             raise DataError("missing required setting 'output_dir'", source=source)
-        return cls(**d)
+        try:
+            return cls(**d)
+        except DataError as e:  # a range check of __post_init__: add the file and the key
+            if e.source is not None or e.column is None:
+                raise
+            message = str(e).split(": ", 1)[-1]
+            raise DataError(message, source=source, column=prefix + e.column) from None
 
     def to_yaml(self, path: str | Path | None = None) -> str:
         """YAML text of the config; also written to ``path`` when given."""

@@ -26,13 +26,14 @@ import json
 import os
 import shutil
 import warnings
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from instructrec.data.errors import DataError
+from instructrec.data.settings import check_mapping
 from instructrec.data.yamlfile import read_yaml_mapping
 from instructrec.models.lora import LoraSettings
 from instructrec.training.config import TrainConfig
@@ -61,29 +62,32 @@ class TuneConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], *, source: str | None = None) -> TuneConfig:
-        d = dict(d)
-        names = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - names)
-        if unknown:
-            raise DataError(
-                f"unknown tune setting(s) {unknown}; expected some of {sorted(names)}",
-                source=source,
-            )
+        """Build from a mapping; unknown keys and values of the wrong type are a `DataError`
+        naming the key (``train.lr``, ``lora.r``) and ``source``."""
+        d = check_mapping(cls, d, source, skip=("train", "lora"), what="tune setting")
         train = d.pop("train", None) or {}
         if not isinstance(train, dict):
-            raise DataError("'train' must be a mapping of training settings", source=source)
+            raise DataError(
+                "'train' must be a mapping of training settings", source=source, column="train"
+            )
+        train = dict(train)
         train.setdefault("output_dir", "runs/tune")
         lora = d.pop("lora", {})
         if lora is not None and not isinstance(lora, dict):
             raise DataError(
                 "'lora' must be a mapping (r, alpha, dropout, target_modules) or null",
                 source=source,
+                column="lora",
             )
-        try:
-            lora_settings = None if lora is None else LoraSettings(**lora)
-        except TypeError as e:
-            raise DataError(f"bad lora settings ({e})", source=source) from None
-        return cls(train=TrainConfig.from_dict(train, source=source), lora=lora_settings, **d)
+        lora_settings = (
+            None
+            if lora is None
+            else LoraSettings(
+                **check_mapping(LoraSettings, lora, source, "lora.", what="lora setting")
+            )
+        )
+        train_cfg = TrainConfig.from_dict(train, source=source, prefix="train.")
+        return cls(train=train_cfg, lora=lora_settings, **d)
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> TuneConfig:
