@@ -81,6 +81,7 @@ CASES = [
         {"c.yaml": "data:\n  source: nowhere.csv\n"},
         TRAIN,
         ("nowhere.csv", "'data.source'", "no such file"),
+        extra={"file": "nowhere.csv"},
     ),
     Case(
         "data-source-bad-csv",

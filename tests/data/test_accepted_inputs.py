@@ -69,6 +69,9 @@ def test_bom_atomic_and_json(tmp_path):
     j = tmp_path / "t.json"
     j.write_text("\ufeff" + json.dumps([{"instruction": "q", "output": "Yes"}]))
     assert read_instruction_data(j).outputs == ["Yes"]
+    t = tmp_path / "t.tsv"
+    t.write_text("\ufeffinstruction\toutput\r\nIs 2 even?\tYes\r\n\r\n")
+    assert read_instruction_data(t).outputs == ["Yes"]  # the header is not a training row
     r = tmp_path / "r.json"
     r.write_text(
         "\ufeff" + json.dumps({"reviewerID": "u", "asin": "a", "unixReviewTime": 1e9}) + "\n"

@@ -24,7 +24,7 @@ class Case:
     args: list[str]  # the command line after `instructrec`; "{d}" is the folder
     where: tuple[str, ...] = ()  # substrings of the error line (file, "line 3", "'rating'")
     out: str = "out"  # the --out path (relative) that must not exist afterwards
-    extra: dict = field(default_factory=dict)  # free notes
+    extra: dict = field(default_factory=dict)  # "file": the name the message must hold
 
 
 def write_files(folder: Path, files: dict[str, str | bytes]) -> None:
@@ -69,6 +69,12 @@ def check_refused(case: Case, folder: Path) -> str:
     assert "Traceback" not in result.output, result.output
     for text in case.where:
         assert text in line, f"{text!r} not in {line!r}"
+    # the message names the file at fault: one of the inputs (or extra["file"])
+    named = [Path(k).name for k in case.files] + [
+        Path(a).name for a in case.args if a.startswith("{d}/")
+    ]
+    named = [case.extra["file"]] if "file" in case.extra else named
+    assert any(n in line for n in named), f"no file of {named} named in {line!r}"
     assert snapshot(folder) == before, "input changed or output left behind"
     assert not (folder / case.out).exists()
     return line
