@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import random
 import shutil
 import warnings
@@ -30,6 +29,7 @@ import numpy as np
 import torch
 
 from instructrec.data.errors import DataError
+from instructrec.training.rundir import fsync_path, replace_atomically  # noqa: F401
 
 CHECKPOINTS = "checkpoints"
 PARTIAL = ".partial"  # suffix of a checkpoint folder being written
@@ -38,37 +38,6 @@ FILES = "files.json"  # {name: [size, sha256]} of every other file, written last
 
 class BrokenCheckpoint(DataError):
     """A checkpoint that does not read back whole (truncated, corrupt, missing a file)."""
-
-
-def fsync_path(path: Path) -> None:
-    """Flush a file (or a directory's entries) to disk."""
-    flags = os.O_RDONLY | (os.O_DIRECTORY if path.is_dir() and hasattr(os, "O_DIRECTORY") else 0)
-    try:
-        fd = os.open(path, flags)
-    except OSError:  # directories cannot be opened on some platforms (Windows)
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def replace_atomically(tmp: Path, final: Path) -> None:
-    """fsync ``tmp`` (a file, or a folder and every file in it), rename it to ``final``
-    (replacing a file; a folder already there is removed first), fsync the parent."""
-    if tmp.is_dir():
-        for f in sorted(tmp.rglob("*")):
-            if f.is_file():
-                fsync_path(f)
-        fsync_path(tmp)
-        if final.exists():
-            shutil.rmtree(final)
-    else:
-        fsync_path(tmp)
-    os.replace(tmp, final)
-    fsync_path(final.parent)
 
 
 def save_weights(state: dict[str, torch.Tensor], path: Path) -> None:
