@@ -143,10 +143,11 @@ def publish(work: Path, out: str | Path) -> Path:
 
 @contextmanager
 def staged_output(
-    out: str | Path, *, resume: bool = False, overwrite: bool = False
+    out: str | Path, *, resume: bool = False, overwrite: bool = False, keep_checkpoints=True
 ) -> Iterator[Path]:
     """Yield the folder to write a run for ``out`` into; publish it as ``out`` on success
-    (see the module docstring for the rules)."""
+    (see the module docstring for the rules). ``keep_checkpoints`` False: a failure removes
+    the partial folder even when it holds checkpoints (a command that cannot resume)."""
     out = Path(out)
     main = is_main_process()
     if main:
@@ -158,7 +159,7 @@ def staged_output(
     try:
         yield work
     except Exception:
-        if main and work != out and not has_checkpoints(work):
+        if main and work != out and not (keep_checkpoints and has_checkpoints(work)):
             shutil.rmtree(work, ignore_errors=True)
         raise
     if work != out:
