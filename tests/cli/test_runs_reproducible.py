@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -163,11 +164,12 @@ def subprocess_env() -> dict[str, str]:
     return env
 
 
-def train_ok(cfg: Path, out: Path, *extra) -> None:
+def train_ok(cfg: Path, out: Path, *extra) -> str:
     p = subprocess.run(
         train_cmd(cfg, out, *extra), env=subprocess_env(), capture_output=True, text=True
     )
     assert p.returncode == 0, p.stderr[-3000:]
+    return p.stdout + p.stderr
 
 
 def outcome(out: Path) -> tuple[dict, dict, dict]:
@@ -181,8 +183,9 @@ def outcome(out: Path) -> tuple[dict, dict, dict]:
 @pytest.mark.slow
 def test_train_same_seed_identical_and_sigkill_resume_matches(tmp_path, tiny_config):
     straight = tmp_path / "a"
-    train_ok(tiny_config, straight)
-    train_ok(tiny_config, tmp_path / "b")
+    for name in "ab":  # one process after the other: the seed, not a fresh process, decides
+        r = run("train", "--config", tiny_config, "--out", tmp_path / name)
+        assert r.exit_code == 0, r.output
     expected = outcome(straight)
     assert expected[0] and expected[2]["steps"] == 8
     assert outcome(tmp_path / "b") == expected  # same seed, bit-identical
@@ -206,7 +209,9 @@ def test_train_same_seed_identical_and_sigkill_resume_matches(tmp_path, tiny_con
     assert not out.exists() and partial.exists()  # nothing half-made under the real name
     p = subprocess.run(train_cmd(tiny_config, out), env=subprocess_env(), capture_output=True)
     assert p.returncode == 2 and b"--resume" in p.stderr + p.stdout  # the leftover is named
-    train_ok(tiny_config, out, "--resume")
+    log = train_ok(tiny_config, out, "--resume")
+    resumed = re.search(r"resumed from \S*step-(\d+) \(step (\d+)\)", log)
+    assert resumed and 1 <= int(resumed[2]) < 8, log[-2000:]  # it continued mid-training
     assert not partial.exists()
     assert outcome(out) == expected
 

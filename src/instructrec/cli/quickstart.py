@@ -94,10 +94,10 @@ def run_quickstart(
     with staged_output(out, resume=resume, overwrite=overwrite) as work:
         rec, manifest = train_into(cfg, work, dataset, split, resume=resume)
         t_train = time.perf_counter() - t0
+        rec.source_dir = f"{out}/model"  # where the manifests will find it (after the rename)
         tables = _evaluate(rec, cfg, dataset, split, work, fast, echo)
     seconds = time.perf_counter() - t0
     seed = cfg.training.seed
-    rec.source_dir = f"{out}/model"
     echo(
         f"\nquickstart: {seconds:.0f} s (training {t_train:.0f} s); run saved to {out}; "
         f"tables: {out}/eval/seen/combined.md, {out}/eval/heldout/combined.md (per protocol: "
@@ -119,7 +119,6 @@ def _evaluate(rec, cfg, dataset, split, work, fast: bool, echo) -> dict:
     from instructrec.evaluation.seeds import to_markdown
     from instructrec.evaluation.study import run_study
 
-    rec.source_dir = f"{work}/model"
     seed = cfg.training.seed
     tables = {}
     for label, protos, templates in (

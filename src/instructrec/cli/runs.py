@@ -27,10 +27,13 @@ def convert(src: str, dst: str) -> None:
     files that load without running code; a feedback-tuned run's satisfaction_head.pt
     (read as tensors only) becomes satisfaction_head.safetensors. SRC is not changed.
     """
+    from instructrec.data.errors import DataError
     from instructrec.feedback.tuning import OLD_HEAD_FILE, convert_satisfaction_head
     from instructrec.legacy import convert_run
     from instructrec.training.rundir import staged_output
 
+    if Path(dst).exists() and any(Path(dst).iterdir()):
+        raise DataError("the destination exists and is not empty", source=str(dst))
     old_head = Path(src) / OLD_HEAD_FILE
     with staged_output(dst) as work:
         if old_head.exists() and _current_format(Path(src)):
