@@ -171,10 +171,10 @@ def staged_output(
 
 @contextmanager
 def staged_file(out: str | Path) -> Iterator[Path]:
-    """Yield a temporary sibling path to write one file into; renamed to ``out`` on success,
-    removed on failure."""
-    out = Path(out)
-    tmp = partial_of(out)
+    """Yield a temporary sibling path (``.partial.NAME``) to write one file (or a folder of
+    parts) into; renamed to ``out`` on success, removed on failure."""
+    out = Path(os.path.abspath(out))
+    tmp = out.with_name(f".partial.{out.name}")  # keeps the suffixes writers infer from
     out.parent.mkdir(parents=True, exist_ok=True)
     try:
         yield tmp
