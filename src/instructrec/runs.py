@@ -69,10 +69,12 @@ def train_into(config: RunConfig, work: Path, dataset, split=None, *, resume: bo
     ``resume`` continues the reranker's training from the newest checkpoint in ``work``."""
     from .data import make_split, save_split
     from .recommender import Recommender
-    from .training.rundir import is_main_process
+    from .training.rundir import is_main_process, refuse_changed_settings
 
     t0 = time.perf_counter()
     main = is_main_process()
+    if resume and main:
+        refuse_changed_settings(work / "config.yaml", config.to_dict())
     seed_everything(config.training.seed)
     if split is None:
         split = make_split(dataset, seed=config.data.seed)

@@ -121,6 +121,11 @@ def test_tune_refuses_a_run_in_out_unless_told(tmp_path, tiny_gpt2):
     assert tensors(out / "model") == before  # untouched
     r = run(*tune_args(data, tiny_gpt2, out, 2, "--overwrite", "--resume"))
     assert r.exit_code == 2 and "choose one" in r.output
+    r = run(*tune_args(data, tiny_gpt2, out, 1, "--lr", 0.5, "--resume"))  # another run
+    assert r.exit_code == 2 and "lr: 0.05 -> 0.5" in r.output and "--overwrite" in r.output
+    r = run(*tune_args(data, tiny_gpt2, out, 1, "--resume"))  # the same run: nothing left
+    assert r.exit_code == 0, r.output
+    assert tensors(out / "model") == before and leftovers(out) == []
     r = run(*tune_args(data, tiny_gpt2, out, 2, "--overwrite"))
     assert r.exit_code == 0, r.output
     assert tensors(out / "model") != before and leftovers(out) == []

@@ -8,6 +8,7 @@ from instructrec.data.errors import DataError
 from instructrec.training.rundir import (
     check_output,
     partial_of,
+    refuse_changed_settings,
     staged_file,
     staged_output,
     work_dir,
@@ -84,3 +85,27 @@ def test_staged_file(tmp_path):
     with staged_file(out) as tmp:
         tmp.write_text("whole")
     assert out.read_text() == "whole" and [p.name for p in tmp_path.iterdir()] == [out.name]
+
+
+def test_resume_refuses_other_settings_but_allows_a_longer_budget(tmp_path):
+    saved = tmp_path / "config.yaml"
+    saved.write_text("training:\n  lr: 0.01\n  max_steps: 8\nbackbone:\n  lora_r: 4\n")
+    refuse_changed_settings(
+        saved, {"training": {"lr": 0.01, "max_steps": 20}, "backbone": {"lora_r": 4}}
+    )
+    with pytest.raises(DataError, match=r"training.lr: 0.01 -> 0.1"):
+        refuse_changed_settings(
+            saved, {"training": {"lr": 0.1, "max_steps": 8}, "backbone": {"lora_r": 4}}
+        )
+    with pytest.raises(DataError, match="backbone.lora_r"):
+        refuse_changed_settings(saved, {"training": {"lr": 0.01}, "backbone": {"lora_r": 8}})
+    refuse_changed_settings(tmp_path / "none.yaml", {"anything": 1})  # nothing saved yet
+
+
+def test_a_refused_resume_keeps_the_partial_run(tmp_path):
+    out = tmp_path / "run"
+    partial_of(out).mkdir()
+    (partial_of(out) / "config.yaml").write_text("x: 1\n")
+    with pytest.raises(DataError), staged_output(out, resume=True) as work:
+        refuse_changed_settings(work / "config.yaml", {"x": 2})
+    assert (partial_of(out) / "config.yaml").exists()

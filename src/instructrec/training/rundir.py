@@ -7,9 +7,10 @@ A command's ``--out`` that already holds files is refused (a `DataError`, exit c
 ``overwrite`` (the new run replaces it once it has succeeded) or ``resume`` (continue it). The
 new folder is built in ``.NAME.partial`` beside ``NAME`` and renamed to ``NAME`` only when the
 block ends without error, so a failure never leaves a half-made ``NAME``. A failure removes the
-partial folder unless it holds training checkpoints: a run killed (or failed) after its first
-checkpoint is continued by the same command with ``resume``, which picks up ``.NAME.partial``
-(or, for a finished run, continues ``NAME`` in place).
+partial folder unless it holds training checkpoints (or was being resumed): a run killed (or
+failed) after its first checkpoint is continued by the same command with ``resume``, which picks
+up ``.NAME.partial`` (or, for a finished run, continues ``NAME`` in place); `resume` refuses
+settings other than the run's own (`refuse_changed_settings`).
 
 Under ``torchrun`` / ``accelerate launch`` every process writes into the same folders; only the
 main process (``RANK`` 0) checks, cleans and renames, after a barrier.
@@ -23,6 +24,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from instructrec.data.errors import DataError
 
@@ -110,6 +112,41 @@ def replace_atomically(tmp: Path, final: Path) -> None:
     fsync_path(final.parent)
 
 
+def _flat(d: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(d, dict):
+        return {prefix.rstrip("."): d}
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        out.update(_flat(v, f"{prefix}{k}."))
+    return out
+
+
+RESUMABLE_CHANGES = ("max_steps", "epochs", "progress", "output_dir", "resume")  # may differ
+
+
+def refuse_changed_settings(saved: Path, settings: dict[str, Any]) -> None:
+    """With ``--resume``: a `DataError` when the run's saved settings (YAML ``saved``) differ
+    from ``settings`` in anything but `RESUMABLE_CHANGES` (a longer budget is fine; another
+    learning rate or model is another run: use ``--overwrite``). Nothing to compare: fine."""
+    if not saved.is_file():
+        return
+    from instructrec.data.yamlfile import read_yaml_mapping
+
+    old, new = _flat(read_yaml_mapping(saved, "saved run settings")), _flat(settings)
+    changed = sorted(
+        k
+        for k in set(old) | set(new)
+        if old.get(k) != new.get(k) and k.rsplit(".", 1)[-1] not in RESUMABLE_CHANGES
+    )
+    if changed:
+        shown = ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in changed[:3])
+        raise DataError(
+            f"--resume with other settings than the run was started with ({shown}); use "
+            "--overwrite to start a new run",
+            source=str(saved),
+        )
+
+
 def _barrier() -> None:
     if "torch" not in sys.modules:
         return
@@ -159,7 +196,8 @@ def staged_output(
     try:
         yield work
     except Exception:
-        if main and work != out and not (keep_checkpoints and has_checkpoints(work)):
+        kept = resume or (keep_checkpoints and has_checkpoints(work))  # to be resumed
+        if main and work != out and not kept:
             shutil.rmtree(work, ignore_errors=True)
         raise
     if work != out:

@@ -37,8 +37,10 @@ from instructrec.training.rundir import (
     check_output,
     holds_files,
     is_main_process,
+    refuse_changed_settings,
     replace_atomically,
     staged_output,
+    work_dir,
 )
 from instructrec.training.tune_config import (  # noqa: F401  (re-exported)
     TuneConfig,
@@ -250,6 +252,9 @@ def tune(
     if is_main_process():
         check_output(out, resume=resume, overwrite=overwrite)
     backbone = str(backbone or config.backbone or DEFAULT_BACKBONE)
+    if resume and is_main_process():
+        want = replace(config, train=replace(config.train, output_dir=str(out)), backbone=backbone)
+        refuse_changed_settings(work_dir(out, resume=True) / "tune.yaml", want.to_dict())
     rows = _rows(config, data, valid_data, test_data)
     _seed_everything(config.train.seed)  # before any weight (LoRA, head) is created
     engine, engine_name = build_engine(config, rows.spec, backbone)
