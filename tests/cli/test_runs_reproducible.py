@@ -21,6 +21,7 @@ import pytest
 from click.testing import CliRunner
 
 from instructrec.cli import main
+from instructrec.data.errors import DataError
 
 REPO = Path(__file__).resolve().parents[2]
 ROWS = [
@@ -238,3 +239,46 @@ def test_quickstart_refuses_an_existing_run(tmp_path):
     r = run("quickstart", "--fast", "--out", out)
     assert r.exit_code == 2 and "--overwrite" in r.output and "--resume" in r.output
     assert [p.name for p in out.iterdir()] == ["keep.txt"] and leftovers(out) == []
+
+
+@pytest.mark.slow
+def test_quickstart_resumes_a_crashed_run_to_the_same_model(tmp_path, tiny_config, monkeypatch):
+    """quickstart's wiring (train into the partial folder, evaluate there, rename): a crash
+    after the third checkpoint, then ``resume``, gives the uninterrupted run's model."""
+    import instructrec.cli.quickstart as qs
+    import instructrec.data
+    import instructrec.training.loop as loop
+    from instructrec.config import RunConfig
+    from instructrec.testing.datasets import synthetic_dataset
+
+    monkeypatch.setattr(
+        qs, "quickstart_config", lambda fast=False: RunConfig.from_yaml(tiny_config)
+    )
+    monkeypatch.setattr(instructrec.data, "load_movielens_100k", synthetic_dataset)
+
+    def evaluate(rec, cfg, dataset, split, work, fast, echo):
+        (work / "eval").mkdir()
+        return {}
+
+    monkeypatch.setattr(qs, "_evaluate", evaluate)
+    qs.run_quickstart(str(tmp_path / "a"), fast=True, echo=lambda *_: None)
+    prune, calls = loop.prune_checkpoints, []
+
+    def crash_on_third(*args):
+        prune(*args)
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("power cut")
+
+    monkeypatch.setattr(loop, "prune_checkpoints", crash_on_third)
+    out = tmp_path / "b"
+    with pytest.raises(RuntimeError, match="power cut"):
+        qs.run_quickstart(str(out), fast=True, echo=lambda *_: None)
+    monkeypatch.setattr(loop, "prune_checkpoints", prune)
+    assert not out.exists() and (tmp_path / ".b.partial" / "training" / "checkpoints").is_dir()
+    with pytest.raises(DataError, match="--resume"):
+        qs.run_quickstart(str(out), fast=True, echo=lambda *_: None)
+    res = qs.run_quickstart(str(out), fast=True, echo=lambda *_: None, resume=True)
+    assert (out / "eval").is_dir() and leftovers(out) == []
+    assert res["manifest"]["training"]["steps"] == 8
+    assert outcome(out) == outcome(tmp_path / "a")
