@@ -161,7 +161,7 @@ def quality(run_dir: str | None, fast: bool, n_boot: int) -> dict:
     t0 = time.perf_counter()
     if run_dir is None:
         out = str(HERE / "out" / "reranker")
-        res = run_quickstart(out, fast=fast, echo=lambda *_: None)
+        res = run_quickstart(out, fast=fast, echo=lambda *_: None, overwrite=True)
         tables = res["tables"]
         train_s = res["train_seconds"]
     else:

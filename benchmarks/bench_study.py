@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> dict:
     done = out / SEEDS_FILE
     if not (done.exists() and set(json.loads(done.read_text())["seeds"]) >= set(seeds)):
         t0 = time.perf_counter()
-        train_seeds(cfg, out, seeds, echo=print)
+        train_seeds(cfg, out, seeds, echo=print, resume=True)
         timings["train_s"] = time.perf_counter() - t0
     for s in seeds:
         man = json.loads((out / f"seed-{s}" / "manifest.json").read_text())

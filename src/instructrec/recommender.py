@@ -90,9 +90,11 @@ class Recommender:
         split: Split,
         reranker_trainer: Any | None = None,
         output_dir: str | Path | None = None,
+        resume: bool = False,
     ) -> Recommender:
         """Fit the retriever and priors on ``split.train``; then the reranker: by
-        ``reranker_trainer(self)`` if given, else as ``self.config`` says (if it has one)."""
+        ``reranker_trainer(self)`` if given, else as ``self.config`` says (if it has one;
+        ``resume``: from the newest checkpoint in ``output_dir/training``)."""
         import inspect
         import time
 
@@ -112,10 +114,10 @@ class Recommender:
         if reranker_trainer is not None:
             self.reranker = reranker_trainer(self)
         elif self.config is not None and getattr(self.config, "rerank", False):
-            self.reranker = self._train_reranker(split, output_dir)
+            self.reranker = self._train_reranker(split, output_dir, resume)
         return self
 
-    def _train_reranker(self, split: Split, output_dir: str | Path | None):
+    def _train_reranker(self, split: Split, output_dir: str | Path | None, resume: bool = False):
         import tempfile
         import time
 
@@ -146,7 +148,7 @@ class Recommender:
             progress=t.progress,
             device=t.device,
             mixed_precision=t.mixed_precision,
-            resume=False,
+            resume=bool(resume and output_dir),
         )
         t0 = time.perf_counter()
         rr = InstructionReranker.fit(

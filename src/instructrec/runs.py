@@ -33,26 +33,60 @@ def machine_info() -> dict[str, Any]:
     }
 
 
-def train_run(config: RunConfig, out_dir: str | Path, dataset=None, split=None):
-    """Build, fit and save a `Recommender` as ``config`` says. Returns (recommender, manifest)."""
+def seed_everything(seed: int) -> None:
+    """Seed python, numpy and torch (every device): called before any weight is created."""
+    from accelerate.utils import set_seed
+
+    set_seed(int(seed))
+
+
+def train_run(
+    config: RunConfig,
+    out_dir: str | Path,
+    dataset=None,
+    split=None,
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+):
+    """Build, fit and save a `Recommender` as ``config`` says. Returns (recommender, manifest).
+
+    The run is built in ``.NAME.partial`` beside ``out_dir`` and renamed on success; an
+    ``out_dir`` holding files is refused unless ``overwrite`` (replace it) or ``resume``
+    (continue it, or the partial folder a killed run left, from its newest checkpoint)."""
+    from .training.rundir import check_output, is_main_process, staged_output
+
+    if is_main_process():
+        check_output(out_dir, resume=resume, overwrite=overwrite)
+    git_commit()  # recorded as the run starts (cached), not when its manifest is written
+    dataset = dataset if dataset is not None else load_data(config.data.source)
+    with staged_output(out_dir, resume=resume, overwrite=overwrite) as work:
+        return train_into(config, work, dataset, split, resume=resume)
+
+
+def train_into(config: RunConfig, work: Path, dataset, split=None, *, resume: bool = False):
+    """`train_run`'s body: write the run into the folder ``work`` as it is (no staging).
+    ``resume`` continues the reranker's training from the newest checkpoint in ``work``."""
     from .data import make_split, save_split
     from .recommender import Recommender
+    from .training.rundir import is_main_process, refuse_changed_settings
 
-    out = Path(out_dir)
-    git_commit()  # recorded as the run starts (cached), not when its manifest is written
     t0 = time.perf_counter()
-    # the data is read and split before anything is written, so bad data leaves no output
-    dataset = dataset if dataset is not None else load_data(config.data.source)
+    main = is_main_process()
+    if resume and main:
+        refuse_changed_settings(work / "config.yaml", config.to_dict())
+    seed_everything(config.training.seed)
     if split is None:
         split = make_split(dataset, seed=config.data.seed)
-    out.mkdir(parents=True, exist_ok=True)
-    save_split(split, out / "split", dataset)
-    config.to_yaml(out / "config.yaml")
+    if main:
+        save_split(split, work / "split", dataset)
+        config.to_yaml(work / "config.yaml")
     rec = Recommender.from_config(config, dataset=dataset)
-    rec.fit(split, output_dir=out)
-    rec.save(out / "model")
+    rec.fit(split, output_dir=work, resume=resume)
     manifest = run_manifest(config, dataset, split, rec, time.perf_counter() - t0)
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
+    if main:
+        rec.save(work / "model")
+        (work / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
     return rec, manifest
 
 
@@ -74,25 +108,53 @@ def with_seed(config: RunConfig, seed: int) -> RunConfig:
 SEEDS_FILE = "seeds.json"  # a multi-seed run: {"seeds": [...], "runs": {seed: sub-directory}}
 
 
-def train_seeds(config: RunConfig, out_dir: str | Path, seeds: list[int], echo=print):
+def train_seeds(
+    config: RunConfig,
+    out_dir: str | Path,
+    seeds: list[int],
+    echo=print,
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+):
     """`train_run` once per seed on one split: ``out_dir/split`` is shared, each seed's run
     (model, config, manifest) goes into ``out_dir/seed-N`` and ``seeds.json`` lists them.
+    Staged and refused as `train_run`; ``resume`` keeps the seeds already finished.
     Returns {seed: manifest}."""
-    from .data import make_split, save_split
+    from .training.rundir import check_output, is_main_process, staged_output
 
-    out = Path(out_dir)
-    dataset = load_data(config.data.source)  # bad data: an error before anything is written
+    if is_main_process():
+        check_output(out_dir, resume=resume, overwrite=overwrite)
+    git_commit()
+    dataset = load_data(config.data.source)
+    with staged_output(out_dir, resume=resume, overwrite=overwrite) as work:
+        return _seeds_into(config, work, dataset, seeds, echo, resume)
+
+
+def _seeds_into(config: RunConfig, work: Path, dataset, seeds: list[int], echo, resume: bool):
+    from .data import make_split, save_split
+    from .training.rundir import is_main_process
+
     split = make_split(dataset, seed=config.data.seed)
-    out.mkdir(parents=True, exist_ok=True)
-    save_split(split, out / "split", dataset)
+    if is_main_process():
+        save_split(split, work / "split", dataset)
     manifests, runs = {}, {}
     for s in seeds:
         t0 = time.perf_counter()
-        echo(f"seed {s}: training ({len(runs) + 1} of {len(seeds)})")
-        _, manifests[s] = train_run(with_seed(config, s), out / f"seed-{s}", dataset, split)
+        done = work / f"seed-{s}" / "manifest.json"
+        if resume and done.exists():
+            echo(f"seed {s}: already trained ({done})")
+            manifests[s] = json.loads(done.read_text())
+        else:
+            echo(f"seed {s}: training ({len(runs) + 1} of {len(seeds)})")
+            (work / f"seed-{s}").mkdir(exist_ok=True)
+            cfg = with_seed(config, s)
+            _, manifests[s] = train_into(cfg, work / f"seed-{s}", dataset, split, resume=resume)
+            echo(f"seed {s}: done in {time.perf_counter() - t0:.0f} s")
         runs[str(s)] = f"seed-{s}"
-        (out / SEEDS_FILE).write_text(json.dumps({"seeds": list(seeds)[: len(runs)], "runs": runs}))
-        echo(f"seed {s}: done in {time.perf_counter() - t0:.0f} s")
+        if is_main_process():
+            listing = {"seeds": list(seeds)[: len(runs)], "runs": runs}
+            (work / SEEDS_FILE).write_text(json.dumps(listing))
     return manifests
 
 

@@ -9,7 +9,13 @@ import pytest
 from instructrec.data import Dataset, make_split
 from instructrec.data.errors import DataError
 from instructrec.feedback.store import Store
-from instructrec.feedback.tuning import TuneConfig, feedback_examples, satisfaction_of, tune
+from instructrec.feedback.tuning import (
+    TuneConfig,
+    feedback_examples,
+    load_satisfaction_head,
+    satisfaction_of,
+    tune,
+)
 from instructrec.recommender import Recommender
 from instructrec.retrieval.itemknn import ItemKNN
 
@@ -114,7 +120,31 @@ def test_tune_lowers_loss_and_registers_version(rec_with_reranker, tmp_path):
     )
     tuned = Recommender.load(out)  # a loadable run
     assert tuned.reranker is not None and len(tuned.recommend(user="u1", n=3)) == 3
-    assert (out / "satisfaction_head.pt").exists()
+    head = load_satisfaction_head(out)
+    assert set(head) == {"sat_scale", "sat_bias"} and not (out / "satisfaction_head.pt").exists()
+    assert not (tmp_path / ".tuned.partial").exists()
+    with pytest.raises(DataError, match="--overwrite"):  # never silently into an old run
+        tune(rec_with_reranker, store, out, TuneConfig(max_steps=1, device="cpu"))
+
+
+def test_an_old_torch_satisfaction_head_is_refused_then_converted(plain_rec, tmp_path):
+    import torch
+    from click.testing import CliRunner
+
+    from instructrec.cli import main
+
+    old = tmp_path / "old"
+    plain_rec.save(old)
+    torch.save({"sat_scale": torch.tensor(1.5), "sat_bias": torch.tensor(-0.25)},
+               old / "satisfaction_head.pt")  # fmt: skip
+    with pytest.raises(DataError, match="runs convert"):
+        load_satisfaction_head(old)
+    r = CliRunner().invoke(main, ["runs", "convert", str(old), str(tmp_path / "new")])
+    assert r.exit_code == 0, r.output
+    assert load_satisfaction_head(tmp_path / "new") == {"sat_scale": 1.5, "sat_bias": -0.25}
+    assert not (tmp_path / "new" / "satisfaction_head.pt").exists()
+    assert (old / "satisfaction_head.pt").exists()  # the source is not changed
+    assert len(Recommender.load(tmp_path / "new").recommend(user="u1", n=3)) == 3
 
 
 def test_tune_refuses_without_reranker(plain_rec, tmp_path):

@@ -1,5 +1,6 @@
 """Checkpoints as data: RNG and scheduler state round-trip through JSON + safetensors, every
-file loads with ``weights_only=True``, an older pickled checkpoint is refused clearly."""
+file loads with ``weights_only=True``, an older pickled checkpoint is refused clearly; writes
+are atomic and resume falls back past a broken newest checkpoint."""
 
 from __future__ import annotations
 
@@ -11,7 +12,13 @@ import pytest
 import torch
 
 from instructrec.data.errors import DataError
-from instructrec.training.checkpoint import load_checkpoint, save_checkpoint
+from instructrec.training.checkpoint import (
+    BrokenCheckpoint,
+    list_checkpoints,
+    load_checkpoint,
+    resume_latest,
+    save_checkpoint,
+)
 
 
 def _parts():
@@ -35,7 +42,8 @@ def test_rng_scheduler_optimizer_round_trip(tmp_path):
     save_checkpoint(tmp_path / "c", model=model, optimizer=opt, scheduler=sched, state={"step": 1})
     names = sorted(p.name for p in (tmp_path / "c").iterdir())
     assert names == [
-        "model.pt",
+        "files.json",
+        "model.safetensors",
         "optimizer.pt",
         "rng-0.json",
         "rng-0.safetensors",
@@ -63,3 +71,58 @@ def test_an_old_pickled_checkpoint_is_refused(tmp_path):
     torch.save(sched.state_dict(), d / "scheduler.pt")
     with pytest.raises(DataError, match="older instructrec"):
         load_checkpoint(d, model=model, optimizer=opt, scheduler=sched)
+
+
+def _two_checkpoints(root):
+    model, opt, sched = _parts()
+    for step in (2, 4):
+        with torch.no_grad():
+            model.weight.fill_(float(step))
+        save_checkpoint(
+            root / "checkpoints" / f"step-{step}",
+            model=model,
+            optimizer=opt,
+            scheduler=sched,
+            state={"step": step},
+        )
+    return model, opt, sched
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip", "delete"])
+def test_resume_falls_back_past_a_broken_newest_checkpoint(tmp_path, damage):
+    model, opt, sched = _two_checkpoints(tmp_path)
+    target = tmp_path / "checkpoints" / "step-4" / "model.safetensors"
+    data = target.read_bytes()
+    if damage == "truncate":
+        target.write_bytes(data[: len(data) // 2])
+    elif damage == "flip":
+        target.write_bytes(data[:-1] + bytes([data[-1] ^ 0xFF]))
+    else:
+        target.unlink()
+    with pytest.raises(BrokenCheckpoint):
+        load_checkpoint(target.parent, model=model, optimizer=opt, scheduler=sched)
+    with torch.no_grad():
+        model.weight.zero_()
+    with pytest.warns(UserWarning, match="step-4"):
+        path, state = resume_latest(tmp_path, model=model, optimizer=opt, scheduler=sched)
+    assert path.name == "step-2" and state == {"step": 2}
+    assert torch.all(model.weight == 2.0)
+
+
+def test_a_half_written_checkpoint_is_invisible(tmp_path):
+    model, opt, sched = _two_checkpoints(tmp_path)
+    # what a kill during the write of step-6 leaves: a .partial folder, never step-6
+    half = tmp_path / "checkpoints" / "step-6.partial"
+    half.mkdir()
+    (half / "state.json").write_text('{"step": 6}')
+    assert [p.name for p in list_checkpoints(tmp_path)] == ["step-2", "step-4"]
+    path, state = resume_latest(tmp_path, model=model, optimizer=opt, scheduler=sched)
+    assert path.name == "step-4" and state == {"step": 4}
+
+
+def test_every_checkpoint_broken_means_no_resume(tmp_path):
+    model, opt, sched = _two_checkpoints(tmp_path)
+    for step in (2, 4):
+        (tmp_path / "checkpoints" / f"step-{step}" / "state.json").write_text("{")
+    with pytest.warns(UserWarning):
+        assert resume_latest(tmp_path, model=model, optimizer=opt, scheduler=sched) is None

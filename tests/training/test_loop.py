@@ -82,7 +82,7 @@ def test_fit_learns_and_writes_run_directory(tmp_path):
     assert yaml.safe_load((out / "config.yaml").read_text())["lr"] == c.lr
     assert list((out / "tb").glob("events.out.tfevents.*"))
     assert len(list_checkpoints(out)) == 2  # save_total_limit
-    assert (out / "best" / "model.pt").exists()
+    assert (out / "best" / "model.safetensors").exists()
 
 
 def test_resume_is_exact(tmp_path):

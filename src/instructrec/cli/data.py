@@ -131,14 +131,18 @@ def _when(t: float) -> str:
     help="atomic: RecBole .inter/.item/.user; parquet: interactions/items/users",
 )
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="output directory")
-def convert(data, mapping, items, item_map, users, user_map, meta, fmt, out) -> None:
+@click.option("--overwrite", is_flag=True, help="replace what --out already holds")
+def convert(data, mapping, items, item_map, users, user_map, meta, fmt, out, overwrite) -> None:
     """Convert a dataset to RecBole atomic files or a Parquet directory."""
     from instructrec.data import write_atomic, write_parquet
+    from instructrec.training.rundir import check_output, staged_output
 
+    check_output(out, overwrite=overwrite)
     ds = _load(data, mapping, items, item_map, users, user_map, meta)
-    paths = write_atomic(ds, out) if fmt == "atomic" else write_parquet(ds, out)
+    with staged_output(out, overwrite=overwrite) as work:  # renamed to --out on success
+        paths = write_atomic(ds, work) if fmt == "atomic" else write_parquet(ds, work)
     for p in paths:
-        click.echo(f"wrote {p}")
+        click.echo(f"wrote {Path(out) / Path(p).relative_to(work)}")
 
 
 @data.command()
@@ -150,11 +154,15 @@ def convert(data, mapping, items, item_map, users, user_map, meta, fmt, out) -> 
     help="directory for train/valid/test Parquet, candidate .npy files, split.json",
 )
 @click.option("--seed", default=0, show_default=True, help="seed for the negative samples")
-def split(data, mapping, items, item_map, users, user_map, meta, out, seed) -> None:
+@click.option("--overwrite", is_flag=True, help="replace what --out already holds")
+def split(data, mapping, items, item_map, users, user_map, meta, out, seed, overwrite) -> None:
     """Leave-one-out split plus cand10/cand20 candidate files, with SHA-256 hashes."""
     from tqdm.auto import tqdm
 
     from instructrec.data.split import add_candidates, leave_one_out, save_split
+    from instructrec.training.rundir import check_output, staged_output
+
+    check_output(out, overwrite=overwrite)
 
     steps = ["load", "leave-one-out", "candidates", "save"]
     # disable=None: no bar when stderr is not a terminal (logs keep only the one error line)
@@ -169,7 +177,8 @@ def split(data, mapping, items, item_map, users, user_map, meta, out, seed) -> N
         add_candidates(ds, sp)
         bar.update()
         bar.set_postfix_str(steps[3])
-        save_split(sp, out, ds)
+        with staged_output(out, overwrite=overwrite) as work:  # renamed to --out on success
+            save_split(sp, work, ds)
         bar.update()
     click.echo(
         f"{ds.name}: {ds.n_users:,} users, {ds.n_items:,} items -> "

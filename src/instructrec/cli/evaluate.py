@@ -100,8 +100,21 @@ def _parse_sets(values: tuple[str, ...]) -> dict[str, dict]:
 @click.option("--set", "sets", multiple=True, help="retriever option, MODEL.OPTION=VALUE")
 @click.option("--template", default=None, help="instruction template id passed to LM models")
 @click.option("--n-boot", default=1000, show_default=True, type=int, help="bootstrap resamples")
+@click.option("--overwrite", is_flag=True, help="replace what --out already holds")
 def evaluate(
-    protocols, stage, models, model_dir, seeds, data, split_dir, seed, out, sets, template, n_boot
+    protocols,
+    stage,
+    models,
+    model_dir,
+    seeds,
+    data,
+    split_dir,
+    seed,
+    out,
+    sets,
+    template,
+    n_boot,
+    overwrite,
 ) -> None:
     """Evaluate baselines, rivals (and a saved run) under the protocols; print and save."""
     from instructrec.data import load_split, make_split, save_split
@@ -111,6 +124,7 @@ def evaluate(
     from instructrec.evaluation.seeds import to_markdown
     from instructrec.evaluation.study import RIVALS, run_study
     from instructrec.runs import load_seed_models, run_split_dir
+    from instructrec.training.rundir import check_output, staged_output
 
     from .common import load_dataset, parse_seeds
 
@@ -122,7 +136,8 @@ def evaluate(
     wanted = [m.strip() for m in models.split(",") if m.strip()]
     rivals = [m for m in wanted if m in RIVALS]
     baselines = [m for m in wanted if m not in RIVALS]
-    out_dir = Path(out or Path("runs") / "eval" / time.strftime("%Y%m%d-%H%M%S", time.gmtime()))
+    final = Path(out or Path("runs") / "eval" / time.strftime("%Y%m%d-%H%M%S", time.gmtime()))
+    check_output(final, overwrite=overwrite)
     dataset = load_dataset(data)
     run_models = {}
     if model_dir is not None:
@@ -139,41 +154,43 @@ def evaluate(
         if split_dir is None:
             found = run_split_dir(model_dir)
             split_dir = str(found) if found else None
-    new_split = split_dir is None
-    if split_dir is not None:
-        split = load_split(split_dir, dataset)
-        click.echo(f"split: {split_dir} (hashes verified)")
-    else:
-        split = make_split(dataset, seed=seed)
-        save_split(split, out_dir / "split", dataset)
-        click.echo(f"split: new, seed {seed}, saved to {out_dir / 'split'}")
-    if "all" in names:
-        probe = {b: None for b in baselines}
-        names = [n for n in PROTOCOLS if _runnable(n, split, probe, dataset)]
-    files_before = dict(split.hashes)
-    fitted: dict = {}
-    results = {}
-    for st in stage.split(","):
-        _, results[st] = run_study(
-            dataset,
-            split,
-            names,
-            seed_list,
-            stage=st,
-            run_models=run_models,
-            baselines=baselines,
-            rivals=rivals,
-            out_dir=out_dir if "," not in stage else out_dir / st,
-            n_boot=n_boot,
-            templates=template,
-            options=_parse_sets(sets),
-            echo=click.echo,
-            fitted=fitted,
-        )
-    if split.hashes != files_before:  # hard / search-hard files built during the run
-        save_split(split, out_dir / "split", dataset)
-        if not new_split:
-            click.echo(f"split with the candidate files built now: {out_dir / 'split'}")
+    with staged_output(final, overwrite=overwrite) as out_dir:  # renamed to --out on success
+        new_split = split_dir is None
+        if split_dir is not None:
+            split = load_split(split_dir, dataset)
+            click.echo(f"split: {split_dir} (hashes verified)")
+        else:
+            split = make_split(dataset, seed=seed)
+            save_split(split, out_dir / "split", dataset)
+            click.echo(f"split: new, seed {seed}, saved to {final / 'split'}")
+        if "all" in names:
+            probe = {b: None for b in baselines}
+            names = [n for n in PROTOCOLS if _runnable(n, split, probe, dataset)]
+        files_before = dict(split.hashes)
+        fitted: dict = {}
+        results = {}
+        for st in stage.split(","):
+            _, results[st] = run_study(
+                dataset,
+                split,
+                names,
+                seed_list,
+                stage=st,
+                run_models=run_models,
+                baselines=baselines,
+                rivals=rivals,
+                out_dir=out_dir if "," not in stage else out_dir / st,
+                n_boot=n_boot,
+                templates=template,
+                options=_parse_sets(sets),
+                echo=click.echo,
+                fitted=fitted,
+            )
+        if split.hashes != files_before:  # hard / search-hard files built during the run
+            save_split(split, out_dir / "split", dataset)
+            if not new_split:
+                click.echo(f"split with the candidate files built now: {final / 'split'}")
+    out_dir = final
     for st, combined in results.items():
         click.echo(f"stage: {st}; seeds: {', '.join(map(str, seed_list))}")
         click.echo(to_markdown(combined))

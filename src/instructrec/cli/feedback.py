@@ -55,6 +55,7 @@ def stats(db: str) -> None:
 @click.option("--max-steps", default=None, type=int)
 @click.option("--batch-size", default=16, show_default=True, type=int)
 @click.option("--device", default="auto", show_default=True)
+@click.option("--overwrite", is_flag=True, help="replace the run already in --out")
 def tune(
     run_dir: Path,
     db: str,
@@ -65,6 +66,7 @@ def tune(
     max_steps: int | None,
     batch_size: int,
     device: str,
+    overwrite: bool,
 ) -> None:
     """Fine-tune the reranker on stored feedback; register the result as a new model version."""
     from instructrec.feedback.store import Store
@@ -83,6 +85,7 @@ def tune(
             lam=lam, lr=lr, epochs=epochs, max_steps=max_steps, batch_size=batch_size, device=device
         ),
         parent_version=parent,
+        overwrite=overwrite,
     )
     click.echo(json.dumps(summary, indent=2, default=str))
     click.echo(
@@ -272,7 +275,7 @@ def _sim_tuner(work: Path):
 
         calls["k"] += 1
         out = work / f"sim-tuned-{calls['k']}"
-        tune(rec, store, out)
+        tune(rec, store, out, overwrite=True)  # scratch folders of this simulation
         return Recommender.load(out)
 
     return tuner

@@ -135,7 +135,10 @@ def build_cmd(
     start = time.perf_counter()
     frame = cfg.build(ds, split)
     took = time.perf_counter() - start
-    export(frame, out, fmt)
+    from instructrec.training.rundir import staged_file
+
+    with staged_file(out) as tmp:  # renamed to --out when complete
+        export(frame, tmp, fmt)
     counts = frame.groupby(["P", "I", "T"]).size()
     click.echo(
         f"wrote {len(frame):,} instructions ({len(counts)} slots, "

@@ -61,14 +61,26 @@ def quickstart_config(fast: bool = False):
 
 
 def run_quickstart(
-    out: str = "runs/quickstart", fast: bool = False, echo=print, users: int | None = None
+    out: str = "runs/quickstart",
+    fast: bool = False,
+    echo=print,
+    users: int | None = None,
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
 ) -> dict:
     """Train, evaluate every protocol against the same-run baselines; return the tables.
 
-    ``users`` evaluates only the first N test users (a quick look; the default is all)."""
+    ``users`` evaluates only the first N test users (a quick look; the default is all). The
+    run folder is built beside ``out`` and renamed when complete; an ``out`` holding files is
+    refused unless ``overwrite`` or ``resume`` (continue, e.g. after a kill, from the newest
+    checkpoint)."""
     from instructrec.data import load_movielens_100k, make_split
-    from instructrec.runs import train_run
+    from instructrec.runs import train_into
+    from instructrec.training.rundir import check_output, is_main_process, staged_output
 
+    if is_main_process():
+        check_output(out, resume=resume, overwrite=overwrite)
     t0 = time.perf_counter()
     cfg = quickstart_config(fast)
     dataset = load_movielens_100k()
@@ -79,12 +91,34 @@ def run_quickstart(
         f"training on {dataset.name}: {dataset.n_users} users, {dataset.n_items} items "
         f"({'fast' if fast else 'full'} budget)"
     )
-    rec, manifest = train_run(cfg, out, dataset=dataset, split=split)
-    t_train = time.perf_counter() - t0
+    with staged_output(out, resume=resume, overwrite=overwrite) as work:
+        rec, manifest = train_into(cfg, work, dataset, split, resume=resume)
+        t_train = time.perf_counter() - t0
+        rec.source_dir = f"{out}/model"  # where the manifests will find it (after the rename)
+        tables = _evaluate(rec, cfg, dataset, split, work, fast, echo)
+    seconds = time.perf_counter() - t0
+    seed = cfg.training.seed
+    echo(
+        f"\nquickstart: {seconds:.0f} s (training {t_train:.0f} s); run saved to {out}; "
+        f"tables: {out}/eval/seen/combined.md, {out}/eval/heldout/combined.md (per protocol: "
+        f"seed-{seed}/PROTOCOL/report.md, plot.png, manifest.json); "
+        f'try: instructrec recommend --model {out}/model --user 1 "a 90s comedy"'
+    )
+    return {
+        "tables": tables,
+        "seconds": seconds,
+        "train_seconds": t_train,
+        "manifest": manifest,
+        "recommender": rec,
+    }
+
+
+def _evaluate(rec, cfg, dataset, split, work, fast: bool, echo) -> dict:
+    """Every protocol against the same-run baselines (validation stage) into ``work/eval``;
+    prints the tables and a few recommendations; returns the tables."""
     from instructrec.evaluation.seeds import to_markdown
     from instructrec.evaluation.study import run_study
 
-    rec.source_dir = f"{out}/model"
     seed = cfg.training.seed
     tables = {}
     for label, protos, templates in (
@@ -100,7 +134,7 @@ def run_quickstart(
             run_models={seed: rec},
             baselines=["pop", "itemknn", "sasrec"],
             rivals=list(RIVALS),
-            out_dir=f"{out}/eval/{'heldout' if templates else 'seen'}",
+            out_dir=f"{work}/eval/{'heldout' if templates else 'seen'}",
             n_boot=200 if fast else 1000,
             templates=templates,
             echo=echo,
@@ -113,20 +147,7 @@ def run_quickstart(
         df = rec.recommend(user=dataset.user_ids[0], instruction=text, n=5)
         echo(f"> {text}")
         echo(df[["item_id", "title", "rank"]].to_string(index=False))
-    seconds = time.perf_counter() - t0
-    echo(
-        f"\nquickstart: {seconds:.0f} s (training {t_train:.0f} s); run saved to {out}; "
-        f"tables: {out}/eval/seen/combined.md, {out}/eval/heldout/combined.md (per protocol: "
-        f"seed-{seed}/PROTOCOL/report.md, plot.png, manifest.json); "
-        f'try: instructrec recommend --model {out}/model --user 1 "a 90s comedy"'
-    )
-    return {
-        "tables": tables,
-        "seconds": seconds,
-        "train_seconds": t_train,
-        "manifest": manifest,
-        "recommender": rec,
-    }
+    return tables
 
 
 def _first_users(split, n: int):
@@ -156,6 +177,12 @@ def _first_users(split, n: int):
 )
 @click.option("--fast", is_flag=True, help="tiny budget for CI (~1-2 min; numbers mean nothing)")
 @click.option("--users", type=int, default=None, help="evaluate only the first N test users")
-def quickstart(out: str, fast: bool, users: int | None) -> None:
+@click.option("--overwrite", is_flag=True, help="replace the run already in --out")
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="continue the run in --out (or the one a killed command left) from its newest checkpoint",
+)
+def quickstart(out: str, fast: bool, users: int | None, overwrite: bool, resume: bool) -> None:
     """Train on MovieLens-100K, compare with Pop / item-kNN / SASRec, show recommendations."""
-    run_quickstart(out, fast=fast, echo=click.echo, users=users)
+    run_quickstart(out, fast=fast, echo=click.echo, users=users, resume=resume, overwrite=overwrite)

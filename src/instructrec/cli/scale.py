@@ -58,16 +58,19 @@ def topk(model_dir: str, k: int, out: str, backend: str, workers: int, user_bloc
     users = np.arange(rec.dataset.n_users)
     empty = np.empty(0, np.int64)
     histories = [rec.sequences.get(int(u), empty) for u in users]  # everything known
-    path = retriever_topk(
-        rec.retriever,
-        users,
-        k,
-        histories,
-        user_block=user_block,
-        backend=backend,
-        num_workers=workers,
-        user_ids=rec.dataset.user_ids,
-        item_ids=rec.dataset.item_ids,
-        output=out,
-    )
-    click.echo(f"wrote top-{k} of {len(users):,} users to {path}")
+    from instructrec.training.rundir import staged_file
+
+    with staged_file(out) as tmp:  # renamed to --out when complete
+        retriever_topk(
+            rec.retriever,
+            users,
+            k,
+            histories,
+            user_block=user_block,
+            backend=backend,
+            num_workers=workers,
+            user_ids=rec.dataset.user_ids,
+            item_ids=rec.dataset.item_ids,
+            output=tmp,
+        )
+    click.echo(f"wrote top-{k} of {len(users):,} users to {out}")

@@ -32,8 +32,22 @@ import click
     help="comma-separated seeds (e.g. 0,1,2): one model per seed on one shared split, in "
     "OUT/seed-N with OUT/seeds.json; `evaluate --model-dir OUT --seeds ...` reads them all",
 )
-def train(config_path: str, out: str, max_steps: int | None, seeds: str | None) -> None:
-    """Fit the retriever, the priors and the instruction reranker; save a run directory."""
+@click.option("--overwrite", is_flag=True, help="replace the run already in --out")
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="continue the run in --out (or the one a killed command left) from its newest checkpoint",
+)
+def train(
+    config_path: str,
+    out: str,
+    max_steps: int | None,
+    seeds: str | None,
+    overwrite: bool,
+    resume: bool,
+) -> None:
+    """Fit the retriever, the priors and the instruction reranker; save a run directory
+    (built beside --out and renamed when it is complete)."""
     from instructrec.config import RunConfig
     from instructrec.runs import train_run, train_seeds
 
@@ -43,7 +57,9 @@ def train(config_path: str, out: str, max_steps: int | None, seeds: str | None) 
     if max_steps is not None:
         cfg.training.max_steps = max_steps
     if seeds is not None:
-        manifests = train_seeds(cfg, out, parse_seeds(seeds), echo=click.echo)
+        manifests = train_seeds(
+            cfg, out, parse_seeds(seeds), echo=click.echo, resume=resume, overwrite=overwrite
+        )
         for s, m in manifests.items():
             best = m.get("training", {}).get("best_metric")
             if best is not None:
@@ -53,7 +69,7 @@ def train(config_path: str, out: str, max_steps: int | None, seeds: str | None) 
 
         end_distributed()
         return
-    rec, manifest = train_run(cfg, out)
+    rec, manifest = train_run(cfg, out, resume=resume, overwrite=overwrite)
     click.echo(
         f"saved {out} ({rec.dataset.name}: {rec.dataset.n_users} users, "
         f"{rec.dataset.n_items} items; reranker: "

@@ -129,27 +129,81 @@ def _feedback_module(reranker):
     return FeedbackModel(reranker.scorer.model)
 
 
+HEAD_FILE = "satisfaction_head.safetensors"  # sat_scale, sat_bias (0-d tensors)
+OLD_HEAD_FILE = "satisfaction_head.pt"  # what instructrec wrote before (a torch pickle)
+
+
+def save_satisfaction_head(directory: Path, scale: float, bias: float) -> Path:
+    """Write the satisfaction head's two numbers as safetensors."""
+    import torch
+    from safetensors.torch import save_file
+
+    path = Path(directory) / HEAD_FILE
+    save_file(
+        {"sat_scale": torch.tensor(float(scale)), "sat_bias": torch.tensor(float(bias))}, str(path)
+    )
+    return path
+
+
+def load_satisfaction_head(directory: str | Path) -> dict[str, float]:
+    """{"sat_scale", "sat_bias"} of a feedback-tuned run. A run holding only the older
+    ``satisfaction_head.pt`` is a `DataError` naming `convert_satisfaction_head`."""
+    from safetensors.torch import load_file
+
+    directory = Path(directory)
+    if not (directory / HEAD_FILE).exists():
+        if (directory / OLD_HEAD_FILE).exists():
+            raise DataError(
+                f"{OLD_HEAD_FILE} was written by an older instructrec (a torch pickle); convert "
+                "the run with `instructrec runs convert SRC DST`, or re-run `instructrec "
+                "feedback tune`",
+                source=str(directory),
+            )
+        raise DataError(f"no {HEAD_FILE}: not a feedback-tuned run", source=str(directory))
+    tensors = load_file(str(directory / HEAD_FILE))
+    return {k: float(tensors[k]) for k in ("sat_scale", "sat_bias")}
+
+
+def convert_satisfaction_head(directory: str | Path) -> Path:
+    """Rewrite ``satisfaction_head.pt`` (read as tensors only, ``weights_only=True``) as
+    ``satisfaction_head.safetensors`` in ``directory``; the old file is removed."""
+    import torch
+
+    directory = Path(directory)
+    old = directory / OLD_HEAD_FILE
+    try:
+        state = torch.load(old, map_location="cpu", weights_only=True)
+        scale, bias = float(state["sat_scale"]), float(state["sat_bias"])
+    except Exception as e:  # noqa: BLE001  (anything unreadable is a data error)
+        raise DataError(
+            f"cannot read {OLD_HEAD_FILE} ({type(e).__name__})", source=str(old)
+        ) from None
+    path = save_satisfaction_head(directory, scale, bias)
+    old.unlink()
+    return path
+
+
 def tune(
     recommender,
     store,
     out_dir: str | Path,
     config: TuneConfig | None = None,
     parent_version: str | None = None,
+    *,
+    overwrite: bool = False,
 ) -> dict:
     """Fine-tune ``recommender``'s reranker on ``store``'s feedback; save the tuned recommender
     to ``out_dir`` and register it in ``store`` as a new, inactive model version.
 
-    Returns a summary (examples, steps, losses, version). The input recommender is not
-    modified (its reranker is deep-copied).
+    ``out_dir`` is built beside itself and renamed on success; one that holds files is
+    refused unless ``overwrite``. Returns a summary (examples, steps, losses, version). The
+    input recommender is not modified (its reranker is deep-copied).
     """
-    import torch
-
-    from ..models.encoder import pad_histories, zscore
-    from ..training.config import TrainConfig
-    from ..training.loop import fit as engine_fit
-    from ..training.losses import feedback_loss
+    from ..training.rundir import check_output, staged_output
 
     cfg = config or TuneConfig()
+    out_dir = Path(out_dir)
+    check_output(out_dir, overwrite=overwrite)
     if recommender.reranker is None or not hasattr(recommender.reranker, "scorer"):
         raise DataError(
             "the model has no trainable reranker: feedback tuning needs a run "
@@ -161,7 +215,29 @@ def tune(
             f"{len(examples)} requests with usable feedback; need at least {cfg.min_examples}",
             source=str(getattr(store, "url", "store")),
         )
-    out_dir = Path(out_dir)
+    with staged_output(out_dir, overwrite=overwrite, keep_checkpoints=False) as work:
+        summary = _tune_into(recommender, examples, work, cfg)
+    version = f"{out_dir.name}-{int(time.time())}"
+    store.register_model(
+        version,
+        str(out_dir.resolve()),
+        parent=parent_version,
+        metrics={k: v for k, v in summary.items() if k != "config"},
+        activate=False,
+    )
+    summary["version"] = version
+    return summary
+
+
+def _tune_into(recommender, examples: list[dict], out_dir: Path, cfg: TuneConfig) -> dict:
+    """Train on ``examples`` and save the tuned recommender into ``out_dir``; the summary."""
+    import torch
+
+    from ..models.encoder import pad_histories, zscore
+    from ..training.config import TrainConfig
+    from ..training.loop import fit as engine_fit
+    from ..training.losses import feedback_loss
+
     tuned = copy.copy(recommender)
     tuned.reranker = copy.deepcopy(recommender.reranker)
     rr = tuned.reranker
@@ -240,11 +316,8 @@ def tune(
     model.to("cpu").eval()
     after = _mean_loss(model, examples, collate, loss_fn)
     tuned.save(out_dir)
-    torch.save(
-        {"sat_scale": model.sat_scale.detach(), "sat_bias": model.sat_bias.detach()},
-        out_dir / "satisfaction_head.pt",
-    )
-    summary = {
+    save_satisfaction_head(out_dir, float(model.sat_scale), float(model.sat_bias))
+    return {
         "examples": len(examples),
         "steps": int(getattr(result, "steps", 0) or 0),
         "loss_before": before,
@@ -253,16 +326,6 @@ def tune(
         "seconds": time.perf_counter() - t0,
         "config": asdict(cfg),
     }
-    version = f"{out_dir.name}-{int(time.time())}"
-    store.register_model(
-        version,
-        str(out_dir.resolve()),
-        parent=parent_version,
-        metrics={k: v for k, v in summary.items() if k != "config"},
-        activate=False,
-    )
-    summary["version"] = version
-    return summary
 
 
 def _usable(template_id: str | None) -> Any:

@@ -1,26 +1,61 @@
 """Checkpoints for exact resume: trainable weights, optimizer, scheduler, RNG states, position.
 
-A checkpoint is a directory ``output_dir/checkpoints/step-N`` holding ``model.pt`` (only the
-parameters that require grad, plus buffers: for a LoRA run that is the adapter), ``optimizer.pt``
-(tensors and numbers only), ``scheduler.json``, per process ``rng-<rank>.json`` (python and
-numpy generator states) with ``rng-<rank>.safetensors`` (torch and CUDA generator states), and
-``state.json`` (step, epoch, batches consumed in the epoch, early-stopping state, history).
+A checkpoint is a directory ``output_dir/checkpoints/step-N`` holding ``model.safetensors``
+(only the parameters that require grad, plus buffers: for a LoRA run that is the adapter),
+``optimizer.pt`` (tensors and numbers only), ``scheduler.json``, per process ``rng-<rank>.json``
+(python and numpy generator states) with ``rng-<rank>.safetensors`` (torch and CUDA generator
+states), ``state.json`` (step, epoch, batches consumed in the epoch, early-stopping state,
+history) and ``files.json`` (size and SHA-256 of every other file).
 Restoring all of them makes a resumed run bit-identical to an uninterrupted one on CPU.
 Everything is read as data: ``torch.load(weights_only=True)``, JSON, safetensors.
+
+Writing is atomic: the files go into ``step-N.partial``, are fsynced, and the folder is renamed
+to ``step-N`` (then its parent is fsynced), so a killed run never leaves a ``step-N`` that looks
+complete. `resume_latest` verifies ``files.json`` and falls back to the newest checkpoint that
+reads back whole, with a warning naming the broken one.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import shutil
+import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from instructrec.data.errors import DataError
+from instructrec.training.rundir import fsync_path, replace_atomically  # noqa: F401
+
 CHECKPOINTS = "checkpoints"
+PARTIAL = ".partial"  # suffix of a checkpoint folder being written
+FILES = "files.json"  # {name: [size, sha256]} of every other file, written last
+
+
+class BrokenCheckpoint(DataError):
+    """A checkpoint that does not read back whole (truncated, corrupt, missing a file)."""
+
+
+def save_weights(state: dict[str, torch.Tensor], path: Path) -> None:
+    """Write a `trainable_state` as safetensors, atomically (temp name, fsync, rename)."""
+    from safetensors.torch import save_file
+
+    tmp = path.with_name(path.name + PARTIAL)
+    save_file({k: v.contiguous() for k, v in state.items()}, str(tmp))
+    replace_atomically(tmp, path)
+
+
+def load_weights(path: Path) -> dict[str, torch.Tensor]:
+    """Read what `save_weights` wrote (a ``.pt`` of an older checkpoint: ``weights_only``)."""
+    if path.suffix == ".pt":
+        return torch.load(path, map_location="cpu", weights_only=True)
+    from safetensors.torch import load_file
+
+    return load_file(str(path))
 
 
 def trainable_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -89,6 +124,11 @@ def _load_rng(directory: Path, process_index: int) -> dict[str, Any]:
     return state
 
 
+def partial_dir(directory: Path) -> Path:
+    """Where `save_checkpoint` writes ``directory`` before `commit_checkpoint` renames it."""
+    return directory.with_name(directory.name + PARTIAL)
+
+
 def save_checkpoint(
     directory: Path,
     *,
@@ -98,16 +138,95 @@ def save_checkpoint(
     state: dict[str, Any],
     process_index: int = 0,
     is_main: bool = True,
+    commit: bool = True,
 ) -> None:
-    """Write one checkpoint. Every process writes its RNG state; the main one writes the rest."""
-    directory.mkdir(parents=True, exist_ok=True)
-    _save_rng(directory, process_index)
+    """Write one checkpoint into ``directory.partial``. Every process writes its RNG state;
+    the main one writes the rest and, with ``commit`` (one process), renames it into place.
+    Several processes pass ``commit=False``, wait for each other, then the main process calls
+    `commit_checkpoint`."""
+    work = partial_dir(directory)
+    work.mkdir(parents=True, exist_ok=True)
+    _save_rng(work, process_index)
     if not is_main:
         return
-    torch.save(trainable_state(model), directory / "model.pt")
-    torch.save(optimizer.state_dict(), directory / "optimizer.pt")
-    (directory / "scheduler.json").write_text(json.dumps(scheduler.state_dict()))
-    (directory / "state.json").write_text(json.dumps(state, indent=1))
+    save_weights(trainable_state(model), work / "model.safetensors")
+    torch.save(optimizer.state_dict(), work / "optimizer.pt")
+    (work / "scheduler.json").write_text(json.dumps(scheduler.state_dict()))
+    (work / "state.json").write_text(json.dumps(state, indent=1))
+    if commit:
+        commit_checkpoint(directory)
+
+
+def _digest(path: Path) -> list:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return [path.stat().st_size, h.hexdigest()]
+
+
+def commit_checkpoint(directory: Path) -> None:
+    """Record sizes and hashes of ``directory.partial``'s files, fsync, rename to
+    ``directory`` (main process only)."""
+    work = partial_dir(directory)
+    files = {p.name: _digest(p) for p in sorted(work.iterdir()) if p.is_file() and p.name != FILES}
+    (work / FILES).write_text(json.dumps(files, indent=1))
+    replace_atomically(work, directory)
+
+
+def _verify(directory: Path) -> None:
+    """A `BrokenCheckpoint` when a file listed in ``files.json`` is missing or differs."""
+    if not (directory / FILES).exists():
+        return  # written before files.json existed: the loaders alone judge it
+    try:
+        files = json.loads((directory / FILES).read_text())
+    except (OSError, ValueError) as e:
+        raise BrokenCheckpoint(f"unreadable {FILES} ({e})", source=str(directory)) from None
+    for name, expected in files.items():
+        path = directory / name
+        if not path.is_file() or _digest(path) != list(expected):
+            raise BrokenCheckpoint(f"{name} is missing or changed", source=str(directory))
+
+
+def read_checkpoint(directory: Path, process_index: int = 0) -> dict[str, Any]:
+    """Everything a checkpoint holds, read and checked but not yet applied: ``model``,
+    ``optimizer``, ``scheduler``, ``rng`` and ``state``. A `BrokenCheckpoint` when a file is
+    missing, truncated or corrupt; a `DataError` for an older instructrec's pickled one."""
+    if not (directory / "scheduler.json").exists() and (directory / "scheduler.pt").exists():
+        raise DataError(
+            "checkpoint written by an older instructrec (pickled scheduler/RNG state); "
+            "delete it or train with resume: false",
+            source=str(directory),
+        )
+    _verify(directory)
+    weights = directory / "model.safetensors"
+    if not weights.exists() and (directory / "model.pt").exists():
+        weights = directory / "model.pt"
+    try:
+        return {
+            "model": load_weights(weights),
+            "optimizer": torch.load(
+                directory / "optimizer.pt", map_location="cpu", weights_only=True
+            ),
+            "scheduler": json.loads((directory / "scheduler.json").read_text()),
+            "rng": _load_rng(directory, process_index),
+            "state": json.loads((directory / "state.json").read_text()),
+        }
+    except Exception as e:  # noqa: BLE001  (any reader's error means: not whole)
+        raise BrokenCheckpoint(
+            f"cannot read it back ({type(e).__name__}: {str(e)[:200]})", source=str(directory)
+        ) from None
+
+
+def apply_checkpoint(
+    parts: dict[str, Any], *, model: torch.nn.Module, optimizer, scheduler
+) -> dict[str, Any]:
+    """Load what `read_checkpoint` returned into the objects; returns its ``state``."""
+    load_trainable_state(model, parts["model"])
+    optimizer.load_state_dict(parts["optimizer"])
+    scheduler.load_state_dict(parts["scheduler"])
+    set_rng_state(parts["rng"])
+    return parts["state"]
 
 
 def load_checkpoint(
@@ -117,41 +236,50 @@ def load_checkpoint(
 
     Nothing is unpickled beyond tensors (``weights_only=True``). A checkpoint of an older
     instructrec (``scheduler.pt``, ``rng-*.pt``) is a `DataError`: remove it, or train with
-    ``resume: false``."""
-    if not (directory / "scheduler.json").exists():
-        from instructrec.data.errors import DataError
+    ``resume: false``. Nothing is changed when it does not read back whole."""
+    parts = read_checkpoint(Path(directory), process_index)
+    return apply_checkpoint(parts, model=model, optimizer=optimizer, scheduler=scheduler)
 
-        raise DataError(
-            "checkpoint written by an older instructrec (pickled scheduler/RNG state); "
-            "delete it or train with resume: false",
-            source=str(directory),
-        )
-    load_trainable_state(
-        model, torch.load(directory / "model.pt", map_location="cpu", weights_only=True)
-    )
-    optimizer.load_state_dict(
-        torch.load(directory / "optimizer.pt", map_location="cpu", weights_only=True)
-    )
-    scheduler.load_state_dict(json.loads((directory / "scheduler.json").read_text()))
-    set_rng_state(_load_rng(directory, process_index))
-    return json.loads((directory / "state.json").read_text())
+
+def resume_latest(
+    output_dir: str | Path, *, model: torch.nn.Module, optimizer, scheduler, process_index: int = 0
+) -> tuple[Path, dict[str, Any]] | None:
+    """Restore the newest checkpoint of ``output_dir`` that reads back whole, warning about
+    each newer one that does not; (its path, its state), or None when there is none."""
+    for ckpt in reversed(list_checkpoints(output_dir)):
+        try:
+            parts = read_checkpoint(ckpt, process_index)
+        except BrokenCheckpoint as e:
+            warnings.warn(f"skipping a broken checkpoint: {e}", stacklevel=2)
+            continue
+        state = apply_checkpoint(parts, model=model, optimizer=optimizer, scheduler=scheduler)
+        return ckpt, state
+    return None
 
 
 def list_checkpoints(output_dir: str | Path) -> list[Path]:
-    """Complete checkpoints (those with a state.json), oldest first."""
+    """Committed checkpoints (``step-N`` folders with a state.json), oldest first."""
     root = Path(output_dir) / CHECKPOINTS
     if not root.is_dir():
         return []
-    found = [p for p in root.glob("step-*") if (p / "state.json").exists()]
-    return sorted(found, key=lambda p: int(p.name.split("-")[1]))
+    found = [
+        p
+        for p in root.glob("step-*")
+        if p.name[5:].isdigit() and p.is_dir() and (p / "state.json").exists()
+    ]
+    return sorted(found, key=lambda p: int(p.name[5:]))
 
 
 def latest_checkpoint(output_dir: str | Path) -> Path | None:
+    """The newest committed checkpoint (not checked: `resume_latest` checks)."""
     found = list_checkpoints(output_dir)
     return found[-1] if found else None
 
 
 def prune_checkpoints(output_dir: str | Path, keep: int) -> None:
-    """Delete all but the newest ``keep`` checkpoints."""
+    """Delete all but the newest ``keep`` checkpoints (and unfinished ``.partial`` folders)."""
     for p in list_checkpoints(output_dir)[:-keep]:
+        shutil.rmtree(p, ignore_errors=True)
+    root = Path(output_dir) / CHECKPOINTS
+    for p in root.glob(f"step-*{PARTIAL}") if root.is_dir() else []:
         shutil.rmtree(p, ignore_errors=True)

@@ -31,11 +31,14 @@ from typing import Any
 import torch
 
 from instructrec.training.checkpoint import (
+    commit_checkpoint,
     latest_checkpoint,
-    load_checkpoint,
     load_trainable_state,
+    load_weights,
     prune_checkpoints,
+    resume_latest,
     save_checkpoint,
+    save_weights,
     trainable_state,
 )
 from instructrec.training.config import TrainConfig
@@ -48,6 +51,7 @@ from instructrec.training.distributed import (  # noqa: F401  (end_distributed r
 
 __all__ = ["TrainConfig", "TrainResult", "fit", "epoch_batches", "move_to_device"]
 
+BEST = "best/model.safetensors"  # the best evaluation's trainable weights (written atomically)
 LossFn = Callable[[torch.nn.Module, Any], "torch.Tensor | dict[str, torch.Tensor]"]
 
 
@@ -189,10 +193,12 @@ def fit(
             column="resume",
         )
     if ckpt is not None:
-        st = load_checkpoint(
-            ckpt, model=raw, optimizer=optimizer, scheduler=scheduler, process_index=rank
+        found = resume_latest(
+            out_dir, model=raw, optimizer=optimizer, scheduler=scheduler, process_index=rank
         )
-        acc.print(f"resumed from {ckpt} (step {st['step']})")
+        if found is not None:
+            ckpt, st = found
+            acc.print(f"resumed from {ckpt} (step {st['step']})")
 
     writer = None
     if main:
@@ -234,7 +240,7 @@ def fit(
                 st.update(best_metric=value, best_step=st["step"], bad_evals=0)
                 if main:
                     (out_dir / "best").mkdir(exist_ok=True)
-                    torch.save(trainable_state(raw), out_dir / "best" / "model.pt")
+                    save_weights(trainable_state(raw), out_dir / BEST)
             else:
                 st["bad_evals"] += 1
             if writer is not None:
@@ -244,18 +250,22 @@ def fit(
         if config.patience and st["bad_evals"] >= config.patience:
             st["stopped"] = True
         acc.wait_for_everyone()
+        ckpt_dir = out_dir / "checkpoints" / f"step-{st['step']}"
         save_checkpoint(
-            out_dir / "checkpoints" / f"step-{st['step']}",
+            ckpt_dir,
             model=raw,
             optimizer=optimizer,
             scheduler=scheduler,
             state=st,
             process_index=rank,
             is_main=main,
+            commit=False,
         )
-        acc.wait_for_everyone()
+        acc.wait_for_everyone()  # every process's RNG state is on disk
         if main:
+            commit_checkpoint(ckpt_dir)
             prune_checkpoints(out_dir, config.save_total_limit)
+        acc.wait_for_everyone()
 
     model.train()
     window: list[float] = []  # this process's micro-batch losses since the last evaluation
@@ -313,11 +323,9 @@ def fit(
     train_time = time.perf_counter() - t_train
     bar.close()
 
-    if evaluate is not None and st["best_step"] is not None and (out_dir / "best").exists():
+    if evaluate is not None and st["best_step"] is not None and (out_dir / BEST).exists():
         acc.wait_for_everyone()
-        load_trainable_state(
-            raw, torch.load(out_dir / "best" / "model.pt", map_location="cpu", weights_only=True)
-        )
+        load_trainable_state(raw, load_weights(out_dir / BEST))
     if writer is not None:
         writer.close()
     model.eval()

@@ -261,6 +261,9 @@ class InstructionReranker:
                 encoder_config.cf_dim = int(cf.shape[1])
         texts = item_texts(dataset)
         attrs = attribute_matrix(dataset) if encoder_config.attributes else None
+        from accelerate.utils import set_seed
+
+        set_seed(train_config.seed if train_config is not None else config.seed)  # LoRA init
         scorer = EncoderScorer.build(
             texts, encoder_config, cf_vecs=cf, history_len=config.history_len, attr_vecs=attrs
         )
