@@ -19,11 +19,15 @@ class Planted:
 
 
 def _swap(client, run_dir):
-    return client.post("/v1/admin/model", json={"run_dir": str(run_dir), "version": "bad"})
+    return client.post(
+        "/v1/admin/model",
+        json={"run_dir": run_dir.name, "version": "bad"},
+        headers={"X-Admin-Key": "test-admin-key"},  # conftest.ADMIN_KEY
+    )
 
 
-def test_a_planted_pickle_is_refused_and_never_run(client, small_run_dir, tmp_path):
-    run = tmp_path / "run"
+def test_a_planted_pickle_is_refused_and_never_run(client, small_run_dir, model_root, tmp_path):
+    run = model_root / "run"
     shutil.copytree(small_run_dir, run)
     marker = tmp_path / "pwned"
     (run / "retriever" / "model.pkl").write_bytes(pickle.dumps(Planted(marker)))
@@ -33,8 +37,8 @@ def test_a_planted_pickle_is_refused_and_never_run(client, small_run_dir, tmp_pa
     assert client.get("/v1/model").json()["version"] == "v1"
 
 
-def test_a_broken_run_file_is_a_422_naming_it(client, small_run_dir, tmp_path):
-    run = tmp_path / "run"
+def test_a_broken_run_file_is_a_422_naming_it(client, small_run_dir, model_root, tmp_path):
+    run = model_root / "run"
     shutil.copytree(small_run_dir, run)
     (run / "retriever" / "retriever.json").write_text("{")
     r = _swap(client, run)
