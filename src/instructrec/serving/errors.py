@@ -91,6 +91,12 @@ def install_handlers(app, retry_after_s: float) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _starlette(_req, exc: StarletteHTTPException):  # 404 route, 405 (with Allow)
+        if exc.status_code == 400:  # FastAPI: a body it cannot decode (not UTF-8): a 422
+            error = {"loc": ["body"], "msg": str(exc.detail), "type": "body_undecodable"}
+            return JSONResponse(
+                {"detail": f"body: {exc.detail} (send UTF-8 JSON)", "errors": [error]},
+                status_code=422,
+            )
         return JSONResponse(
             {"detail": str(exc.detail)},
             status_code=exc.status_code,

@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -32,8 +33,24 @@ NO_NUL = r"^[^\x00]*$"  # every string of a request
 RUN_DIR = r"^/?[^/\x00]{1,255}(/[^/\x00]{1,255})*$"
 
 IdStr = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID_CHARS, pattern=NO_NUL)]
-IdInt = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
-RawId = IdStr | IdInt
+
+
+def _no_coercion(v):
+    """JSON integers only: a boolean or a string is refused (pydantic's lax mode would turn
+    ``true`` into 1); an integral float such as 5.0 is an integer in JSON Schema, so it passes."""
+    if isinstance(v, bool | str):
+        raise ValueError("must be a JSON integer, not a boolean or a string")
+    return v
+
+
+def json_int(**bounds):
+    """An integer field type: JSON integers only (see `_no_coercion`), with ``ge``/``le``
+    bounds (given with the lax flag, so that they reach the JSON Schema as minimum/maximum)."""
+    return Annotated[int, Field(strict=False, **bounds), BeforeValidator(_no_coercion)]
+
+
+JsonInt = json_int()
+RawId = IdStr | JsonInt
 
 
 def _no_default(schema: dict) -> None:
@@ -112,7 +129,7 @@ class RecommendationRequest(Strict):
     instruction: Annotated[str, StringConstraints(pattern=NO_NUL)] | None = Field(
         None, max_length=MAX_INSTRUCTION_CHARS, description="what the user asks for, in their words"
     )
-    n: int = Field(10, ge=1, le=MAX_N, description="number of items to return")
+    n: json_int(ge=1, le=MAX_N) = Field(10, description="number of items to return")
     candidates: list[RawId] | None = Field(
         None,
         min_length=1,
@@ -161,32 +178,33 @@ class RecommendationResponse(BaseModel):
     model_version: str | None
 
 
+def _feedback_schema(schema: dict) -> None:
+    """``rating`` goes with ``signal: rating`` and only with it; bounds as JSON Schema words
+    (pydantic writes an optional lax int's bounds as ``ge``/``le``)."""
+    rating = {"type": "integer", "minimum": 1, "maximum": 5}
+    schema["properties"]["rating"]["anyOf"] = [rating, {"type": "null"}]
+    schema["anyOf"] = [
+        {"properties": {"signal": {"const": "rating"}, "rating": rating}, "required": ["rating"]},
+        {
+            "properties": {
+                "signal": {"enum": ["click", "like", "dislike", "skip"]},
+                "rating": {"type": "null"},
+            }
+        },
+    ]
+
+
 class FeedbackRequest(Strict):
     """Feedback on one shown item. ``rating`` (1-5) goes with ``signal: rating`` and only with
     it. A retry with the same ``idempotency_key`` and the same payload is answered with the
     stored row (``replayed: true``); the same key with any field different is a 409."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "anyOf": [
-                {
-                    "properties": {"signal": {"const": "rating"}, "rating": {"type": "integer"}},
-                    "required": ["rating"],
-                },
-                {
-                    "properties": {
-                        "signal": {"enum": ["click", "like", "dislike", "skip"]},
-                        "rating": {"type": "null"},
-                    }
-                },
-            ]
-        }
-    )
+    model_config = ConfigDict(json_schema_extra=lambda schema: _feedback_schema(schema))
 
     request_id: str = Field(..., min_length=1, max_length=64, pattern=NO_NUL)
     item_id: RawId
     signal: Literal["click", "like", "dislike", "rating", "skip"]
-    rating: int | None = Field(None, ge=1, le=5, description="1-5; required when signal=rating")
+    rating: JsonInt | None = Field(None, ge=1, le=5, description="1-5; required when signal=rating")
     text: str | None = Field(None, max_length=MAX_TEXT_CHARS, pattern=NO_NUL)
     idempotency_key: str = Field(
         ...,
