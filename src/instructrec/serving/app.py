@@ -239,7 +239,7 @@ def create_app(recommender: Any, store: Store, settings: ServeSettings | None = 
             items=[S.ItemSummary(item_id=str(ids[j]), title=str(titles[j])) for j in hits]
         )
 
-    @app.get("/v1/items/{item_id}", response_model=S.ItemSummary, responses=responses(404))
+    @app.get("/v1/items/{item_id}", response_model=S.ItemSummary, responses=responses(404, 422))
     def item(item_id: str):
         """One item by its raw id (404 when unknown)."""
         ds = live.served.recommender.dataset

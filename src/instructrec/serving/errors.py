@@ -105,6 +105,7 @@ def install_handlers(app, retry_after_s: float) -> None:
 
     async def _unavailable(req, exc: Exception):
         log.warning("feedback store unavailable on %s: %s", req.url.path, _one_line(exc))
+        app.state.metrics.count_unavailable()
         return JSONResponse(
             {
                 "detail": f"feedback store unavailable ({_one_line(exc)}); retry later",
