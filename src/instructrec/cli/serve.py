@@ -109,8 +109,14 @@ def serve(
     )
     from sqlalchemy.engine import make_url
 
-    app = create_app(rec, Store(db, timeout=db_timeout), settings)
+    from instructrec.feedback.database import unavailable_errors
+
     shown = make_url(db).render_as_string(hide_password=True)
+    try:
+        app = create_app(rec, Store(db, timeout=db_timeout), settings)
+    except unavailable_errors() as e:  # a wrong URL or a server that is down: no traceback
+        first = str(getattr(e, "orig", None) or e).strip().splitlines()[0]
+        raise click.ClickException(f"cannot reach the feedback store {shown}: {first}") from e
     click.echo(
         f"serving {settings.model_version} on http://{host}:{port} (store {shown})", err=True
     )
