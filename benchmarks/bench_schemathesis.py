@@ -95,7 +95,8 @@ def run_schemathesis(base: str, seed: int, max_examples: int, report: Path) -> d
     cmd += ["--suppress-health-check", "all", "--report", "json", "--report-json-path"]
     cmd += [str(report), "--no-color"]
     t0 = time.perf_counter()
-    done = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "NO_COLOR": "1"})
+    env = {**os.environ, "NO_COLOR": "1"}  # its crash cache goes to the temporary folder:
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=report.parent)
     out = done.stdout + done.stderr
     failures = _failures(report)
     return {
