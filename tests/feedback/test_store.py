@@ -41,6 +41,19 @@ def test_feedback_is_idempotent(store):
         store.add_feedback(rid, "i3", "like", "key-1")
 
 
+def test_replay_with_other_text_is_a_conflict(store):
+    """Every field of a replay must match, the free text included (it would be dropped)."""
+    rid = _request(store)
+    a = store.add_feedback(rid, "i1", "like", "key-t", text="great")
+    assert store.add_feedback(rid, "i1", "like", "key-t", text="great").id == a.id
+    for text in ("other", None):
+        with pytest.raises(Conflict):
+            store.add_feedback(rid, "i1", "like", "key-t", text=text)
+    store.add_feedback(rid, "i2", "like", "key-u")
+    with pytest.raises(Conflict):
+        store.add_feedback(rid, "i2", "like", "key-u", text="added later")
+
+
 def test_feedback_unknown_request_or_item(store):
     rid = _request(store)
     with pytest.raises(NotFound, match="unknown request_id"):
@@ -105,3 +118,42 @@ def test_sqlite_file_uses_wal(tmp_path):
         assert c.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert c.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
     s.close()
+
+
+def _hold_write_lock(path):
+    """Another connection (as another process would) holding SQLite's write lock."""
+    import sqlite3
+
+    other = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    return other
+
+
+def test_sqlite_lock_fails_within_the_timeout(tmp_path):
+    """A write lock held elsewhere makes writes fail (OperationalError, after the bounded
+    busy timeout) instead of waiting; reads go on (WAL); writes work again once released."""
+    from sqlalchemy.exc import OperationalError
+
+    s = Store(f"sqlite:///{tmp_path / 'l.db'}", timeout=0.2)
+    rid = _request(s)
+    assert s.ping(write=True)
+    other = _hold_write_lock(tmp_path / "l.db")
+    try:
+        with pytest.raises(OperationalError, match="locked"):
+            _request(s)  # the group-commit path
+        with pytest.raises(OperationalError, match="locked"):
+            s.add_feedback(rid, "i1", "like", "k-lock")
+        with pytest.raises(OperationalError, match="locked"):
+            s.ping(write=True)
+        assert s.ping() and s.get_request(rid) is not None  # reads are not blocked
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert s.add_feedback(rid, "i1", "like", "k-lock").created
+    assert s.ping(write=True)
+    s.close()
+
+
+def test_timeout_must_be_positive(tmp_path):
+    with pytest.raises(ValueError, match="timeout"):
+        Store(f"sqlite:///{tmp_path / 't.db'}", timeout=0)

@@ -14,6 +14,7 @@ from instructrec.recommender import Recommender
 from instructrec.retrieval.itemknn import ItemKNN
 
 API_KEY = "test-key"
+ADMIN_KEY = "test-admin-key"
 PG_URL = os.environ.get("INSTRUCTREC_TEST_PG_URL")
 
 
@@ -65,7 +66,18 @@ def store(request, tmp_path):
 
 
 @pytest.fixture()
-def client(small_rec, store):
+def model_root(small_run_dir, tmp_path):
+    """A model root holding a copy of the small run as ``v2`` (hot swaps load from here)."""
+    import shutil
+
+    root = tmp_path / "models"
+    shutil.copytree(small_run_dir, root / "v2")
+    return root
+
+
+@pytest.fixture()
+def client(small_rec, store, model_root):
+    """A test client with the client key set (``X-API-Key``); admin calls add ``X-Admin-Key``."""
     from fastapi.testclient import TestClient
 
     from instructrec.serving.app import ServeSettings, create_app
@@ -73,7 +85,14 @@ def client(small_rec, store):
     app = create_app(
         small_rec,
         store,
-        ServeSettings(api_key=API_KEY, seed=0, model_version="v1", max_body_bytes=4096),
+        ServeSettings(
+            api_key=API_KEY,
+            admin_key=ADMIN_KEY,
+            model_root=str(model_root),
+            seed=0,
+            model_version="v1",
+            max_body_bytes=4096,
+        ),
     )
     with TestClient(app, raise_server_exceptions=False) as c:
         c.headers["X-API-Key"] = API_KEY
@@ -88,9 +107,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(run_dir, db_url: str, api_key: str = API_KEY, timeout: float = 60.0):
+def start_server(
+    run_dir, db_url: str, api_key: str = API_KEY, timeout: float = 60.0, extra: tuple = ()
+):
     """`instructrec serve` in a subprocess on a free loopback port; returns (process, base URL)
-    once /healthz answers."""
+    once /healthz answers. ``extra``: more command-line arguments."""
     import subprocess
     import sys
     import time
@@ -115,6 +136,7 @@ def start_server(run_dir, db_url: str, api_key: str = API_KEY, timeout: float = 
         "0",
         "--log-level",
         "warning",
+        *extra,
     ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
@@ -135,6 +157,12 @@ def start_server(run_dir, db_url: str, api_key: str = API_KEY, timeout: float = 
 @pytest.fixture()
 def api_key() -> str:
     return API_KEY
+
+
+@pytest.fixture()
+def admin() -> dict:
+    """Headers of an admin call (the ``client`` fixture's admin key)."""
+    return {"X-Admin-Key": ADMIN_KEY}
 
 
 @pytest.fixture()

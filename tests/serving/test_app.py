@@ -72,31 +72,76 @@ def test_feedback_idempotent_and_counted(client):
     assert "instructrec_http_request_seconds_bucket" in metrics
 
 
-def test_api_key_required_for_writes(client):
+def test_api_key_required_for_writes(client, admin):
     for path, body in [
         ("/v1/recommendations", {"user_id": "u1"}),
         (
             "/v1/feedback",
             {"request_id": "x", "item_id": "i1", "signal": "like", "idempotency_key": "k"},
         ),
-        ("/v1/admin/model", {"run_dir": "/tmp"}),
     ]:
-        for headers in ({"X-API-Key": ""}, {"X-API-Key": "wrong"}):
+        for headers in (
+            {"X-API-Key": ""},
+            {"X-API-Key": "wrong"},
+            {"X-API-Key": admin["X-Admin-Key"]},
+        ):
             r = client.post(path, json=body, headers=headers)
             assert r.status_code == 401, (path, headers, r.text)
             assert "X-API-Key" in r.json()["detail"]
     assert client.get("/healthz", headers={"X-API-Key": "wrong"}).status_code == 200
 
 
+def test_admin_needs_its_own_key(client, admin):
+    """The client key never opens the admin endpoint; the admin key does."""
+    body = {"run_dir": "v2", "version": "v2"}
+    for headers in ({}, {"X-Admin-Key": ""}, {"X-Admin-Key": "wrong"}, {"X-Admin-Key": "test-key"}):
+        r = client.post("/v1/admin/model", json=body, headers=headers)
+        assert r.status_code == 401 and "X-Admin-Key" in r.json()["detail"], (headers, r.text)
+    assert client.get("/v1/model").json() == {"version": "v1"}
+    r = client.post("/v1/admin/model", json=body, headers=admin)
+    assert r.status_code == 200, r.text
+    assert r.json() == {"version": "v2", "previous_version": "v1", "run_dir": "v2"}
+
+
+@pytest.mark.parametrize("admin_key,root", [(None, True), ("admin", False), (None, False)])
+def test_admin_disabled_without_admin_key_and_root(
+    small_rec, model_root, tmp_path, admin_key, root
+):
+    from fastapi.testclient import TestClient
+
+    from instructrec.feedback.store import Store
+    from instructrec.serving.app import ServeSettings, create_app
+
+    settings = ServeSettings(
+        api_key="k", admin_key=admin_key, model_root=str(model_root) if root else None
+    )
+    app = create_app(small_rec, Store(f"sqlite:///{tmp_path / 'd.db'}"), settings)
+    with TestClient(app) as c:
+        for key in ("k", "admin", None):
+            headers = {"X-API-Key": "k"} | ({"X-Admin-Key": key} if key else {})
+            r = c.post("/v1/admin/model", json={"run_dir": "v2"}, headers=headers)
+            assert r.status_code == 403 and "disabled" in r.json()["detail"], r.text
+        assert c.get("/v1/model").json()["version"] == "v0"
+
+
+def test_admin_key_must_differ_from_client_key():
+    from pydantic import ValidationError
+
+    from instructrec.serving.app import ServeSettings
+
+    with pytest.raises(ValidationError, match="differ"):
+        ServeSettings(api_key="same", admin_key="same")
+
+
 def test_reads(client):
     h = client.get("/healthz").json()
-    assert h == {"status": "ok", "model_version": "v1", "database": True}
+    assert h == {"status": "ok", "model_version": "v1", "database": True, "detail": None}
     items = client.get("/v1/items", params={"query": "movie 1"}).json()["items"]
     assert items and all("movie 1" in it["title"].lower() for it in items)
     assert client.get("/v1/items/i3").json() == {"item_id": "i3", "title": "Movie 3"}
-    assert client.get("/v1/items/nope").status_code == 422
+    assert client.get("/v1/items/nope").status_code == 404
     assert "u1" in client.get("/v1/users", params={"prefix": "u1"}).json()["users"]
-    assert client.get("/v1/model").json()["version"] == "v1"
+    assert client.get("/v1/model").json() == {"version": "v1"}  # no server path
     assert client.get("/openapi.json").json()["paths"]["/v1/feedback"]
     page = client.get("/")
     assert page.status_code == 200 and "instructrec" in page.text
@@ -109,9 +154,19 @@ BAD_REQUESTS = [
     ("not json", "/v1/recommendations", b"{user_id: 1", 422),
     ("json list", "/v1/recommendations", [1, 2], 422),
     ("empty object", "/v1/recommendations", {}, 422),
-    ("unknown user", "/v1/recommendations", {"user_id": "ghost"}, 422),
-    ("unknown history item", "/v1/recommendations", {"history": ["nope"]}, 422),
-    ("unknown candidate", "/v1/recommendations", {"user_id": "u1", "candidates": ["zz"]}, 422),
+    ("unknown user", "/v1/recommendations", {"user_id": "ghost"}, 404),
+    ("unknown history item", "/v1/recommendations", {"history": ["nope"]}, 404),
+    ("unknown candidate", "/v1/recommendations", {"user_id": "u1", "candidates": ["zz"]}, 404),
+    ("user with unknown history", "/v1/recommendations", {"user_id": "u1", "history": ["x"]}, 404),
+    ("user true", "/v1/recommendations", {"user_id": True}, 422),
+    ("user null", "/v1/recommendations", {"user_id": None}, 422),
+    ("user float", "/v1/recommendations", {"user_id": 1.5}, 422),
+    ("history item true", "/v1/recommendations", {"history": [True]}, 422),
+    ("n true", "/v1/recommendations", {"user_id": "u1", "n": True}, 422),
+    ("n numeric string", "/v1/recommendations", {"user_id": "u1", "n": "3"}, 422),
+    ("n float", "/v1/recommendations", {"user_id": "u1", "n": 3.5}, 422),
+    ("instruction number", "/v1/recommendations", {"user_id": "u1", "instruction": 7}, 422),
+    ("empty user id", "/v1/recommendations", {"user_id": ""}, 422),
     ("empty candidates", "/v1/recommendations", {"user_id": "u1", "candidates": []}, 422),
     ("n zero", "/v1/recommendations", {"user_id": "u1", "n": 0}, 422),
     ("n huge", "/v1/recommendations", {"user_id": "u1", "n": 10**9}, 422),
@@ -169,8 +224,34 @@ BAD_REQUESTS = [
         {"request_id": "r", "item_id": "i1", "signal": "like"},
         422,
     ),
-    ("swap to missing dir", "/v1/admin/model", {"run_dir": "/definitely/not/here"}, 422),
-    ("swap to non-model dir", "/v1/admin/model", {"run_dir": "/tmp"}, 422),
+    (
+        "feedback item true",
+        "/v1/feedback",
+        {"request_id": "r", "item_id": True, "signal": "like", "idempotency_key": "a"},
+        422,
+    ),
+    (
+        "feedback rating bool",
+        "/v1/feedback",
+        {
+            "request_id": "r",
+            "item_id": "i1",
+            "signal": "rating",
+            "rating": True,
+            "idempotency_key": "a",
+        },
+        422,
+    ),
+    ("swap to missing dir", "/v1/admin/model", {"run_dir": "not/here"}, 404),
+    ("swap outside the root", "/v1/admin/model", {"run_dir": "/tmp"}, 403),
+    ("swap up and out", "/v1/admin/model", {"run_dir": "../.."}, 403),
+    ("swap to the root itself", "/v1/admin/model", {"run_dir": "."}, 404),
+    ("swap to a non-run folder", "/v1/admin/model", {"run_dir": "v2/dataset"}, 404),
+    ("swap component too long", "/v1/admin/model", {"run_dir": "a" * 256}, 422),
+    ("swap absolute too long", "/v1/admin/model", {"run_dir": "/" + "a" * 300 + "/b"}, 422),
+    ("swap component over 255 bytes", "/v1/admin/model", {"run_dir": "é" * 200}, 404),
+    ("swap empty", "/v1/admin/model", {"run_dir": ""}, 422),
+    ("swap run_dir number", "/v1/admin/model", {"run_dir": 5}, 422),
     ("NUL in user id", "/v1/recommendations", {"user_id": "u\x001"}, 422),
     ("NUL in run_dir", "/v1/admin/model", {"run_dir": "/tmp/\x00x"}, 422),
     ("wrong method", "/v1/items", {}, 405),
@@ -179,14 +260,21 @@ BAD_REQUESTS = [
 
 
 @pytest.mark.parametrize("desc,path,body,status", BAD_REQUESTS, ids=[b[0] for b in BAD_REQUESTS])
-def test_bad_requests_get_4xx_with_message(client, desc, path, body, status):
+def test_bad_requests_get_4xx_with_message(client, admin, desc, path, body, status):
+    headers = admin if path.startswith("/v1/admin") else {}
     if isinstance(body, bytes):
-        r = client.post(path, content=body, headers={"Content-Type": "application/json"})
+        headers = {**headers, "Content-Type": "application/json"}
+        r = client.post(path, content=body, headers=headers)
     else:
-        r = client.post(path, json=body)
+        r = client.post(path, json=body, headers=headers)
     assert r.status_code == status, (desc, r.status_code, r.text)
     detail = r.json()["detail"]
-    assert isinstance(detail, str) and detail
+    assert isinstance(detail, str) and detail and "\n" not in detail
+    if status == 422:  # the documented ValidationErrorBody
+        assert isinstance(r.json()["errors"], list)
+    if status == 405:
+        assert r.headers["allow"] == "GET"
+    assert client.get("/v1/model").json() == {"version": "v1"}  # nothing served changed
 
 
 def test_feedback_for_item_not_shown(client):
@@ -222,9 +310,9 @@ def test_chunked_body_over_limit_is_413(client):
     assert r.status_code == 413
 
 
-def test_hot_swap_keeps_serving(client, small_run_dir):
+def test_hot_swap_keeps_serving(client, admin):
     before = _recommend(client, n=3)
-    r = client.post("/v1/admin/model", json={"run_dir": str(small_run_dir), "version": "v2"})
+    r = client.post("/v1/admin/model", json={"run_dir": "v2", "version": "v2"}, headers=admin)
     assert r.status_code == 200, r.text
     after = _recommend(client, n=3)
     assert before["model_version"] == "v1" and after["model_version"] == "v2"
@@ -296,7 +384,7 @@ def test_bandit_template_reaches_reranker(small_rec, tmp_path):
     assert store.arms("P1I2T3")["P1I2T3"][out["template_id"]]["pulls"] == 1
 
 
-def test_in_flight_request_finishes_on_old_version(small_rec, small_run_dir, tmp_path):
+def test_in_flight_request_finishes_on_old_version(small_rec, model_root, tmp_path):
     import threading
 
     from fastapi.testclient import TestClient
@@ -316,9 +404,8 @@ def test_in_flight_request_finishes_on_old_version(small_rec, small_run_dir, tmp
             release.wait(10)
             return small_rec.recommend(**kw)
 
-    app = create_app(
-        Slow(), Store(f"sqlite:///{tmp_path / 's.db'}"), ServeSettings(model_version="old")
-    )
+    settings = ServeSettings(model_version="old", admin_key="a", model_root=str(model_root))
+    app = create_app(Slow(), Store(f"sqlite:///{tmp_path / 's.db'}"), settings)
     out = {}
     with TestClient(app) as c:
         t = threading.Thread(
@@ -328,7 +415,11 @@ def test_in_flight_request_finishes_on_old_version(small_rec, small_run_dir, tmp
         )
         t.start()
         assert started.wait(10)
-        swap = c.post("/v1/admin/model", json={"run_dir": str(small_run_dir), "version": "new"})
+        swap = c.post(
+            "/v1/admin/model",
+            json={"run_dir": "v2", "version": "new"},
+            headers={"X-Admin-Key": "a"},
+        )
         assert swap.status_code == 200  # the swap did not wait for the in-flight request
         new = c.post("/v1/recommendations", json={"user_id": "u1", "n": 3}).json()
         release.set()

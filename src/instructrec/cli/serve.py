@@ -1,4 +1,9 @@
-"""`instructrec serve`: the HTTP service over a saved run (see instructrec.serving.app)."""
+"""`instructrec serve`: the HTTP service over a saved run (see instructrec.serving.app).
+
+Two keys: ``--api-key`` for clients (POST endpoints), ``--admin-key`` for hot swaps
+(POST /v1/admin/model), which also need ``--model-root``; without both the admin endpoint
+answers 403. ``--db-timeout`` bounds every wait on the feedback store (then 503).
+"""
 
 from __future__ import annotations
 
@@ -33,10 +38,24 @@ import click
     "a random one is generated and printed when absent",
 )
 @click.option(
+    "--admin-key",
+    default=None,
+    envvar="INSTRUCTREC_ADMIN_KEY",
+    help="key of POST /v1/admin/model (X-Admin-Key; must differ from --api-key); env "
+    "INSTRUCTREC_ADMIN_KEY; without it (and --model-root) hot swaps are disabled (403)",
+)
+@click.option(
     "--model-root",
     default=None,
-    type=click.Path(path_type=Path),
-    help="hot swaps (POST /v1/admin/model) may only load run dirs under this",
+    type=click.Path(path_type=Path, exists=True, file_okay=False),
+    help="hot swaps (POST /v1/admin/model) may only load run folders under this",
+)
+@click.option(
+    "--db-timeout",
+    default=5.0,
+    show_default=True,
+    type=click.FloatRange(min=0.1, max=300),
+    help="seconds any wait on the feedback store may take; then 503 with Retry-After",
 )
 @click.option(
     "--version",
@@ -53,7 +72,9 @@ def serve(
     host: str,
     port: int,
     api_key: str | None,
+    admin_key: str | None,
     model_root: Path | None,
+    db_timeout: float,
     model_version: str | None,
     max_body_bytes: int,
     seed: int | None,
@@ -67,12 +88,19 @@ def serve(
     from instructrec.serving.app import ServeSettings, create_app
 
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    if admin_key is not None and model_root is None:
+        raise click.UsageError("--admin-key needs --model-root (where hot swaps may load from)")
+    if admin_key is not None and (not admin_key or admin_key == api_key):
+        raise click.UsageError("--admin-key must be non-empty and differ from --api-key")
     rec = Recommender.load(run_dir)  # DataError -> exit 2
     if api_key is None:
         api_key = secrets.token_urlsafe(24)
         click.echo(f"no --api-key given: generated X-API-Key {api_key}", err=True)
+    if admin_key is None:
+        click.echo("no --admin-key: POST /v1/admin/model is disabled (403)", err=True)
     settings = ServeSettings(
         api_key=api_key,
+        admin_key=admin_key,
         max_body_bytes=max_body_bytes,
         model_version=model_version or Path(run_dir).resolve().name,
         run_dir=str(Path(run_dir).resolve()),
@@ -81,8 +109,14 @@ def serve(
     )
     from sqlalchemy.engine import make_url
 
-    app = create_app(rec, Store(db), settings)
+    from instructrec.feedback.database import unavailable_errors
+
     shown = make_url(db).render_as_string(hide_password=True)
+    try:
+        app = create_app(rec, Store(db, timeout=db_timeout), settings)
+    except unavailable_errors() as e:  # a wrong URL or a server that is down: no traceback
+        first = str(getattr(e, "orig", None) or e).strip().splitlines()[0]
+        raise click.ClickException(f"cannot reach the feedback store {shown}: {first}") from e
     click.echo(
         f"serving {settings.model_version} on http://{host}:{port} (store {shown})", err=True
     )

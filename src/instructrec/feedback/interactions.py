@@ -112,14 +112,14 @@ class InteractionLog(Database):
         """Record feedback once per ``idempotency_key`` and update the template arm.
 
         A replayed key returns the stored row (``created=False``); a replayed key with a
-        different payload raises `Conflict`. Unknown request or an item that request did not
+        different payload (any field, ``text`` included) raises `Conflict`. Unknown request or an item that request did not
         show raise `NotFound`.
         """
         if signal not in SIGNALS:
             raise ValueError(f"signal must be one of {SIGNALS}, got {signal!r}")
         existing = self.get_feedback(idempotency_key)
         if existing is not None:
-            return check_replay(existing, request_id, item_id, signal, rating)
+            return check_replay(existing, request_id, item_id, signal, rating, text)
         reward = reward_of(signal, rating)
         try:
             with self._write() as s:
@@ -152,8 +152,10 @@ class InteractionLog(Database):
             existing = self.get_feedback(idempotency_key)
             if existing is None:
                 raise
-            return check_replay(existing, request_id, item_id, signal, rating)
-        return Feedback(fid, request_id, item_id, signal, rating, reward, idempotency_key, True)
+            return check_replay(existing, request_id, item_id, signal, rating, text)
+        return Feedback(
+            fid, request_id, item_id, signal, rating, reward, idempotency_key, True, text
+        )
 
     def get_feedback(self, idempotency_key: str) -> Feedback | None:
         with self._read() as s:
@@ -171,6 +173,7 @@ class InteractionLog(Database):
             row.reward,
             row.idempotency_key,
             False,
+            row.text,
         )
 
     def feedback_keys(self) -> set[str]:

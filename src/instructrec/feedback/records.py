@@ -28,6 +28,7 @@ class Feedback:
     reward: float | None
     idempotency_key: str
     created: bool  # False when the key had been seen before (replayed response)
+    text: str | None = None  # the free-text comment, if any
 
 
 def reward_of(signal: str, rating: int | None = None) -> float | None:
@@ -43,15 +44,17 @@ def reward_of(signal: str, rating: int | None = None) -> float | None:
 
 
 def check_replay(
-    existing: Feedback, request_id: str, item_id: str, signal: str, rating: int | None
+    existing: Feedback,
+    request_id: str,
+    item_id: str,
+    signal: str,
+    rating: int | None,
+    text: str | None = None,
 ) -> Feedback:
-    """``existing`` when a replayed idempotency key carries the same payload, else `Conflict`."""
-    if (existing.request_id, existing.item_id, existing.signal, existing.rating) != (
-        request_id,
-        item_id,
-        signal,
-        rating,
-    ):
+    """``existing`` when a replayed idempotency key carries the same payload (every field,
+    the text included), else `Conflict`."""
+    stored = (existing.request_id, existing.item_id, existing.signal, existing.rating)
+    if stored + (existing.text,) != (request_id, item_id, signal, rating, text):
         raise Conflict(
             f"idempotency_key {existing.idempotency_key!r} was already used for a "
             "different feedback payload"

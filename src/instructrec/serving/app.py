@@ -4,13 +4,15 @@
     uvicorn.run(app)
 
 Endpoints (OpenAPI at /docs): POST /v1/recommendations, POST /v1/feedback (idempotent by the
-client's key), GET /v1/items, GET /v1/users, GET /v1/model, POST /v1/admin/model (hot swap),
-GET /healthz, GET /metrics (Prometheus), GET / (a small web page).
+client's key), GET /v1/items, GET /v1/items/{item_id}, GET /v1/users, GET /v1/model,
+POST /v1/admin/model (hot swap, `routes_admin`), GET /healthz, GET /metrics (Prometheus),
+GET / (a small web page).
 
 Every served request picks its instruction template by Thompson sampling
 (`instructrec.feedback.bandit`) and is stored with what it showed, so feedback can be tied
-to a request, an item, a template and a model version. Malformed input of any kind is a 4xx
-with a message; POST endpoints need the ``X-API-Key`` header when a key is configured.
+to a request, an item, a template and a model version. Every error is a JSON body with a
+one-line ``detail``, documented per endpoint in the OpenAPI (`errors`); POST endpoints need the
+``X-API-Key`` header when a key is configured, the admin endpoint its own ``X-Admin-Key``.
 """
 
 from __future__ import annotations
@@ -19,18 +21,20 @@ import hmac
 import inspect
 import logging
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from ..data.errors import DataError
 from ..feedback.bandit import TemplateBandit, slot_of
 from ..feedback.store import Conflict, NotFound, Store
 from . import schemas as S
+from .errors import HTTPError, install_handlers, responses
+from .guard import Guard
 from .metrics import Metrics
+from .routes_admin import admin_router
 
 log = logging.getLogger("instructrec.serving")
 STATIC = Path(__file__).parent / "static"
@@ -40,15 +44,28 @@ class ServeSettings(BaseModel):
     """Service configuration (YAML-loadable; the CLI fills it from flags and env)."""
 
     api_key: str | None = Field(None, description="X-API-Key for POST endpoints; None: open")
+    admin_key: str | None = Field(
+        None, description="X-Admin-Key of POST /v1/admin/model; None: hot swaps disabled (403)"
+    )
     max_body_bytes: int = Field(64 * 1024, description="larger request bodies get 413")
     model_version: str | None = Field(None, description="name of the initial model version")
     run_dir: str | None = Field(None, description="where the initial model was loaded from")
-    model_root: str | None = Field(None, description="hot swaps only load run dirs under this")
+    model_root: str | None = Field(
+        None, description="hot swaps only load run dirs under this; None: hot swaps disabled"
+    )
     seed: int | None = Field(None, description="seed of the template bandit (None: random)")
     bandit_refresh_s: float = Field(1.0, description="re-read bandit counts at most this often")
     templates: dict[str, list[str]] = Field(
         default_factory=dict, description="slot -> template ids (default: catalogue)"
     )
+
+    @model_validator(mode="after")
+    def _keys_differ(self):
+        if self.admin_key is not None and self.admin_key == self.api_key:
+            raise ValueError("the admin key must differ from the client API key")
+        if self.admin_key is not None and not self.admin_key:
+            raise ValueError("the admin key must not be empty")
+        return self
 
 
 @dataclass(frozen=True)
@@ -66,13 +83,29 @@ def _served(version: str, rec: Any, run_dir: str | None) -> Served:
     return Served(version, rec, run_dir, titles)
 
 
+class Live:
+    """The served version (replaced whole on a hot swap) and the lock serialising swaps."""
+
+    def __init__(self, served: Served, metrics: Metrics) -> None:
+        self._served, self.metrics, self.lock = served, metrics, threading.Lock()
+        metrics.model_version = served.version
+
+    @property
+    def served(self) -> Served:
+        return self._served
+
+    @served.setter
+    def served(self, value: Served) -> None:
+        self._served = value
+        self.metrics.model_version = value.version
+
+
 def create_app(recommender: Any, store: Store, settings: ServeSettings | None = None):
     """The FastAPI application serving ``recommender`` and recording into ``store``."""
-    from fastapi import Depends, FastAPI, Header, Query
-    from fastapi.exceptions import RequestValidationError
-    from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
+    from fastapi import FastAPI, Query, Security
+    from fastapi.responses import FileResponse, PlainTextResponse
+    from fastapi.security import APIKeyHeader
     from fastapi.staticfiles import StaticFiles
-    from starlette.exceptions import HTTPException as StarletteHTTPException
 
     settings = settings or ServeSettings()
     metrics = Metrics()
@@ -81,69 +114,50 @@ def create_app(recommender: Any, store: Store, settings: ServeSettings | None = 
     )
     bandit_lock = threading.Lock()
     version = settings.model_version or (Path(settings.run_dir).name if settings.run_dir else "v0")
-    state = {"served": _served(version, recommender, settings.run_dir)}
-    swap_lock = threading.Lock()
-    metrics.model_version = version
+    live = Live(_served(version, recommender, settings.run_dir), metrics)
     if settings.run_dir:
         store.register_model(version, settings.run_dir, activate=True)
 
     app = FastAPI(
         title="instructrec",
         version="1",
-        description="Recommendation as instruction following, with feedback.",
+        description="Recommendation as instruction following, with feedback. Every error is "
+        "a JSON object with a one-line `detail`.",
     )
     app.state.store, app.state.metrics, app.state.settings = store, metrics, settings
-    app.state.current = lambda: state["served"]
-
-    class HTTPError(Exception):
-        def __init__(self, status: int, message: str) -> None:
-            self.status, self.message = status, message
-
-    # ---------------------------------------------------------------- errors: 4xx with a message
-    @app.exception_handler(HTTPError)
-    async def _http_error(_req, exc: HTTPError):
-        return JSONResponse({"detail": exc.message}, status_code=exc.status)
-
-    @app.exception_handler(RequestValidationError)
-    async def _invalid(_req, exc: RequestValidationError):
-        errors = [
-            {
-                "loc": [str(p) for p in e.get("loc", ())],
-                "msg": str(e.get("msg", "")),
-                "type": str(e.get("type", "")),
-            }
-            for e in exc.errors()
-        ]
-        message = "; ".join(f"{'.'.join(e['loc'])}: {e['msg']}" for e in errors)
-        return JSONResponse({"detail": message, "errors": errors}, status_code=422)
-
-    @app.exception_handler(DataError)
-    async def _data_error(_req, exc: DataError):
-        return JSONResponse({"detail": str(exc)}, status_code=422)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _starlette(_req, exc: StarletteHTTPException):
-        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
+    app.state.current = lambda: live.served
+    install_handlers(app, getattr(store, "timeout", 5.0))
 
     # ---------------------------------------------------------------- auth
-    def require_key(x_api_key: str | None = Header(None, max_length=512)) -> None:
-        if settings.api_key is None:
-            return
-        if x_api_key is None or not hmac.compare_digest(
-            x_api_key.encode(), settings.api_key.encode()
-        ):
+    scheme = APIKeyHeader(
+        name="X-API-Key",
+        scheme_name="ApiKey",
+        auto_error=False,
+        description="the server's --api-key (INSTRUCTREC_API_KEY)",
+    )
+
+    def require_key(key: str | None = Security(scheme)) -> None:
+        if key is None or not hmac.compare_digest(key.encode(), settings.api_key.encode()):
             raise HTTPError(401, "missing or wrong X-API-Key header")
+
+    keyed = settings.api_key is not None
+    client_auth = [Security(require_key)] if keyed else []
+    auth = (401,) if keyed else ()
 
     # ---------------------------------------------------------------- endpoints
     @app.post(
         "/v1/recommendations",
         response_model=S.RecommendationResponse,
-        dependencies=[Depends(require_key)],
+        dependencies=client_auth,
+        responses=responses(*auth, 404, 413, 422, 503),
     )
     def recommendations(body: S.RecommendationRequest) -> S.RecommendationResponse:
-        served: Served = state["served"]  # the version this request finishes on
+        """Top-``n`` items for a user or a history, following the instruction if given.
+        Unknown user or item ids are 404."""
+        served: Served = live.served  # the version this request finishes on
         rec = served.recommender
-        has_history = body.history is not None and len(body.history) > 0
+        history = _history(rec, body.user_id, body.history, body.candidates)
+        has_history = history is not None and len(history) > 0
         if body.user_id is not None and body.history is None:
             has_history = True
         slot = slot_of(has_history, body.instruction)
@@ -156,7 +170,7 @@ def create_app(recommender: Any, store: Store, settings: ServeSettings | None = 
             instruction=body.instruction,
             n=body.n,
             candidates=body.candidates,
-            history=body.history,
+            history=history,
             **kwargs,
         )
         items = [
@@ -180,9 +194,14 @@ def create_app(recommender: Any, store: Store, settings: ServeSettings | None = 
         )
 
     @app.post(
-        "/v1/feedback", response_model=S.FeedbackResponse, dependencies=[Depends(require_key)]
+        "/v1/feedback",
+        response_model=S.FeedbackResponse,
+        dependencies=client_auth,
+        responses=responses(*auth, 404, 409, 413, 422, 503),
     )
     def feedback(body: S.FeedbackRequest) -> S.FeedbackResponse:
+        """Feedback on an item a request showed (404 otherwise); idempotent by the client's
+        key, and a reused key with any field different is 409."""
         try:
             fb = store.add_feedback(
                 body.request_id,
@@ -208,9 +227,10 @@ def create_app(recommender: Any, store: Store, settings: ServeSettings | None = 
             replayed=not fb.created,
         )
 
-    @app.get("/v1/items", response_model=S.ItemsResponse)
+    @app.get("/v1/items", response_model=S.ItemsResponse, responses=responses(422))
     def items(query: str = Query("", max_length=200), limit: int = Query(20, ge=1, le=100)):
-        served: Served = state["served"]
+        """Items whose title contains ``query`` (case-insensitive)."""
+        served: Served = live.served
         q = query.strip().lower()
         ds = served.recommender.dataset
         hits = [j for j, t in enumerate(served.titles_lower) if q in t][:limit]
@@ -219,55 +239,45 @@ def create_app(recommender: Any, store: Store, settings: ServeSettings | None = 
             items=[S.ItemSummary(item_id=str(ids[j]), title=str(titles[j])) for j in hits]
         )
 
-    @app.get("/v1/items/{item_id}", response_model=S.ItemSummary)
+    @app.get("/v1/items/{item_id}", response_model=S.ItemSummary, responses=responses(404, 422))
     def item(item_id: str):
-        ds = state["served"].recommender.dataset
-        j = int(ds.item_index([item_id])[0])  # DataError (422) when unknown
+        """One item by its raw id (404 when unknown)."""
+        ds = live.served.recommender.dataset
+        j = _known(ds.item_index, [item_id])[0]
         return S.ItemSummary(item_id=str(ds.item_ids[j]), title=str(ds.titles[j]))
 
-    @app.get("/v1/users", response_model=S.UsersResponse)
+    @app.get("/v1/users", response_model=S.UsersResponse, responses=responses(422))
     def users(prefix: str = Query("", max_length=200), limit: int = Query(20, ge=1, le=100)):
-        ids = state["served"].recommender.dataset.user_ids
+        """Raw user ids starting with ``prefix``."""
+        ids = live.served.recommender.dataset.user_ids
         return S.UsersResponse(users=[str(u) for u in ids if str(u).startswith(prefix)][:limit])
 
     @app.get("/v1/model", response_model=S.ModelInfo)
     def model():
-        served: Served = state["served"]
-        return S.ModelInfo(version=served.version, run_dir=served.run_dir)
+        """The served model version."""
+        return S.ModelInfo(version=live.served.version)
 
-    @app.post("/v1/admin/model", response_model=S.ModelInfo, dependencies=[Depends(require_key)])
-    def swap_model(body: S.ModelSwapRequest):
-        from ..recommender import Recommender
-
-        run_dir = Path(body.run_dir).resolve()
-        if settings.model_root is not None:
-            root = Path(settings.model_root).resolve()
-            if root not in (run_dir, *run_dir.parents):
-                raise HTTPError(403, f"run_dir must lie under {root}")
-        if not run_dir.is_dir():
-            raise HTTPError(422, f"run_dir {str(run_dir)!r} is not a directory")
-        with swap_lock:  # one load at a time; requests keep being served meanwhile
-            new = Recommender.load(run_dir)  # DataError -> 422
-            name = body.version or f"{run_dir.name}-{int(time.time())}"
-            old: Served = state["served"]
-            state["served"] = _served(name, new, str(run_dir))  # atomic reference swap
-            metrics.model_version = name
-            store.register_model(name, str(run_dir), parent=old.version, activate=True)
-        log.info("model swapped: %s -> %s", old.version, name)
-        return S.ModelInfo(version=name, run_dir=str(run_dir))
+    app.include_router(admin_router(settings, store, live, _served))
 
     @app.get("/healthz", response_model=S.Health)
     def healthz():
+        """Always 200: ``degraded`` (with ``detail``) when the feedback store cannot be read
+        or written within its timeout."""
+        detail = None
         try:
-            db = store.ping()
-        except Exception:  # the database is down: say so, do not fail the probe with a 500
-            db = False
+            db = store.ping(write=True)
+        except Exception as e:  # the database is down or locked: say so, never a 500
+            db, detail = False, _first_line(e)
         return S.Health(
-            status="ok" if db else "degraded", model_version=state["served"].version, database=db
+            status="ok" if db else "degraded",
+            model_version=live.served.version,
+            database=db,
+            detail=detail,
         )
 
     @app.get("/metrics", response_class=PlainTextResponse)
     def prometheus():
+        """Prometheus metrics (text format 0.0.4)."""
         return PlainTextResponse(metrics.render(), media_type="text/plain; version=0.0.4")
 
     @app.get("/", include_in_schema=False)
@@ -275,7 +285,36 @@ def create_app(recommender: Any, store: Store, settings: ServeSettings | None = 
         return FileResponse(STATIC / "index.html", media_type="text/html")
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    return _Guard(app, metrics, settings.max_body_bytes)
+    return Guard(app, metrics, settings.max_body_bytes)
+
+
+def _known(lookup, ids: list[str]):
+    """``lookup(ids)`` (a dataset's user_index / item_index); unknown ids are a 404."""
+    try:
+        return lookup(ids)
+    except DataError as e:
+        raise HTTPError(404, str(e)) from e
+
+
+def _history(rec: Any, user: str | None, history: list[str] | None, candidates) -> list | None:
+    """The history a request is served on: ``history`` alone, or appended to the stored one
+    of ``user`` when both are given (the documented rule). Unknown ids are 404."""
+    ds = rec.dataset
+    if user is not None:
+        _known(ds.user_index, [user])
+    if history:
+        _known(ds.item_index, history)
+    if candidates:
+        _known(ds.item_index, candidates)
+    if user is None or history is None or not hasattr(rec, "history_of"):
+        return history
+    _, stored = rec.history_of(user)
+    return [*(str(i) for i in ds.item_ids[stored]), *history]
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:300]
 
 
 def _accepts(fn, name: str) -> bool:
@@ -283,92 +322,3 @@ def _accepts(fn, name: str) -> bool:
         return name in inspect.signature(fn).parameters
     except (TypeError, ValueError):
         return False
-
-
-class _Guard:
-    """ASGI wrapper: refuses oversized bodies (413), times and counts every request, and
-    turns an unexpected exception into a logged 500 (the only way a 500 can appear)."""
-
-    def __init__(self, app, metrics: Metrics, max_body: int) -> None:
-        self.app, self.metrics, self.max_body = app, metrics, max_body
-        self.state = app.state
-
-    def __getattr__(self, name):  # routes, openapi(), dependency_overrides... of the inner app
-        return getattr(self.app, name)
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        t0 = time.perf_counter()
-        status = {"code": 500}
-
-        async def send_wrapper(message):
-            if message["type"] == "http.response.start":
-                status["code"] = message["status"]
-            await send(message)
-
-        try:
-            body_receive = await self._buffer(scope, receive)
-            if body_receive is None:
-                await _send_json(send, 413, f"request body larger than {self.max_body} bytes")
-                status["code"] = 413
-            else:
-                await self.app(scope, body_receive, send_wrapper)
-        except Exception:
-            log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
-            status["code"] = 500
-            raise
-        finally:
-            route = scope.get("route")
-            endpoint = getattr(route, "path", None) or "unmatched"
-            self.metrics.observe(
-                endpoint, scope.get("method", ""), status["code"], time.perf_counter() - t0
-            )
-
-    async def _buffer(self, scope, receive):
-        """Read the whole body (up to the limit); None when it is too large."""
-        headers = dict(scope.get("headers") or [])
-        length = headers.get(b"content-length")
-        if length is not None and length.isdigit() and int(length) > self.max_body:
-            return None
-        if scope.get("method") in ("GET", "HEAD", "OPTIONS", "DELETE"):
-            return receive
-        chunks, size = [], 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                break
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_body:
-                return None
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        body = b"".join(chunks)
-        sent = {"done": False}
-
-        async def replay():
-            if not sent["done"]:
-                sent["done"] = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        return replay
-
-
-async def _send_json(send, status: int, message: str) -> None:
-    import json
-
-    body = json.dumps({"detail": message}).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})

@@ -4,6 +4,7 @@
     instructrec_http_request_seconds{endpoint}                    histogram
     instructrec_feedback_total{signal}                            counter
     instructrec_model_info{version}                               gauge (1 for the served one)
+    instructrec_store_unavailable_total                           counter (503 answers)
 
 No dependency on prometheus_client: a few dicts behind a lock are enough for one process.
 """
@@ -26,6 +27,7 @@ class Metrics:
         self.hist_sum: dict[str, float] = {}
         self.feedback: dict[str, int] = {}
         self.model_version: str | None = None
+        self.store_unavailable = 0  # requests answered 503: store down or locked
 
     def observe(self, endpoint: str, method: str, status: int, seconds: float) -> None:
         with self._lock:
@@ -38,6 +40,10 @@ class Metrics:
     def count_feedback(self, signal: str) -> None:
         with self._lock:
             self.feedback[signal] = self.feedback.get(signal, 0) + 1
+
+    def count_unavailable(self) -> None:
+        with self._lock:
+            self.store_unavailable += 1
 
     def render(self) -> str:
         with self._lock:
@@ -81,6 +87,12 @@ class Metrics:
             ]
             if self.model_version is not None:
                 lines.append(f'instructrec_model_info{{version="{_esc(self.model_version)}"}} 1')
+            lines += [
+                "# HELP instructrec_store_unavailable_total Requests answered 503: the feedback "
+                "store was down or locked.",
+                "# TYPE instructrec_store_unavailable_total counter",
+                f"instructrec_store_unavailable_total {self.store_unavailable}",
+            ]
         return "\n".join(lines) + "\n"
 
 

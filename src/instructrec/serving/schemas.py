@@ -1,15 +1,26 @@
 """Request and response bodies of the HTTP API (pydantic v2; they generate the OpenAPI at /docs).
 
-Limits are part of the schema so that a request that breaks one gets a 422 naming the field.
-Item and user ids are the raw ids of the dataset (strings; integers are accepted and turned
-into strings).
+The published schema is the contract, so everything the server checks is in it: lengths,
+ranges, the NUL-free pattern of every string (PostgreSQL text and file paths refuse NUL), which
+fields go together (``user_id``/``history``, ``signal``/``rating``). Request bodies are strict:
+no type coercion (``user_id: true`` is a 422, not user "1"), no unknown fields. Item and user ids
+are the raw ids of the dataset: strings, or JSON integers (turned into strings). Every error
+response has a JSON body with a one-line ``detail`` (`ErrorBody` and its subclasses).
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 MAX_INSTRUCTION_CHARS = 2000  # a paragraph; longer text is refused with 422
 MAX_HISTORY = 200  # items of explicit history
@@ -17,17 +28,34 @@ MAX_CANDIDATES = 1000  # items of an explicit candidate list
 MAX_N = 100  # items per response
 MAX_TEXT_CHARS = 2000  # free-text feedback
 MAX_ID_CHARS = 200  # any id
+NO_NUL = r"^[^\x00]*$"  # every string of a request
+# a run folder under the model root: relative (or absolute) path, components of 1..255 chars
+RUN_DIR = r"^/?[^/\x00]{1,255}(/[^/\x00]{1,255})*$"
 
-RawId = str | int
+IdStr = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID_CHARS, pattern=NO_NUL)]
 
 
-def _ids(v: list[RawId] | None) -> list[str] | None:
-    if v is None:
-        return None
-    out = [str(x) for x in v]
-    if any(not x or len(x) > MAX_ID_CHARS for x in out):
-        raise ValueError(f"ids must be non-empty strings of at most {MAX_ID_CHARS} characters")
-    return out
+def _no_coercion(v):
+    """JSON integers only: a boolean or a string is refused (pydantic's lax mode would turn
+    ``true`` into 1); an integral float such as 5.0 is an integer in JSON Schema, so it passes."""
+    if isinstance(v, bool | str):
+        raise ValueError("must be a JSON integer, not a boolean or a string")
+    return v
+
+
+def json_int(**bounds):
+    """An integer field type: JSON integers only (see `_no_coercion`), with ``ge``/``le``
+    bounds (given with the lax flag, so that they reach the JSON Schema as minimum/maximum)."""
+    return Annotated[int, Field(strict=False, **bounds), BeforeValidator(_no_coercion)]
+
+
+JsonInt = json_int()
+RawId = IdStr | JsonInt
+
+
+def _no_default(schema: dict) -> None:
+    """Drop ``default: null`` from a field that may be omitted but never be null."""
+    schema.pop("default", None)
 
 
 def _has_nul(v) -> bool:
@@ -41,10 +69,9 @@ def _has_nul(v) -> bool:
 
 
 class Strict(BaseModel):
-    """Request bodies: unknown fields and NUL characters (which PostgreSQL text and file
-    paths refuse) are errors."""
+    """Request bodies: strict types, unknown fields and NUL characters are errors."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     @model_validator(mode="before")
     @classmethod
@@ -54,40 +81,81 @@ class Strict(BaseModel):
         return data
 
 
-class RecommendationRequest(Strict):
-    """Give ``user_id`` (known to the model) or ``history`` (raw item ids, oldest first)."""
+# ------------------------------------------------------------------------------- errors
+class ErrorBody(BaseModel):
+    """Every 4xx/5xx answer: ``detail`` is one line saying what was wrong and where."""
 
-    user_id: RawId | None = Field(None, description="raw user id known to the model")
-    history: list[RawId] | None = Field(
-        None, max_length=MAX_HISTORY, description="raw item ids, oldest first"
+    detail: str = Field(description="what was wrong, in one line")
+
+
+class FieldError(BaseModel):
+    loc: list[str] = Field(description="where: body/query/path, then the field names")
+    msg: str
+    type: str = Field(description="pydantic's error type, e.g. missing, string_too_long")
+
+
+class ValidationErrorBody(ErrorBody):
+    """422: the request broke the schema (``errors`` lists each violation) or named a run
+    folder that cannot be loaded."""
+
+    errors: list[FieldError] = Field(default_factory=list)
+
+
+class UnavailableBody(ErrorBody):
+    """503: the feedback store is unreachable or locked; retry after ``retry_after`` seconds
+    (also in the ``Retry-After`` header). Nothing was stored."""
+
+    retry_after: int = Field(ge=1)
+
+
+# ------------------------------------------------------------------------------- requests
+class RecommendationRequest(Strict):
+    """Give ``user_id`` (known to the model), ``history`` (raw item ids, oldest first), or both:
+    then ``history`` is appended to the user's stored history (newest last)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"anyOf": [{"required": ["user_id"]}, {"required": ["history"]}]}
     )
-    instruction: str | None = Field(
+
+    user_id: RawId = Field(
+        None, description="raw user id known to the model", json_schema_extra=_no_default
+    )
+    history: list[RawId] = Field(
+        None,
+        max_length=MAX_HISTORY,
+        description="raw item ids, oldest first (appended to user_id's history when both are given)",
+        json_schema_extra=_no_default,
+    )
+    instruction: Annotated[str, StringConstraints(pattern=NO_NUL)] | None = Field(
         None, max_length=MAX_INSTRUCTION_CHARS, description="what the user asks for, in their words"
     )
-    n: int = Field(10, ge=1, le=MAX_N, description="number of items to return")
+    n: json_int(ge=1, le=MAX_N) = Field(10, description="number of items to return")
     candidates: list[RawId] | None = Field(
-        None, min_length=1, max_length=MAX_CANDIDATES, description="rank only these raw item ids"
+        None,
+        min_length=1,
+        max_length=MAX_CANDIDATES,
+        description="rank only these raw item ids; a repeated id is ranked once (first kept)",
     )
 
     @field_validator("user_id", mode="after")
     @classmethod
     def _user(cls, v):
-        if v is None:
-            return None
-        v = str(v)
-        if not v or len(v) > MAX_ID_CHARS:
-            raise ValueError(f"user_id must be 1..{MAX_ID_CHARS} characters")
-        return v
+        return None if v is None else str(v)
 
-    @field_validator("history", "candidates", mode="after")
+    @field_validator("history", mode="after")
     @classmethod
-    def _list(cls, v):
-        return _ids(v)
+    def _history(cls, v):
+        return None if v is None else [str(x) for x in v]
+
+    @field_validator("candidates", mode="after")
+    @classmethod
+    def _candidates(cls, v):
+        return None if v is None else list(dict.fromkeys(str(x) for x in v))
 
     @field_validator("instruction", mode="after")
     @classmethod
     def _instr(cls, v):
-        return v or None
+        return (v or "").strip() or None
 
     @model_validator(mode="after")
     def _who(self):
@@ -110,23 +178,46 @@ class RecommendationResponse(BaseModel):
     model_version: str | None
 
 
+def _feedback_schema(schema: dict) -> None:
+    """``rating`` goes with ``signal: rating`` and only with it; bounds as JSON Schema words
+    (pydantic writes an optional lax int's bounds as ``ge``/``le``)."""
+    rating = {"type": "integer", "minimum": 1, "maximum": 5}
+    schema["properties"]["rating"]["anyOf"] = [rating, {"type": "null"}]
+    schema["anyOf"] = [
+        {"properties": {"signal": {"const": "rating"}, "rating": rating}, "required": ["rating"]},
+        {
+            "properties": {
+                "signal": {"enum": ["click", "like", "dislike", "skip"]},
+                "rating": {"type": "null"},
+            }
+        },
+    ]
+
+
 class FeedbackRequest(Strict):
-    request_id: str = Field(..., min_length=1, max_length=64)
+    """Feedback on one shown item. ``rating`` (1-5) goes with ``signal: rating`` and only with
+    it. A retry with the same ``idempotency_key`` and the same payload is answered with the
+    stored row (``replayed: true``); the same key with any field different is a 409."""
+
+    model_config = ConfigDict(json_schema_extra=lambda schema: _feedback_schema(schema))
+
+    request_id: str = Field(..., min_length=1, max_length=64, pattern=NO_NUL)
     item_id: RawId
     signal: Literal["click", "like", "dislike", "rating", "skip"]
-    rating: int | None = Field(None, ge=1, le=5, description="1-5; required when signal=rating")
-    text: str | None = Field(None, max_length=MAX_TEXT_CHARS)
+    rating: JsonInt | None = Field(None, ge=1, le=5, description="1-5; required when signal=rating")
+    text: str | None = Field(None, max_length=MAX_TEXT_CHARS, pattern=NO_NUL)
     idempotency_key: str = Field(
         ...,
         min_length=1,
         max_length=MAX_ID_CHARS,
-        description="client-chosen; a retry with the same key is a no-op",
+        pattern=NO_NUL,
+        description="client-chosen; a retry with the same key and payload is a no-op",
     )
 
     @field_validator("item_id", mode="after")
     @classmethod
     def _item(cls, v):
-        return _ids([v])[0]
+        return str(v)
 
     @model_validator(mode="after")
     def _rating(self):
@@ -161,16 +252,39 @@ class UsersResponse(BaseModel):
 
 
 class ModelSwapRequest(Strict):
-    run_dir: str = Field(..., min_length=1, max_length=4096)
-    version: str | None = Field(None, max_length=MAX_ID_CHARS)
+    """A run folder under the server's ``--model-root`` (relative to it, or absolute)."""
+
+    run_dir: str = Field(
+        ...,
+        min_length=1,
+        max_length=4096,
+        pattern=RUN_DIR,
+        description="run folder relative to the model root (or absolute, inside it)",
+        examples=["v2"],
+    )
+    version: str | None = Field(
+        None,
+        min_length=1,
+        max_length=MAX_ID_CHARS,
+        pattern=NO_NUL,
+        description="name of the new version (default: folder name + time)",
+    )
 
 
 class ModelInfo(BaseModel):
+    """The served model version (never a server path)."""
+
     version: str
-    run_dir: str | None
+
+
+class ModelSwapResponse(BaseModel):
+    version: str
+    previous_version: str
+    run_dir: str = Field(description="the loaded run folder, relative to the model root")
 
 
 class Health(BaseModel):
     status: Literal["ok", "degraded"]
     model_version: str | None
-    database: bool
+    database: bool = Field(description="the feedback store answers and accepts writes")
+    detail: str | None = Field(None, description="why the store is degraded, when it is")
