@@ -5,8 +5,11 @@ instruction-following scorer.
     rec.fit(split)
     rec.recommend(user="42", instruction="a light comedy from the 90s", n=10)
 
-Returns a DataFrame (item_id, title, score, rank). Users unknown to training pass their
-history explicitly (``history=[raw item ids]``).
+Returns a DataFrame (item_id, readable title, year, genres, calibrated score, rank, reason);
+``answer`` returns the same as explained objects (`instructrec.rerank.explain.Answer`). Users
+unknown to training pass their history (``history=[raw item ids]``); a new visitor, only an
+instruction. An instruction widens the candidates beyond the retriever's top N (the items of
+the whole catalogue matching it, `instructrec.rerank.candidates`); seen items never return.
 
 The reranker sees the collaborative signal as priors: the scores of ``priors`` (a list of
 retrievers, the first stage's by default; SASRec + item-kNN + Pop in the quickstart) for every
@@ -16,6 +19,7 @@ everything from a typed `instructrec.config.RunConfig`.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -217,36 +221,19 @@ class Recommender:
         self, user: str | None = None, history: list | None = None, instruction: str | None = None
     ) -> tuple[int, np.ndarray]:
         """(internal user id or -1, history as internal item ids, oldest first). With neither
-        a user nor a history, an instruction alone is a request from a new visitor (empty
-        history)."""
+        a user nor a history, an instruction alone is a new visitor's request (no history)."""
         if history is not None:
-            hist = (
-                self.dataset.item_index([str(h) for h in history])
-                if len(history)
-                else np.empty(0, np.int64)
-            )
+            hist = self.dataset.item_index([str(h) for h in history]) if len(history) else []
             uid = -1
-            if user is not None:
-                try:
-                    uid = int(self.dataset.user_index([str(user)])[0])
-                except DataError:
-                    uid = -1
-            return uid, hist.astype(np.int32)
+            with contextlib.suppress(DataError):  # an unknown user with a history is fine
+                uid = -1 if user is None else int(self.dataset.user_index([str(user)])[0])
+            return uid, np.asarray(hist, np.int32)
         if user is None:
             if instruction and str(instruction).strip():
                 return -1, np.empty(0, np.int32)
             raise DataError("give a user id, an explicit history or an instruction")
         uid = int(self.dataset.user_index([str(user)])[0])
         return uid, self.sequences.get(uid, np.empty(0, np.int32))
-
-    def popularity(self) -> np.ndarray:
-        """(n_items,) how often each item occurs in the serving histories: the first stage of
-        a request without any history."""
-        if getattr(self, "_popularity", None) is None:
-            seqs = [np.asarray(v, np.int64) for v in self.sequences.values()]
-            flat = np.concatenate(seqs) if seqs else np.empty(0, np.int64)
-            self._popularity = np.bincount(flat, minlength=self.dataset.n_items).astype(np.float32)
-        return self._popularity
 
     def recommend(
         self,
@@ -275,15 +262,11 @@ class Recommender:
         template: str | None = None,
     ):
         """Top-``n`` items for ``user`` (raw id), an explicit ``history`` (raw item ids) or
-        neither (an instruction alone), as an explained `instructrec.rerank.explain.Answer`.
-
-        With an instruction the candidates are instruction-aware (`rerank.candidates`: the
-        retriever's top N, the catalogue items matching the parsed instruction, dense
-        retrieval with the query tower), ordered by match grade then by the reranker. Seen
-        items are never returned (``exclude_seen``); fewer than ``n`` come back, with a
-        message, when fewer remain. ``candidates`` (raw item ids) restricts ranking to those
-        items (implicit's ``items=``). ``template`` (a catalogue template id) phrases the
-        reranker's instruction (the service's template bandit picks it)."""
+        neither (an instruction alone), explained (`instructrec.rerank.explain.Answer`). With
+        an instruction the candidates are instruction-aware (`rerank.candidates`); seen items
+        never come back (``exclude_seen``): fewer than ``n``, with a message, when fewer
+        remain. ``candidates`` (raw item ids): rank only those. ``template``: a catalogue
+        template id phrasing the reranker's instruction (the service's bandit picks it)."""
         from .rerank.candidates import score_request
         from .rerank.explain import explain_answer
 

@@ -323,7 +323,7 @@ def score_request(rec, uid: int, hist, text, n: int, given=None, seen=None, temp
     users = np.array([max(uid, 0)])
     hist = np.asarray(hist, np.int64)
     seen = hist if seen is None else seen
-    pop = rec.popularity()
+    pop = popularity(rec)
     if given is not None:
         cset = given_candidates(rec.dataset, rec.retriever, users[0], hist, given, text, seen, pop)
     else:
@@ -347,3 +347,15 @@ def score_request(rec, uid: int, hist, text, n: int, given=None, seen=None, temp
         raw = np.concatenate([rs, tail])  # the reranked head above the retriever-order tail
         scores = np.concatenate([rs - rs.min() + 1.0 + top, tail])
     return cset, scores, raw, head
+
+
+def popularity(rec) -> np.ndarray:
+    """(n_items,) how often each item occurs in ``rec``'s serving histories: the first stage
+    of a request without any history (cached on ``rec``)."""
+    pop = rec.__dict__.get("_popularity")
+    if pop is None or len(pop) != rec.dataset.n_items:
+        seqs = [np.asarray(v, np.int64) for v in rec.sequences.values()]
+        flat = np.concatenate(seqs) if seqs else np.empty(0, np.int64)
+        pop = np.bincount(flat, minlength=rec.dataset.n_items).astype(np.float32)
+        rec.__dict__["_popularity"] = pop
+    return pop
