@@ -35,9 +35,23 @@ def _is_candidate_path(model) -> bool:
     return getattr(model, "retriever", None) is not None
 
 
-def candidate_path_ranks(model, dataset, rows: TestRows, texts: list[str], templates=None):
-    """(ranks (n,), union sizes (n,), target-in-union (n,) bool) of the candidate path."""
+def candidate_path_ranks(
+    model,
+    dataset,
+    rows: TestRows,
+    texts: list[str],
+    templates=None,
+    n_match: int | None = None,
+    n_dense: int | None = None,
+    match_first: bool = True,
+):
+    """(ranks (n,), union sizes (n,), target-in-union (n,) bool) of the candidate path.
+    ``n_match`` / ``n_dense`` (default: the serving values) and ``match_first`` are there for
+    ablations (0, 0, False: the retriever's top ``DEPTH`` reordered by the model)."""
     from ..rerank.candidates import DEPTH, N_DENSE, N_MATCH, instruction_candidates, rank_order
+
+    n_match = N_MATCH if n_match is None else n_match
+    n_dense = N_DENSE if n_dense is None else n_dense
 
     retriever = model.retriever
     reranker = getattr(model, "reranker", None)
@@ -50,8 +64,8 @@ def candidate_path_ranks(model, dataset, rows: TestRows, texts: list[str], templ
         users, hists = rows.users[sl], list(rows.histories[sl])
         cset = instruction_candidates(
             dataset, retriever, users, hists, texts[sl],
-            reranker=reranker, templates=templates, depth=DEPTH, n_match=N_MATCH,
-            n_dense=N_DENSE if reranker is not None else 0,
+            reranker=reranker, templates=templates, depth=DEPTH, n_match=n_match,
+            n_dense=n_dense if reranker is not None else 0,
         )  # fmt: skip
         sc = np.asarray(
             model.score_candidates(
@@ -59,7 +73,7 @@ def candidate_path_ranks(model, dataset, rows: TestRows, texts: list[str], templ
             ),
             np.float64,
         )
-        order = rank_order(sc, cset.grade, cset.valid, match_first=True)
+        order = rank_order(sc, cset.grade, cset.valid, match_first=match_first)
         ordered = np.take_along_axis(cset.items, order, axis=1)
         ok = np.take_along_axis(cset.valid, order, axis=1)
         hit = (ordered == rows.targets[sl, None]) & ok
