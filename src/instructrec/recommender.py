@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -44,6 +44,9 @@ from .data.runfiles import (
 )
 from .data.split import Split
 from .retrieval.base import Retriever
+
+if TYPE_CHECKING:
+    from .rerank.explain import Answer
 
 RERANK_DEPTH = 20  # how many retrieved candidates the reranker reorders (LlamaRec's 20)
 INSTRUCTION_DEPTH = 200  # retriever items among an instruction's candidates (plus the items
@@ -260,7 +263,7 @@ class Recommender:
         history: list | None = None,
         exclude_seen: bool = True,
         template: str | None = None,
-    ):
+    ) -> Answer:
         """Top-``n`` items for ``user`` (raw id), an explicit ``history`` (raw item ids) or
         neither (an instruction alone), explained (`instructrec.rerank.explain.Answer`). With
         an instruction the candidates are instruction-aware (`rerank.candidates`); seen items

@@ -75,7 +75,11 @@ def test_no_seen_item_on_a_tiny_catalogue(tiny_rec, reranker, instruction):
     got = [r.item_id for r in answer.items]
     assert not seen & set(got)
     assert len(got) == len(set(got)) == rec.dataset.n_items - len(seen)  # fewer, not padded
-    assert answer.message and f"only {len(got)} unseen" in answer.message
+    assert answer.message and f"only {len(got)} unseen items to offer" in answer.message
+    if instruction == "a comedy":  # i10 is the only comedy u0 has not seen
+        assert answer.n_matching == 1 and answer.understood == "Comedy"
+        assert "only 1 unseen item matches 'Comedy'" in answer.message
+        assert answer.items[0].item_id == "i10" and answer.items[0].reason.startswith("matches")
     if reranker:  # the reranker was never even shown a seen item
         shown = set(rec.dataset.item_ids[np.concatenate([c.ravel() for c in rec.reranker.calls])])
         assert not seen & shown

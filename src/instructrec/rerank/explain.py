@@ -265,9 +265,10 @@ def message(
     n: int,
     returned: int,
     n_matching: int | None,
-    noun: str,
+    noun: tuple[str, str],
 ) -> str | None:
-    """The answer's note to the user, or None when everything asked for was found."""
+    """The answer's note to the user, or None when everything asked for was found; ``noun``:
+    the domain's (singular, plural)."""
     notes = []
     what = understood(parsed)
     if instruction and not parsed:
@@ -276,13 +277,18 @@ def message(
             "ranked by the model's reading of its words"
         )
     elif instruction and n_matching is not None and 0 <= n_matching < n:
-        notes.append(
-            f"only {n_matching} unseen {noun} match {what!r}; the rest are the closest"
-            if n_matching
-            else f"no unseen {noun} matches {what!r}; these are the closest"
-        )
+        if n_matching == 0:
+            notes.append(f"no unseen {noun[0]} matches {what!r}; these are the closest")
+        elif n_matching == 1:
+            notes.append(f"only 1 unseen {noun[0]} matches {what!r}; the rest are the closest")
+        else:
+            notes.append(
+                f"only {n_matching} unseen {noun[1]} match {what!r}; the rest are the closest"
+            )
     if returned < n:
-        notes.append(f"only {returned} unseen {noun} to offer ({n} asked for)")
+        notes.append(
+            f"only {returned} unseen {noun[1 if returned != 1 else 0]} to offer ({n} asked for)"
+        )
     return "; ".join(notes) or None
 
 
@@ -334,7 +340,7 @@ def explain_answer(rec, cset, scores, raw, head: int, n: int, hist, uid: int, te
             )  # fmt: skip
         )
     n_match = int(cset.n_matching[0]) if parsed else None
-    noun = domain_noun(ds)[1]
+    noun = domain_noun(ds)
     return Answer(
         out,
         text,
