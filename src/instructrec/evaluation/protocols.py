@@ -10,6 +10,7 @@
 | search      | cand10 + a specific intention (I2)                 | HR@1, NDCG@5 (+ match stats)     |
 | search-hard | target + 9 unseen items matching the I2 intention  | HR@1, NDCG@5 (+ match stats)     |
 | search-full | every unseen item, a specific intention (I2)       | Recall@10, NDCG@10               |
+| search-full-para | as search-full, paraphrase-set wording        | Recall@10, NDCG@10               |
 | vague       | cand10 + a vague intention (I1)                    | HR@1, NDCG@5                     |
 | pointwise   | the target, liked or not                           | AUC                              |
 
@@ -133,6 +134,15 @@ PROTOCOLS: dict[str, Protocol] = {
         None,
         "I2",
         "history + specific intention; the target among all unseen items (evaluation/search_full.py)",
+    ),
+    "search-full-para": Protocol(
+        "search-full-para",
+        "search-full",
+        ("Recall@10", "NDCG@10"),
+        None,
+        "I2",
+        "search-full with intentions in wording no generator or parser wrote (paraphrase set)",
+        wording="paraphrase",
     ),
     "vague": Protocol(
         "vague",

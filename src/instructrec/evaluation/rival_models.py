@@ -68,9 +68,11 @@ class Rivals:
         """(users, candidates, histories, intentions) of the validation rows ``proto`` fits
         on: the same candidate file and wording; ``cold`` fits on the non-cold rows (its own
         rows are too few), ``full`` on the cand10 rows."""
-        fit_proto = {"full": get_protocol("cand10"), "search-full": get_protocol("search")}.get(
-            proto.kind, proto
-        )
+        fit_proto = proto
+        if proto.kind == "full":
+            fit_proto = get_protocol("cand10")
+        elif proto.kind == "search-full":  # the search rows in the same wording
+            fit_proto = get_protocol("search-para" if proto.wording == "paraphrase" else "search")
         rows = stage_rows(self.split, FIT_STAGE)
         if proto.rows == "cold":
             cold = np.isin(rows.targets, self.split.cold_items)
