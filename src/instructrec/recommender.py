@@ -5,8 +5,11 @@ instruction-following scorer.
     rec.fit(split)
     rec.recommend(user="42", instruction="a light comedy from the 90s", n=10)
 
-Returns a DataFrame (item_id, title, score, rank). Users unknown to training pass their
-history explicitly (``history=[raw item ids]``).
+Returns a DataFrame (item_id, readable title, year, genres, calibrated score, rank, reason);
+``answer`` returns the same as explained objects (`instructrec.rerank.explain.Answer`). Users
+unknown to training pass their history (``history=[raw item ids]``); a new visitor, only an
+instruction. An instruction widens the candidates beyond the retriever's top N (the items of
+the whole catalogue matching it, `instructrec.rerank.candidates`); seen items never return.
 
 The reranker sees the collaborative signal as priors: the scores of ``priors`` (a list of
 retrievers, the first stage's by default; SASRec + item-kNN + Pop in the quickstart) for every
@@ -16,8 +19,9 @@ everything from a typed `instructrec.config.RunConfig`.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -41,9 +45,12 @@ from .data.runfiles import (
 from .data.split import Split
 from .retrieval.base import Retriever
 
+if TYPE_CHECKING:
+    from .rerank.explain import Answer
+
 RERANK_DEPTH = 20  # how many retrieved candidates the reranker reorders (LlamaRec's 20)
-INSTRUCTION_DEPTH = 200  # ... when the user states an instruction (it may ask for items the
-#                          history alone would not surface; one query pass scores them all)
+INSTRUCTION_DEPTH = 200  # retriever items among an instruction's candidates (plus the items
+#                          matching it and the dense retrieval's, see `rerank.candidates`)
 
 
 class Recommender:
@@ -216,24 +223,20 @@ class Recommender:
 
     # ------------------------------------------------------------------ inference
     def history_of(
-        self, user: str | None = None, history: list | None = None
+        self, user: str | None = None, history: list | None = None, instruction: str | None = None
     ) -> tuple[int, np.ndarray]:
-        """(internal user id or -1, history as internal item ids, oldest first)."""
+        """(internal user id or -1, history as internal item ids, oldest first). With neither
+        a user nor a history, an instruction alone is a new visitor's request (no history)."""
         if history is not None:
-            hist = (
-                self.dataset.item_index([str(h) for h in history])
-                if len(history)
-                else np.empty(0, np.int64)
-            )
+            hist = self.dataset.item_index([str(h) for h in history]) if len(history) else []
             uid = -1
-            if user is not None:
-                try:
-                    uid = int(self.dataset.user_index([str(user)])[0])
-                except DataError:
-                    uid = -1
-            return uid, hist.astype(np.int32)
+            with contextlib.suppress(DataError):  # an unknown user with a history is fine
+                uid = -1 if user is None else int(self.dataset.user_index([str(user)])[0])
+            return uid, np.asarray(hist, np.int32)
         if user is None:
-            raise DataError("give a user id or an explicit history")
+            if instruction and str(instruction).strip():
+                return -1, np.empty(0, np.int32)
+            raise DataError("give a user id, an explicit history or an instruction")
         uid = int(self.dataset.user_index([str(user)])[0])
         return uid, self.sequences.get(uid, np.empty(0, np.int32))
 
@@ -247,54 +250,41 @@ class Recommender:
         exclude_seen: bool = True,
         template: str | None = None,
     ) -> pd.DataFrame:
-        """Top-``n`` items for ``user`` (raw id) or an explicit ``history`` (raw item ids).
+        """Top-``n`` items as a DataFrame (item_id, title, year, genres, score, rank, reason,
+        raw_score; ``frame.attrs``: understood, n_matching, message): `answer` as a table."""
+        return self.answer(
+            user, instruction, n, candidates, history, exclude_seen, template
+        ).to_frame()
 
-        ``candidates`` (raw item ids) restricts ranking to those items (implicit's ``items=``).
-        ``template`` (a catalogue template id) phrases the reranker's instruction (the
-        service's template bandit picks it); None lets the reranker choose.
-        """
+    def answer(
+        self,
+        user: str | None = None,
+        instruction: str | None = None,
+        n: int = 10,
+        candidates: list | None = None,
+        history: list | None = None,
+        exclude_seen: bool = True,
+        template: str | None = None,
+    ) -> Answer:
+        """Top-``n`` items for ``user`` (raw id), an explicit ``history`` (raw item ids) or
+        neither (an instruction alone), explained (`instructrec.rerank.explain.Answer`). With
+        an instruction the candidates are instruction-aware (`rerank.candidates`); seen items
+        never come back (``exclude_seen``): fewer than ``n``, with a message, when fewer
+        remain. ``candidates`` (raw item ids): rank only those. ``template``: a catalogue
+        template id phrasing the reranker's instruction (the service's bandit picks it)."""
+        from .rerank.candidates import score_request
+        from .rerank.explain import explain_answer
+
         if n < 1:
             raise DataError(f"n must be >= 1, got {n}")
-        uid, hist = self.history_of(user, history)
-        users = np.array([max(uid, 0)])
-        full_hists = [hist]  # everything known about the user (serving sequence)
+        uid, hist = self.history_of(user, history, instruction)
+        text = str(instruction).strip() if instruction and str(instruction).strip() else None
+        given = None
         if candidates is not None:
-            cand = self.dataset.item_index([str(c) for c in candidates]).astype(np.int32)[None, :]
-            prior = self.retriever.score(users, cand, histories=full_hists)
-        else:
-            depth = self.rerank_depth
-            if instruction and self.reranker is not None:
-                depth = max(depth, INSTRUCTION_DEPTH)
-            k = max(n, depth if self.reranker is not None else n)
-            seen = [hist] if exclude_seen else None
-            cand, prior = self.retriever.candidates(
-                users, k, exclude_seen=exclude_seen, histories=full_hists, seen=seen
-            )
-        scores = prior.astype(np.float32)
-        if self.reranker is not None:
-            depth = min(depth, cand.shape[1]) if candidates is None else cand.shape[1]
-            rs = self.score_candidates(
-                users,
-                cand[:, :depth],
-                [hist],
-                intentions=[instruction] if instruction else None,
-                templates=template,
-            )
-            # reranked head first (by reranker score), the tail kept in retriever order
-            head = np.asarray(rs, dtype=np.float32)[0]
-            tail = scores[0, depth:]
-            offset = (tail.max() if len(tail) else 0.0) - head.min() + 1.0
-            scores = np.concatenate([head + offset, tail])[None, :]
-        order = np.argsort(-scores[0], kind="stable")[:n]
-        items = cand[0, order]
-        return pd.DataFrame(
-            {
-                "item_id": self.dataset.item_ids[items],
-                "title": self.dataset.titles[items],
-                "score": scores[0, order].astype(float),
-                "rank": np.arange(1, len(order) + 1),
-            }
-        )
+            given = self.dataset.item_index([str(c) for c in candidates])
+        seen = hist if exclude_seen else np.empty(0, np.int64)
+        cset, scores, raw, head = score_request(self, uid, hist, text, n, given, seen, template)
+        return explain_answer(self, cset, scores, raw, head, n, hist, uid, text)
 
     # ------------------------------------------------------------------ persistence
     def save(self, directory: str | Path) -> Path:

@@ -40,8 +40,8 @@ def _parse_sets(values: tuple[str, ...]) -> dict[str, dict]:
     multiple=True,
     default=("cand10",),
     show_default=True,
-    help="cand10, cand20, hard, cold, full, search, search-hard, vague, pointwise or all "
-    "(repeat or comma-separate)",
+    help="cand10, cand20, hard, cold, full, search, search-hard, search-full, search-full-para, "
+    "vague, vague-para, search-para, pointwise or all (repeat or comma-separate)",
 )
 @click.option(
     "--stage",

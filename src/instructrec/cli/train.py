@@ -2,6 +2,7 @@
 
 instructrec train --config configs/quickstart.yaml --out runs/NAME
 instructrec recommend --model runs/NAME --user 42 "a light comedy from the 90s" -n 10
+instructrec recommend --model runs/NAME "a light comedy"          # a new visitor
 """
 
 from __future__ import annotations
@@ -99,6 +100,7 @@ def train(
     help="comma-separated raw item ids, oldest first (for users unknown to the model)",
 )
 @click.option("--candidates", default=None, help="comma-separated raw item ids to rank (only)")
+@click.option("--json", "as_json", is_flag=True, help="print the explained answer as JSON")
 @click.argument("instruction", required=False, default=None)
 def recommend(
     model_dir: str,
@@ -106,13 +108,37 @@ def recommend(
     n: int,
     history: str | None,
     candidates: str | None,
+    as_json: bool,
     instruction: str | None,
 ) -> None:
-    """Top-N items for a user (or an explicit history), following INSTRUCTION if given."""
+    """Top-N items for a user, an explicit history, or nobody (INSTRUCTION alone: a new
+    visitor), following INSTRUCTION if given; each with its reason."""
     from instructrec.recommender import Recommender
 
     rec = Recommender.load(model_dir)
     hist = [h.strip() for h in history.split(",") if h.strip()] if history is not None else None
     cands = [c.strip() for c in candidates.split(",") if c.strip()] if candidates else None
-    df = rec.recommend(user=user, instruction=instruction, n=n, history=hist, candidates=cands)
-    click.echo(df.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+    answer = rec.answer(user=user, instruction=instruction, n=n, history=hist, candidates=cands)
+    if as_json:
+        import json
+
+        click.echo(json.dumps(answer.to_dict(), indent=1))
+        return
+    click.echo(format_answer(answer))
+
+
+def format_answer(answer) -> str:
+    """The answer as a person reads it: what was understood, a note, then one line per item
+    (rank, title with year, genres, calibrated score) with its reason underneath."""
+    lines = []
+    if answer.understood is not None:
+        match = f" ({answer.n_matching} unseen match)" if answer.n_matching is not None else ""
+        lines.append(f"understood: {answer.understood}{match}")
+    if answer.message:
+        lines.append(f"note: {answer.message}")
+    width = max([len(r.title) for r in answer.items] + [5])
+    for r in answer.items:
+        facts = ", ".join(r.genres) or ", ".join(f"{k} {v}" for k, v in r.attributes.items())
+        lines.append(f"{r.rank:>3}. {r.title:<{width}}  {r.score:.2f}  {facts}")
+        lines.append(f"     {r.reason}")
+    return "\n".join(lines)

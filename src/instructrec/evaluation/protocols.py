@@ -9,6 +9,8 @@
 | full        | every item not seen before target                  | Recall@5/10, NDCG@5/10, MRR      |
 | search      | cand10 + a specific intention (I2)                 | HR@1, NDCG@5 (+ match stats)     |
 | search-hard | target + 9 unseen items matching the I2 intention  | HR@1, NDCG@5 (+ match stats)     |
+| search-full | every unseen item, a specific intention (I2)       | Recall@10, NDCG@10               |
+| search-full-para | as search-full, paraphrase-set wording        | Recall@10, NDCG@10               |
 | vague       | cand10 + a vague intention (I1)                    | HR@1, NDCG@5                     |
 | pointwise   | the target, liked or not                           | AUC                              |
 
@@ -57,7 +59,7 @@ class Protocol:
     """One evaluation protocol (see the table above)."""
 
     name: str
-    kind: str  # "candidates" | "full" | "pointwise"
+    kind: str  # "candidates" | "full" | "search-full" | "pointwise"
     metrics: tuple[str, ...]
     candidates: str | None = None  # candidate file (split.candidates[...][stage])
     intention: str | None = None  # "I2" specific, "I1" vague, None: history only
@@ -124,6 +126,23 @@ PROTOCOLS: dict[str, Protocol] = {
         "search-hard",
         "I2",
         "history + specific intention; the 9 negatives match it as well as the target",
+    ),
+    "search-full": Protocol(
+        "search-full",
+        "search-full",
+        ("Recall@10", "NDCG@10"),
+        None,
+        "I2",
+        "history + specific intention; the target among all unseen items (evaluation/search_full.py)",
+    ),
+    "search-full-para": Protocol(
+        "search-full-para",
+        "search-full",
+        ("Recall@10", "NDCG@10"),
+        None,
+        "I2",
+        "search-full with intentions in wording no generator or parser wrote (paraphrase set)",
+        wording="paraphrase",
     ),
     "vague": Protocol(
         "vague",

@@ -3,7 +3,7 @@ being scored (the classes live in `rivals.py`; this module says what each is fit
 
 | rival | protocols | fitted on |
 |---|---|---|
-| ``score-mix`` | every candidate protocol, ``full`` | the protocol's validation rows (cross-fitted over users when the validation stage is scored) |
+| ``score-mix`` | every candidate protocol, ``full``, ``search-full`` (test stage only) | the protocol's validation rows (cross-fitted over users when the validation stage is scored; ``search-full``: the ``search`` rows) |
 | ``sasrec+filter`` | protocols with an intention | intentions generated for training targets (phrase table), SASRec fitted on training |
 | ``bias``, ``mf`` | ``pointwise`` | training ratings (regularisation chosen on validation ratings) |
 """
@@ -68,7 +68,11 @@ class Rivals:
         """(users, candidates, histories, intentions) of the validation rows ``proto`` fits
         on: the same candidate file and wording; ``cold`` fits on the non-cold rows (its own
         rows are too few), ``full`` on the cand10 rows."""
-        fit_proto = get_protocol("cand10") if proto.kind == "full" else proto
+        fit_proto = proto
+        if proto.kind == "full":
+            fit_proto = get_protocol("cand10")
+        elif proto.kind == "search-full":  # the search rows in the same wording
+            fit_proto = get_protocol("search-para" if proto.wording == "paraphrase" else "search")
         rows = stage_rows(self.split, FIT_STAGE)
         if proto.rows == "cold":
             cold = np.isin(rows.targets, self.split.cold_items)
@@ -96,10 +100,12 @@ class Rivals:
         kind = "auto" if len(self.split.valid) <= LARGE_VALID else "linear"
         mix = ScoreMix(self.dataset, self.split.train, self.priors(), kind=kind, seed=self.seed)
         first = self.base.get("sasrec") or (self.rec.retriever if self.rec else None)
-        if proto.kind == "full":
+        if proto.kind == "search-full" and stage == FIT_STAGE:
+            return None  # fitted on the validation `search` rows: no out-of-fold scores there
+        if proto.kind in ("full", "search-full"):
             if first is None:
                 return None
-            mix.retriever = first
+            mix.retriever = first  # search-full: the instruction-aware candidates, no dense
             mix.rerank_depth = getattr(self.rec, "rerank_depth", None) or 20
         notes: list[str] = []
         users, cands, hists, texts = self._fit_rows(proto, notes)

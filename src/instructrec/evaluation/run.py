@@ -81,8 +81,11 @@ def _ensure_fitted(obj, dataset: Dataset, split: Split):
 def _per_model_values(proto, dataset, split, models, rows, seed, templates, negatives):
     """{model: {metric: per-user values}} (+ pointwise instance frames), notes, extras."""
     values, frames, notes, extra = {}, {}, [], {}
-    if proto.kind == "candidates":
-        cands = protocol_candidates(proto, dataset, split, models, rows, seed, notes)
+    if proto.kind in ("candidates", "search-full"):
+        full = proto.kind == "search-full"
+        cands = (
+            None if full else protocol_candidates(proto, dataset, split, models, rows, seed, notes)
+        )
         texts = attrs = None
         if proto.intention:
             from ..instructions.overlap import vocabulary_overlap
@@ -111,10 +114,16 @@ def _per_model_values(proto, dataset, split, models, rows, seed, templates, nega
                     f"{empty} of {len(texts)} targets have no attribute to state an "
                     "intention with (empty intention)"
                 )
-        for name, model in models.items():
+        if full:
+            from .search_full import search_full_values
+
+            values = search_full_values(
+                proto, dataset, models, rows, texts, attrs, templates, notes, extra
+            )
+        for name, model in models.items() if not full else ():
             sc = score_candidates(model, rows, cands, texts, templates, attrs)
             values[name] = M.compute(M.ranks_from_scores(sc), list(proto.metrics))
-        if proto.intention == "I2":
+        if proto.intention == "I2" and not full:
             from .hard_negatives import intention_match_stats
 
             extra["intention_match"] = st = intention_match_stats(dataset, attrs, cands, values)

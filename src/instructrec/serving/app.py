@@ -173,12 +173,7 @@ def create_app(recommender: Any, store: Store, settings: ServeSettings | None = 
             history=history,
             **kwargs,
         )
-        items = [
-            S.ItemOut(item_id=str(i), title=str(t), score=float(s), rank=int(r))
-            for i, t, s, r in zip(
-                frame["item_id"], frame["title"], frame["score"], frame["rank"], strict=True
-            )
-        ]
+        items = S.items_out(frame)
         rid = store.record_request(
             body.user_id,
             body.history,
@@ -190,7 +185,11 @@ def create_app(recommender: Any, store: Store, settings: ServeSettings | None = 
             model_version=served.version,
         )
         return S.RecommendationResponse(
-            request_id=rid, items=items, template_id=template_id, model_version=served.version
+            request_id=rid,
+            items=items,
+            template_id=template_id,
+            model_version=served.version,
+            **S.answer_fields(frame),
         )
 
     @app.post(

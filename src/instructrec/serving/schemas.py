@@ -159,16 +159,26 @@ class RecommendationRequest(Strict):
 
     @model_validator(mode="after")
     def _who(self):
-        if self.user_id is None and self.history is None:
-            raise ValueError("give user_id or history")
+        if self.user_id is None and self.history is None and self.instruction is None:
+            raise ValueError("give user_id, history or instruction (a new visitor's request)")
         return self
 
 
 class ItemOut(BaseModel):
     item_id: str
-    title: str
-    score: float
+    title: str = Field(description="readable title, with the year when known")
+    score: float = Field(
+        description="calibrated, in [0, 1]: the probability that the model prefers this item "
+        "to another candidate it considered for the request (rerank/explain.py)"
+    )
     rank: int
+    year: int | None = None
+    genres: list[str] = Field(default_factory=list)
+    attributes: dict[str, str] = Field(
+        default_factory=dict, description="other item attributes: category, brand, price"
+    )
+    reason: str | None = Field(None, description='why it is here: "matches Comedy; similar to X"')
+    raw_score: float | None = Field(None, description="the model's own score (not calibrated)")
 
 
 class RecommendationResponse(BaseModel):
@@ -176,6 +186,43 @@ class RecommendationResponse(BaseModel):
     items: list[ItemOut]
     template_id: str | None
     model_version: str | None
+    understood: str | None = Field(
+        None, description='what the instruction was read as ("Comedy, 1990s, not Horror")'
+    )
+    n_matching: int | None = Field(None, description="unseen items matching the instruction")
+    message: str | None = Field(None, description="e.g. fewer items match than were asked for")
+
+
+def items_out(frame) -> list[ItemOut]:
+    """`ItemOut` rows of a `Recommender.recommend` frame (explanation columns when present)."""
+    import numpy as np
+    import pandas as pd
+
+    out = []
+    for row in frame.to_dict("records"):
+        year = row.get("year")
+        genres = row.get("genres")
+        raw = row.get("raw_score")
+        out.append(
+            ItemOut(
+                item_id=str(row["item_id"]),
+                title=str(row["title"]),
+                score=float(row["score"]),
+                rank=int(row["rank"]),
+                year=None if year is None or pd.isna(year) else int(year),
+                genres=[g for g in str(genres).split(", ") if g] if isinstance(genres, str) else [],
+                attributes=dict(row.get("attributes") or {}),
+                reason=row.get("reason") or None,
+                raw_score=None if raw is None or not np.isfinite(raw) else float(raw),
+            )
+        )
+    return out
+
+
+def answer_fields(frame) -> dict:
+    """The request-level explanation a `Recommender.recommend` frame carries in ``attrs``."""
+    attrs = getattr(frame, "attrs", {}) or {}
+    return {k: attrs.get(k) for k in ("understood", "n_matching", "message")}
 
 
 def _feedback_schema(schema: dict) -> None:
