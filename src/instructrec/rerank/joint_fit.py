@@ -61,6 +61,27 @@ def build_joint_instances(rr: JointReranker, dataset, split, stacked: Sequence, 
     return build_instances(shim, dataset, split, stacked, cfg)
 
 
+def fit_prior_weights(rest, prior, label, init=None, steps: int = 50) -> np.ndarray:
+    """Weights w (P,) minimising listwise CE of softmax(rest + prior @ w) (LBFGS, convex):
+    with ``rest`` = 0 the priors-only fit (`training.rerank_features.fit_prior_mixture`),
+    with ``rest`` = the text scores the calibration."""
+    x = torch.as_tensor(np.asarray(prior, np.float32))
+    r = torch.as_tensor(np.asarray(rest, np.float32))
+    y = torch.as_tensor(np.asarray(label, np.int64))
+    w0 = torch.ones(x.shape[-1]) if init is None else torch.as_tensor(init, dtype=torch.float32)
+    w = w0.clone().requires_grad_(True)
+    opt = torch.optim.LBFGS([w], max_iter=steps, line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(r + x @ w, y)
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    return w.detach().numpy()
+
+
 def _permute(rng, cands, prior, label):
     perm = np.argsort(rng.random(cands.shape), axis=1)
     c = np.take_along_axis(cands, perm, axis=1)
@@ -78,8 +99,6 @@ def fit_joint(
 ) -> dict:
     """Train ``rr.model`` in place on ``instances`` (texts, cands, label, prior); returns a
     record (steps, seconds, losses, warm-start weights)."""
-    from ..training.rerank_features import fit_prior_mixture
-
     config = config or JointTrainConfig()
     model = rr.model
     prior_all = np.asarray(instances.prior, np.float32)
@@ -88,7 +107,9 @@ def fit_joint(
     texts = list(instances.texts)
     record: dict = {}
     if warm_start and prior_all.shape[-1]:
-        w = fit_prior_mixture(prior_all, label_all)
+        w = fit_prior_weights(
+            np.zeros(label_all.shape + prior_all.shape[1:2], np.float32), prior_all, label_all
+        )
         model.init_prior_weights(w)
         record["prior_mixture"] = [float(x) for x in w]
     rng = np.random.default_rng(config.seed)
@@ -190,19 +211,8 @@ def calibrate(rr: JointReranker, valid: ValidRows, batch_size: int = 16) -> list
     the model was trained with are weaker than the final retrievers. Returns the weights."""
     cands = np.concatenate([valid.cands, valid.cands])
     _, text = rr.score_texts(valid.texts, cands, valid.features, batch_size, parts=True)
-    rest = torch.as_tensor(text)
-    feats = torch.as_tensor(valid.features)
-    target = torch.zeros(len(rest), dtype=torch.long)
-    w = rr.model.prior_w.detach().cpu().clone().requires_grad_(True)
-    opt = torch.optim.LBFGS([w], max_iter=50, line_search_fn="strong_wolfe")
-
-    def closure():
-        opt.zero_grad()
-        loss = torch.nn.functional.cross_entropy(rest + feats @ w, target)
-        loss.backward()
-        return loss
-
-    opt.step(closure)
-    rr.model.init_prior_weights(w.detach().numpy())
-    rr.info["calibrated_prior_w"] = [float(x) for x in w.detach()]
+    init = rr.model.prior_w.detach().cpu().numpy()
+    w = fit_prior_weights(text, valid.features, np.zeros(len(text), np.int64), init)
+    rr.model.init_prior_weights(w)
+    rr.info["calibrated_prior_w"] = [float(x) for x in w]
     return rr.info["calibrated_prior_w"]
