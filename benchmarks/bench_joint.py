@@ -327,7 +327,9 @@ def cpu_cost(args) -> None:
     meta = json.loads((bundle / "bundle.json").read_text())
     texts = json.loads((bundle / "texts.json").read_text())
     arr = np.load(bundle / "arrays.npz", allow_pickle=False)
-    jcfg = JointConfig(**meta["joint_config"])
+    jcfg = JointConfig(
+        **{**meta["joint_config"], "layout": args.layout or meta["joint_config"]["layout"]}
+    )
     rr = JointReranker.build(
         meta["item_texts"], SimpleNamespace(**meta["text_side"]), jcfg, meta["prior_names"]
     )
@@ -495,6 +497,7 @@ def main() -> None:
     c.add_argument("--bundle", required=True)
     c.add_argument("--out", required=True)
     c.add_argument("--repeats", type=int, default=3)
+    c.add_argument("--layout", default=None)
     r = sub.add_parser("report")
     r.add_argument("--bundle", required=True)
     r.add_argument("--scores", required=True)
