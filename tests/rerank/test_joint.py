@@ -216,3 +216,21 @@ def test_special_ids_fall_back_to_bos_eos(tiny_bert_dir):
     tok = AutoTokenizer.from_pretrained(tiny_bert_dir)
     cls_id, sep_id, _ = special_ids(tok)
     assert cls_id == tok.bos_token_id and sep_id == tok.eos_token_id
+
+
+def test_warm_start_is_the_priors_only_fit():
+    """`fit_prior_weights` with no text part is `fit_prior_mixture` (what the bi-encoder's
+    head starts from), and a text part that already ranks the target lowers its need."""
+    from instructrec.rerank.joint_fit import fit_prior_weights
+    from instructrec.training.rerank_features import fit_prior_mixture
+
+    rng = np.random.default_rng(0)
+    prior = rng.normal(size=(200, 6, 2)).astype(np.float32)
+    label = rng.integers(6, size=200)
+    prior[np.arange(200), label, 0] += 1.5  # channel 0 carries signal, channel 1 none
+    w = fit_prior_weights(np.zeros((200, 6), np.float32), prior, label)
+    np.testing.assert_allclose(w, fit_prior_mixture(prior, label), atol=1e-3)
+    assert w[0] > 1.0 and abs(w[1]) < 0.5
+    rest = np.zeros((200, 6), np.float32)
+    rest[np.arange(200), label] = 3.0
+    assert fit_prior_weights(rest, prior, label)[0] < w[0]
