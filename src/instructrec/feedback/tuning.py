@@ -144,6 +144,40 @@ def tune(
     """
     import torch
 
+    out_dir = Path(out_dir)
+    tuned, summary, model = _tune(recommender, store, out_dir, config)
+    tuned.save(out_dir)
+    torch.save(
+        {"sat_scale": model.sat_scale.detach(), "sat_bias": model.sat_bias.detach()},
+        out_dir / "satisfaction_head.pt",
+    )
+    version = f"{out_dir.name}-{int(time.time())}"
+    store.register_model(
+        version,
+        str(out_dir.resolve()),
+        parent=parent_version,
+        metrics={k: v for k, v in summary.items() if k != "config"},
+        activate=False,
+    )
+    summary["version"] = version
+    return summary
+
+
+def tune_in_memory(recommender, log, config: TuneConfig | None = None) -> tuple[Any, dict]:
+    """`tune` without saving or registering: (the tuned recommender, summary). ``log`` is any
+    object with the store's ``feedback_frame()`` and ``get_request(id)`` (the replay simulator
+    hot-swaps the returned recommender)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="instructrec-tune-") as work:
+        tuned, summary, _ = _tune(recommender, log, Path(work), config)
+    return tuned, summary
+
+
+def _tune(recommender, store, out_dir: Path, config: TuneConfig | None):
+    """The training part of `tune`: (tuned recommender, summary, feedback module)."""
+    import torch
+
     from ..models.encoder import pad_histories, zscore
     from ..training.config import TrainConfig
     from ..training.loop import fit as engine_fit
@@ -239,11 +273,6 @@ def tune(
     result = engine_fit(model, examples, collate, loss_fn, tc)
     model.to("cpu").eval()
     after = _mean_loss(model, examples, collate, loss_fn)
-    tuned.save(out_dir)
-    torch.save(
-        {"sat_scale": model.sat_scale.detach(), "sat_bias": model.sat_bias.detach()},
-        out_dir / "satisfaction_head.pt",
-    )
     summary = {
         "examples": len(examples),
         "steps": int(getattr(result, "steps", 0) or 0),
@@ -253,16 +282,7 @@ def tune(
         "seconds": time.perf_counter() - t0,
         "config": asdict(cfg),
     }
-    version = f"{out_dir.name}-{int(time.time())}"
-    store.register_model(
-        version,
-        str(out_dir.resolve()),
-        parent=parent_version,
-        metrics={k: v for k, v in summary.items() if k != "config"},
-        activate=False,
-    )
-    summary["version"] = version
-    return summary
+    return tuned, summary, model
 
 
 def _usable(template_id: str | None) -> Any:
