@@ -22,7 +22,7 @@ from ..data.dataset import Dataset
 from .bandit import MemoryArms, TemplateBandit, slot_of, usable_template
 from .mechanisms import Mechanisms, Policy, ProfileConfig, UserState, new_state, observe
 from .records import reward_of
-from .replay import ReplayConfig, answer, paired_ci, replay_users, round_metrics
+from .replay import SIGNALS, ReplayConfig, answer, paired_ci, replay_users, round_metrics
 
 METRICS = ("satisfied", "hits", "ndcg", "cum_hits", "cum_satisfied")
 
@@ -34,7 +34,7 @@ class ReplayRun:
     config: ReplayConfig
     seeds: list[int]
     arms: dict[str, Mechanisms]
-    rows: pd.DataFrame  # seed, arm, round, user, new, satisfied, hits, ndcg, cum_*
+    rows: pd.DataFrame  # seed, arm, round, user, new, satisfied, hits, ndcg, cum_*, signals
     tuning: list[dict] = field(default_factory=list)
 
 
@@ -136,6 +136,7 @@ def run_replay(
                     out.append(
                         (seed, name, rnd, u.user, u.new, m["satisfied"], m["hits"], m["ndcg"])
                         + tuple(cum[k])
+                        + tuple(sig.count(x) for x in SIGNALS)
                     )
                     if bandit:
                         for s in sig:
@@ -162,7 +163,7 @@ def run_replay(
                     progress(f"seed {seed} arm {name} round {rnd}")
     policy.recommender = base
     cols = ["seed", "arm", "round", "user", "new", "satisfied", "hits", "ndcg"]
-    rows = pd.DataFrame(out, columns=cols + ["cum_hits", "cum_satisfied"])
+    rows = pd.DataFrame(out, columns=cols + ["cum_hits", "cum_satisfied", *SIGNALS])
     return ReplayRun(config, list(seeds), dict(arms), rows, tunes)
 
 
@@ -185,16 +186,19 @@ def _log(log, dataset, user, st, instruction, template, shown, signals) -> None:
     )
 
 
-def summarise(run: ReplayRun, n_boot: int = 2000, subset: str = "all") -> pd.DataFrame:
-    """Per (arm, round, metric): the arm's and control's means over (seed, user) pairs, the
-    paired difference and ratio with 95% bootstrap CIs. ``subset``: all | warm | new users."""
+def summarise(
+    run: ReplayRun, n_boot: int = 2000, subset: str = "all", baseline: str = "control"
+) -> pd.DataFrame:
+    """Per (arm, round, metric): the arm's and the ``baseline`` arm's means over (seed, user)
+    pairs (column ``control``), the paired difference and ratio with 95% bootstrap CIs.
+    ``subset``: all | warm | new users."""
     r = run.rows
     if subset != "all":
         r = r[r["new"] == (subset == "new")]
     out = []
     key = ["seed", "user"]
     for rnd, g in r.groupby("round"):
-        ctl = g[g["arm"] == "control"].set_index(key).sort_index()
+        ctl = g[g["arm"] == baseline].set_index(key).sort_index()
         for arm in run.arms:
             a = g[g["arm"] == arm].set_index(key).sort_index()
             if a.empty or ctl.empty:
