@@ -23,6 +23,7 @@ import os
 import platform
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 OUT = Path(__file__).parent / "results"
@@ -34,12 +35,8 @@ def main() -> None:
     from instructrec.feedback.mechanisms import ProfileConfig
     from instructrec.feedback.replay import ReplayConfig, split_known_hidden
     from instructrec.feedback.replay_report import (
-        plot,
         refit_priors,
         replay_study,
-        standard_summaries,
-        to_json,
-        to_markdown,
     )
     from instructrec.feedback.tuning import TuneConfig
 
@@ -55,11 +52,10 @@ def main() -> None:
     ap.add_argument("--arms", nargs="+", default=None)
     ap.add_argument("--tune-every", type=int, default=2)
     ap.add_argument("--lam", type=float, default=0.5)
+    ap.add_argument("--suffix", default="", help="appended to the non-control arm names")
+    ap.add_argument("--rows", type=Path, default=None, help="save per-user rows (Parquet)")
     ap.add_argument(
-        "--ablate-lam",
-        type=float,
-        default=None,
-        help="also replay control + tuning with this lambda (e.g. 0), same users",
+        "--merge", type=Path, nargs="+", default=None, help="report on saved --rows files"
     )
     ap.add_argument("--like", type=float, default=ProfileConfig.like)
     ap.add_argument("--dislike", type=float, default=ProfileConfig.dislike)
@@ -70,6 +66,10 @@ def main() -> None:
 
     torch.set_num_threads(1)
     t0 = time.perf_counter()
+    if args.merge:
+        run, meta = merge_rows(args.merge)
+        write_report(args, run, meta, time.perf_counter() - t0)
+        return
     rec, refitted = None, []
     if args.model is not None:
         from instructrec.recommender import Recommender
@@ -107,78 +107,98 @@ def main() -> None:
         profile=ProfileConfig(like=args.like, dislike=args.dislike),
         progress=lambda m: print(m, f"{time.perf_counter() - t0:.0f} s", file=sys.stderr),
     )
-    sums = standard_summaries(run)
-    ablation = None
-    if args.ablate_lam is not None and rec is not None:
-        from instructrec.feedback.replay_run import summarise
-
-        abl = replay_study(
-            dataset,
-            split.train,
-            cfg,
-            args.seeds,
-            ["tuning"],
-            recommender=rec,
-            tune_every=args.tune_every,
-            tune_config=TuneConfig(lam=args.ablate_lam, device=args.device),
+    meta = {
+        "model": str(args.model) if args.model else None,
+        "split": str(args.split) if args.split else "leave_one_out(ml-100k, seed 0)",
+        "refitted_on_known": refitted,
+        "tune": {"every": args.tune_every, "lam": args.lam},
+        "profile": {"like": args.like, "dislike": args.dislike},
+        "device": args.device,
+        "seconds": round(time.perf_counter() - t0, 1),
+    }
+    if args.suffix:
+        run.rows["arm"] = run.rows["arm"].where(
+            run.rows["arm"] == "control", run.rows["arm"] + args.suffix
         )
-        ablation = {"lam": args.ablate_lam, "run": abl, "summary": summarise(abl)}
-    seconds = time.perf_counter() - t0
+        run.arms = {(k if k == "control" else k + args.suffix): v for k, v in run.arms.items()}
+    if args.rows is not None:
+        args.rows.parent.mkdir(parents=True, exist_ok=True)
+        run.rows.to_parquet(args.rows)
+        side = {
+            **meta,
+            "config": asdict(run.config),
+            "arms": {k: v.on() for k, v in run.arms.items()},
+        }
+        side["tuning"] = run.tuning
+        args.rows.with_suffix(".json").write_text(json.dumps(side, indent=2, default=str))
+    write_report(args, run, meta, time.perf_counter() - t0)
+
+
+def merge_rows(paths: list[Path]):
+    """One `ReplayRun` from saved rows (control rows of later files dropped: the same users
+    and seeds give the same control); the metadata of every file, by path."""
+    import pandas as pd
+
+    from instructrec.feedback.mechanisms import Mechanisms
+    from instructrec.feedback.replay import ReplayConfig
+    from instructrec.feedback.replay_run import ReplayRun
+
+    frames, arms, meta, tuning, cfg = [], {}, {}, [], None
+    for k, p in enumerate(paths):
+        r = pd.read_parquet(p)
+        side = json.loads(p.with_suffix(".json").read_text())
+        if k:
+            r = r[r["arm"] != "control"]
+        frames.append(r)
+        for name, on in side["arms"].items():
+            arms.setdefault(name, Mechanisms(**{m: True for m in on}))
+        cfg = cfg or ReplayConfig(**side["config"])
+        tuning += side.get("tuning", [])
+        meta[str(p)] = {k2: v for k2, v in side.items() if k2 not in ("config", "tuning")}
+    rows = pd.concat(frames, ignore_index=True)
+    seeds = sorted(int(x) for x in rows["seed"].unique())
+    return ReplayRun(cfg, seeds, arms, rows, tuning), {"merged": meta}
+
+
+def write_report(args, run, meta: dict, seconds: float) -> None:
+    import torch
+
+    from instructrec.feedback.replay_report import plot, standard_summaries, to_json, to_markdown
+
+    cfg = run.config
+    sums = standard_summaries(run)
     info = {
         "cpu_count": os.cpu_count(),
         "platform": platform.platform(),
         "python": platform.python_version(),
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
-        "device": args.device,
     }
     args.out.mkdir(parents=True, exist_ok=True)
     report = {
         "benchmark": "feedback_replay",
         "seconds": round(seconds, 1),
         "machine": info,
-        "model": str(args.model) if args.model else None,
-        "split": str(args.split) if args.split else "leave_one_out(ml-100k, seed 0)",
-        "refitted_on_known": refitted,
-        "tune": {"every": args.tune_every, "lam": args.lam},
-        "profile": {"like": args.like, "dislike": args.dislike},
+        **meta,
         **to_json(run, sums),
     }
-    if ablation is not None:
-        report["lam_ablation"] = {
-            "lam": ablation["lam"],
-            "summary": ablation["summary"].to_dict(orient="records"),
-            "tuning": ablation["run"].tuning,
-        }
     (args.out / f"{args.name}.json").write_text(json.dumps(report, indent=2, default=str))
     pngs = plot(run, sums["vs control"], args.out / args.name)
-    what = f"reranker run {args.model}" if args.model else "item-kNN first stage only"
+    model = meta.get("model") or next(iter(meta.get("merged", {}).values()), {}).get("model")
+    what = f"reranker run {model}" if model else "item-kNN first stage only"
     head = (
         f"# Replay of ML-100K users' hidden future ({what})\n\n"
-        f"Seeds {args.seeds}; per seed {cfg.users} warm + {cfg.new_users} new users drawn "
+        f"Seeds {run.seeds}; per seed {cfg.users} warm + {cfg.new_users} new users drawn "
         f"among those with a hidden like; {cfg.rounds} rounds of {cfg.n} items; hidden share "
-        f"{cfg.hidden_frac} of each user's training interactions (split {report['split']}); "
-        f"noise {cfg.noise}; tuning every {args.tune_every} rounds (lambda {args.lam}). Means "
+        f"{cfg.hidden_frac} of each user's training interactions of the saved split; "
+        f"noise {cfg.noise}; settings per part in the JSON. Means "
         "over (seed, user) pairs; CIs: paired bootstrap over those pairs (2,000 resamples).\n"
         f"Machine: {info['cpu_count']} CPUs (shared), {info['platform']}, Python "
-        f"{info['python']}, torch {info['torch']} ({info['threads']} thread, {args.device}); "
+        f"{info['python']}, torch {info['torch']} ({info['threads']} thread, cpu); "
         f"{seconds:.0f} s. Plots: {', '.join(p.name for p in pngs) or 'none (no matplotlib)'}."
         "\n\n"
     )
     body = to_markdown(run, sums)
-    if ablation is not None:
-        s = ablation["summary"]
-        x = s[(s["arm"] == "tuning") & (s["round"] == cfg.rounds)].set_index("metric")
-        body += (
-            f"\n### Lambda ablation: the tuning arm with lambda = {ablation['lam']} "
-            f"(same users; vs control, round {cfg.rounds})\n\n"
-            "| metric | control | tuning | difference [95% CI] |\n|---|---|---|---|\n"
-        )
-        for m, r in x.iterrows():
-            body += (
-                f"| {m} | {r['control']:.3f} | {r['treated']:.3f} | {r['diff']:+.3f} "
-                f"[{r['diff_lo']:+.3f}, {r['diff_hi']:+.3f}] |\n"
-            )
     (args.out / f"{args.name}.md").write_text(head + body)
     print(head + body)
 
