@@ -32,7 +32,7 @@ OUT = Path(__file__).parent / "results"
 def main() -> None:
     import torch
 
-    from instructrec.feedback.mechanisms import ProfileConfig
+    from instructrec.feedback.mechanisms import ARMS, ProfileConfig
     from instructrec.feedback.replay import ReplayConfig, split_known_hidden
     from instructrec.feedback.replay_report import (
         refit_priors,
@@ -52,6 +52,15 @@ def main() -> None:
     ap.add_argument("--arms", nargs="+", default=None)
     ap.add_argument("--tune-every", type=int, default=2)
     ap.add_argument("--lam", type=float, default=0.5)
+    ap.add_argument(
+        "--lam-arm",
+        type=float,
+        default=None,
+        help="add an arm tuning_lam<value>: the tuning arm with this lambda (same users)",
+    )
+    ap.add_argument(
+        "--sasrec-epochs", type=int, default=None, help="cap SASRec's refit on the known part"
+    )
     ap.add_argument("--suffix", default="", help="appended to the non-control arm names")
     ap.add_argument("--rows", type=Path, default=None, help="save per-user rows (Parquet)")
     ap.add_argument(
@@ -93,8 +102,9 @@ def main() -> None:
     )
     if rec is not None:
         known, _ = split_known_hidden(split.train, cfg.hidden_frac)
-        refitted = refit_priors(rec, known, device=args.device)
+        refitted = refit_priors(rec, known, device=args.device, max_epochs=args.sasrec_epochs)
         print(f"refitted on the known part: {refitted} ({time.perf_counter() - t0:.0f} s)")
+    lam_name = f"tuning_lam{args.lam_arm:g}" if args.lam_arm is not None and rec else None
     run = replay_study(
         dataset,
         split.train,
@@ -106,12 +116,17 @@ def main() -> None:
         tune_config=TuneConfig(lam=args.lam, device=args.device),
         profile=ProfileConfig(like=args.like, dislike=args.dislike),
         progress=lambda m: print(m, f"{time.perf_counter() - t0:.0f} s", file=sys.stderr),
+        extra_arms={lam_name: ARMS["tuning"]} if lam_name else None,
+        arm_tune_configs=(
+            {lam_name: TuneConfig(lam=args.lam_arm, device=args.device)} if lam_name else None
+        ),
     )
     meta = {
         "model": str(args.model) if args.model else None,
         "split": str(args.split) if args.split else "leave_one_out(ml-100k, seed 0)",
         "refitted_on_known": refitted,
-        "tune": {"every": args.tune_every, "lam": args.lam},
+        "tune": {"every": args.tune_every, "lam": args.lam, "lam_arm": args.lam_arm},
+        "sasrec_epochs": args.sasrec_epochs,
         "profile": {"like": args.like, "dislike": args.dislike},
         "device": args.device,
         "seconds": round(time.perf_counter() - t0, 1),

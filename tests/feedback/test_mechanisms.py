@@ -103,3 +103,58 @@ def test_instruction_said_once_persists_only_in_a_session(setup):
     assert horror[pol.recommend(u, [said], ARMS["session"], 2)[0]].all()  # a session keeps it
     later = pol.first_stage(u, [said], ARMS["control"], 2)
     assert np.array_equal(later, pol.first_stage(u, [silent], ARMS["control"], 2))  # forgotten
+
+
+class _FakeReranked:
+    """A recommender stand-in whose 'reranker' keeps (or reverses) the first stage's order."""
+
+    def __init__(self, reverse: bool = False) -> None:
+        self.reranker = object()
+        self.reverse = reverse
+
+    def score_candidates(self, users, cands, hists, intentions=None, templates=None):
+        k = cands.shape[1]
+        order = np.arange(k, dtype=np.float32)
+        return np.tile(order if self.reverse else -order, (len(cands), 1))
+
+
+def test_tuning_arm_is_scheduled_hot_swapped_and_logged(setup, monkeypatch):
+    from instructrec.feedback import tuning
+    from instructrec.feedback.replay_run import run_replay
+    from instructrec.feedback.tuning import TuneConfig
+
+    ds, known, _ = setup
+    hidden = split_known_hidden(ds.interactions, 0.3)[1]
+    base = _FakeReranked()
+    calls = []
+
+    def fake_tune(rec, log, cfg):
+        reqs = list(log.requests.values())
+        calls.append((rec, cfg.lam, len(reqs), [r["user_id"] for r in reqs if not r["history"]]))
+        return _FakeReranked(reverse=True), {"examples": len(reqs)}
+
+    monkeypatch.setattr(tuning, "tune_in_memory", fake_tune)
+    cfg = ReplayConfig(rounds=5, users=5, new_users=2, n=3, min_known=2)
+    policy = make_policy(ds, known, cfg.n, depth=8, recommender=base)
+    arms = {"control": ARMS["control"], "tuning": ARMS["tuning"], "lam0": ARMS["tuning"]}
+    run = run_replay(
+        ds,
+        known,
+        hidden,
+        cfg,
+        arms,
+        [0],
+        policy,
+        tune_every=2,
+        tune_config=TuneConfig(lam=0.5),
+        arm_tune_configs={"lam0": TuneConfig(lam=0.0)},
+    )
+    assert [(c[1], c[2]) for c in calls] == [(0.5, 14), (0.5, 28), (0.0, 14), (0.0, 28)]
+    assert all(c[0] is base for c in calls)  # always tuned from the starting model
+    assert all(u is None for c in calls for u in c[3])  # empty history: logged without a user
+    assert policy.recommender is base  # restored after the run
+    assert len(run.tuning) == 4 and {t["arm"] for t in run.tuning} == {"tuning", "lam0"}
+    r = run.rows.pivot_table(index=["round", "user"], columns="arm", values="ndcg")
+    assert (r.loc[[1, 2], "tuning"] == r.loc[[1, 2], "control"]).all()  # before the swap
+    hits = run.rows.pivot_table(index=["round", "user"], columns="arm", values="hits")
+    assert (hits.loc[[3, 4, 5], "tuning"] != hits.loc[[3, 4, 5], "control"]).any()  # after it

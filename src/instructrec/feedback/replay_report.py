@@ -17,10 +17,16 @@ from .replay import ReplayConfig, split_known_hidden
 from .replay_run import METRICS, ReplayRun, make_policy, run_replay, summarise
 
 
-def refit_priors(recommender: Any, known: pd.DataFrame, device: str | None = None) -> list[str]:
+def refit_priors(
+    recommender: Any,
+    known: pd.DataFrame,
+    device: str | None = None,
+    max_epochs: int | None = None,
+) -> list[str]:
     """Refit ``recommender``'s first stage and priors on the ``known`` part only (the run's
     were fitted on the whole training split, hidden future included). ``device`` overrides a
-    prior's own (e.g. "cuda" for SASRec). Returns the names refitted."""
+    prior's own (e.g. "cuda" for SASRec), ``max_epochs`` caps an epoch-trained one (SASRec).
+    Returns the names refitted."""
     ds = recommender.dataset
     done, names = set(), []
     for r in [recommender.retriever, *recommender.priors]:
@@ -28,6 +34,8 @@ def refit_priors(recommender: Any, known: pd.DataFrame, device: str | None = Non
             continue
         if device and hasattr(getattr(r, "config", None), "device"):
             r.config.device = device
+        if max_epochs and hasattr(getattr(r, "config", None), "max_epochs"):
+            r.config.max_epochs = max_epochs
         r.fit(known, ds.n_users, ds.n_items)
         done.add(id(r))
         names.append(type(r).__name__)
@@ -46,10 +54,14 @@ def replay_study(
     depth: int = 20,
     profile: ProfileConfig | None = None,
     progress: Any = None,
+    extra_arms: dict[str, Any] | None = None,
+    arm_tune_configs: dict[str, Any] | None = None,
 ) -> ReplayRun:
     """Cut ``train`` (the split's training interactions) into known / hidden, and replay the
     arms (control always) for each seed; a ``recommender`` with a reranker reorders each
-    round's top ``depth`` (its priors are *not* refitted here: see `refit_priors`)."""
+    round's top ``depth`` (its priors are *not* refitted here: see `refit_priors`).
+    ``extra_arms``: more named arms (`Mechanisms`), e.g. a tuning arm with another lambda
+    given in ``arm_tune_configs``."""
     known, hidden = split_known_hidden(train, config.hidden_frac)
     has_rr = recommender is not None and recommender.reranker is not None
     policy = make_policy(dataset, known, config.n, depth, profile, recommender)
@@ -58,12 +70,13 @@ def replay_study(
         known,
         hidden,
         config,
-        arms_for(arms, has_rr),
+        {**arms_for(arms, has_rr), **(extra_arms or {})},
         seeds,
         policy,
         tune_every=tune_every,
         tune_config=tune_config,
         progress=progress,
+        arm_tune_configs=arm_tune_configs,
     )
 
 

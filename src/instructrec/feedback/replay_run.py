@@ -106,8 +106,10 @@ def run_replay(
     tune_every: int = 2,
     tune_config: Any = None,
     progress: Any = None,
+    arm_tune_configs: dict[str, Any] | None = None,
 ) -> ReplayRun:
-    """Replay every arm on the same users for each seed (see the module docstring)."""
+    """Replay every arm on the same users for each seed (see the module docstring).
+    ``arm_tune_configs``: a tuning config per arm name (e.g. a lambda ablation arm)."""
     base = policy.recommender
     genre_lists = dataset.items["genres"].tolist() if "genres" in dataset.items.columns else None
     out, tunes = [], []
@@ -156,7 +158,8 @@ def run_replay(
                 if log is not None and tune_every and rnd % tune_every == 0 and rnd < cfg.rounds:
                     from .tuning import tune_in_memory
 
-                    tuned, summary = tune_in_memory(base, log, tune_config)
+                    tc = (arm_tune_configs or {}).get(name, tune_config)
+                    tuned, summary = tune_in_memory(base, log, tc)
                     policy.recommender = tuned
                     tunes.append({"seed": seed, "arm": name, "after_round": rnd, **summary})
                 if progress:
