@@ -145,13 +145,14 @@ def main() -> None:
             "arms": {k: v.on() for k, v in run.arms.items()},
         }
         side["tuning"] = run.tuning
-        args.rows.with_suffix(".json").write_text(json.dumps(side, indent=2, default=str))
+        args.rows.with_suffix(".rows.json").write_text(json.dumps(side, indent=2, default=str))
     write_report(args, run, meta, time.perf_counter() - t0)
 
 
 def merge_rows(paths: list[Path]):
-    """One `ReplayRun` from saved rows (control rows of later files dropped: the same users
-    and seeds give the same control); the metadata of every file, by path."""
+    """One `ReplayRun` from saved rows (a (seed, arm, round, user) row present in several
+    files is kept once: the same users and seeds give the same control); the metadata of every
+    file, by path (its ``.rows.json`` sidecar, else the report ``.json`` of the same stem)."""
     import pandas as pd
 
     from instructrec.feedback.mechanisms import Mechanisms
@@ -159,18 +160,19 @@ def merge_rows(paths: list[Path]):
     from instructrec.feedback.replay_run import ReplayRun
 
     frames, arms, meta, tuning, cfg = [], {}, {}, [], None
-    for k, p in enumerate(paths):
+    for p in paths:
         r = pd.read_parquet(p)
-        side = json.loads(p.with_suffix(".json").read_text())
-        if k:
-            r = r[r["arm"] != "control"]
+        sidecar = p.with_suffix(".rows.json")
+        side = json.loads((sidecar if sidecar.exists() else p.with_suffix(".json")).read_text())
         frames.append(r)
         for name, on in side["arms"].items():
             arms.setdefault(name, Mechanisms(**{m: True for m in on}))
         cfg = cfg or ReplayConfig(**side["config"])
         tuning += side.get("tuning", [])
         meta[str(p)] = {k2: v for k2, v in side.items() if k2 not in ("config", "tuning")}
-    rows = pd.concat(frames, ignore_index=True)
+    rows = pd.concat(frames, ignore_index=True).drop_duplicates(
+        ["seed", "arm", "round", "user"], ignore_index=True
+    )
     seeds = sorted(int(x) for x in rows["seed"].unique())
     return ReplayRun(cfg, seeds, arms, rows, tuning), {"merged": meta}
 
