@@ -212,12 +212,20 @@ def write_report(args, run, meta: dict, seconds: float) -> None:
         "over (seed, user) pairs; CIs: paired bootstrap over those pairs (2,000 resamples).\n"
         f"Machine: {info['cpu_count']} CPUs (shared), {info['platform']}, Python "
         f"{info['python']}, torch {info['torch']} ({info['threads']} thread, cpu); "
-        f"{seconds:.0f} s. Plots: {', '.join(p.name for p in pngs) or 'none (no matplotlib)'}."
+        f"{_timing(meta, seconds)}. Plots: {', '.join(p.name for p in pngs) or 'none (no matplotlib)'}."
         "\n\n"
     )
     body = to_markdown(run, sums)
     (args.out / f"{args.name}.md").write_text(head + body)
     print(head + body)
+
+
+def _timing(meta: dict, seconds: float) -> str:
+    parts = meta.get("merged")
+    if not parts:
+        return f"{seconds:.0f} s"
+    each = ", ".join(f"{v.get('seconds', '?')} s" for v in parts.values())
+    return f"merged from {len(parts)} parts run side by side ({each} wall, shared CPU)"
 
 
 if __name__ == "__main__":
