@@ -169,7 +169,8 @@ def merge_rows(paths: list[Path]):
             arms.setdefault(name, Mechanisms(**{m: True for m in on}))
         cfg = cfg or ReplayConfig(**side["config"])
         tuning += side.get("tuning", [])
-        meta[str(p)] = {k2: v for k2, v in side.items() if k2 not in ("config", "tuning")}
+        keep = ("model", "split", "refitted_on_known", "tune", "sasrec_epochs", "profile")
+        meta[str(p)] = {k2: side.get(k2) for k2 in (*keep, "device", "seconds")}
     rows = pd.concat(frames, ignore_index=True).drop_duplicates(
         ["seed", "arm", "round", "user"], ignore_index=True
     )
