@@ -183,3 +183,21 @@ def test_simulation_tunes_the_feedback_arm(rec_with_reranker, tmp_path):
     assert len(calls) == 2 and calls[1]["examples"] == 10  # 5 users x 2 rounds of feedback
     assert len(store.model_versions()) == 2
     assert len(res.per_user) == 2 * 2 * 5
+
+
+@pytest.mark.slow
+def test_tune_in_memory_returns_a_tuned_copy(rec_with_reranker, tmp_path):
+    from instructrec.feedback.tuning import tune_in_memory
+
+    store = Store(f"sqlite:///{tmp_path / 'f.db'}")
+    _fill(store, rec_with_reranker)
+    params = lambda r: [p.detach().clone() for p in r.reranker.scorer.model.parameters()]  # noqa: E731
+    before = params(rec_with_reranker)
+    tuned, summary = tune_in_memory(
+        rec_with_reranker, store, TuneConfig(lr=5e-3, max_steps=4, batch_size=6, device="cpu")
+    )
+    assert summary["examples"] == 6 and "version" not in summary  # nothing registered
+    assert store.model_versions() == []
+    assert all(np.allclose(a, b) for a, b in zip(before, params(rec_with_reranker), strict=True))
+    assert any(not np.allclose(a, b) for a, b in zip(before, params(tuned), strict=True))
+    assert len(tuned.recommend(user="u1", n=3)) == 3

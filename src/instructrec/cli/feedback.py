@@ -196,7 +196,31 @@ def optimize(
     "out_dir",
     default=None,
     type=click.Path(path_type=Path),
-    help="write simulation.json, simulation.md and simulation.png here",
+    help="write simulation.json, simulation.md and simulation.png here (--replay: replay.json, "
+    "replay.md, replay_<metric>.png)",
+)
+@click.option(
+    "--replay",
+    is_flag=True,
+    help="replay users' own hidden future (training split only): control vs each feedback "
+    "mechanism vs all, over --seeds, paired CIs (see docs/feedback.md)",
+)
+@click.option(
+    "--split",
+    "split_dir",
+    default=None,
+    type=click.Path(path_type=Path),
+    help="--replay: a saved split whose training part is replayed (default: the run's split "
+    "next to --model, else leave-one-out seed 0)",
+)
+@click.option("--seeds", default="0,1,2,3,4", show_default=True, help="--replay: user draws")
+@click.option("--new-users", default=50, show_default=True, type=int, help="--replay: per seed")
+@click.option("--noise", default=0.0, show_default=True, type=float, help="--replay: answer noise")
+@click.option(
+    "--arms",
+    default=None,
+    help="--replay: comma-separated arms (control, norepeat, session, bandit, tuning, profile, "
+    "all; default: all that can act)",
 )
 def simulate(
     rounds: int,
@@ -210,8 +234,16 @@ def simulate(
     seed: int,
     tune_every: int,
     out_dir: Path | None,
+    replay: bool,
+    split_dir: Path | None,
+    seeds: str,
+    new_users: int,
+    noise: float,
+    arms: str | None,
 ) -> None:
-    """Simulated ML-100K users: feedback loop vs a no-feedback control, per round with 95% CIs."""
+    """Simulated ML-100K users: feedback loop vs a no-feedback control, per round with 95% CIs.
+
+    With --replay: users answer from their own hidden future (the recommended study)."""
     from instructrec.data import load_movielens_100k
     from instructrec.data.errors import DataError
     from instructrec.feedback.simulate import SimConfig
@@ -220,6 +252,22 @@ def simulate(
     for name, value, low in (("rounds", rounds, 1), ("users", users, 1), ("n", n, 1)):
         if value < low:
             raise DataError(f"--{name} must be >= {low}, got {value}")
+    if replay:
+        _replay(
+            run_dir,
+            split_dir,
+            rounds,
+            users,
+            new_users,
+            n,
+            heldout_frac,
+            noise,
+            seeds,
+            arms,
+            tune_every,
+            out_dir,
+        )
+        return
     rec = None
     if run_dir is not None:
         from instructrec.recommender import Recommender
@@ -279,3 +327,73 @@ def _sim_tuner(work: Path):
         return Recommender.load(out)
 
     return tuner
+
+
+def _replay(
+    run_dir,
+    split_dir,
+    rounds,
+    users,
+    new_users,
+    n,
+    hidden_frac,
+    noise,
+    seeds,
+    arms,
+    tune_every,
+    out_dir,
+) -> None:
+    """`feedback simulate --replay`: parse, call `replay_study`, print and write the report."""
+    from instructrec.data.errors import DataError
+    from instructrec.data.split import leave_one_out, load_split
+    from instructrec.feedback.replay import ReplayConfig, split_known_hidden
+    from instructrec.feedback.replay_report import (
+        plot,
+        refit_priors,
+        replay_study,
+        standard_summaries,
+        to_json,
+        to_markdown,
+    )
+
+    try:
+        seed_list = [int(x) for x in seeds.split(",") if x.strip()]
+    except ValueError:
+        raise DataError(f"--seeds must be comma-separated integers, got {seeds!r}") from None
+    rec = None
+    if run_dir is not None:
+        from instructrec.recommender import Recommender
+
+        rec = Recommender.load(run_dir)
+        dataset = rec.dataset
+        if split_dir is None and (Path(run_dir).parent / "split").is_dir():
+            split_dir = Path(run_dir).parent / "split"
+    else:
+        from instructrec.data import load_movielens_100k
+
+        dataset = load_movielens_100k()
+    split = load_split(split_dir, dataset) if split_dir else leave_one_out(dataset, seed=0)
+    cfg = ReplayConfig(
+        rounds=rounds, users=users, new_users=new_users, n=n, hidden_frac=hidden_frac, noise=noise
+    )
+    if rec is not None:
+        refit_priors(rec, split_known_hidden(split.train, cfg.hidden_frac)[0])
+    run = replay_study(
+        dataset,
+        split.train,
+        cfg,
+        seed_list,
+        [a.strip() for a in arms.split(",")] if arms else None,
+        recommender=rec,
+        tune_every=tune_every or 2,
+    )
+    sums = standard_summaries(run)
+    md = to_markdown(run, sums)
+    click.echo(md)
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "replay.json").write_text(json.dumps(to_json(run, sums), indent=2, default=str))
+        (out_dir / "replay.md").write_text(md)
+        pngs = plot(run, sums["vs control"], out_dir / "replay")
+        note = "" if pngs else " (no plots: matplotlib is not installed)"
+        click.echo(f"wrote {out_dir}/replay.{{json,md}} and {len(pngs)} plots{note}", err=True)

@@ -216,7 +216,9 @@ def tune(
             source=str(getattr(store, "url", "store")),
         )
     with staged_output(out_dir, overwrite=overwrite, keep_checkpoints=False) as work:
-        summary = _tune_into(recommender, examples, work, cfg)
+        tuned, summary, model = _tune_into(recommender, examples, work, cfg)
+        tuned.save(work)
+        save_satisfaction_head(work, float(model.sat_scale), float(model.sat_bias))
     version = f"{out_dir.name}-{int(time.time())}"
     store.register_model(
         version,
@@ -229,8 +231,32 @@ def tune(
     return summary
 
 
-def _tune_into(recommender, examples: list[dict], out_dir: Path, cfg: TuneConfig) -> dict:
-    """Train on ``examples`` and save the tuned recommender into ``out_dir``; the summary."""
+def tune_in_memory(recommender, log, config: TuneConfig | None = None) -> tuple[Any, dict]:
+    """`tune` without saving or registering: (the tuned recommender, summary). ``log`` is any
+    object with the store's ``feedback_frame()`` and ``get_request(id)`` (the replay simulator
+    hot-swaps the returned recommender)."""
+    import tempfile
+
+    cfg = config or TuneConfig()
+    if recommender.reranker is None or not hasattr(recommender.reranker, "scorer"):
+        raise DataError(
+            "the model has no trainable reranker: feedback tuning needs a run "
+            "trained with a reranker (instructrec train ... with rerank)"
+        )
+    examples = feedback_examples(log, recommender)
+    if len(examples) < cfg.min_examples:
+        raise DataError(
+            f"{len(examples)} requests with usable feedback; need at least {cfg.min_examples}",
+            source="feedback log",
+        )
+    with tempfile.TemporaryDirectory(prefix="instructrec-tune-") as work:
+        tuned, summary, _ = _tune_into(recommender, examples, Path(work), cfg)
+    return tuned, summary
+
+
+def _tune_into(recommender, examples: list[dict], out_dir: Path, cfg: TuneConfig):
+    """Train a copy of ``recommender``'s reranker on ``examples`` (engine output in
+    ``out_dir``): (tuned recommender, summary, feedback module). Nothing is saved here."""
     import torch
 
     from ..models.encoder import pad_histories, zscore
@@ -315,9 +341,7 @@ def _tune_into(recommender, examples: list[dict], out_dir: Path, cfg: TuneConfig
     result = engine_fit(model, examples, collate, loss_fn, tc)
     model.to("cpu").eval()
     after = _mean_loss(model, examples, collate, loss_fn)
-    tuned.save(out_dir)
-    save_satisfaction_head(out_dir, float(model.sat_scale), float(model.sat_bias))
-    return {
+    summary = {
         "examples": len(examples),
         "steps": int(getattr(result, "steps", 0) or 0),
         "loss_before": before,
@@ -326,6 +350,7 @@ def _tune_into(recommender, examples: list[dict], out_dir: Path, cfg: TuneConfig
         "seconds": time.perf_counter() - t0,
         "config": asdict(cfg),
     }
+    return tuned, summary, model
 
 
 def _usable(template_id: str | None) -> Any:
