@@ -119,7 +119,11 @@ def test_franchise_needs_three_games_sharing_a_stem(rules):
 
 
 def test_domain_words(rules):
-    assert rules.domain == {"noun": "game", "verbs": ["played", "play"]}
+    assert rules.domain == {
+        "noun": "game",
+        "verbs": ["played", "play"],
+        "brand_phrase": "from the {} series",
+    }
 
 
 def test_bad_rules_name_file_and_key(tmp_path):

@@ -81,6 +81,8 @@ class TrainConfig:
     ) -> TrainConfig:
         """Build from a mapping; an unknown key or a value of the wrong type or range is a
         `DataError` naming the key (and ``source``, the file)."""
+        if isinstance(d, dict) and d.get("mixed_precision") is False:
+            d = {**d, "mixed_precision": "no"}  # YAML 1.1 reads a bare `no` as false
         d = check_mapping(cls, d, source, prefix, what="training setting")
         if "output_dir" not in d:
             raise DataError("missing required setting 'output_dir'", source=source)
