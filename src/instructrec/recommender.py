@@ -76,7 +76,7 @@ class Recommender:
         """An unfitted Recommender as ``config`` (a `RunConfig`) describes; ``fit`` trains it."""
         from .config import load_data, make_retriever
 
-        dataset = dataset if dataset is not None else load_data(config.data.source)
+        dataset = dataset if dataset is not None else load_data(config.data)
         retriever = make_retriever(config.retriever)
         priors = []
         for spec in config.priors:  # the first stage is reused, not fitted twice

@@ -42,7 +42,7 @@ def train_run(config: RunConfig, out_dir: str | Path, dataset=None, split=None):
     out.mkdir(parents=True, exist_ok=True)
     git_commit()  # recorded as the run starts (cached), not when its manifest is written
     t0 = time.perf_counter()
-    dataset = dataset if dataset is not None else load_data(config.data.source)
+    dataset = dataset if dataset is not None else load_data(config.data)
     if split is None:
         split = make_split(dataset, seed=config.data.seed)
     save_split(split, out / "split", dataset)
@@ -81,7 +81,7 @@ def train_seeds(config: RunConfig, out_dir: str | Path, seeds: list[int], echo=p
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    dataset = load_data(config.data.source)
+    dataset = load_data(config.data)
     split = make_split(dataset, seed=config.data.seed)
     save_split(split, out / "split", dataset)
     manifests, runs = {}, {}

@@ -71,7 +71,7 @@ def train(config_path: str, out: str, max_steps: int | None, seeds: str | None) 
     "model_dir",
     required=True,
     type=click.Path(file_okay=False),
-    help="a run directory written by `instructrec train` or `quickstart`",
+    help="a run folder written by `instructrec train` or `quickstart`, or its model/",
 )
 @click.option("--user", default=None, help="raw user id (omit with --history)")
 @click.option("-n", "n", default=10, show_default=True, type=int, help="how many items")
@@ -93,7 +93,9 @@ def recommend(
     """Top-N items for a user (or an explicit history), following INSTRUCTION if given."""
     from instructrec.recommender import Recommender
 
-    rec = Recommender.load(model_dir)
+    from .common import model_path
+
+    rec = Recommender.load(model_path(model_dir))
     hist = [h.strip() for h in history.split(",") if h.strip()] if history is not None else None
     cands = [c.strip() for c in candidates.split(",") if c.strip()] if candidates else None
     df = rec.recommend(user=user, instruction=instruction, n=n, history=hist, candidates=cands)

@@ -186,6 +186,7 @@ def read_table(
     user_columns: dict[str, str] | None = None,
     name: str | None = None,
     sep: str | None = None,
+    genre_sep: str | None = None,
 ) -> Dataset:
     """Read an interaction log (CSV/TSV/Parquet) plus optional item and user tables.
 
@@ -194,7 +195,9 @@ def read_table(
     names it leaves out are looked up in `ALIASES`. ``item_columns`` maps ``item_id``,
     ``title``, ``genres`` and the like for the item table (other columns are kept as they are);
     ``user_columns`` does the same for users. Genres given as ``"Comedy|Drama"`` strings become
-    tuples. A log without a ``timestamp`` column is an error: name one or add row numbers.
+    tuples (``genre_sep`` names the separator; by default "|", else ",", else a space, so
+    "Historical Fiction" needs ``genre_sep``). A log without a ``timestamp`` column is an
+    error: name one or add row numbers.
     """
     path = Path(path)
     src = str(path)
@@ -205,7 +208,7 @@ def read_table(
     id_cols = [c for c, ours in rename.items() if ours in ("user_id", "item_id")]
     frame = read_frame(path, sep, id_cols, columns=list(rename))
     frame = frame[list(rename)].rename(columns=rename)
-    item_frame = _side_table(items, item_columns, "item_id", sep)
+    item_frame = _side_table(items, item_columns, "item_id", sep, genre_sep)
     user_frame = _side_table(users, user_columns, "user_id", sep)
     first = 1 if path.suffix.lower() in (".parquet", ".pq") else 2
     return Dataset.from_frames(
@@ -248,7 +251,9 @@ def read_frame_header(path: Path, sep: str | None) -> list[str]:
     return [c.strip().strip('"') for c in text.split(sep)]
 
 
-def _side_table(path, mapping, key: str, sep: str | None) -> pd.DataFrame | None:
+def _side_table(
+    path, mapping, key: str, sep: str | None, genre_sep: str | None = None
+) -> pd.DataFrame | None:
     """An item or user table with our column names, duplicate ids rejected with their line."""
     if path is None:
         return None
@@ -273,13 +278,13 @@ def _side_table(path, mapping, key: str, sep: str | None) -> pd.DataFrame | None
             column=key,
         )
     if "genres" in frame.columns:
-        frame["genres"] = frame["genres"].map(_genres).astype(object)
+        frame["genres"] = frame["genres"].map(lambda v: _genres(v, genre_sep)).astype(object)
     return frame
 
 
-def _genres(value) -> tuple[str, ...]:
+def _genres(value, genre_sep: str | None = None) -> tuple[str, ...]:
     if isinstance(value, str):
-        sep = "|" if "|" in value else ("," if "," in value else " ")
+        sep = genre_sep or ("|" if "|" in value else ("," if "," in value else " "))
         return tuple(g.strip() for g in value.split(sep) if g.strip() and g != "(no genres listed)")
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return ()
@@ -353,7 +358,7 @@ def read_any(path: str | Path, **kwargs) -> Dataset:
             return read_parquet_dir(path, kwargs.get("name"))
         from .atomic import read_atomic
 
-        return read_atomic(path, kwargs.get("name"))
+        return read_atomic(path, kwargs.get("name"), genre_sep=kwargs.get("genre_sep"))
     if not path.exists():
         raise DataError("no such file or directory", source=str(path))
     if name.endswith(TABLE_SUFFIXES):
@@ -361,6 +366,7 @@ def read_any(path: str | Path, **kwargs) -> Dataset:
     if name.endswith(JSON_SUFFIXES):
         from .amazon import read_amazon
 
+        kwargs.pop("genre_sep", None)  # Amazon categories are lists already
         return read_amazon(path, **kwargs)
     raise DataError(
         f"unknown file type; expected a directory or a file ending in "
