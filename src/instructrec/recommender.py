@@ -16,6 +16,7 @@ everything from a typed `instructrec.config.RunConfig`.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,8 @@ from .data.runfiles import (
 )
 from .data.split import Split
 from .retrieval.base import Retriever
+
+log = logging.getLogger(__name__)  # stage lines (the CLI shows them; instructrec.cli.progress)
 
 RERANK_DEPTH = 20  # how many retrieved candidates the reranker reorders (LlamaRec's 20)
 INSTRUCTION_DEPTH = 200  # ... when the user states an instruction (it may ask for items the
@@ -103,10 +106,11 @@ class Recommender:
                 kw = (
                     {"valid": split.valid} if "valid" in inspect.signature(r.fit).parameters else {}
                 )
+                name = getattr(r, "name", type(r).__name__)
+                log.info("%s: fitting on %d training interactions", name, len(split.train))
                 r.fit(split.train, self.dataset.n_users, self.dataset.n_items, **kw)
-                self.fit_info[f"fit_s/{getattr(r, 'name', type(r).__name__)}"] = (
-                    time.perf_counter() - t0
-                )
+                self.fit_info[f"fit_s/{name}"] = time.perf_counter() - t0
+                log.info("%s: fitted in %.1f s", name, self.fit_info[f"fit_s/{name}"])
                 fitted.add(id(r))
         self.sequences = split.sequences("serve")
         if reranker_trainer is not None:
@@ -159,6 +163,7 @@ class Recommender:
             cf_retriever=self.retriever,
         )
         self.fit_info["fit_s/reranker"] = time.perf_counter() - t0
+        log.info("reranker: trained in %.1f s", self.fit_info["fit_s/reranker"])
         return rr
 
     # ------------------------------------------------------------------ evaluation hooks

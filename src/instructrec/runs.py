@@ -10,6 +10,7 @@ seeds, package versions, git commit, data and candidate-file hashes, timings, tr
 from __future__ import annotations
 
 import json
+import logging
 import platform
 import time
 from pathlib import Path
@@ -17,6 +18,8 @@ from typing import Any
 
 from .config import RunConfig, load_data
 from .evaluation.manifest import git_commit, package_versions
+
+log = logging.getLogger(__name__)  # stage lines (the CLI shows them; instructrec.cli.progress)
 
 
 def machine_info() -> dict[str, Any]:
@@ -42,9 +45,22 @@ def train_run(config: RunConfig, out_dir: str | Path, dataset=None, split=None):
     out.mkdir(parents=True, exist_ok=True)
     git_commit()  # recorded as the run starts (cached), not when its manifest is written
     t0 = time.perf_counter()
-    dataset = dataset if dataset is not None else load_data(config.data)
+    if dataset is None:
+        dataset = load_data(config.data)
+        log.info(
+            "data: %s, %d users, %d items, %d interactions (%.1f s)",
+            dataset.name,
+            dataset.n_users,
+            dataset.n_items,
+            len(dataset.interactions),
+            time.perf_counter() - t0,
+        )
     if split is None:
+        t1 = time.perf_counter()
         split = make_split(dataset, seed=config.data.seed)
+        log.info(
+            "split: leave-one-out, seed %d (%.1f s)", config.data.seed, time.perf_counter() - t1
+        )
     save_split(split, out / "split", dataset)
     config.to_yaml(out / "config.yaml")
     rec = Recommender.from_config(config, dataset=dataset)

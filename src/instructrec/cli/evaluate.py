@@ -128,6 +128,7 @@ def evaluate(
     from instructrec.runs import load_seed_models, run_split_dir
 
     from .common import load_dataset, parse_seeds
+    from .progress import stage as show_stage
 
     names = [p.strip() for arg in protocols for p in arg.split(",") if p.strip()]
     for n in names:
@@ -145,7 +146,12 @@ def evaluate(
         dataset = next(iter(run_models.values())).dataset  # the run's own data, as saved
         click.echo(f"data: {dataset.name}, from {model_dir}")
     else:
+        t_load = time.perf_counter()
         dataset = load_dataset(data)
+        show_stage(
+            f"data: {dataset.name}, {dataset.n_users} users, {dataset.n_items} items "
+            f"({time.perf_counter() - t_load:.1f} s)"
+        )
     for s_, rec in run_models.items():
         if rec.dataset.fingerprint() != dataset.fingerprint():
             raise DataError(

@@ -16,6 +16,7 @@ stage, run once). ``--fast`` is a tiny budget for CI: its numbers mean nothing.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import click
 
@@ -81,17 +82,16 @@ def run_quickstart(
     )
     rec, manifest = train_run(cfg, out, dataset=dataset, split=split)
     t_train = time.perf_counter() - t0
-    from instructrec.evaluation.seeds import to_markdown
     from instructrec.evaluation.study import run_study
 
     rec.source_dir = f"{out}/model"
     seed = cfg.training.seed
-    tables = {}
+    tables, groups = {}, []
     for label, protos, templates in (
         ("seen templates", list(PROTOCOLS), None),
         ("held-out templates", ["cand10", "search", "vague"], "held_out"),
     ):
-        _, combined = run_study(
+        reports, combined = run_study(
             dataset,
             split,
             protos,
@@ -106,8 +106,13 @@ def run_quickstart(
             echo=echo,
         )
         tables[label] = combined
-        echo(f"\n## validation stage, {label}\n")
-        echo(to_markdown(combined))
+        groups.append((label, reports, combined))
+    from .summary import summary_table
+
+    summary = summary_table(groups)
+    Path(out, "eval", "summary.md").write_text(summary + "\n")
+    echo("\n## validation stage: instructrec against the strongest rival of each protocol\n")
+    echo(summary)
     echo("\n## sample recommendations (user " + str(dataset.user_ids[0]) + ")\n")
     for text in SAMPLE_INSTRUCTIONS:
         df = rec.recommend(user=dataset.user_ids[0], instruction=text, n=5)
@@ -115,10 +120,13 @@ def run_quickstart(
         echo(df[["item_id", "title", "rank"]].to_string(index=False))
     seconds = time.perf_counter() - t0
     echo(
-        f"\nquickstart: {seconds:.0f} s (training {t_train:.0f} s); run saved to {out}; "
-        f"tables: {out}/eval/seen/combined.md, {out}/eval/heldout/combined.md (per protocol: "
-        f"seed-{seed}/PROTOCOL/report.md, plot.png, manifest.json); "
-        f'try: instructrec recommend --model {out}/model --user 1 "a 90s comedy"'
+        f"\nquickstart: {seconds:.0f} s (training {t_train:.0f} s)\n"
+        f"  run (model, split, config, manifest): {out}\n"
+        f"  summary table:  {out}/eval/summary.md\n"
+        f"  full tables:    {out}/eval/seen/combined.md, {out}/eval/heldout/combined.md\n"
+        f"  per protocol:   {out}/eval/seen/seed-{seed}/PROTOCOL/report.md, plot.png, "
+        f"manifest.json, per_user.csv\n"
+        f'  try:            instructrec recommend --model {out} --user 1 "a 90s comedy"'
     )
     return {
         "tables": tables,

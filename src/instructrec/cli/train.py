@@ -36,10 +36,13 @@ def train(config_path: str, out: str, max_steps: int | None, seeds: str | None) 
     from instructrec.runs import train_run, train_seeds
 
     from .common import parse_seeds
+    from .progress import is_quiet
 
     cfg = RunConfig.from_yaml(config_path)
     if max_steps is not None:
         cfg.training.max_steps = max_steps
+    if is_quiet():
+        cfg.training.progress = False  # no tqdm bar under --quiet
     if seeds is not None:
         manifests = train_seeds(cfg, out, parse_seeds(seeds), echo=click.echo)
         for s, m in manifests.items():

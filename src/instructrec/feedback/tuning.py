@@ -41,7 +41,7 @@ class TuneConfig:
     epochs: int = 1  # passes over the feedback lists
     max_steps: int | None = None  # cap on optimizer steps
     batch_size: int = 16  # lists per batch
-    min_examples: int = 1  # refuse to tune on fewer lists than this
+    min_examples: int = 32  # refuse to tune on fewer requests with feedback than this
     seed: int = 0  # data order
     device: str = "auto"  # "auto" | "cpu" | "cuda"
 
@@ -158,7 +158,8 @@ def tune(
     examples = feedback_examples(store, recommender)
     if len(examples) < cfg.min_examples:
         raise DataError(
-            f"{len(examples)} requests with usable feedback; need at least {cfg.min_examples}",
+            f"{len(examples)} requests with usable feedback; need at least {cfg.min_examples} "
+            f"to tune (collect more, or lower the minimum with --min-examples)",
             source=str(getattr(store, "url", "store")),
         )
     out_dir = Path(out_dir)

@@ -248,7 +248,11 @@ def create_app(recommender: Any, store: Store, settings: ServeSettings | None = 
             raise HTTPError(422, f"run_dir {str(run_dir)!r} is not a directory")
         with swap_lock:  # one load at a time; requests keep being served meanwhile
             new = Recommender.load(run_dir)  # DataError -> 422
-            name = body.version or f"{run_dir.name}-{int(time.time())}"
+            name = (
+                body.version
+                or store.version_of(str(run_dir))
+                or f"{run_dir.name}-{int(time.time())}"
+            )
             old: Served = state["served"]
             state["served"] = _served(name, new, str(run_dir))  # atomic reference swap
             metrics.model_version = name
