@@ -30,6 +30,7 @@ from ..data.errors import DataError
 from ..feedback.bandit import TemplateBandit, slot_of
 from ..feedback.store import Conflict, NotFound, Store
 from . import schemas as S
+from .docs import add_offline_docs
 from .metrics import Metrics
 
 log = logging.getLogger("instructrec.serving")
@@ -91,7 +92,10 @@ def create_app(recommender: Any, store: Store, settings: ServeSettings | None = 
         title="instructrec",
         version="1",
         description="Recommendation as instruction following, with feedback.",
+        docs_url=None,  # /docs, /redoc and /favicon.ico: served offline by serving.docs
+        redoc_url=None,
     )
+    add_offline_docs(app)
     app.state.store, app.state.metrics, app.state.settings = store, metrics, settings
     app.state.current = lambda: state["served"]
 
@@ -233,7 +237,10 @@ def create_app(recommender: Any, store: Store, settings: ServeSettings | None = 
     @app.get("/v1/model", response_model=S.ModelInfo)
     def model():
         served: Served = state["served"]
-        return S.ModelInfo(version=served.version, run_dir=served.run_dir)
+        ds = served.recommender.dataset
+        return S.ModelInfo(
+            version=served.version, run_dir=served.run_dir, dataset=ds.name, items=ds.n_items
+        )
 
     @app.post("/v1/admin/model", response_model=S.ModelInfo, dependencies=[Depends(require_key)])
     def swap_model(body: S.ModelSwapRequest):

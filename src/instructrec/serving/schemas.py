@@ -168,6 +168,8 @@ class ModelSwapRequest(Strict):
 class ModelInfo(BaseModel):
     version: str
     run_dir: str | None
+    dataset: str | None = Field(None, description="name of the data set the model was trained on")
+    items: int | None = Field(None, description="number of items in its catalogue")
 
 
 class Health(BaseModel):
