@@ -70,10 +70,11 @@ def main(quiet: bool) -> None:
 
     Progress goes to stderr, one line per stage with the time since the start; results go to
     stdout."""
-    from .progress import setup
+    from .progress import setup, teardown
 
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    setup(quiet=quiet)
+    handler = setup(quiet=quiet)
+    click.get_current_context().call_on_close(lambda: teardown(handler))
 
 
 if __name__ == "__main__":  # pragma: no cover

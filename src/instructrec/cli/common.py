@@ -17,6 +17,7 @@ from instructrec.data.spec import SOURCE_HELP
 DATA_OPTION_HELP = f"dataset: {SOURCE_HELP}"
 # option name -> (DataSpec field, help)
 SPEC_OPTIONS = {
+    "name": ("name", "the data set's name in reports and on the page (default: from the file)"),
     "map": (
         "columns",
         "column mapping ours=theirs, e.g. user_id=userId,item_id=movieId,timestamp=ts",

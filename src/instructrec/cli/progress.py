@@ -79,6 +79,15 @@ def setup(quiet: bool = False, stream=None) -> logging.Handler:
     return handler
 
 
+def teardown(handler: logging.Handler) -> None:
+    """Undo `setup` (the command is over): the handler goes, the logger propagates again."""
+    logger = logging.getLogger(LOGGER)
+    logger.removeHandler(handler)
+    logger.setLevel(logging.NOTSET)
+    logger.propagate = True
+    os.environ.pop("INSTRUCTREC_QUIET", None)
+
+
 def is_quiet() -> bool:
     """Whether the command runs with ``--quiet``."""
     return os.environ.get("INSTRUCTREC_QUIET") == "1"

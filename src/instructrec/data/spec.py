@@ -35,6 +35,7 @@ class DataSpec:
     """Where the data is and how to read it (every field but ``source`` is optional)."""
 
     source: str = "ml-100k"  # see SOURCE_HELP
+    name: str | None = None  # the data set's name in reports and on the page (default: file)
     columns: dict = field(default_factory=dict)  # interaction log: ours -> file's column names
     items: str | None = None  # item table (CSV/Parquet) for a CSV/Parquet log
     item_columns: dict = field(default_factory=dict)  # item table: ours -> file's names
@@ -149,6 +150,8 @@ def load_data_spec(spec: Any):
     """Read the `Dataset` a spec (or anything `parse_data_spec` takes) names."""
     spec = parse_data_spec(spec)
     ds = _read(spec)
+    if spec.name:
+        ds.name = spec.name
     domain = spec.domain()
     if domain:
         ds.meta = {**(ds.meta if isinstance(ds.meta, dict) else {}), **domain}

@@ -266,6 +266,7 @@ class InstructionReranker:
                 cf = cf[-dataset.n_items :] if len(cf) > dataset.n_items else cf
                 encoder_config.cf_dim = int(cf.shape[1])
         texts = item_texts(dataset)
+        log.info("reranker: loading the backbone, encoding %d item texts", len(texts))
         attrs = attribute_matrix(dataset) if encoder_config.attributes else None
         scorer = EncoderScorer.build(
             texts, encoder_config, cf_vecs=cf, history_len=config.history_len, attr_vecs=attrs
