@@ -60,5 +60,5 @@ def test_library_future_warnings_are_filtered():
         warnings.warn_explicit(
             "`x` is deprecated", FutureWarning, "modeling_utils.py", 1, module="transformers.x"
         )
-        warnings.warn("a warning about the user's data", UserWarning)
+        warnings.warn("a warning about the user's data", UserWarning, stacklevel=1)
     assert [str(w.message) for w in caught] == ["a warning about the user's data"]

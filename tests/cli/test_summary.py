@@ -36,7 +36,7 @@ def test_one_row_per_protocol_with_cis_rival_and_verdict(study):
     reports, combined = study
     rows = summary_rows([("seen", reports, combined)])
     assert [r[0] for r in rows] == ["cand10", "cand20"]
-    for proto, label, metric, model, rival, diff, p, verdict in rows:
+    for proto, label, metric, model, rival, diff, _p, verdict in rows:
         assert label == "seen" and metric
         mean = reports[0][proto].mean("instructrec", metric)
         assert model.startswith(f"{mean:.4f} [")  # the model's mean and its 95% CI

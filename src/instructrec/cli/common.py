@@ -85,7 +85,7 @@ def parse_seeds(text: str) -> list[int]:
 
 def model_path(path) -> str:
     """The saved `Recommender` folder for ``--model``: the folder itself, or the ``model/`` of
-    a run folder; a multi-seed run or anything else is a `DataError` saying what to pass."""
+    a run folder; a multi-seed run is a `DataError` naming a seed folder to pass."""
     from pathlib import Path
 
     from instructrec.data.errors import DataError
@@ -101,9 +101,4 @@ def model_path(path) -> str:
             f"a multi-seed run: pass one seed's folder, e.g. {p / (seeds[0] if seeds else 'seed-0')}",
             source=str(p),
         )
-    if not p.exists():
-        raise DataError("no such directory (expected a run folder or its model/)", source=str(p))
-    raise DataError(
-        "not a run folder (no model/recommender.json) nor a model folder (no recommender.json)",
-        source=str(p),
-    )
+    return str(p)  # Recommender.load says what is wrong (missing files, old pickles, ...)

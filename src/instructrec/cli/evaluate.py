@@ -141,7 +141,12 @@ def evaluate(
     out_dir = Path(out or Path("runs") / "eval" / time.strftime("%Y%m%d-%H%M%S", time.gmtime()))
     run_models = {}
     if model_dir is not None:
+        t_load = time.perf_counter()
         run_models = load_seed_models(model_dir)
+        show_stage(
+            f"model: {len(run_models)} seed(s) loaded from {model_dir} "
+            f"({time.perf_counter() - t_load:.1f} s)"
+        )
     if run_models and _data_given() is False:
         dataset = next(iter(run_models.values())).dataset  # the run's own data, as saved
         click.echo(f"data: {dataset.name}, from {model_dir}")
