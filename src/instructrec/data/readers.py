@@ -161,7 +161,8 @@ def resolve_columns(found, mapping: dict[str, str] | None, wanted, required, sou
             if theirs is None:
                 if ours in required:
                     raise DataError(
-                        f"missing required column; found {found}; name it with --map {ours}=COLUMN",
+                        f"missing required column; found {found}; name it with --map {ours}=COLUMN "
+                        f"(in a run config: data.columns: {{{ours}: COLUMN}})",
                         source=source,
                         column=ours,
                     )
