@@ -113,12 +113,14 @@ def main() -> None:
         args.arms,
         recommender=rec,
         tune_every=args.tune_every,
-        tune_config=TuneConfig(lam=args.lam, device=args.device),
+        tune_config=TuneConfig(lam=args.lam, device=args.device, min_examples=1),
         profile=ProfileConfig(like=args.like, dislike=args.dislike),
         progress=lambda m: print(m, f"{time.perf_counter() - t0:.0f} s", file=sys.stderr),
         extra_arms={lam_name: ARMS["tuning"]} if lam_name else None,
         arm_tune_configs=(
-            {lam_name: TuneConfig(lam=args.lam_arm, device=args.device)} if lam_name else None
+            {lam_name: TuneConfig(lam=args.lam_arm, device=args.device, min_examples=1)}
+            if lam_name
+            else None
         ),
     )
     meta = {

@@ -6,6 +6,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
+# With Debian's chromium present, the browser tests can run: install their extra (playwright)
+# too, so that scripts/test.sh right after this script runs them instead of deselecting them.
+if [ -x "${INSTRUCTREC_CHROMIUM:-/usr/bin/chromium}" ] && [[ ",${EXTRAS:-}," != *",browser,"* ]]; then
+  EXTRAS="${EXTRAS:+$EXTRAS,}browser"
+fi
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q "torch==${TORCH_VERSION:-2.13.0}"

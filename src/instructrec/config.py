@@ -1,6 +1,7 @@
 """Typed run configuration: one YAML file says how a `Recommender` is built and trained.
 
-    data:       which dataset and split seed
+    data:       which dataset (a `instructrec.data.spec.DataSpec`: source, column maps, item
+                table, genre separator, domain words; the CLI's --data options) and split seed
     retriever:  the first stage (proposes candidates; the `full` protocol reranks its top 20)
     priors:     retrievers whose scores enter the reranker as collaborative prior features
     backbone:   the encoder reranker's architecture (`instructrec.models.encoder.EncoderConfig`)
@@ -22,6 +23,7 @@ from typing import Any, ClassVar
 
 from .data.errors import DataError
 from .data.settings import check_mapping, check_value, field_types
+from .data.spec import DataSpec, load_data_spec, parse_data_spec
 from .data.yamlfile import dump_yaml, read_yaml_mapping
 from .models.encoder import EncoderConfig
 from .training.config import DEVICES, MIXED_PRECISION, TrainConfig
@@ -29,11 +31,27 @@ from .training.reranker import RerankerConfig
 
 
 @dataclass
-class DataConfig:
-    """Which data and which split."""
+class DataConfig(DataSpec):
+    """Which data (every `DataSpec` field: source, columns, items, item_columns, users,
+    user_columns, meta, genre_sep, noun, nouns, verbs) and which split."""
 
-    source: str = "ml-100k"  # 'ml-100k', an atomic or benchmark-split directory, or a file
     seed: int = 0  # split / negative-sampling seed
+
+    @classmethod
+    def from_mapping(cls, d: Any, source: str | None = None) -> DataConfig:
+        """The ``data`` section: the spec keys go through `parse_data_spec` (the CLI's parser)."""
+        if isinstance(d, str):
+            d = {"source": d}
+        if not isinstance(d, dict):
+            raise DataError(
+                f"expected a mapping for data, got {type(d).__name__}", source=source, column="data"
+            )
+        rest = dict(d)
+        seed = rest.pop("seed", 0)
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise DataError(f"data.seed must be an integer, got {seed!r}", source=source)
+        spec = parse_data_spec(rest, "data", source)
+        return cls(**{f.name: getattr(spec, f.name) for f in fields(DataSpec)}, seed=seed)
 
 
 @dataclass
@@ -113,6 +131,8 @@ def _build(cls, d: Any, source: str | None, prefix: str):
     naming the file and the key before anything is built or written."""
     if isinstance(d, str) and cls is RetrieverSpec:
         d = {"name": d}
+    if cls is DataConfig:
+        return DataConfig.from_mapping(d, source)
     if not isinstance(d, dict):
         raise DataError(
             f"expected a mapping for {prefix.rstrip('.') or 'the config'}, got {type(d).__name__}",
@@ -203,26 +223,11 @@ def make_retriever(spec: RetrieverSpec):
     return make(spec.name, dict(spec.options))
 
 
-def load_data(spec: str, **kwargs):
-    """A `Dataset` from a data spec: 'ml-100k' (embedded), an atomic directory, a RecBole
-    benchmark-split directory (`read_benchmark_split`), or a file."""
-    from .data import load_movielens_100k, read_atomic
-    from .data.benchmark import is_benchmark_dir, read_benchmark_split
-
-    if spec in ("ml-100k", "movielens-100k", "default"):
-        return load_movielens_100k()
-    path = Path(spec)
-    if is_benchmark_dir(path):
-        return read_benchmark_split(path)[0]
-    if path.is_dir():
-        return read_atomic(path)
-    if not path.exists():
-        raise DataError(
-            "no such file or directory (expected 'ml-100k', an atomic directory, "
-            "a .csv/.parquet file or an Amazon .json(.gz) file)",
-            source=spec,
-            column="data.source",
-        )
-    from .data import readers
-
-    return readers.read_any(path, **kwargs)
+def load_data(spec: Any, **kwargs):
+    """A `Dataset` from a data spec (a source string, a ``data`` section or a `DataSpec`; see
+    `instructrec.data.spec`): the one loader the config and the CLI share."""
+    if isinstance(spec, DataConfig):
+        spec = DataSpec(**{f.name: getattr(spec, f.name) for f in fields(DataSpec)})
+    if kwargs:
+        spec = {**asdict(parse_data_spec(spec)), **kwargs}
+    return load_data_spec(spec)

@@ -20,6 +20,7 @@ everything from a typed `instructrec.config.RunConfig`.
 from __future__ import annotations
 
 import contextlib
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -47,6 +48,8 @@ from .retrieval.base import Retriever
 
 if TYPE_CHECKING:
     from .rerank.explain import Answer
+
+log = logging.getLogger(__name__)  # stage lines (the CLI shows them; instructrec.cli.progress)
 
 RERANK_DEPTH = 20  # how many retrieved candidates the reranker reorders (LlamaRec's 20)
 INSTRUCTION_DEPTH = 200  # retriever items among an instruction's candidates (plus the items
@@ -83,7 +86,7 @@ class Recommender:
         """An unfitted Recommender as ``config`` (a `RunConfig`) describes; ``fit`` trains it."""
         from .config import load_data, make_retriever
 
-        dataset = dataset if dataset is not None else load_data(config.data.source)
+        dataset = dataset if dataset is not None else load_data(config.data)
         retriever = make_retriever(config.retriever)
         priors = []
         for spec in config.priors:  # the first stage is reused, not fitted twice
@@ -112,10 +115,11 @@ class Recommender:
                 kw = (
                     {"valid": split.valid} if "valid" in inspect.signature(r.fit).parameters else {}
                 )
+                name = getattr(r, "name", type(r).__name__)
+                log.info("%s: fitting on %d training interactions", name, len(split.train))
                 r.fit(split.train, self.dataset.n_users, self.dataset.n_items, **kw)
-                self.fit_info[f"fit_s/{getattr(r, 'name', type(r).__name__)}"] = (
-                    time.perf_counter() - t0
-                )
+                self.fit_info[f"fit_s/{name}"] = time.perf_counter() - t0
+                log.info("%s: fitted in %.1f s", name, self.fit_info[f"fit_s/{name}"])
                 fitted.add(id(r))
         self.sequences = split.sequences("serve")
         if reranker_trainer is not None:
@@ -168,6 +172,7 @@ class Recommender:
             cf_retriever=self.retriever,
         )
         self.fit_info["fit_s/reranker"] = time.perf_counter() - t0
+        log.info("reranker: trained in %.1f s", self.fit_info["fit_s/reranker"])
         return rr
 
     # ------------------------------------------------------------------ evaluation hooks

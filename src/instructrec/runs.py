@@ -10,6 +10,7 @@ seeds, package versions, git commit, data and candidate-file hashes, timings, tr
 from __future__ import annotations
 
 import json
+import logging
 import platform
 import time
 from pathlib import Path
@@ -17,6 +18,8 @@ from typing import Any
 
 from .config import RunConfig, load_data
 from .evaluation.manifest import git_commit, package_versions
+
+log = logging.getLogger(__name__)  # stage lines (the CLI shows them; instructrec.cli.progress)
 
 
 def machine_info() -> dict[str, Any]:
@@ -59,7 +62,7 @@ def train_run(
     if is_main_process():
         check_output(out_dir, resume=resume, overwrite=overwrite)
     git_commit()  # recorded as the run starts (cached), not when its manifest is written
-    dataset = dataset if dataset is not None else load_data(config.data.source)
+    dataset = dataset if dataset is not None else load_data(config.data)
     with staged_output(out_dir, resume=resume, overwrite=overwrite) as work:
         return train_into(config, work, dataset, split, resume=resume)
 
@@ -76,8 +79,22 @@ def train_into(config: RunConfig, work: Path, dataset, split=None, *, resume: bo
     if resume and main:
         refuse_changed_settings(work / "config.yaml", config.to_dict())
     seed_everything(config.training.seed)
+    if dataset is None:
+        dataset = load_data(config.data)
+        log.info(
+            "data: %s, %d users, %d items, %d interactions (%.1f s)",
+            dataset.name,
+            dataset.n_users,
+            dataset.n_items,
+            len(dataset.interactions),
+            time.perf_counter() - t0,
+        )
     if split is None:
+        t1 = time.perf_counter()
         split = make_split(dataset, seed=config.data.seed)
+        log.info(
+            "split: leave-one-out, seed %d (%.1f s)", config.data.seed, time.perf_counter() - t1
+        )
     if main:
         save_split(split, work / "split", dataset)
         config.to_yaml(work / "config.yaml")
@@ -126,7 +143,7 @@ def train_seeds(
     if is_main_process():
         check_output(out_dir, resume=resume, overwrite=overwrite)
     git_commit()
-    dataset = load_data(config.data.source)
+    dataset = load_data(config.data)
     with staged_output(out_dir, resume=resume, overwrite=overwrite) as work:
         return _seeds_into(config, work, dataset, seeds, echo, resume)
 

@@ -106,7 +106,7 @@ def test_tune_lowers_loss_and_registers_version(rec_with_reranker, tmp_path):
         rec_with_reranker,
         store,
         out,
-        TuneConfig(lr=5e-3, max_steps=4, batch_size=6, device="cpu"),
+        TuneConfig(lr=5e-3, max_steps=4, batch_size=6, device="cpu", min_examples=1),
         parent_version="v1",
     )
     assert summary["examples"] == 6 and summary["with_choice"] == 6 and summary["steps"] > 0
@@ -170,7 +170,9 @@ def test_simulation_tunes_the_feedback_arm(rec_with_reranker, tmp_path):
 
     def tuner(rec, st):
         out = tmp_path / f"t{len(calls)}"
-        calls.append(tune(rec, st, out, TuneConfig(max_steps=1, batch_size=8, device="cpu")))
+        calls.append(
+            tune(rec, st, out, TuneConfig(max_steps=1, batch_size=8, device="cpu", min_examples=1))
+        )
         return Recommender.load(out)
 
     import copy
@@ -194,10 +196,40 @@ def test_tune_in_memory_returns_a_tuned_copy(rec_with_reranker, tmp_path):
     params = lambda r: [p.detach().clone() for p in r.reranker.scorer.model.parameters()]  # noqa: E731
     before = params(rec_with_reranker)
     tuned, summary = tune_in_memory(
-        rec_with_reranker, store, TuneConfig(lr=5e-3, max_steps=4, batch_size=6, device="cpu")
+        rec_with_reranker,
+        store,
+        TuneConfig(lr=5e-3, max_steps=4, batch_size=6, device="cpu", min_examples=1),
     )
     assert summary["examples"] == 6 and "version" not in summary  # nothing registered
     assert store.model_versions() == []
     assert all(np.allclose(a, b) for a, b in zip(before, params(rec_with_reranker), strict=True))
     assert any(not np.allclose(a, b) for a, b in zip(before, params(tuned), strict=True))
     assert len(tuned.recommend(user="u1", n=3)) == 3
+
+
+def test_tune_refuses_below_the_minimum_through_the_cli(rec_with_reranker, tmp_path):
+    """Too few requests with feedback: exit 2 and one line naming the minimum; nothing trained."""
+    from click.testing import CliRunner
+
+    from instructrec.cli import main
+
+    url = f"sqlite:///{tmp_path / 'f.db'}"
+    store = Store(url)
+    _fill(store, rec_with_reranker, 3)
+    store.close()
+    run = rec_with_reranker.save(tmp_path / "run" / "model").parent
+    args = ["feedback", "tune", "--model", str(run), "--db", url, "--out", str(tmp_path / "t")]
+    res = CliRunner().invoke(main, [*args, "--min-examples", "4"])
+    assert res.exit_code == 2, res.output
+    lines = [ln for ln in res.output.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "need at least 4" in lines[0] and "--min-examples" in lines[0]
+    assert not (tmp_path / "t").exists()
+    assert TuneConfig().min_examples == 32
+
+
+def test_version_of_finds_a_registered_run_by_its_resolved_path(tmp_path):
+    store = Store(f"sqlite:///{tmp_path / 'f.db'}")
+    (tmp_path / "tuned").mkdir()
+    store.register_model("tuned-1", str(tmp_path / "tuned"), parent="v1", activate=False)
+    assert store.version_of(str(tmp_path / "x" / ".." / "tuned")) == "tuned-1"
+    assert store.version_of(str(tmp_path / "other")) is None

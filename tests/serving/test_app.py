@@ -426,3 +426,14 @@ def test_in_flight_request_finishes_on_old_version(small_rec, model_root, tmp_pa
         t.join(10)
     assert out["old"].status_code == 200 and out["old"].json()["model_version"] == "old"
     assert new["model_version"] == "new"
+
+
+def test_swapping_in_a_tuned_run_registers_no_second_version(client, small_run_dir):
+    """`feedback tune` registers its run (inactive); swapping it in activates that version."""
+    store = client.app.state.store
+    store.register_model("tuned-7", str(small_run_dir), parent="v1", activate=False)
+    n = len(store.model_versions())
+    r = client.post("/v1/admin/model", json={"run_dir": str(small_run_dir)})
+    assert r.status_code == 200, r.text
+    assert r.json()["version"] == "tuned-7"
+    assert len(store.model_versions()) == n and store.active_model()["version"] == "tuned-7"

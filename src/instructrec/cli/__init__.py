@@ -58,9 +58,23 @@ def _module_exists(target: str) -> bool:
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="instructrec")
-def main() -> None:
-    """Recommendation as natural-language instruction following."""
+@click.option(
+    "--quiet",
+    "-q",
+    is_flag=True,
+    envvar="INSTRUCTREC_QUIET",
+    help="no progress lines or bars (warnings, errors and results only); for scripts",
+)
+def main(quiet: bool) -> None:
+    """Recommendation as natural-language instruction following.
+
+    Progress goes to stderr, one line per stage with the time since the start; results go to
+    stdout."""
+    from .progress import setup, teardown
+
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    handler = setup(quiet=quiet)
+    click.get_current_context().call_on_close(lambda: teardown(handler))
 
 
 if __name__ == "__main__":  # pragma: no cover

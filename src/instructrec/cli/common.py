@@ -1,46 +1,71 @@
-"""Options shared by several commands: how to name a dataset on the command line."""
+"""Options shared by several commands: how to name a dataset on the command line.
+
+``--data`` plus ``--map``, ``--items``, ``--item-map``, ``--users``, ``--user-map``, ``--meta``,
+``--genre-sep``, ``--noun``, ``--nouns`` and ``--verbs`` are the fields of
+`instructrec.data.spec.DataSpec`, the same spec a run config's ``data`` section holds; both go
+through `parse_data_spec` and `load_data_spec`.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
+import functools
 
 import click
 
-DATA_OPTION_HELP = (
-    "dataset: 'ml-100k' (embedded default), a RecBole atomic directory, a RecBole "
-    "benchmark-split directory (NAME.valid/test.inter + NAME.item, e.g. Amazon Games), "
-    "a .csv/.parquet file, or an Amazon reviews .json(.gz) file"
-)
+from instructrec.data.spec import SOURCE_HELP
+
+DATA_OPTION_HELP = f"dataset: {SOURCE_HELP}"
+# option name -> (DataSpec field, help)
+SPEC_OPTIONS = {
+    "name": ("name", "the data set's name in reports and on the page (default: from the file)"),
+    "map": (
+        "columns",
+        "column mapping ours=theirs, e.g. user_id=userId,item_id=movieId,timestamp=ts",
+    ),
+    "items": ("items", "item table (CSV/Parquet) for a CSV/Parquet log"),
+    "item_map": ("item_columns", "column mapping for --items, e.g. item_id=book_id,genres=tags"),
+    "users": ("users", "user table (CSV/Parquet) for a CSV/Parquet log"),
+    "user_map": ("user_columns", "column mapping for --users"),
+    "meta": ("meta", "Amazon metadata file (JSON lines, .gz ok) for a reviews file"),
+    "genre_sep": ("genre_sep", "genre separator, e.g. '|' (default: '|', else ',', else a space)"),
+    "noun": ("noun", "what an item is called in instructions, e.g. book (default: guessed)"),
+    "nouns": ("nouns", "its plural (default: noun + s)"),
+    "verbs": ("verbs", "past,base of using one, e.g. read,read (default: from the noun)"),
+}
 
 
 def data_option(f):
+    """``--data`` and the other `DataSpec` options; the command receives ``data``, a `DataSpec`."""
+
+    @functools.wraps(f)
+    def wrapper(*args, **kwargs):
+        from instructrec.data.spec import parse_data_spec
+
+        spec = {"source": kwargs.pop("data")}
+        for opt, (key, _) in SPEC_OPTIONS.items():
+            spec[key] = kwargs.pop(f"data_{opt}")
+        kwargs["data"] = parse_data_spec(spec, "--data")
+        return f(*args, **kwargs)
+
+    for opt, (_, help_) in reversed(SPEC_OPTIONS.items()):
+        wrapper = click.option(
+            f"--{opt.replace('_', '-')}", f"data_{opt}", default=None, help=help_
+        )(wrapper)
     return click.option(
         "--data", "data", default="ml-100k", show_default=True, help=DATA_OPTION_HELP
-    )(f)
+    )(wrapper)
 
 
-def load_dataset(spec: str, **kwargs):
-    """Resolve a --data value to a `Dataset` (readers are chosen by path and suffix)."""
-    from instructrec.data import load_movielens_100k, read_atomic
-    from instructrec.data.benchmark import is_benchmark_dir, read_benchmark_split
-    from instructrec.data.errors import DataError
+def load_dataset(spec, **kwargs):
+    """The `Dataset` a ``--data`` value (a source string or a `DataSpec`) names; keyword
+    arguments are further `DataSpec` fields (``columns=``, ``items=``, ...)."""
+    from dataclasses import asdict
 
-    if spec in ("ml-100k", "movielens-100k", "default"):
-        return load_movielens_100k()
-    path = Path(spec)
-    if is_benchmark_dir(path):  # its fixed split is what leave_one_out gives on the Dataset
-        return read_benchmark_split(path)[0]
-    if path.is_dir() and not (path / "interactions.parquet").exists():
-        return read_atomic(path)
-    if not path.exists():
-        raise DataError(
-            "no such file or directory (expected 'ml-100k', an atomic directory, "
-            "a .csv/.parquet file or an Amazon .json(.gz) file)",
-            source=spec,
-        )
-    from instructrec.data import readers  # noqa: PLC0415  (written by the data room)
+    from instructrec.data.spec import load_data_spec, parse_data_spec
 
-    return readers.read_any(path, **kwargs)
+    if kwargs:
+        spec = {**asdict(parse_data_spec(spec)), **kwargs}
+    return load_data_spec(spec)
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -56,3 +81,24 @@ def parse_seeds(text: str) -> list[int]:
     if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
         raise DataError(f"--seeds expects distinct non-negative integers, got {text!r}")
     return seeds
+
+
+def model_path(path) -> str:
+    """The saved `Recommender` folder for ``--model``: the folder itself, or the ``model/`` of
+    a run folder; a multi-seed run is a `DataError` naming a seed folder to pass."""
+    from pathlib import Path
+
+    from instructrec.data.errors import DataError
+
+    p = Path(path)
+    if (p / "recommender.json").is_file():
+        return str(p)
+    if (p / "model" / "recommender.json").is_file():
+        return str(p / "model")
+    if (p / "seeds.json").is_file():
+        seeds = sorted(d.name for d in p.glob("seed-*") if (d / "model").is_dir())
+        raise DataError(
+            f"a multi-seed run: pass one seed's folder, e.g. {p / (seeds[0] if seeds else 'seed-0')}",
+            source=str(p),
+        )
+    return str(p)  # Recommender.load says what is wrong (missing files, old pickles, ...)

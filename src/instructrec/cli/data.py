@@ -1,7 +1,7 @@
 """`instructrec data info|convert|split`: inspect, convert and split datasets.
 
 A thin face over `instructrec.data`: every command resolves ``--data`` with
-`cli.common.load_dataset`, calls the public API and prints. Bad input is a `DataError`,
+`cli.common.load_dataset` (the `DataSpec` options of `cli.common.data_option`), calls the public API and prints. Bad input is a `DataError`,
 which the top-level group turns into one line on stderr and exit code 2.
 """
 
@@ -15,69 +15,17 @@ import click
 from .common import data_option, load_dataset
 
 
-def reader_options(f):
-    """Options for files that need a column mapping or side tables."""
-    f = click.option(
-        "--map",
-        "mapping",
-        default=None,
-        help="column mapping ours=theirs, e.g. user_id=userId,item_id=movieId,timestamp=ts",
-    )(f)
-    f = click.option(
-        "--items",
-        default=None,
-        type=click.Path(dir_okay=False),
-        help="item table (CSV/Parquet) for a CSV/Parquet log",
-    )(f)
-    f = click.option(
-        "--item-map",
-        default=None,
-        help="column mapping for --items, e.g. item_id=movieId,genres=tags",
-    )(f)
-    f = click.option(
-        "--users",
-        default=None,
-        type=click.Path(dir_okay=False),
-        help="user table (CSV/Parquet) for a CSV/Parquet log",
-    )(f)
-    f = click.option("--user-map", default=None, help="column mapping for --users")(f)
-    f = click.option(
-        "--meta",
-        default=None,
-        type=click.Path(dir_okay=False),
-        help="Amazon metadata file (JSON lines, .gz ok) for a reviews file",
-    )(f)
-    return data_option(f)
-
-
-def _load(data: str, mapping, items, item_map, users, user_map, meta):
-    from instructrec.data.readers import parse_mapping
-
-    kwargs = {
-        "columns": parse_mapping(mapping),
-        "items": items,
-        "item_columns": parse_mapping(item_map),
-        "users": users,
-        "user_columns": parse_mapping(user_map),
-        "meta": meta,
-    }
-    extra = {k: v for k, v in kwargs.items() if v}
-    if not extra:
-        return load_dataset(data)
-    return load_dataset(data, **extra)
-
-
 @click.group()
 def data() -> None:
     """Inspect, convert and split datasets."""
 
 
 @data.command()
-@reader_options
+@data_option
 @click.option("--json", "as_json", is_flag=True, help="print the summary as JSON")
-def info(data, mapping, items, item_map, users, user_map, meta, as_json) -> None:
+def info(data, as_json) -> None:
     """Counts, ranges and attributes of a dataset."""
-    ds = _load(data, mapping, items, item_map, users, user_map, meta)
+    ds = load_dataset(data)
     summary = ds.summary()
     summary["fingerprint"] = ds.fingerprint()
     if as_json:
@@ -122,7 +70,7 @@ def _when(t: float) -> str:
 
 
 @data.command()
-@reader_options
+@data_option
 @click.option(
     "--to",
     "fmt",
@@ -132,13 +80,13 @@ def _when(t: float) -> str:
 )
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="output directory")
 @click.option("--overwrite", is_flag=True, help="replace what --out already holds")
-def convert(data, mapping, items, item_map, users, user_map, meta, fmt, out, overwrite) -> None:
+def convert(data, fmt, out, overwrite) -> None:
     """Convert a dataset to RecBole atomic files or a Parquet directory."""
     from instructrec.data import write_atomic, write_parquet
     from instructrec.training.rundir import check_output, staged_output
 
     check_output(out, overwrite=overwrite)
-    ds = _load(data, mapping, items, item_map, users, user_map, meta)
+    ds = load_dataset(data)
     with staged_output(out, overwrite=overwrite) as work:  # renamed to --out on success
         paths = write_atomic(ds, work) if fmt == "atomic" else write_parquet(ds, work)
     for p in paths:
@@ -146,7 +94,7 @@ def convert(data, mapping, items, item_map, users, user_map, meta, fmt, out, ove
 
 
 @data.command()
-@reader_options
+@data_option
 @click.option(
     "--out",
     required=True,
@@ -155,7 +103,7 @@ def convert(data, mapping, items, item_map, users, user_map, meta, fmt, out, ove
 )
 @click.option("--seed", default=0, show_default=True, help="seed for the negative samples")
 @click.option("--overwrite", is_flag=True, help="replace what --out already holds")
-def split(data, mapping, items, item_map, users, user_map, meta, out, seed, overwrite) -> None:
+def split(data, out, seed, overwrite) -> None:
     """Leave-one-out split plus cand10/cand20 candidate files, with SHA-256 hashes."""
     from tqdm.auto import tqdm
 
@@ -168,7 +116,7 @@ def split(data, mapping, items, item_map, users, user_map, meta, out, seed, over
     # disable=None: no bar when stderr is not a terminal (logs keep only the one error line)
     with tqdm(total=len(steps), desc="split", unit="step", leave=False, disable=None) as bar:
         bar.set_postfix_str(steps[0])
-        ds = _load(data, mapping, items, item_map, users, user_map, meta)
+        ds = load_dataset(data)
         bar.update()
         bar.set_postfix_str(steps[1])
         sp = leave_one_out(ds, seed=seed)

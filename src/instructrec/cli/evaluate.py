@@ -13,7 +13,21 @@ from pathlib import Path
 
 import click
 
-from .common import data_option
+from .common import SPEC_OPTIONS, data_option
+
+
+def _given(name: str) -> bool:
+    """Whether option ``name`` was given on the command line (not left at its default)."""
+    ctx = click.get_current_context()
+    return ctx.get_parameter_source(name) not in (
+        click.core.ParameterSource.DEFAULT,
+        click.core.ParameterSource.DEFAULT_MAP,
+        None,
+    )
+
+
+def _data_given() -> bool:
+    return _given("data") or any(_given(f"data_{o}") for o in SPEC_OPTIONS)
 
 
 def _parse_sets(values: tuple[str, ...]) -> dict[str, dict]:
@@ -68,7 +82,8 @@ def _parse_sets(values: tuple[str, ...]) -> dict[str, dict]:
     default=None,
     type=click.Path(file_okay=False),
     help="a run directory of `instructrec train` (one seed, or several with --seeds) or a "
-    "model directory, evaluated as 'instructrec'; its split and fitted retrievers are reused",
+    "model directory, evaluated as 'instructrec'; its data (unless --data is given), split, "
+    "candidate files and fitted retrievers are reused",
 )
 @click.option(
     "--seeds",
@@ -127,6 +142,7 @@ def evaluate(
     from instructrec.training.rundir import check_output, staged_output
 
     from .common import load_dataset, parse_seeds
+    from .progress import stage as show_stage
 
     names = [p.strip() for arg in protocols for p in arg.split(",") if p.strip()]
     for n in names:
@@ -138,17 +154,32 @@ def evaluate(
     baselines = [m for m in wanted if m not in RIVALS]
     final = Path(out or Path("runs") / "eval" / time.strftime("%Y%m%d-%H%M%S", time.gmtime()))
     check_output(final, overwrite=overwrite)
-    dataset = load_dataset(data)
     run_models = {}
     if model_dir is not None:
+        t_load = time.perf_counter()
         run_models = load_seed_models(model_dir)
-        for s_, rec in run_models.items():
-            if rec.dataset.fingerprint() != dataset.fingerprint():
-                raise DataError(
-                    f"the model (seed {s_}) was trained on {rec.dataset.name}, not on "
-                    f"--data {data}",
-                    source=str(model_dir),
-                )
+        show_stage(
+            f"model: {len(run_models)} seed(s) loaded from {model_dir} "
+            f"({time.perf_counter() - t_load:.1f} s)"
+        )
+    if run_models and _data_given() is False:
+        dataset = next(iter(run_models.values())).dataset  # the run's own data, as saved
+        click.echo(f"data: {dataset.name}, from {model_dir}")
+    else:
+        t_load = time.perf_counter()
+        dataset = load_dataset(data)
+        show_stage(
+            f"data: {dataset.name}, {dataset.n_users} users, {dataset.n_items} items "
+            f"({time.perf_counter() - t_load:.1f} s)"
+        )
+    for s_, rec in run_models.items():
+        if rec.dataset.fingerprint() != dataset.fingerprint():
+            raise DataError(
+                f"the model (seed {s_}) was trained on {rec.dataset.name}, not on "
+                f"--data {data.source}",
+                source=str(model_dir),
+            )
+    if run_models:
         if seeds is None:
             seed_list = sorted(run_models)
         if split_dir is None:
@@ -158,11 +189,25 @@ def evaluate(
         new_split = split_dir is None
         if split_dir is not None:
             split = load_split(split_dir, dataset)
-            click.echo(f"split: {split_dir} (hashes verified)")
+            origin = (
+                f"reused from {model_dir}" if run_models and not _given("split_dir") else "read"
+            )
+            click.echo(
+                f"split: {origin} ({split_dir}, hashes verified; its candidate files reused)"
+            )
         else:
             split = make_split(dataset, seed=seed)
             save_split(split, out_dir / "split", dataset)
             click.echo(f"split: new, seed {seed}, saved to {final / 'split'}")
+        if run_models:
+            rec = next(iter(run_models.values()))
+            own = {getattr(r, "name", "") for r in [rec.retriever, *rec.priors]}
+            reused = [b for b in baselines if b in own]
+            fresh = [b for b in baselines if b not in own]
+            click.echo(
+                f"baselines: reused from {model_dir}: {', '.join(reused) or 'none'}"
+                + (f"; fitted now: {', '.join(fresh)}" if fresh else "")
+            )
         if "all" in names:
             probe = {b: None for b in baselines}
             names = [n for n in PROTOCOLS if _runnable(n, split, probe, dataset)]

@@ -56,6 +56,13 @@ def stats(db: str) -> None:
 @click.option("--batch-size", default=16, show_default=True, type=int)
 @click.option("--device", default="auto", show_default=True)
 @click.option("--overwrite", is_flag=True, help="replace the run already in --out")
+@click.option(
+    "--min-examples",
+    default=32,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="refuse (exit 2) with fewer requests that received feedback",
+)
 def tune(
     run_dir: Path,
     db: str,
@@ -67,6 +74,7 @@ def tune(
     batch_size: int,
     device: str,
     overwrite: bool,
+    min_examples: int,
 ) -> None:
     """Fine-tune the reranker on stored feedback; register the result as a new model version."""
     from instructrec.feedback.store import Store
@@ -74,7 +82,9 @@ def tune(
     from instructrec.feedback.tuning import tune as run_tune
     from instructrec.recommender import Recommender
 
-    rec = Recommender.load(run_dir)
+    from .common import model_path
+
+    rec = Recommender.load(model_path(run_dir))
     store = Store(db)
     parent = (store.active_model() or {}).get("version")
     summary = run_tune(
@@ -82,7 +92,13 @@ def tune(
         store,
         out_dir,
         TuneConfig(
-            lam=lam, lr=lr, epochs=epochs, max_steps=max_steps, batch_size=batch_size, device=device
+            lam=lam,
+            lr=lr,
+            epochs=epochs,
+            max_steps=max_steps,
+            batch_size=batch_size,
+            device=device,
+            min_examples=min_examples,
         ),
         parent_version=parent,
         overwrite=overwrite,

@@ -16,6 +16,7 @@ stage, run once). ``--fast`` is a tiny budget for CI: its numbers mean nothing.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import click
 
@@ -99,10 +100,13 @@ def run_quickstart(
     seconds = time.perf_counter() - t0
     seed = cfg.training.seed
     echo(
-        f"\nquickstart: {seconds:.0f} s (training {t_train:.0f} s); run saved to {out}; "
-        f"tables: {out}/eval/seen/combined.md, {out}/eval/heldout/combined.md (per protocol: "
-        f"seed-{seed}/PROTOCOL/report.md, plot.png, manifest.json); "
-        f'try: instructrec recommend --model {out}/model --user 1 "a 90s comedy"'
+        f"\nquickstart: {seconds:.0f} s (training {t_train:.0f} s)\n"
+        f"  run (model, split, config, manifest): {out}\n"
+        f"  summary table:  {out}/eval/summary.md\n"
+        f"  full tables:    {out}/eval/seen/combined.md, {out}/eval/heldout/combined.md\n"
+        f"  per protocol:   {out}/eval/seen/seed-{seed}/PROTOCOL/report.md, plot.png, "
+        f"manifest.json, per_user.csv\n"
+        f'  try:            instructrec recommend --model {out} --user 1 "a 90s comedy"'
     )
     return {
         "tables": tables,
@@ -115,17 +119,19 @@ def run_quickstart(
 
 def _evaluate(rec, cfg, dataset, split, work, fast: bool, echo) -> dict:
     """Every protocol against the same-run baselines (validation stage) into ``work/eval``;
-    prints the tables and a few recommendations; returns the tables."""
-    from instructrec.evaluation.seeds import to_markdown
+    prints one summary table (strongest rival per protocol, paired verdict), writes it to
+    ``work/eval/summary.md``, shows a few recommendations; returns the tables."""
     from instructrec.evaluation.study import run_study
 
+    from .summary import summary_table
+
     seed = cfg.training.seed
-    tables = {}
+    tables, groups = {}, []
     for label, protos, templates in (
         ("seen templates", list(PROTOCOLS), None),
         ("held-out templates", ["cand10", "search", "vague"], "held_out"),
     ):
-        _, combined = run_study(
+        reports, combined = run_study(
             dataset,
             split,
             protos,
@@ -140,8 +146,11 @@ def _evaluate(rec, cfg, dataset, split, work, fast: bool, echo) -> dict:
             echo=echo,
         )
         tables[label] = combined
-        echo(f"\n## validation stage, {label}\n")
-        echo(to_markdown(combined))
+        groups.append((label, reports, combined))
+    summary = summary_table(groups)
+    Path(work, "eval", "summary.md").write_text(summary + "\n")
+    echo("\n## validation stage: instructrec against the strongest rival of each protocol\n")
+    echo(summary)
     echo("\n## sample recommendations (user " + str(dataset.user_ids[0]) + ")\n")
     for text in SAMPLE_INSTRUCTIONS:
         df = rec.recommend(user=dataset.user_ids[0], instruction=text, n=5)

@@ -20,7 +20,7 @@ import click
     "run_dir",
     required=True,
     type=click.Path(path_type=Path),
-    help="a saved Recommender run directory (Recommender.save)",
+    help="a run folder (`instructrec train` / `quickstart`) or its model/",
 )
 @click.option(
     "--db",
@@ -88,22 +88,31 @@ def serve(
     from instructrec.serving.app import ServeSettings, create_app
 
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    from .common import model_path
+
     if admin_key is not None and model_root is None:
         raise click.UsageError("--admin-key needs --model-root (where hot swaps may load from)")
     if admin_key is not None and (not admin_key or admin_key == api_key):
         raise click.UsageError("--admin-key must be non-empty and differ from --api-key")
-    rec = Recommender.load(run_dir)  # DataError -> exit 2
-    if api_key is None:
+    model_dir = Path(model_path(run_dir)).resolve()  # DataError -> exit 2
+    rec = Recommender.load(model_dir)
+    generated = api_key is None
+    if generated:
         api_key = secrets.token_urlsafe(24)
-        click.echo(f"no --api-key given: generated X-API-Key {api_key}", err=True)
+        click.echo(
+            "no --api-key (or INSTRUCTREC_API_KEY) given: generated an X-API-Key for this run",
+            err=True,
+        )
     if admin_key is None:
         click.echo("no --admin-key: POST /v1/admin/model is disabled (403)", err=True)
+    # a run folder's name (runs/books), not the "model" folder inside it
+    default_version = model_dir.parent.name if model_dir.name == "model" else model_dir.name
     settings = ServeSettings(
         api_key=api_key,
         admin_key=admin_key,
         max_body_bytes=max_body_bytes,
-        model_version=model_version or Path(run_dir).resolve().name,
-        run_dir=str(Path(run_dir).resolve()),
+        model_version=model_version or default_version,
+        run_dir=str(model_dir),
         model_root=str(model_root) if model_root else None,
         seed=seed,
     )
@@ -120,4 +129,10 @@ def serve(
     click.echo(
         f"serving {settings.model_version} on http://{host}:{port} (store {shown})", err=True
     )
+    page = f"http://{host}:{port}/"
+    if generated:  # the key travels in the link's fragment, which browsers never send
+        click.echo(f"page: {page}#key={api_key} (signs the browser in)", err=True)
+        click.echo(f"API docs: {page}docs; X-API-Key {api_key}", err=True)
+    else:
+        click.echo(f"page: {page} (sign in with the API key); API docs: {page}docs", err=True)
     uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)

@@ -53,10 +53,13 @@ def train(
     from instructrec.runs import train_run, train_seeds
 
     from .common import parse_seeds
+    from .progress import is_quiet
 
     cfg = RunConfig.from_yaml(config_path)
     if max_steps is not None:
         cfg.training.max_steps = max_steps
+    if is_quiet():
+        cfg.training.progress = False  # no tqdm bar under --quiet
     if seeds is not None:
         manifests = train_seeds(
             cfg, out, parse_seeds(seeds), echo=click.echo, resume=resume, overwrite=overwrite
@@ -90,7 +93,7 @@ def train(
     "model_dir",
     required=True,
     type=click.Path(file_okay=False),
-    help="a run directory written by `instructrec train` or `quickstart`",
+    help="a run folder written by `instructrec train` or `quickstart`, or its model/",
 )
 @click.option("--user", default=None, help="raw user id (omit with --history)")
 @click.option("-n", "n", default=10, show_default=True, type=int, help="how many items")
@@ -115,7 +118,9 @@ def recommend(
     visitor), following INSTRUCTION if given; each with its reason."""
     from instructrec.recommender import Recommender
 
-    rec = Recommender.load(model_dir)
+    from .common import model_path
+
+    rec = Recommender.load(model_path(model_dir))
     hist = [h.strip() for h in history.split(",") if h.strip()] if history is not None else None
     cands = [c.strip() for c in candidates.split(",") if c.strip()] if candidates else None
     answer = rec.answer(user=user, instruction=instruction, n=n, history=hist, candidates=cands)

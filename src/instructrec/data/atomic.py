@@ -174,8 +174,13 @@ def _rename(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.rename(columns=mapping)
 
 
-def read_atomic(directory: str | Path, name: str | None = None) -> Dataset:
-    """Read ``<dir>/<name>.inter`` (+ optional ``.item``, ``.user``) into a `Dataset`."""
+def read_atomic(
+    directory: str | Path, name: str | None = None, genre_sep: str | None = None
+) -> Dataset:
+    """Read ``<dir>/<name>.inter`` (+ optional ``.item``, ``.user``) into a `Dataset`.
+
+    Genres (a ``token_seq`` field) are split on whitespace as RecBole does, or on
+    ``genre_sep`` when given (so "Historical Fiction,Mystery" keeps its two-word genre)."""
     directory = Path(directory)
     if not directory.is_dir():
         raise DataError(
@@ -196,7 +201,7 @@ def read_atomic(directory: str | Path, name: str | None = None) -> Dataset:
         inter["timestamp"] = np.arange(len(inter), dtype=np.float64)
     items = users = None
     if (directory / f"{name}.item").exists():
-        items = _normalise_items(_rename(read_atomic_table(directory / f"{name}.item")))
+        items = _normalise_items(_rename(read_atomic_table(directory / f"{name}.item")), genre_sep)
     if (directory / f"{name}.user").exists():
         users = read_atomic_table(directory / f"{name}.user")
     return Dataset.from_frames(
@@ -210,14 +215,18 @@ def read_atomic(directory: str | Path, name: str | None = None) -> Dataset:
     )
 
 
-def _normalise_items(items: pd.DataFrame) -> pd.DataFrame:
+def _normalise_items(items: pd.DataFrame, genre_sep: str | None = None) -> pd.DataFrame:
     items = items.copy()
     if "genres" in items.columns:
         items["genres"] = (
             items["genres"]
             .map(
                 lambda s: (
-                    tuple(g for g in str(s).split() if g and g.lower() != "unknown")
+                    tuple(
+                        g.strip()
+                        for g in str(s).split(genre_sep)
+                        if g.strip() and g.strip().lower() != "unknown"
+                    )
                     if isinstance(s, str)
                     else tuple(s)
                 )

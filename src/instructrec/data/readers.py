@@ -88,7 +88,8 @@ def resolve_columns(found, mapping: dict[str, str] | None, wanted, required, sou
             if theirs is None:
                 if ours in required:
                     raise DataError(
-                        f"missing required column; found {found}; name it with --map {ours}=COLUMN",
+                        f"missing required column; found {found}; name it with --map {ours}=COLUMN "
+                        f"(in a run config: data.columns: {{{ours}: COLUMN}})",
                         source=source,
                         column=ours,
                     )
@@ -113,6 +114,7 @@ def read_table(
     user_columns: dict[str, str] | None = None,
     name: str | None = None,
     sep: str | None = None,
+    genre_sep: str | None = None,
 ) -> Dataset:
     """Read an interaction log (CSV/TSV/Parquet) plus optional item and user tables.
 
@@ -121,7 +123,9 @@ def read_table(
     names it leaves out are looked up in `ALIASES`. ``item_columns`` maps ``item_id``,
     ``title``, ``genres`` and the like for the item table (other columns are kept as they are);
     ``user_columns`` does the same for users. Genres given as ``"Comedy|Drama"`` strings become
-    tuples. A log without a ``timestamp`` column is an error: name one or add row numbers.
+    tuples (``genre_sep`` names the separator; by default "|", else ",", else a space, so
+    "Historical Fiction" needs ``genre_sep``). A log without a ``timestamp`` column is an
+    error: name one or add row numbers.
     """
     path = Path(path)
     src = str(path)
@@ -132,7 +136,7 @@ def read_table(
     id_cols = [c for c, ours in rename.items() if ours in ("user_id", "item_id")]
     frame = read_frame(path, sep, id_cols, columns=list(rename))
     frame = frame[list(rename)].rename(columns=rename)
-    item_frame = _side_table(items, item_columns, "item_id", sep)
+    item_frame = _side_table(items, item_columns, "item_id", sep, genre_sep)
     user_frame = _side_table(users, user_columns, "user_id", sep)
     first = 1 if path.suffix.lower() in (".parquet", ".pq") else 2
     return Dataset.from_frames(
@@ -161,7 +165,9 @@ def _header(path: Path, sep: str | None) -> list[str]:
     return list(read_frame_header(path, sep))
 
 
-def _side_table(path, mapping, key: str, sep: str | None) -> pd.DataFrame | None:
+def _side_table(
+    path, mapping, key: str, sep: str | None, genre_sep: str | None = None
+) -> pd.DataFrame | None:
     """An item or user table with our column names, duplicate ids rejected with their line."""
     if path is None:
         return None
@@ -186,13 +192,13 @@ def _side_table(path, mapping, key: str, sep: str | None) -> pd.DataFrame | None
             column=key,
         )
     if "genres" in frame.columns:
-        frame["genres"] = frame["genres"].map(_genres).astype(object)
+        frame["genres"] = frame["genres"].map(lambda v: _genres(v, genre_sep)).astype(object)
     return frame
 
 
-def _genres(value) -> tuple[str, ...]:
+def _genres(value, genre_sep: str | None = None) -> tuple[str, ...]:
     if isinstance(value, str):
-        sep = "|" if "|" in value else ("," if "," in value else " ")
+        sep = genre_sep or ("|" if "|" in value else ("," if "," in value else " "))
         return tuple(g.strip() for g in value.split(sep) if g.strip() and g != "(no genres listed)")
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return ()
@@ -266,7 +272,7 @@ def read_any(path: str | Path, **kwargs) -> Dataset:
             return read_parquet_dir(path, kwargs.get("name"))
         from .atomic import read_atomic
 
-        return read_atomic(path, kwargs.get("name"))
+        return read_atomic(path, kwargs.get("name"), genre_sep=kwargs.get("genre_sep"))
     if not path.exists():
         raise DataError("no such file or directory", source=str(path))
     if name.endswith(TABLE_SUFFIXES):
@@ -274,6 +280,7 @@ def read_any(path: str | Path, **kwargs) -> Dataset:
     if name.endswith(JSON_SUFFIXES):
         from .amazon import read_amazon
 
+        kwargs.pop("genre_sep", None)  # Amazon categories are lists already
         return read_amazon(path, **kwargs)
     raise DataError(
         f"unknown file type; expected a directory or a file ending in "

@@ -101,6 +101,20 @@ class Registry(Database):
                 s.execute(update(ModelVersionRow).values(active=0))
                 row.active = 1
 
+    def version_of(self, run_dir: str) -> str | None:
+        """The newest version registered for ``run_dir`` (compared as resolved paths), or None.
+        A hot swap of a run that `feedback tune` registered reuses its version, so one swap
+        is one version."""
+        from pathlib import Path
+
+        want = str(Path(run_dir).resolve())
+        with self._read() as s:
+            rows = s.execute(select(ModelVersionRow).order_by(ModelVersionRow.id.desc())).scalars()
+            for r in rows:
+                if str(Path(r.run_dir).resolve()) == want:
+                    return r.version
+        return None
+
     def active_model(self) -> dict | None:
         with self._read() as s:
             row = s.execute(

@@ -41,7 +41,7 @@ class TuneConfig:
     epochs: int = 1  # passes over the feedback lists
     max_steps: int | None = None  # cap on optimizer steps
     batch_size: int = 16  # lists per batch
-    min_examples: int = 1  # refuse to tune on fewer lists than this
+    min_examples: int = 32  # refuse to tune on fewer requests with feedback than this
     seed: int = 0  # data order
     device: str = "auto"  # "auto" | "cpu" | "cuda"
 
@@ -212,7 +212,8 @@ def tune(
     examples = feedback_examples(store, recommender)
     if len(examples) < cfg.min_examples:
         raise DataError(
-            f"{len(examples)} requests with usable feedback; need at least {cfg.min_examples}",
+            f"{len(examples)} requests with usable feedback; need at least {cfg.min_examples} "
+            f"to tune (collect more, or lower the minimum with --min-examples)",
             source=str(getattr(store, "url", "store")),
         )
     with staged_output(out_dir, overwrite=overwrite, keep_checkpoints=False) as work:
@@ -234,10 +235,11 @@ def tune(
 def tune_in_memory(recommender, log, config: TuneConfig | None = None) -> tuple[Any, dict]:
     """`tune` without saving or registering: (the tuned recommender, summary). ``log`` is any
     object with the store's ``feedback_frame()`` and ``get_request(id)`` (the replay simulator
-    hot-swaps the returned recommender)."""
+    hot-swaps the returned recommender). Without ``config`` any amount of feedback is used
+    (``min_examples=1``): a simulation tunes on what its rounds have logged so far."""
     import tempfile
 
-    cfg = config or TuneConfig()
+    cfg = config or TuneConfig(min_examples=1)
     if recommender.reranker is None or not hasattr(recommender.reranker, "scorer"):
         raise DataError(
             "the model has no trainable reranker: feedback tuning needs a run "

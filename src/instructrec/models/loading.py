@@ -78,9 +78,44 @@ def _offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False")
 
 
+def _hub_reachable(timeout: float = 2.0) -> bool:
+    """Whether the model hub's host accepts a TCP connection within ``timeout`` seconds."""
+    import socket
+    from urllib.parse import urlparse
+
+    from huggingface_hub import constants
+
+    url = urlparse(constants.ENDPOINT)
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        socket.create_connection((url.hostname, port), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def check_hub_id(name: str) -> None:
+    """Fail fast for a hub id that cannot be had: not a local path, not in the local cache,
+    and ``HF_HUB_OFFLINE`` set or no network (instead of the hub client's retries)."""
+    if Path(name).expanduser().exists():
+        return
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        if isinstance(try_to_load_from_cache(name, "config.json"), str):
+            return
+    except Exception:  # not a valid repo id: transformers' own error says so
+        return
+    if _offline():
+        raise _resolve_error(name, ConnectionError("HF_HUB_OFFLINE is set"))
+    if not _hub_reachable():
+        raise _resolve_error(name, ConnectionError("no network"))
+
+
 def load_config(name_or_path: str):
     from transformers import AutoConfig
 
+    check_hub_id(name_or_path)
     try:
         return AutoConfig.from_pretrained(name_or_path)
     except (OSError, ValueError) as e:

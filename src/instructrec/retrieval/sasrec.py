@@ -233,9 +233,9 @@ class SASRec(Retriever):
                         "seconds": time.perf_counter() - t0,
                     }
                 )
-                if cfg.verbose:
+                if cfg.verbose or log.isEnabledFor(20):  # 20: logging.INFO (the CLI's lines)
                     log.info(
-                        "sasrec epoch %d loss %.4f valid NDCG@10 %.4f (%.1fs)",
+                        "sasrec epoch %d: loss %.4f, valid NDCG@10 %.4f (%.1f s)",
                         epoch + 1,
                         total / max(count, 1),
                         ndcg,

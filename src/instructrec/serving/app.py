@@ -31,6 +31,7 @@ from ..data.errors import DataError
 from ..feedback.bandit import TemplateBandit, slot_of
 from ..feedback.store import Conflict, NotFound, Store
 from . import schemas as S
+from .docs import add_offline_docs
 from .errors import HTTPError, install_handlers, responses
 from .guard import Guard
 from .metrics import Metrics
@@ -123,7 +124,10 @@ def create_app(recommender: Any, store: Store, settings: ServeSettings | None = 
         version="1",
         description="Recommendation as instruction following, with feedback. Every error is "
         "a JSON object with a one-line `detail`.",
+        docs_url=None,  # /docs, /redoc and /favicon.ico: served offline by serving.docs
+        redoc_url=None,
     )
+    add_offline_docs(app)
     app.state.store, app.state.metrics, app.state.settings = store, metrics, settings
     app.state.current = lambda: live.served
     install_handlers(app, getattr(store, "timeout", 5.0))
@@ -253,8 +257,9 @@ def create_app(recommender: Any, store: Store, settings: ServeSettings | None = 
 
     @app.get("/v1/model", response_model=S.ModelInfo)
     def model():
-        """The served model version."""
-        return S.ModelInfo(version=live.served.version)
+        """The served model version and its data set (never a server path)."""
+        ds = live.served.recommender.dataset
+        return S.ModelInfo(version=live.served.version, dataset=ds.name, items=ds.n_items)
 
     app.include_router(admin_router(settings, store, live, _served))
 

@@ -72,7 +72,11 @@ def admin_router(settings: Any, store: Any, live: Any, make_served: Callable) ->
         assert root is not None
         run_dir = checked_run_dir(root, body.run_dir)
         rel = _relative(run_dir, root)
-        name = body.version or f"{run_dir.name or 'root'}-{int(time.time())}"
+        name = (  # one swap, one version: reuse what `feedback tune` registered for this run
+            body.version
+            or store.version_of(str(run_dir))
+            or f"{run_dir.name or 'root'}-{int(time.time())}"
+        )
         with live.lock:  # one load at a time; requests keep being served meanwhile
             known = {m["version"]: m["run_dir"] for m in store.model_versions()}
             if name in known and known[name] != str(run_dir):

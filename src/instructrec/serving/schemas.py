@@ -322,6 +322,8 @@ class ModelInfo(BaseModel):
     """The served model version (never a server path)."""
 
     version: str
+    dataset: str | None = Field(None, description="name of the data set the model was trained on")
+    items: int | None = Field(None, description="number of items in its catalogue")
 
 
 class ModelSwapResponse(BaseModel):

@@ -20,6 +20,7 @@ every rank logs the same numbers and takes the same decisions.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -48,6 +49,8 @@ from instructrec.training.distributed import (  # noqa: F401  (end_distributed r
     _metrics_over_processes,
     end_distributed,
 )
+
+log = logging.getLogger(__name__)  # one line per evaluation (the CLI shows it)
 
 __all__ = ["TrainConfig", "TrainResult", "fit", "epoch_batches", "move_to_device"]
 
@@ -247,6 +250,13 @@ def fit(
                 for k, v in metrics.items():
                     writer.add_scalar(f"eval/{k}", v, st["step"])
         st["history"].append(row)
+        if main:
+            shown = ", ".join(
+                f"{k} {v:.4f}"
+                for k, v in row.items()
+                if k not in ("step", "epoch", "lr") and isinstance(v, int | float)
+            )
+            log.info("train step %d/%d: %s", st["step"], total_steps, shown or "no metrics")
         if config.patience and st["bad_evals"] >= config.patience:
             st["stopped"] = True
         acc.wait_for_everyone()

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -240,6 +241,11 @@ class InstructionReranker:
             stacked = list(stacked)
         elif config.stack:
             fit_part, _ = stacked_frame(split.train, config.holdout)
+            log.info(
+                "reranker: re-fitting %d priors without each user's last %d training items",
+                len(priors),
+                config.holdout,
+            )
             stacked = []
             for p in priors:
                 q = copy.deepcopy(p)
@@ -260,6 +266,7 @@ class InstructionReranker:
                 cf = cf[-dataset.n_items :] if len(cf) > dataset.n_items else cf
                 encoder_config.cf_dim = int(cf.shape[1])
         texts = item_texts(dataset)
+        log.info("reranker: loading the backbone, encoding %d item texts", len(texts))
         attrs = attribute_matrix(dataset) if encoder_config.attributes else None
         from accelerate.utils import set_seed
 
@@ -274,7 +281,13 @@ class InstructionReranker:
             [getattr(p, "name", type(p).__name__) for p in priors],
         )
         rr.dataset = dataset
+        t_build = time.perf_counter()
         train = build_instances(rr, dataset, split, stacked, config)
+        log.info(
+            "reranker: %d training instances built (%.1f s)",
+            len(train.label),
+            time.perf_counter() - t_build,
+        )
         valid = Validation(rr, dataset, split, priors, config)
         init = getattr(scorer.model.head, "init_prior_weights", None)
         if init is not None and train.prior.shape[-1] and config.warm_start:
