@@ -171,3 +171,26 @@ def test_docs_and_favicon_are_served_offline(small_run_dir, server, tmp_path, br
     icon = httpx.get(base + "/favicon.ico")
     assert icon.status_code == 200 and icon.headers["content-type"] == "image/x-icon"
     assert icon.content[:4] == b"\x00\x00\x01\x00"  # an ICO file
+
+
+def test_a_new_visitor_asks_with_an_instruction_only_and_sees_why(
+    small_run_dir, server, api_key, tmp_path, browser_page
+):
+    """No user, no history: the page sends the instruction alone; every item shows its reason
+    and the page says what the instruction was understood as."""
+    url = f"sqlite:///{tmp_path / 'browser.db'}"
+    _, base = server(small_run_dir, url)
+    page = browser_page
+    page.goto(base + "/#key=" + api_key)  # the link `serve` prints signs the browser in
+    page.wait_for_selector("#signed-in:not([hidden])")
+    page.fill("#instruction", "something light for tonight")
+    page.click("#go")
+    page.wait_for_selector("#results li")
+    assert "for a new visitor" in page.inner_text("#request-info")
+    assert page.is_visible("#understood")
+    assert page.inner_text("#understood").startswith("Understood as:")
+    items = page.locator("#results li")
+    reasons = page.locator("#results li .reason")
+    assert items.count() > 0 and reasons.count() == items.count()
+    assert all(reasons.nth(k).inner_text().strip() for k in range(reasons.count()))
+    shot(page, "page-new-visitor")
