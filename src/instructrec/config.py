@@ -49,7 +49,9 @@ class DataConfig(DataSpec):
         rest = dict(d)
         seed = rest.pop("seed", 0)
         if isinstance(seed, bool) or not isinstance(seed, int):
-            raise DataError(f"data.seed must be an integer, got {seed!r}", source=source)
+            raise DataError(
+                f"data.seed must be an integer, got {seed!r}", source=source, column="data.seed"
+            )
         spec = parse_data_spec(rest, "data", source)
         return cls(**{f.name: getattr(spec, f.name) for f in fields(DataSpec)}, seed=seed)
 
@@ -226,8 +228,15 @@ def make_retriever(spec: RetrieverSpec):
 def load_data(spec: Any, **kwargs):
     """A `Dataset` from a data spec (a source string, a ``data`` section or a `DataSpec`; see
     `instructrec.data.spec`): the one loader the config and the CLI share."""
-    if isinstance(spec, DataConfig):
+    from_config = isinstance(spec, DataConfig)
+    if from_config:
         spec = DataSpec(**{f.name: getattr(spec, f.name) for f in fields(DataSpec)})
     if kwargs:
         spec = {**asdict(parse_data_spec(spec)), **kwargs}
-    return load_data_spec(spec)
+    try:
+        return load_data_spec(spec)
+    except DataError as e:
+        if not from_config or e.column is not None or "no such file" not in str(e):
+            raise
+        message = str(e).split(": ", 1)[-1] if e.source else str(e)
+        raise DataError(message, source=e.source, column="data.source") from None

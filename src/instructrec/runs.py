@@ -62,9 +62,24 @@ def train_run(
     if is_main_process():
         check_output(out_dir, resume=resume, overwrite=overwrite)
     git_commit()  # recorded as the run starts (cached), not when its manifest is written
-    dataset = dataset if dataset is not None else load_data(config.data)
+    dataset = dataset if dataset is not None else _load_logged(config)
     with staged_output(out_dir, resume=resume, overwrite=overwrite) as work:
         return train_into(config, work, dataset, split, resume=resume)
+
+
+def _load_logged(config: RunConfig):
+    """The run's data, with its one progress line (before any output folder exists)."""
+    t0 = time.perf_counter()
+    dataset = load_data(config.data)
+    log.info(
+        "data: %s, %d users, %d items, %d interactions (%.1f s)",
+        dataset.name,
+        dataset.n_users,
+        dataset.n_items,
+        len(dataset.interactions),
+        time.perf_counter() - t0,
+    )
+    return dataset
 
 
 def train_into(config: RunConfig, work: Path, dataset, split=None, *, resume: bool = False):
@@ -80,15 +95,7 @@ def train_into(config: RunConfig, work: Path, dataset, split=None, *, resume: bo
         refuse_changed_settings(work / "config.yaml", config.to_dict())
     seed_everything(config.training.seed)
     if dataset is None:
-        dataset = load_data(config.data)
-        log.info(
-            "data: %s, %d users, %d items, %d interactions (%.1f s)",
-            dataset.name,
-            dataset.n_users,
-            dataset.n_items,
-            len(dataset.interactions),
-            time.perf_counter() - t0,
-        )
+        dataset = _load_logged(config)
     if split is None:
         t1 = time.perf_counter()
         split = make_split(dataset, seed=config.data.seed)
@@ -143,7 +150,7 @@ def train_seeds(
     if is_main_process():
         check_output(out_dir, resume=resume, overwrite=overwrite)
     git_commit()
-    dataset = load_data(config.data)
+    dataset = _load_logged(config)
     with staged_output(out_dir, resume=resume, overwrite=overwrite) as work:
         return _seeds_into(config, work, dataset, seeds, echo, resume)
 

@@ -74,4 +74,5 @@ def test_accelerate_launch_with_the_shipped_fsdp_config_fails_fast_on_cpu(tmp_pa
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode != 0 and not out.exists()
     message = "the launcher asked for fsdp, which accelerate does not run on CPU"
-    assert proc.stderr.count(message) == 2, proc.stderr[-3000:]  # one per rank
+    # each rank that gets to report says it; the launcher may SIGTERM the second rank first
+    assert proc.stderr.count(message) >= 1, proc.stderr[-3000:]

@@ -97,7 +97,7 @@ def test_admin_needs_its_own_key(client, admin):
     for headers in ({}, {"X-Admin-Key": ""}, {"X-Admin-Key": "wrong"}, {"X-Admin-Key": "test-key"}):
         r = client.post("/v1/admin/model", json=body, headers=headers)
         assert r.status_code == 401 and "X-Admin-Key" in r.json()["detail"], (headers, r.text)
-    assert client.get("/v1/model").json() == {"version": "v1"}
+    assert client.get("/v1/model").json()["version"] == "v1"
     r = client.post("/v1/admin/model", json=body, headers=admin)
     assert r.status_code == 200, r.text
     assert r.json() == {"version": "v2", "previous_version": "v1", "run_dir": "v2"}
@@ -141,7 +141,8 @@ def test_reads(client):
     assert client.get("/v1/items/i3").json() == {"item_id": "i3", "title": "Movie 3"}
     assert client.get("/v1/items/nope").status_code == 404
     assert "u1" in client.get("/v1/users", params={"prefix": "u1"}).json()["users"]
-    assert client.get("/v1/model").json() == {"version": "v1"}  # no server path
+    info = client.get("/v1/model").json()
+    assert info["version"] == "v1" and "run_dir" not in info  # no server path
     assert client.get("/openapi.json").json()["paths"]["/v1/feedback"]
     page = client.get("/")
     assert page.status_code == 200 and "instructrec" in page.text
@@ -274,7 +275,7 @@ def test_bad_requests_get_4xx_with_message(client, admin, desc, path, body, stat
         assert isinstance(r.json()["errors"], list)
     if status == 405:
         assert r.headers["allow"] == "GET"
-    assert client.get("/v1/model").json() == {"version": "v1"}  # nothing served changed
+    assert client.get("/v1/model").json()["version"] == "v1"  # nothing served changed
 
 
 def test_feedback_for_item_not_shown(client):
@@ -428,12 +429,12 @@ def test_in_flight_request_finishes_on_old_version(small_rec, model_root, tmp_pa
     assert new["model_version"] == "new"
 
 
-def test_swapping_in_a_tuned_run_registers_no_second_version(client, small_run_dir):
+def test_swapping_in_a_tuned_run_registers_no_second_version(client, model_root, admin):
     """`feedback tune` registers its run (inactive); swapping it in activates that version."""
     store = client.app.state.store
-    store.register_model("tuned-7", str(small_run_dir), parent="v1", activate=False)
+    store.register_model("tuned-7", str((model_root / "v2").resolve()), parent="v1", activate=False)
     n = len(store.model_versions())
-    r = client.post("/v1/admin/model", json={"run_dir": str(small_run_dir)})
+    r = client.post("/v1/admin/model", json={"run_dir": "v2"}, headers=admin)
     assert r.status_code == 200, r.text
     assert r.json()["version"] == "tuned-7"
     assert len(store.model_versions()) == n and store.active_model()["version"] == "tuned-7"

@@ -34,7 +34,11 @@ def test_openapi_documents_errors_and_security(client):
         assert "503" not in codes or "Retry-After" in op["responses"]["503"]["headers"]
     assert ops["/v1/recommendations"]["post"]["security"] == [{"ApiKey": []}]
     assert ops["/v1/admin/model"]["post"]["security"] == [{"AdminKey": []}]
-    assert set(spec["components"]["schemas"]["ModelInfo"]["properties"]) == {"version"}
+    assert set(spec["components"]["schemas"]["ModelInfo"]["properties"]) == {
+        "version",
+        "dataset",
+        "items",
+    }
 
 
 def test_open_server_declares_no_security(small_rec, tmp_path):

@@ -150,7 +150,7 @@ def test_postgres_stopped_is_503_on_writes_then_recovers(small_rec, pg_server):
         _assert_unavailable(_feedback(c, rid, item, "k1"))
         health = c.get("/healthz")
         assert health.status_code == 200 and health.json()["status"] == "degraded"
-        assert c.get("/v1/model").json() == {"version": "v1"}  # serving state untouched
+        assert c.get("/v1/model").json()["version"] == "v1"  # serving state untouched
         pg_server.start()
         assert _recommend(c).status_code == 200
         fb = _feedback(c, rid, item, "k1")
