@@ -204,18 +204,7 @@ def tune(
     cfg = config or TuneConfig()
     out_dir = Path(out_dir)
     check_output(out_dir, overwrite=overwrite)
-    if recommender.reranker is None or not hasattr(recommender.reranker, "scorer"):
-        raise DataError(
-            "the model has no trainable reranker: feedback tuning needs a run "
-            "trained with a reranker (instructrec train ... with rerank)"
-        )
-    examples = feedback_examples(store, recommender)
-    if len(examples) < cfg.min_examples:
-        raise DataError(
-            f"{len(examples)} requests with usable feedback; need at least {cfg.min_examples} "
-            f"to tune (collect more, or lower the minimum with --min-examples)",
-            source=str(getattr(store, "url", "store")),
-        )
+    examples = _usable_examples(recommender, store, cfg, str(getattr(store, "url", "store")))
     with staged_output(out_dir, overwrite=overwrite, keep_checkpoints=False) as work:
         tuned, summary, model = _tune_into(recommender, examples, work, cfg)
         tuned.save(work)
@@ -240,6 +229,15 @@ def tune_in_memory(recommender, log, config: TuneConfig | None = None) -> tuple[
     import tempfile
 
     cfg = config or TuneConfig(min_examples=1)
+    examples = _usable_examples(recommender, log, cfg, "feedback log")
+    with tempfile.TemporaryDirectory(prefix="instructrec-tune-") as work:
+        tuned, summary, _ = _tune_into(recommender, examples, Path(work), cfg)
+    return tuned, summary
+
+
+def _usable_examples(recommender, log, cfg: TuneConfig, source: str) -> list[dict]:
+    """``log``'s feedback as training examples; a `DataError` when the model has no trainable
+    reranker or there are fewer than ``cfg.min_examples`` of them."""
     if recommender.reranker is None or not hasattr(recommender.reranker, "scorer"):
         raise DataError(
             "the model has no trainable reranker: feedback tuning needs a run "
@@ -248,12 +246,11 @@ def tune_in_memory(recommender, log, config: TuneConfig | None = None) -> tuple[
     examples = feedback_examples(log, recommender)
     if len(examples) < cfg.min_examples:
         raise DataError(
-            f"{len(examples)} requests with usable feedback; need at least {cfg.min_examples}",
-            source="feedback log",
+            f"{len(examples)} requests with usable feedback; need at least {cfg.min_examples} "
+            f"to tune (collect more, or lower the minimum with --min-examples)",
+            source=source,
         )
-    with tempfile.TemporaryDirectory(prefix="instructrec-tune-") as work:
-        tuned, summary, _ = _tune_into(recommender, examples, Path(work), cfg)
-    return tuned, summary
+    return examples
 
 
 def _tune_into(recommender, examples: list[dict], out_dir: Path, cfg: TuneConfig):
