@@ -147,6 +147,18 @@ def refuse_changed_settings(saved: Path, settings: dict[str, Any]) -> None:
         )
 
 
+def _wait_for_folder(folder: Path, timeout: float = 600.0) -> None:
+    """Wait until the main process has made ``folder`` (a `DataError` after ``timeout`` s:
+    the main process stopped before making it, e.g. on a refused --out)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not folder.is_dir():
+        if time.monotonic() > deadline:
+            raise DataError("the main process never created the run folder", source=str(folder))
+        time.sleep(0.05)
+
+
 def _barrier() -> None:
     if "torch" not in sys.modules:
         return
@@ -190,9 +202,12 @@ def staged_output(
     if main:
         check_output(out, resume=resume, overwrite=overwrite)
     work = work_dir(out, resume)
-    if main and work != out and not resume:
-        shutil.rmtree(work, ignore_errors=True)  # --overwrite: a stale partial run goes too
-    work.mkdir(parents=True, exist_ok=True)
+    if main:
+        if work != out and not resume:
+            shutil.rmtree(work, ignore_errors=True)  # --overwrite: a stale partial run goes too
+        work.mkdir(parents=True, exist_ok=True)
+    else:  # rank 0 checks --out and makes the folder: another rank must not make it first
+        _wait_for_folder(work)
     try:
         yield work
     except Exception:
