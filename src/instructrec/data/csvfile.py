@@ -11,6 +11,8 @@ with more fields than the header, a NUL byte (a binary file) or invalid UTF-8 is
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -71,41 +73,31 @@ def read_frame(
     names = read_frame_header(path, sep)
     _refuse_nul(path)
     dtype = {c: str for c in str_columns if c in names}
-    try:
-        # all columns are parsed (usecols would silently accept rows with extra fields);
-        # the parsed header replaces pandas' names (which strip nothing and rename duplicates);
-        # index_col=False: extra fields are never taken as an index (pandas warns; we refuse)
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", pd.errors.ParserWarning)
-            frame = pd.read_csv(
-                path,
-                sep=sep,
-                header=0,
-                names=names,
-                index_col=False,
-                encoding="utf-8-sig",
-                dtype=dtype,
-                keep_default_na=False,
-                na_values=[""],
-                engine="c",
-            )
-    except pd.errors.ParserWarning:
-        raise DataError(
-            f"more fields than the {len(names)} of the header",
-            source=str(path),
-            line=_first_long_row(path, sep, len(names)),
-        ) from None
-    except UnicodeDecodeError:
-        line, byte = utf8_error_line(path)
-        raise DataError(
-            f"not valid UTF-8 (byte {byte!r}); save the file as UTF-8", source=str(path), line=line
-        ) from None
-    except pd.errors.EmptyDataError:
-        raise DataError(
-            "no header line: expected column names on line 1", source=str(path), line=1
-        ) from None
-    except pd.errors.ParserError as e:
-        raise _parser_error(e, path, sep) from None
+    with _csv_errors(path, sep):
+        try:
+            # all columns are parsed (usecols would silently accept rows with extra fields);
+            # the parsed header replaces pandas' names (which strip nothing and rename duplicates);
+            # index_col=False: extra fields are never taken as an index (pandas warns; we refuse)
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", pd.errors.ParserWarning)
+                frame = pd.read_csv(
+                    path,
+                    sep=sep,
+                    header=0,
+                    names=names,
+                    index_col=False,
+                    encoding="utf-8-sig",
+                    dtype=dtype,
+                    keep_default_na=False,
+                    na_values=[""],
+                    engine="c",
+                )
+        except pd.errors.ParserWarning:
+            raise DataError(
+                f"more fields than the {len(names)} of the header",
+                source=str(path),
+                line=_first_long_row(path, sep, len(names)),
+            ) from None
     return frame
 
 
@@ -161,23 +153,11 @@ def _parser_error(e: Exception, path: Path, sep: str) -> DataError:
     )
 
 
-def read_frame_header(path: Path, sep: str | None) -> list[str]:
-    """Column names of a CSV/TSV file, parsed by the CSV parser that reads the rows (quoted
-    names such as ``"item,id"`` are one name), surrounding spaces stripped. A missing header,
-    invalid UTF-8 or a name given twice is a `DataError` naming line 1 (and the column)."""
-    path = Path(path)
-    sep = _sep(path, sep)
+@contextmanager
+def _csv_errors(path: Path, sep: str) -> Iterator[None]:
+    """The CSV parser's failures as one-line `DataError`s naming the file (and line)."""
     try:
-        head = pd.read_csv(
-            path,
-            sep=sep,
-            header=None,
-            nrows=1,
-            dtype=str,
-            keep_default_na=False,
-            encoding="utf-8-sig",
-            engine="c",
-        )
+        yield
     except UnicodeDecodeError:
         line, byte = utf8_error_line(path)
         raise DataError(
@@ -189,6 +169,25 @@ def read_frame_header(path: Path, sep: str | None) -> list[str]:
         ) from None
     except pd.errors.ParserError as e:
         raise _parser_error(e, path, sep) from None
+
+
+def read_frame_header(path: Path, sep: str | None) -> list[str]:
+    """Column names of a CSV/TSV file, parsed by the CSV parser that reads the rows (quoted
+    names such as ``"item,id"`` are one name), surrounding spaces stripped. A missing header,
+    invalid UTF-8 or a name given twice is a `DataError` naming line 1 (and the column)."""
+    path = Path(path)
+    sep = _sep(path, sep)
+    with _csv_errors(path, sep):
+        head = pd.read_csv(
+            path,
+            sep=sep,
+            header=None,
+            nrows=1,
+            dtype=str,
+            keep_default_na=False,
+            encoding="utf-8-sig",
+            engine="c",
+        )
     names = [str(c).strip() for c in head.iloc[0].tolist()] if len(head) else []
     if not any(names):
         raise DataError("no header line: expected column names on line 1", source=str(path), line=1)
