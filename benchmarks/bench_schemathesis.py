@@ -22,7 +22,6 @@ import os
 import platform
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -48,28 +47,11 @@ def build_models(root: Path) -> Path:
 
 
 def start(run: Path, root: Path, db: str) -> tuple[subprocess.Popen, str]:
-    import httpx
+    from instructrec.testing.server import start_serve
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    cmd = [sys.executable, "-c", "from instructrec.cli import main; main()", "serve"]
-    cmd += ["--model", str(run), "--model-root", str(root), "--db", db, "--port", str(port)]
-    cmd += ["--api-key", KEY, "--admin-key", ADMIN_KEY, "--seed", "0", "--log-level", "error"]
-    cmd += ["--db-timeout", "2"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited: {proc.stderr.read().decode()[-2000:]}")
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1.0).status_code == 200:
-                return proc, base
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError("server did not become healthy")
+    args = ["--model", str(run), "--model-root", str(root), "--db", db]
+    args += ["--api-key", KEY, "--admin-key", ADMIN_KEY, "--seed", "0", "--log-level", "error"]
+    return start_serve(args + ["--db-timeout", "2"], timeout=60.0)
 
 
 def server_counts(base: str) -> dict[str, int]:

@@ -99,59 +99,16 @@ def client(small_rec, store, model_root):
         yield c
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start_server(
     run_dir, db_url: str, api_key: str = API_KEY, timeout: float = 60.0, extra: tuple = ()
 ):
     """`instructrec serve` in a subprocess on a free loopback port; returns (process, base URL)
     once /healthz answers. ``extra``: more command-line arguments."""
-    import subprocess
-    import sys
-    import time
+    from instructrec.testing.server import start_serve
 
-    import httpx
-
-    port = free_port()
-    cmd = [
-        sys.executable,
-        "-c",
-        "from instructrec.cli import main; main()",
-        "serve",
-        "--model",
-        str(run_dir),
-        "--db",
-        db_url,
-        "--port",
-        str(port),
-        "--api-key",
-        api_key,
-        "--seed",
-        "0",
-        "--log-level",
-        "warning",
-        *extra,
-    ]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited: {proc.stderr.read().decode()[-2000:]}")
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1.0).status_code == 200:
-                return proc, base
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError("server did not become healthy in time")
+    args = ["--model", str(run_dir), "--db", db_url, "--api-key", api_key]
+    args += ["--seed", "0", "--log-level", "warning", *extra]
+    return start_serve(args, timeout)
 
 
 @pytest.fixture()
