@@ -25,7 +25,7 @@ import pandas as pd
 from instructrec.data.dataset import Dataset
 
 from .attributes import PRICE_BANDS, ItemAttributes, article, genre_label, item_attributes
-from .titles import domain_noun
+from .titles import brand_phrase_of, item_nouns
 
 # genre (lower case) -> (group of genres a vague wish accepts, phrasings)
 VAGUE = {
@@ -153,32 +153,13 @@ def _specific(dataset: Dataset, attrs: ItemAttributes, items: np.ndarray, rng) -
     band = attrs.price_band[items].astype(np.int64)
     band = np.where((band >= 0) & (u[:, 6] > 0.7), band, -1)
     variant = (u[:, 1] < 0.5).astype(np.int64)
-    nouns, noun_code = _item_nouns(dataset, items)
+    nouns, noun_code = item_nouns(dataset, items)
     cols = [g1, g2, dec, yr, cat, brand, band, variant, noun_code]
-    brand_phrase = _brand_phrase(dataset)
+    brand_phrase = brand_phrase_of(dataset)
     return _by_combination(
         cols,
         lambda c: _specific_text(attrs, nouns[c[-1]], *c[:-1], brand_phrase=brand_phrase),
     )
-
-
-def _item_nouns(dataset: Dataset, items: np.ndarray) -> tuple[list[str], np.ndarray]:
-    """What each item is called: the domain noun ("game"), or the item's ``kind`` where the
-    table has one and it differs ("accessory": "an xbox 360 accessory", not "game")."""
-    noun = domain_noun(dataset)[0]
-    table = dataset.items
-    if "kind" not in table.columns or len(items) == 0:
-        return [noun], np.zeros(len(items), np.int64)
-    kind = table["kind"].astype(object).where(table["kind"].notna(), noun)
-    kind = kind.map(lambda v: str(v).strip().lower() or noun).to_numpy(object)[items]
-    codes, uniques = pd.factorize(pd.Series(kind, dtype=object))
-    return [str(x) for x in uniques], codes.astype(np.int64)
-
-
-def _brand_phrase(dataset: Dataset) -> str:
-    """How an intention names an item's brand column: meta["brand_phrase"] or "by {}"."""
-    phrase = dataset.meta.get("brand_phrase") if isinstance(dataset.meta, dict) else None
-    return str(phrase) if phrase and "{}" in str(phrase) else "by {}"
 
 
 def _specific_text(

@@ -143,3 +143,22 @@ def domain_words(dataset: Dataset) -> dict[str, str]:
     noun, nouns = domain_noun(dataset)
     meta = _meta(dataset)
     return domain_words_for(noun, nouns, meta.get("verbs"), meta.get("a_noun"))
+
+
+def item_nouns(dataset: Dataset, items: np.ndarray) -> tuple[list[str], np.ndarray]:
+    """What each item is called: the domain noun ("game"), or the item's ``kind`` where the
+    table has one and it differs ("accessory": "an xbox 360 accessory", not "game")."""
+    noun = domain_noun(dataset)[0]
+    table = dataset.items
+    if "kind" not in table.columns or len(items) == 0:
+        return [noun], np.zeros(len(items), np.int64)
+    kind = table["kind"].astype(object).where(table["kind"].notna(), noun)
+    kind = kind.map(lambda v: str(v).strip().lower() or noun).to_numpy(object)[items]
+    codes, uniques = pd.factorize(pd.Series(kind, dtype=object))
+    return [str(x) for x in uniques], codes.astype(np.int64)
+
+
+def brand_phrase_of(dataset: Dataset) -> str:
+    """How an intention names an item's brand column: meta["brand_phrase"] or "by {}"."""
+    phrase = dataset.meta.get("brand_phrase") if isinstance(dataset.meta, dict) else None
+    return str(phrase) if phrase and "{}" in str(phrase) else "by {}"
