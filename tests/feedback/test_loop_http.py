@@ -120,3 +120,48 @@ def test_loop_through_the_service_tunes_swaps_and_does_not_do_worse(served, tmp_
     per_round = rows.groupby(["arm", "round"])["cum_hits"].mean().unstack(0)
     assert (per_round["loop"].iloc[1:] >= per_round["control"].iloc[1:]).all()
     assert cum["loop"] > cum["control"]
+
+
+class _FakeService:
+    """Answers /v1/recommendations with a fixed ranking minus the sent history (what the
+    server does) and records every body."""
+
+    def __init__(self, ranking: list[str]) -> None:
+        self.ranking, self.bodies = ranking, []
+
+    def post(self, path, json):
+        import httpx
+
+        self.bodies.append((path, json))
+        if path == "/v1/feedback":
+            return httpx.Response(200, json={})
+        items = [i for i in self.ranking if i not in set(json["history"])][: json["n"]]
+        out = {"request_id": f"r{len(self.bodies)}", "items": [{"item_id": i} for i in items]}
+        return httpx.Response(200, json={**out, "model_version": "v"})
+
+
+def test_client_caps_the_history_and_never_shows_a_consumed_or_shown_item():
+    import numpy as np
+
+    from instructrec.feedback.replay import ReplayUser
+    from instructrec.feedback.replay_http import MAX_HISTORY, ReplayClient
+    from instructrec.testing.datasets import synthetic_dataset
+
+    ds = synthetic_dataset(n_users=5, n_items=260, per_user=3)
+    ids = ds.item_ids.astype(str)
+    known = np.arange(210)  # longer than the service's cap: the oldest 10 are not sent
+    user = ReplayUser(0, known, {211: 5.0, 3: 4.0, 215: 1.0})
+    ranking = [str(ids[i]) for i in [3, 5, 211, 212, 213, 214, 215, 216, 217, 218]]
+    fake = _FakeService(ranking)
+    loop = ReplayClient("loop", fake, ds, [user], Mechanisms(session=True), n=3)
+    r1 = loop.round(1)[0]
+    path, body = fake.bodies[0]
+    assert len(body["history"]) == MAX_HISTORY and body["n"] == 3 + 10
+    assert r1["items"] == [211, 212, 213] and r1["hits"] == 1 and r1["like"] == 1
+    assert [b["signal"] for p, b in fake.bodies[1:]] == ["like", "skip", "skip"]
+    r2 = loop.round(2)[0]  # 211 liked -> history; 212, 213 shown -> dropped by the client
+    assert r2["items"] == [214, 215, 216] and r2["dislike"] == 1 and r2["cum_hits"] == 2
+    control = ReplayClient("control", _FakeService(ranking), ds, [user], Mechanisms(), n=3,
+                           post_feedback=False)  # fmt: skip
+    assert [control.round(r)[0]["items"] for r in (1, 2)] == [[211, 212, 213]] * 2
+    assert control.feedback_posted == 0 and loop.feedback_posted == 6

@@ -15,6 +15,9 @@ What the server applies and what the client does (the server keeps no session):
              items shown earlier are not shown again: it asks for ``n`` + (shown earlier,
              outside the history) items and drops those (``norepeat`` alone does only this)
 
+A history longer than the service's cap is sent as its newest 200 items; the client then
+drops the older consumed items itself (in every arm, as the server would).
+
 A request carries the explicit history and never the user id: the served run's stored
 sequences hold the user's hidden future. Over-fetched items the client dropped are stored
 with the request but get no feedback (tuning sees them as shown without an answer).
@@ -38,6 +41,7 @@ from .mechanisms import Mechanisms, new_state, observe
 from .replay import SIGNALS, ReplayUser, answer, round_metrics
 
 MAX_N = 100  # the service's cap on items per response (serving.schemas.MAX_N)
+MAX_HISTORY = 200  # ... and on the items of an explicit history (serving.schemas.MAX_HISTORY)
 
 
 class ReplayClient:
@@ -68,15 +72,25 @@ class ReplayClient:
         self.feedback_posted = 0
 
     def request_body(self, k: int, rnd: int) -> dict:
-        """The JSON body of user ``k``'s request in round ``rnd`` (explicit history only)."""
+        """The JSON body of user ``k``'s request in round ``rnd`` (explicit history only: its
+        newest `MAX_HISTORY` items, the service's cap)."""
         st, mech = self.states[k], self.mech
-        body: dict[str, Any] = {"history": [str(self.ids[i]) for i in st.history], "n": self.n}
+        sent = st.history[-MAX_HISTORY:]
+        body: dict[str, Any] = {"history": [str(self.ids[i]) for i in sent], "n": self.n}
         if st.instruction and (rnd == 1 or mech.session):  # said once; a session keeps it
             body["instruction"] = st.instruction
-        if mech.session or mech.norepeat:
-            extra = len(st.shown - set(st.history))  # the server already drops the history
-            body["n"] = min(self.n + extra, MAX_N)
+        body["n"] = min(self.n + len(self.dropped(k) - set(sent)), MAX_N)
         return body
+
+    def dropped(self, k: int) -> set[int]:
+        """Items user ``k`` is never shown: consumed ones (the server drops those it was
+        sent; the client those beyond the cap) and, with a session or norepeat, any shown
+        in an earlier round."""
+        st = self.states[k]
+        out = set(st.history)
+        if self.mech.session or self.mech.norepeat:
+            out |= st.shown
+        return out
 
     def round(self, rnd: int) -> list[dict]:
         """Play round ``rnd`` for every user; one metrics row per user."""
@@ -88,7 +102,8 @@ class ReplayClient:
             ans = r.json()
             raw = [it["item_id"] for it in ans["items"]]
             items = self.dataset.item_index(raw) if raw else np.empty(0, np.int64)
-            shown = [int(i) for i in items if int(i) not in st.shown][: self.n]
+            drop = self.dropped(k)
+            shown = [int(i) for i in items if int(i) not in drop][: self.n]
             sig = [answer(i, u.hidden, self.rng, self.noise) for i in shown]
             m = round_metrics(np.asarray(shown), u.hidden, st.hit_before, st.liked_before)
             st.hit_before.update(i for i in shown if i in u.hidden)
