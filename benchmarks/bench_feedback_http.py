@@ -184,7 +184,11 @@ def write(args, run, sums: dict, meta: dict) -> None:
             lines.append(
                 f"| {r['round']} | {r['metric']} | {r['control']:.3f} | {r['treated']:.3f} | "
                 f"{r['diff']:+.3f} [{r['diff_lo']:+.3f}, {r['diff_hi']:+.3f}] | "
-                f"{r['ratio']:.2f}x [{r['ratio_lo']:.2f}, {r['ratio_hi']:.2f}] |"
+                + (
+                    f"{r['ratio']:.2f}x [{r['ratio_lo']:.2f}, {r['ratio_hi']:.2f}] |"
+                    if r["ratio"] == r["ratio"]  # no ratio where control's mean is 0
+                    else "- |"
+                )
             )
         lines.append("")
     (args.out / f"{args.name}.md").write_text("\n".join(lines))
