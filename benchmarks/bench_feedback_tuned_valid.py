@@ -92,7 +92,7 @@ def main() -> None:
     t0 = time.perf_counter()
     say = lambda m: print(f"{m} ({time.perf_counter() - t0:.0f} s)", file=sys.stderr)  # noqa: E731
     reuse = args.reuse_log and (args.work / "feedback.db").exists()
-    if reuse:  # the store and the replay rows of an earlier run: tune and evaluate again
+    if reuse:  # the store of an earlier run (its feedback): tune and evaluate again
         shutil.rmtree(args.work / "tuned", ignore_errors=True)
         base_dir = args.work / "base"
     else:
