@@ -5,7 +5,7 @@ transformers and peft (no pandas, no data files):
 
 1. ``prepare`` (here): load a saved run (dataset, split, the prior retrievers fitted on all
    training data), fit the stacked priors (cached under ``--cache``), build the bi-encoder's
-   training instances (`training.instances.build_instances`, the run's `RerankerConfig`,
+   training instances (`rerank.instances.build_instances`, the run's `RerankerConfig`,
    capped at ``--max-instances``), 400 validation rows for calibration, and, for each
    protocol, exactly what `instructrec.evaluation.run` (stage "valid", never test) would feed
    a model: rows, candidates, query texts, prior features. Writes a bundle (JSON + .npz).
@@ -42,8 +42,8 @@ RIVALS = ["score-mix", "sasrec+filter", "instructrec", "sasrec"]
 # ---------------------------------------------------------------------- prepare (CPU, data)
 def stacked_priors(priors, dataset, split, holdout: int, cache: Path):
     """The prior retrievers re-fitted without each user's last ``holdout`` training items."""
+    from instructrec.rerank.rerank_features import stacked_frame
     from instructrec.retrieval.base import Retriever
-    from instructrec.training.rerank_features import stacked_frame
 
     out = []
     fit_part, _ = stacked_frame(split.train, holdout)
@@ -69,7 +69,7 @@ class Capture:
         self.rr, self.priors, self.calls = rr, priors, []
 
     def score_candidates(self, users, candidates, histories, intentions=None, templates=None):
-        from instructrec.training.rerank_features import score_priors
+        from instructrec.rerank.rerank_features import score_priors
 
         cands = np.asarray(candidates, np.int64)
         raw = score_priors(self.priors, np.asarray(users), cands, list(histories))
@@ -89,11 +89,11 @@ def prepare(args) -> None:
     from instructrec.data import load_split
     from instructrec.evaluation.run import run as run_protocol
     from instructrec.recommender import Recommender
+    from instructrec.rerank.instances import TextSide
     from instructrec.rerank.joint import JointConfig, JointReranker
     from instructrec.rerank.joint_fit import build_joint_instances, validation_rows
-    from instructrec.training.instances import TextSide
-    from instructrec.training.rerank_features import item_texts
-    from instructrec.training.reranker import RerankerConfig
+    from instructrec.rerank.rerank_features import item_texts
+    from instructrec.rerank.reranker import RerankerConfig
 
     run_dir, eval_dir, bundle = Path(args.run), Path(args.eval), Path(args.bundle)
     bundle.mkdir(parents=True, exist_ok=True)

@@ -243,11 +243,11 @@ def main(argv: list[str] | None = None) -> dict:
     from instructrec.evaluation import protocols as P
     from instructrec.models.encoder import EncoderConfig
     from instructrec.recommender import Recommender
+    from instructrec.rerank.reranker import InstructionReranker, RerankerConfig
     from instructrec.retrieval.itemknn import ItemKNN
     from instructrec.retrieval.pop import Pop
     from instructrec.retrieval.sasrec import SASRec, SASRecConfig
     from instructrec.training.config import TrainConfig
-    from instructrec.training.reranker import InstructionReranker, RerankerConfig
 
     t0 = time.perf_counter()
     dataset = load_movielens_100k()

@@ -43,8 +43,8 @@ def rec():
     """Every retriever as a prior, and a small untrained reranker with perturbed weights (so
     the round trip is not trivially the initialisation) and a pointwise head."""
     from instructrec.models.encoder import EncoderConfig, EncoderScorer
-    from instructrec.training.instances import TextSide
-    from instructrec.training.reranker import (
+    from instructrec.rerank.instances import TextSide
+    from instructrec.rerank.reranker import (
         InstructionReranker,
         RerankerConfig,
         attribute_matrix,
@@ -155,7 +155,11 @@ def _old_layout(r: Recommender, out: Path) -> Path:
         (rr / "reranker.json").read_text().replace('"format": 2,', "")
     )
     (rr / "text.json").unlink()
-    (rr / "text.pkl").write_bytes(pickle.dumps(r.reranker.text))
+    # as an old instructrec wrote it: TextSide lived in training/instances.py then
+    text = pickle.dumps(r.reranker.text, protocol=2)
+    moved = b"instructrec.rerank.instances\nTextSide"
+    assert moved in text
+    (rr / "text.pkl").write_bytes(text.replace(moved, b"instructrec.training.instances\nTextSide"))
     from safetensors.torch import load_file
 
     enc = rr / "encoder"

@@ -5,7 +5,7 @@
     retriever:  the first stage (proposes candidates; the `full` protocol reranks its top 20)
     priors:     retrievers whose scores enter the reranker as collaborative prior features
     backbone:   the encoder reranker's architecture (`instructrec.models.encoder.EncoderConfig`)
-    reranker:   how training instances are built (`instructrec.training.reranker.RerankerConfig`)
+    reranker:   how training instances are built (`instructrec.rerank.reranker.RerankerConfig`)
     training:   the optimisation loop (`instructrec.training.config.TrainConfig`, minus output_dir)
 
 Every section is a dataclass with one-line comments; unknown keys and values of the wrong type
@@ -26,8 +26,8 @@ from .data.settings import check_mapping, check_value, field_types
 from .data.spec import DataSpec, load_data_spec, parse_data_spec
 from .data.yamlfile import dump_yaml, read_yaml_mapping
 from .models.encoder import EncoderConfig
+from .rerank.reranker import RerankerConfig
 from .training.config import DEVICES, MIXED_PRECISION, TrainConfig
-from .training.reranker import RerankerConfig
 
 
 @dataclass

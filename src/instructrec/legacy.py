@@ -24,7 +24,11 @@ from .data.errors import DataError
 from .data.runfiles import FORMAT, read_json, write_json
 
 # (module, name) recorded in an old pickle -> where the class lives now (for moved classes)
-RENAMED: dict[tuple[str, str], str] = {}
+RENAMED: dict[tuple[str, str], str] = {
+    # the reranker's modules moved from training/ to rerank/ (issue 13); an old run pickled
+    # only its TextSide (reranker/text.pkl) from them
+    ("instructrec.training.instances", "TextSide"): "instructrec.rerank.instances:TextSide",
+}
 # files an old run may hold besides its pickles that are copied as they are (plain data)
 DATA_SUFFIXES = {".json", ".yaml", ".yml", ".npy", ".npz", ".txt", ".md", ".parquet"}
 
@@ -82,7 +86,7 @@ def _convert_reranker(src: Path, dst: Path) -> None:
     import torch
     from safetensors.torch import save_file
 
-    from .training.instances import TextSide
+    from .rerank.instances import TextSide
 
     shutil.copytree(
         src, dst, ignore=shutil.ignore_patterns("*.pkl", "*.pt", "*.pth", "*.bin", "*.safetensors")

@@ -59,7 +59,7 @@ INSTRUCTION_DEPTH = 200  # retriever items among an instruction's candidates (pl
 class Recommender:
     """Retriever + optional reranker. ``reranker`` is any object with
     ``score_candidates(users, candidates, histories, intentions=None, templates=None)``
-    returning an (n, k) array (see `instructrec.training.reranker.InstructionReranker`)."""
+    returning an (n, k) array (see `instructrec.rerank.reranker.InstructionReranker`)."""
 
     def __init__(
         self,
@@ -132,8 +132,8 @@ class Recommender:
         import tempfile
         import time
 
+        from .rerank.reranker import InstructionReranker
         from .training.config import TrainConfig
-        from .training.reranker import InstructionReranker
 
         cfg = self.config
         out = (
@@ -396,7 +396,7 @@ class Recommender:
 
 
 RERANKERS = {  # registry name -> "module:Class" (the name is what a saved run records)
-    "instruction": "instructrec.training.reranker:InstructionReranker",
+    "instruction": "instructrec.rerank.reranker:InstructionReranker",
 }
 SEQUENCES_FILE = "sequences.safetensors"
 

@@ -17,8 +17,8 @@ from instructrec.testing.datasets import synthetic_dataset
 @pytest.fixture(scope="module")
 def setup():
     from instructrec.models.encoder import EncoderConfig, EncoderScorer
-    from instructrec.training.instances import TextSide
-    from instructrec.training.reranker import (
+    from instructrec.rerank.instances import TextSide
+    from instructrec.rerank.reranker import (
         InstructionReranker,
         RerankerConfig,
         attribute_matrix,

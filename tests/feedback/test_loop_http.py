@@ -25,10 +25,10 @@ def served(tmp_path_factory):
     from instructrec.feedback.replay_report import refit_priors
     from instructrec.models.encoder import EncoderConfig, EncoderScorer
     from instructrec.recommender import Recommender
+    from instructrec.rerank.instances import TextSide
+    from instructrec.rerank.reranker import InstructionReranker, RerankerConfig, item_texts
     from instructrec.retrieval.itemknn import ItemKNN
     from instructrec.testing.datasets import synthetic_dataset
-    from instructrec.training.instances import TextSide
-    from instructrec.training.reranker import InstructionReranker, RerankerConfig, item_texts
 
     ds = synthetic_dataset(n_users=30, n_items=50, per_user=14, seed=3)
     split = make_split(ds, seed=0)

@@ -50,8 +50,8 @@ def plain_rec():
 def rec_with_reranker(plain_rec):
     """The item-kNN recommender plus a fresh MiniLM reranker (LoRA r=4): slow to build."""
     from instructrec.models.encoder import EncoderConfig, EncoderScorer
-    from instructrec.training.instances import TextSide
-    from instructrec.training.reranker import InstructionReranker, RerankerConfig, item_texts
+    from instructrec.rerank.instances import TextSide
+    from instructrec.rerank.reranker import InstructionReranker, RerankerConfig, item_texts
 
     ds = plain_rec.dataset
     rec = Recommender(ds, plain_rec.retriever)

@@ -16,8 +16,8 @@ from instructrec.feedback.optimize import check_template
 from instructrec.instructions import domain_verbs, domain_words, render
 from instructrec.instructions.catalogue import Template, TemplateCatalogue
 from instructrec.instructions.render import RowData, render_rows
+from instructrec.rerank.instances import TextSide, render_queries
 from instructrec.testing.datasets import synthetic_dataset
-from instructrec.training.instances import TextSide, render_queries
 
 # sha256(text + "\0" + choices)[:12] of every template as it read before the domain fields
 # existed (MovieLens wording, "watched" spelled out). Trained models and reported numbers

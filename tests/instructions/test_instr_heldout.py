@@ -9,7 +9,7 @@ import pytest
 from instructrec.data.errors import DataError
 from instructrec.instructions import TemplateCatalogue, render
 from instructrec.instructions.catalogue import parse_pieces
-from instructrec.training.instances import TextSide, render_queries
+from instructrec.rerank.instances import TextSide, render_queries
 
 # the slots the protocols render: cand10/cand20/full/hard/cold, vague, search(-hard), P2, pointwise
 TEST_SLOTS = ["P1I0T3", "P1I1T3", "P1I2T3", "P2I0T3", "P1I0T0"]

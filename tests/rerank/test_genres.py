@@ -24,8 +24,8 @@ def weak_rec(ml100k, ml100k_split):
     import torch
 
     from instructrec.models.encoder import EncoderConfig, EncoderScorer
-    from instructrec.training.instances import TextSide
-    from instructrec.training.reranker import InstructionReranker, RerankerConfig, item_texts
+    from instructrec.rerank.instances import TextSide
+    from instructrec.rerank.reranker import InstructionReranker, RerankerConfig, item_texts
 
     torch.set_num_threads(1)
     knn = ItemKNN()

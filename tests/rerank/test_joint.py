@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
+from instructrec.rerank.instances import TextSide
 from instructrec.rerank.joint import JointConfig, JointReranker, pack, special_ids
 from instructrec.rerank.joint_fit import JointTrainConfig, fit_joint
-from instructrec.training.instances import TextSide
 
 GENRES = ["Comedy", "Horror", "Western", "Romance"]
 TITLES = [f"Movie {j}" for j in range(24)]
@@ -222,7 +222,7 @@ def test_warm_start_is_the_priors_only_fit():
     """`fit_prior_weights` with no text part is `fit_prior_mixture` (what the bi-encoder's
     head starts from), and a text part that already ranks the target lowers its need."""
     from instructrec.rerank.joint_fit import fit_prior_weights
-    from instructrec.training.rerank_features import fit_prior_mixture
+    from instructrec.rerank.rerank_features import fit_prior_mixture
 
     rng = np.random.default_rng(0)
     prior = rng.normal(size=(200, 6, 2)).astype(np.float32)

@@ -10,7 +10,7 @@ rows. A gain of the reranker over it is what the language model adds. Per (row, 
   candidate's vector and the mean vector of the last ``history_len`` history items (the
   reranker reads the same CF vectors through its item and history towers);
 - ``intent_match`` / ``intent_excluded``: the reranker's parsed-intention channel
-  (`training.intentions.intention_match`: the graded match of the candidate with what
+  (`rerank.intentions.intention_match`: the graded match of the candidate with what
   `parse_intention` reads in the intention TEXT; excluded candidates split off into their
   own 0/1 feature), and ``has_intention`` (row-level, for the tree model). With
   ``intent_source="attrs"`` the structured intention dicts are used instead (an oracle
@@ -127,7 +127,7 @@ class ScoreMix:
 
     # ------------------------------------------------------------------ features
     def _item_features(self, train: pd.DataFrame, shrink: float) -> None:
-        from ..training.rerank_features import attribute_matrix
+        from ..rerank.rerank_features import attribute_matrix
 
         items = train["item"].to_numpy(np.int64)
         if len(items) and (items.min() < 0 or items.max() >= self.n_items):
@@ -199,7 +199,7 @@ class ScoreMix:
         if self.intent_source == "text":
             if intentions is None:
                 return zero, zero, np.zeros(n)
-            from ..training.intentions import intention_match
+            from ..rerank.intentions import intention_match
 
             has = np.array([bool(t and str(t).strip()) for t in intentions], np.float64)
             m = intention_match(self.dataset, [str(t) if t else "" for t in intentions], cands)

@@ -1,6 +1,6 @@
 """Joint reader: the request and every candidate read together, in ONE encoder pass.
 
-The bi-encoder reranker (`instructrec.training.reranker`) compares a 48-token query vector
+The bi-encoder reranker (`instructrec.rerank.reranker`) compares a 48-token query vector
 with one frozen vector per item: no instruction token ever attends to a candidate token.
 Here, as in LlamaRec's single-pass verbaliser (Yue et al. 2023) but for an encoder, one
 sequence per request holds the query and all candidates:
@@ -227,7 +227,7 @@ class JointReranker:
         self.model = model
         self.tokenizer = tokenizer
         self.item_texts = list(item_texts)
-        self.text = text  # training.instances.TextSide (titles + domain words)
+        self.text = text  # rerank.instances.TextSide (titles + domain words)
         self.config = config
         self.prior_names = list(prior_names or [])
         self.specials = special_ids(tokenizer)
@@ -246,7 +246,7 @@ class JointReranker:
     # ------------------------------------------------------------------ inputs
     def queries(self, histories, intentions=None, templates=None, preferences=None, slots=None):
         """Query texts (instruction + the last ``query_history`` titles) for a batch."""
-        from ..training.instances import render_queries
+        from .instances import render_queries
 
         return render_queries(
             self.text,
@@ -282,7 +282,7 @@ class JointReranker:
         if self.config.intent_match and intentions is not None:
             if self.dataset is None:
                 raise ValueError("the intention-match channel needs reranker.dataset")
-            from ..training.intentions import intention_match
+            from .intentions import intention_match
 
             z[:, :, n_ret] = intention_match(self.dataset, intentions, cands)
         return z
@@ -362,7 +362,7 @@ class JointReranker:
 
         from ..data.errors import DataError
         from ..data.runfiles import read_json, refuse_pickles
-        from ..training.instances import TextSide
+        from .instances import TextSide
 
         directory = Path(directory)
         refuse_pickles(directory)

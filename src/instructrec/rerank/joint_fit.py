@@ -1,6 +1,6 @@
 """Training the joint reader (`instructrec.rerank.joint`) on the bi-encoder's instances.
 
-The instances are exactly the bi-encoder reranker's (`training.instances.build_instances`):
+The instances are exactly the bi-encoder reranker's (`rerank.instances.build_instances`):
 stacked priors (retrievers re-fitted without each user's last ``holdout`` training items,
 those items the targets), uniform + hard negatives, slots P1/P2 x I0/I1/I2 over the seen
 templates, the intention-match channel from the intention TEXT. Only the reader differs: the
@@ -47,7 +47,7 @@ def build_joint_instances(rr: JointReranker, dataset, split, stacked: Sequence, 
     reader's). Returns an `Instances` (texts, cands, label, hist, prior)."""
     from dataclasses import replace
 
-    from ..training.instances import build_instances
+    from .instances import build_instances
 
     cfg = replace(
         config, query_history=rr.config.query_history, intent_match=rr.config.intent_match
@@ -63,7 +63,7 @@ def build_joint_instances(rr: JointReranker, dataset, split, stacked: Sequence, 
 
 def fit_prior_weights(rest, prior, label, init=None, steps: int = 50) -> np.ndarray:
     """Weights w (P,) minimising listwise CE of softmax(rest + prior @ w) (LBFGS, convex):
-    with ``rest`` = 0 the priors-only fit (`training.rerank_features.fit_prior_mixture`),
+    with ``rest`` = 0 the priors-only fit (`rerank.rerank_features.fit_prior_mixture`),
     with ``rest`` = the text scores the calibration."""
     x = torch.as_tensor(np.asarray(prior, np.float32))
     r = torch.as_tensor(np.asarray(rest, np.float32))
@@ -185,10 +185,10 @@ class ValidRows:
 
 
 def validation_rows(rr: JointReranker, dataset, split, priors, n_rows=400, seed=0) -> ValidRows:
-    """``n_rows`` validation rows (as `training.instances.Validation` picks them: cand10
+    """``n_rows`` validation rows (as `rerank.instances.Validation` picks them: cand10
     candidates, priors from the retrievers fitted on all training data)."""
-    from ..training.intentions import intentions_for
-    from ..training.rerank_features import score_priors
+    from .intentions import intentions_for
+    from .rerank_features import score_priors
 
     frame = split.valid
     rows = np.arange(len(frame))

@@ -10,16 +10,16 @@ import pytest
 
 from instructrec.data import make_split
 from instructrec.models.encoder import EncoderConfig
-from instructrec.retrieval.itemknn import ItemKNN
-from instructrec.retrieval.pop import Pop
-from instructrec.training.config import TrainConfig
-from instructrec.training.reranker import (
+from instructrec.rerank.reranker import (
     InstructionReranker,
     RerankerConfig,
     item_texts,
     ranking_metrics,
     stacked_frame,
 )
+from instructrec.retrieval.itemknn import ItemKNN
+from instructrec.retrieval.pop import Pop
+from instructrec.training.config import TrainConfig
 
 
 def _synthetic_dataset(**kw):
@@ -117,7 +117,7 @@ def test_training_ran_with_the_engine(trained):
 
 
 def test_prior_mixture_recovers_the_informative_prior():
-    from instructrec.training.reranker import fit_prior_mixture
+    from instructrec.rerank.reranker import fit_prior_mixture
 
     rng = np.random.default_rng(0)
     prior = rng.normal(size=(400, 6, 2)).astype(np.float32)
@@ -200,8 +200,8 @@ def test_load_rejects_a_non_run(tmp_path):
 def test_cf_embeddings_come_from_the_stacked_twin(world, tmp_path, cf_stacked):
     """With cf_stacked (default) the cached CF item vectors are the stacked retriever's: the
     one fitted on all training data has seen the reranker's training targets (a leak)."""
+    from instructrec.rerank.reranker import stacked_frame
     from instructrec.retrieval.bpr import BPR
-    from instructrec.training.reranker import stacked_frame
 
     ds, split, _ = world
     full = BPR(dim=8, max_epochs=2).fit(split.train, ds.n_users, ds.n_items)

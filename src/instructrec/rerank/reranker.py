@@ -80,7 +80,7 @@ class InstructionReranker:
         self.prior_names = list(prior_names or [])
         self.train_result = None
         self.prior_mixture: list[float] | None = None  # warm-start weights (for the record)
-        self.pointwise = None  # training.pointwise.PointwiseHead (Yes/No), when fitted
+        self.pointwise = None  # rerank.pointwise.PointwiseHead (Yes/No), when fitted
         self.dataset = None  # item attributes for the intent-match channel (not saved: the
         #                      Recommender holding this reranker attaches its dataset)
 
@@ -229,9 +229,9 @@ class InstructionReranker:
         order defines the prior features); ``train_config``: a `TrainConfig` for the engine;
         ``stacked``: the same retrievers already fitted on `stacked_frame` (else fitted here)."""
         from ..models.encoder import EncoderConfig, EncoderScorer
+        from ..training.loop import fit as engine_fit
+        from ..training.losses import listwise_ce
         from .instances import TextSide, Validation, build_instances
-        from .loop import fit as engine_fit
-        from .losses import listwise_ce
 
         config = config or RerankerConfig()
         encoder_config = encoder_config or EncoderConfig()
@@ -297,7 +297,7 @@ class InstructionReranker:
         if train_config is None:
             import tempfile
 
-            from .config import TrainConfig
+            from ..training.config import TrainConfig
 
             train_config = TrainConfig(
                 output_dir=tempfile.mkdtemp(prefix="reranker-"),
@@ -332,7 +332,7 @@ class InstructionReranker:
         return rr
 
     def fit_pointwise(self, dataset, split, cf_vecs: np.ndarray | None = None):
-        """Fit the Yes/No head (`instructrec.training.pointwise`) on the trained model's item
+        """Fit the Yes/No head (`instructrec.rerank.pointwise`) on the trained model's item
         vectors (and the CF embeddings); ``score_pointwise`` uses it."""
         import torch
 

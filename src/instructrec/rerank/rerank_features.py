@@ -1,6 +1,6 @@
 """What the reranker is fed besides the instruction text: item texts and attribute vectors, the
 stacked prior retrievers and their scores, the priors-only warm start, and the list metrics
-used for validation. (Split out of `training.reranker`, which re-exports every name.)"""
+used for validation. (Split out of `rerank.reranker`, which re-exports every name.)"""
 
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ import numpy as np
 
 from instructrec.instructions import derive_intentions, intention_matches, parse_intention
 from instructrec.instructions.attributes import item_attributes
-from instructrec.training.intentions import EXCLUDED_MATCH, intention_match
+from instructrec.rerank.intentions import EXCLUDED_MATCH, intention_match
 
 
 def test_comedy_text_marks_comedies_and_no_intention_gives_zeros(ml100k):

@@ -8,7 +8,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from instructrec.data import Dataset, make_split
-from instructrec.training.pointwise import FEATURES, PointwiseHead, fit_pointwise_head
+from instructrec.rerank.pointwise import FEATURES, PointwiseHead, fit_pointwise_head
 
 
 def _planted(n_users=150, n_items=60, per_user=20, seed=0):
@@ -63,7 +63,7 @@ def test_statistics_never_saw_the_fitting_labels(planted):
     """Rows used to fit are each user's held-out training items: their ratings are not in the
     statistics the features were computed from during the fit."""
     ds, split, vecs, _ = planted
-    from instructrec.training.reranker import stacked_frame
+    from instructrec.rerank.reranker import stacked_frame
 
     kept, held = stacked_frame(split.train, 2)
     head = PointwiseHead(vecs, None)
