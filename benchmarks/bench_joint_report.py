@@ -14,8 +14,8 @@ def report(args, res_dir: Path, rivals_wanted) -> None:
     """Write ``res_dir/{args.tag}.{json,md}`` from a bundle and a ``train`` output."""
     import pandas as pd
 
+    from instructrec import stats as S
     from instructrec.evaluation import metrics as M
-    from instructrec.evaluation import stats as S
     from instructrec.runs import machine_info
 
     bundle, scores_dir = Path(args.bundle), Path(args.scores)

@@ -42,9 +42,9 @@ def main() -> None:
 
     import torch
 
+    from instructrec import stats as S
     from instructrec.data import load_split
     from instructrec.evaluation import metrics as M
-    from instructrec.evaluation import stats as S
     from instructrec.evaluation.intentions import protocol_intentions
     from instructrec.evaluation.protocols import PROTOCOLS, stage_rows
     from instructrec.evaluation.search_full import candidate_path_ranks

@@ -114,8 +114,8 @@ def bias_scores(ratings, exclude: list[dict], rows: list[dict], lam: float = 10.
 
 
 def auc_ci(scores: np.ndarray, labels: np.ndarray, seed: int = 0) -> dict:
-    from instructrec.evaluation.stats import bootstrap_stat, percentile_ci, resample_indices
-    from instructrec.training.tune import auc
+    from instructrec.stats import bootstrap_stat, percentile_ci, resample_indices
+    from instructrec.training.tune_config import auc
 
     idx = resample_indices(len(labels), seed=seed)
     lo, hi = percentile_ci(bootstrap_stat(lambda r: auc(scores[r], labels[r]), len(labels), idx))

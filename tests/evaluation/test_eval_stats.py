@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from instructrec.evaluation import stats as S
+from instructrec import stats as S
 
 
 def test_bootstrap_ci_brackets_the_mean_and_is_seeded():

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from instructrec.evaluation import stats as S
+from instructrec import stats as S
 from instructrec.evaluation.report import Report
 from instructrec.evaluation.seeds import combine, holm, to_markdown
 

@@ -7,7 +7,8 @@ import os
 
 import pytest
 
-from instructrec.feedback.store import Base, Store
+from instructrec.feedback.store import Store
+from instructrec.feedback.tables import Base
 
 PG_URL = os.environ.get("INSTRUCTREC_TEST_PG_URL")
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]

@@ -6,7 +6,8 @@ import threading
 
 import pytest
 
-from instructrec.feedback.store import Conflict, NotFound, Store, reward_of
+from instructrec.feedback.records import Conflict, NotFound, reward_of
+from instructrec.feedback.store import Store
 
 ITEMS = [("i1", 1, 0.9), ("i2", 2, 0.5), ("i3", 3, 0.1)]
 

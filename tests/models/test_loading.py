@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from instructrec.data.errors import DataError
-from instructrec.models.lm_scorer import load_scorer
+from instructrec.models.lm_load import load_scorer
 from instructrec.models.loading import load_backbone
 from instructrec.models.lora import LoraSettings, count_parameters, default_targets
 

@@ -16,7 +16,7 @@ CONFIG = Path(__file__).resolve().parents[2] / "configs" / "accelerate" / "cpu_d
 
 @pytest.mark.slow
 def test_accelerate_launch_tune_two_processes(tmp_path):
-    from instructrec.models.lm_scorer import load_scorer
+    from instructrec.models.lm_load import load_scorer
     from instructrec.testing.tiny import tiny_t5
 
     backbone = tiny_t5(tmp_path / "t5")

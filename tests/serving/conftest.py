@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from instructrec.data import Dataset, make_split
-from instructrec.feedback.store import Base, Store
+from instructrec.feedback.store import Store
+from instructrec.feedback.tables import Base
 from instructrec.recommender import Recommender
 from instructrec.retrieval.itemknn import ItemKNN
 

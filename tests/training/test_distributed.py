@@ -49,7 +49,7 @@ SCRIPT = textwrap.dedent("""
                    "first": res.history[0]["loss"], "best": res.best_metric,
                    "best_step": res.best_step, "losses": losses, "history": res.history,
                    "final_loss": res.final_loss}, f)
-    from instructrec.training.loop import end_distributed
+    from instructrec.training.distributed import end_distributed
     end_distributed()
 """)
 

@@ -14,7 +14,8 @@ from instructrec.data.instruction_data import normalize_answer, read_instruction
 from instructrec.models.answers import AnswerLM, middle_truncate
 from instructrec.models.lora import LoraSettings
 from instructrec.training.config import TrainConfig
-from instructrec.training.tune import TuneConfig, auc, split_rows, tune, yes_no_labels
+from instructrec.training.tune import tune
+from instructrec.training.tune_config import TuneConfig, auc, split_rows, yes_no_labels
 from instructrec.training.tuned import AnswerSpec, TunedModel
 
 

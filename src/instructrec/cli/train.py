@@ -69,7 +69,7 @@ def train(
             if best is not None:
                 click.echo(f"seed {s}: best validation {cfg.training.metric}: {best:.4f}")
         click.echo(f"saved {out} (seeds {', '.join(map(str, manifests))})")
-        from instructrec.training.loop import end_distributed
+        from instructrec.training.distributed import end_distributed
 
         end_distributed()
         return
@@ -82,7 +82,7 @@ def train(
     best = manifest.get("training", {}).get("best_metric")
     if best is not None:
         click.echo(f"best validation {cfg.training.metric}: {best:.4f}")
-    from instructrec.training.loop import end_distributed
+    from instructrec.training.distributed import end_distributed
 
     end_distributed()  # a clean exit under accelerate launch / torchrun
 

@@ -183,6 +183,6 @@ def tune(
     if res.test_metrics:
         click.echo("test: " + format_metrics(res.test_metrics))
     click.echo(f"model saved to {res.model_dir}")
-    from instructrec.training.loop import end_distributed
+    from instructrec.training.distributed import end_distributed
 
     end_distributed()  # a clean exit under accelerate launch / torchrun

@@ -20,12 +20,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .. import stats as S
 from ..data.dataset import Dataset
 from ..data.errors import DataError
 from ..data.split import Split
 from ..retrieval.base import Retriever
 from . import metrics as M
-from . import stats as S
 from .hard_negatives import HARD_RETRIEVER, protocol_candidates
 from .intentions import protocol_intentions, training_intentions
 from .manifest import build_manifest

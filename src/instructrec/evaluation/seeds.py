@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from . import stats as S
+from .. import stats as S
 
 # the metric that decides a verdict, per protocol (EVALUATION.md's headline metric)
 PRIMARY = {"full": "NDCG@10", "search-full": "NDCG@10", "search-full-para": "NDCG@10"}

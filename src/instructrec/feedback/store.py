@@ -23,35 +23,9 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from .database import DEFAULT_URL, Database  # noqa: F401  (re-exported)
 from .interactions import InteractionLog
-from .records import SIGNALS, Conflict, Feedback, NotFound, reward_of  # noqa: F401
 from .registry import Registry
-from .tables import (  # noqa: F401  (Base is re-exported for tests and migrations)
-    Base,
-    FeedbackRow,
-    ModelVersionRow,
-    RequestRow,
-    ShownItemRow,
-    TemplateChoiceRow,
-)
-
-__all__ = [
-    "DEFAULT_URL",
-    "SIGNALS",
-    "Base",
-    "Conflict",
-    "Database",
-    "Feedback",
-    "FeedbackRow",
-    "ModelVersionRow",
-    "NotFound",
-    "RequestRow",
-    "ShownItemRow",
-    "Store",
-    "TemplateChoiceRow",
-    "reward_of",
-]
+from .tables import FeedbackRow, RequestRow
 
 
 class Store(InteractionLog, Registry):

@@ -6,7 +6,7 @@ the positive candidate for ``task="rank"``; ``meta["label"]`` (0/1) the answer f
 (LlamaRec-style) and binary cross-entropy on Yes/No logits; `LMScorer.lm_loss` is the plain
 language-model loss on an answer, used for generic instruction tuning (`instructrec tune`).
 
-A saved scorer is a directory: ``scorer.json`` (kind, settings, where the base model lives),
+A saved scorer is a directory (`instructrec.models.lm_load.load_scorer` reads it back): ``scorer.json`` (kind, settings, where the base model lives),
 ``tokenizer/``, and either ``adapter/`` (peft LoRA weights; the base is referenced by registry
 key (`instructrec.models.offline`) or path, or saved in ``base/`` when it has neither) or
 ``base/`` (a fully fine-tuned model).
@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -234,18 +233,21 @@ class LMScorer(Scorer):
 
     @classmethod
     def load(cls, directory: str | Path) -> LMScorer:
-        """Rebuild a saved scorer (of whichever kind it was saved as)."""
+        """Rebuild a scorer saved by `save` as this class (a seq2seq or causal scorer; to load
+        whichever kind a directory holds, `instructrec.models.lm_load.load_scorer`)."""
+        from instructrec.data.errors import DataError
+        from instructrec.models.offline import load_any  # a registry key resolves offline
+
         directory = Path(directory)
         meta_path = directory / "scorer.json"
         if not meta_path.exists():
-            from instructrec.data.errors import DataError
-
             raise DataError("not a saved scorer (no scorer.json)", source=str(directory))
         meta = json.loads(meta_path.read_text())
-        target = _SCORERS()[meta["kind"]]
+        if meta.get("kind") != getattr(cls, "kind", None):
+            raise DataError(
+                f"holds a {meta.get('kind')!r} scorer, not a {cls.__name__}", source=str(directory)
+            )
         base = meta["base"] or str(directory / "base")
-        from instructrec.models.offline import load_any  # a registry key resolves offline
-
         backbone = load_any(base, meta["kind"], tokenizer=str(directory / "tokenizer"))
         if (directory / "adapter").exists():
             from peft import PeftModel
@@ -255,18 +257,6 @@ class LMScorer(Scorer):
             )
             backbone.lora = LoraSettings(**meta["lora"]) if meta.get("lora") else None
         backbone.name_or_path = meta["base"]
-        scorer = target(backbone, LMScorerConfig(**meta["config"]))
+        scorer = cls(backbone, LMScorerConfig(**meta["config"]))
         scorer.model.eval()
         return scorer
-
-
-def _SCORERS() -> dict[str, Any]:  # noqa: N802 - lazy registry
-    from instructrec.models.causal import CausalScorer
-    from instructrec.models.seq2seq import Seq2SeqScorer
-
-    return {"seq2seq": Seq2SeqScorer, "causal": CausalScorer}
-
-
-def load_scorer(directory: str | Path) -> LMScorer:
-    """Load a saved seq2seq or causal scorer."""
-    return LMScorer.load(directory)

@@ -313,13 +313,11 @@ def score_request(rec, uid: int, hist, text, n: int, given=None, seen=None, temp
     """Candidates and scores of one `Recommender` request: (cset, scores, raw, head).
 
     ``given`` (internal ids): rank only those; else with an instruction ``text`` the
-    instruction-aware set (the retriever's top ``INSTRUCTION_DEPTH``, ``N_MATCH`` matching
+    instruction-aware set (the retriever's top ``DEPTH``, ``N_MATCH`` matching
     items, ``N_DENSE`` dense ones), all scored by the reranker; without one the retriever's
     top ``max(n, rec.rerank_depth)`` unseen items, the first ``rec.rerank_depth`` reranked
     and the rest kept in retriever order below them (``head``: how many were reranked).
     ``scores`` order items within a match grade; ``raw`` are the model's own scores."""
-    from ..recommender import INSTRUCTION_DEPTH
-
     users = np.array([max(uid, 0)])
     hist = np.asarray(hist, np.int64)
     seen = hist if seen is None else seen
@@ -331,7 +329,7 @@ def score_request(rec, uid: int, hist, text, n: int, given=None, seen=None, temp
         cset = instruction_candidates(
             rec.dataset, rec.retriever, users, [hist], [text],
             seen=[seen], reranker=rec.reranker if wide else None, templates=template,
-            depth=max(n, INSTRUCTION_DEPTH if wide else rec.rerank_depth),
+            depth=max(n, DEPTH if wide else rec.rerank_depth),
             n_match=N_MATCH if wide else 0, popularity=pop,
         )  # fmt: skip
     k = cset.items.shape[1]

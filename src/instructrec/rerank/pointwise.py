@@ -188,7 +188,7 @@ def fit_pointwise_head(
     dataset, split, item_vecs: np.ndarray, cf_vecs: np.ndarray | None, holdout: int = 2
 ) -> PointwiseHead:
     """Fit on stacked rows (module docstring); return a head with full-training statistics."""
-    from .reranker import stacked_frame
+    from .rerank_features import stacked_frame
 
     if "rating" not in split.train.columns or split.train["rating"].isna().all():
         raise ValueError("the pointwise head needs ratings in the training interactions")

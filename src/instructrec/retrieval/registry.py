@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import importlib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..data.errors import DataError
-from .base import Retriever
+
+if TYPE_CHECKING:  # annotations only: `Retriever.save`/`load` look names up here
+    from .base import Retriever
 
 RETRIEVERS = {  # name -> "module:Class"; each Class takes its config dataclass or keywords
     "pop": "instructrec.retrieval.pop:Pop",

@@ -252,7 +252,7 @@ def main(argv: list[str] | None = None) -> None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(summary))
         print(json.dumps({k: v for k, v in summary.items() if k not in ("params", "config")}))
-    from instructrec.training.loop import end_distributed
+    from instructrec.training.distributed import end_distributed
 
     end_distributed()
 

@@ -29,7 +29,8 @@ from pydantic import BaseModel, Field, model_validator
 
 from ..data.errors import DataError
 from ..feedback.bandit import TemplateBandit, slot_of
-from ..feedback.store import Conflict, NotFound, Store
+from ..feedback.records import Conflict, NotFound
+from ..feedback.store import Store
 from . import schemas as S
 from .docs import add_offline_docs
 from .errors import HTTPError, install_handlers, responses

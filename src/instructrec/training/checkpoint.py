@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from instructrec.data.errors import DataError
-from instructrec.training.rundir import fsync_path, replace_atomically  # noqa: F401
+from instructrec.training.rundir import replace_atomically
 
 CHECKPOINTS = "checkpoints"
 PARTIAL = ".partial"  # suffix of a checkpoint folder being written

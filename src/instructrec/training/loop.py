@@ -43,11 +43,10 @@ from instructrec.training.checkpoint import (
     trainable_state,
 )
 from instructrec.training.config import TrainConfig
-from instructrec.training.distributed import (  # noqa: F401  (end_distributed re-exported)
+from instructrec.training.distributed import (
     _make_accelerator,
     _mean_over_processes,
     _metrics_over_processes,
-    end_distributed,
 )
 
 log = logging.getLogger(__name__)  # one line per evaluation (the CLI shows it)

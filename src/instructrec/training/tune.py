@@ -42,13 +42,7 @@ from instructrec.training.rundir import (
     staged_output,
     work_dir,
 )
-from instructrec.training.tune_config import (  # noqa: F401  (re-exported)
-    TuneConfig,
-    TuneResult,
-    auc,
-    split_rows,
-    yes_no_labels,
-)
+from instructrec.training.tune_config import TuneConfig, TuneResult, split_rows
 
 is_run = holds_files  # an older name
 

@@ -5,7 +5,7 @@ task (Yes/No, a label set) scores every allowed answer and reports each one's pr
 softmax over the allowed answers' log-likelihoods, or the classification head's softmax); an
 open task generates greedily. Answers are compared after `normalize_answer` ("Yes." == "yes"),
 the same normalisation training used. Metrics: accuracy (closed), AUC (two answers), exact
-match, each with a 95% bootstrap CI (`instructrec.evaluation.stats`).
+match, each with a 95% bootstrap CI (`instructrec.stats`).
 
 Saved layout (``model/``): ``tuned.json`` (task, allowed answers, their spelling as trained,
 the prompt length limit, the engine) and either ``lm/`` (a saved `LMScorer`: LoRA adapter +
@@ -107,13 +107,13 @@ def as_instruction_data(records, require_output: bool = False) -> InstructionDat
 
 def metrics(spec: AnswerSpec, preds: list[dict], labels: list[str], seed: int = 0) -> dict:
     """Accuracy / exact match (and AUC for two answers), with 95% bootstrap CIs."""
-    from instructrec.evaluation.stats import (
+    from instructrec.stats import (
         bootstrap_ci,
         bootstrap_stat,
         percentile_ci,
         resample_indices,
     )
-    from instructrec.training.tune import auc
+    from instructrec.training.tune_config import auc
 
     keys = [normalize_answer(a) for a in labels]
     correct = np.array(
@@ -244,7 +244,7 @@ class TunedModel:
             engine.max_length = int(info.get("predict_max_length", engine.max_length))
         else:
             from instructrec.models.answers import AnswerLM
-            from instructrec.models.lm_scorer import load_scorer
+            from instructrec.models.lm_load import load_scorer
 
             engine = AnswerLM(
                 load_scorer(directory / "lm"),

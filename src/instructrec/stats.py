@@ -4,7 +4,8 @@ One resampling plan (``n_boot`` x ``n`` user indices from a seeded generator) is
 every model of a run, so the CI of each model and the paired bootstrap of two models use the
 same resamples (Efron & Tibshirani 1993; Koehn 2004 for the paired form). The sign test
 (exact binomial on users where the two models differ) is reported next to it: it needs no
-resampling and is robust to a few users with large differences.
+resampling and is robust to a few users with large differences. Numbers only (NumPy, SciPy):
+it sits on the ground floor so that training (tuned-model metrics) and evaluation both use it.
 """
 
 from __future__ import annotations
