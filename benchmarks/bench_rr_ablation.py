@@ -59,7 +59,7 @@ def variants(
     ``rrTp``: starting exactly where the plain head starts (plain + a zero RR residual)."""
     import inspect
 
-    from instructrec.models.encoder import LinearHead
+    from instructrec.models.heads import LinearHead
 
     q_init = inspect.signature(LinearHead.__init__).parameters.get("q_init")
     q_init = float(q_init.default) if q_init is not None else 1.0
@@ -118,7 +118,7 @@ def latency(model, rows, split, n_batch: int = 256, repeats: int = 20) -> dict[s
 
 def summarise(values: dict[str, dict[str, dict[str, np.ndarray]]], seed: int) -> dict:
     """CI per (variant, setting, metric) and paired tests vs plain, one plan per setting."""
-    from instructrec.evaluation import stats as S
+    from instructrec import stats as S
 
     out: dict = {}
     for setting in SETTINGS:
@@ -243,11 +243,12 @@ def main(argv: list[str] | None = None) -> dict:
     from instructrec.evaluation import protocols as P
     from instructrec.models.encoder import EncoderConfig
     from instructrec.recommender import Recommender
-    from instructrec.rerank.reranker import InstructionReranker, RerankerConfig
+    from instructrec.rerank.reranker import RerankerConfig
     from instructrec.retrieval.itemknn import ItemKNN
     from instructrec.retrieval.pop import Pop
     from instructrec.retrieval.sasrec import SASRec, SASRecConfig
     from instructrec.training.config import TrainConfig
+    from instructrec.training.fit_reranker import fit_reranker
 
     t0 = time.perf_counter()
     dataset = load_movielens_100k()
@@ -297,7 +298,7 @@ def main(argv: list[str] | None = None) -> dict:
                 resume=False,
             )
             t1 = time.perf_counter()
-            rr = InstructionReranker.fit(dataset, split, priors, enc, rcfg, tc)
+            rr = fit_reranker(dataset, split, priors, enc, rcfg, tc)
             train_s = time.perf_counter() - t1
         model = rr.scorer.model.to("cpu")  # evaluate and time on the CPU (the serving path)
         res = rr.train_result

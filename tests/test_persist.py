@@ -44,12 +44,9 @@ def rec():
     the round trip is not trivially the initialisation) and a pointwise head."""
     from instructrec.models.encoder import EncoderConfig, EncoderScorer
     from instructrec.rerank.instances import TextSide
-    from instructrec.rerank.reranker import (
-        InstructionReranker,
-        RerankerConfig,
-        attribute_matrix,
-        item_texts,
-    )
+    from instructrec.rerank.rerank_features import attribute_matrix, item_texts
+    from instructrec.rerank.reranker import InstructionReranker, RerankerConfig
+    from instructrec.training.fit_reranker import fit_pointwise
 
     torch.set_num_threads(1)
     ds = synthetic_dataset(n_users=40, n_items=30, per_user=10, seed=2)
@@ -68,7 +65,7 @@ def rec():
                 p.add_(0.05 * torch.randn(p.shape, generator=gen))
     rr = InstructionReranker(scorer, TextSide.of(ds), RerankerConfig(), [p.name for p in priors])
     rr.dataset = ds
-    rr.fit_pointwise(ds, split)
+    fit_pointwise(rr, ds, split)
     r.reranker = rr
     return r
 

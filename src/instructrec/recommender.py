@@ -52,8 +52,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)  # stage lines (the CLI shows them; instructrec.cli.progress)
 
 RERANK_DEPTH = 20  # how many retrieved candidates the reranker reorders (LlamaRec's 20)
-INSTRUCTION_DEPTH = 200  # retriever items among an instruction's candidates (plus the items
-#                          matching it and the dense retrieval's, see `rerank.candidates`)
+# an instruction's candidate set: `rerank.candidates.DEPTH` retriever items + matching + dense
 
 
 class Recommender:
@@ -132,8 +131,8 @@ class Recommender:
         import tempfile
         import time
 
-        from .rerank.reranker import InstructionReranker
         from .training.config import TrainConfig
+        from .training.fit_reranker import fit_reranker
 
         cfg = self.config
         out = (
@@ -162,7 +161,7 @@ class Recommender:
             resume=bool(resume and output_dir),
         )
         t0 = time.perf_counter()
-        rr = InstructionReranker.fit(
+        rr = fit_reranker(
             self.dataset,
             split,
             self.priors,

@@ -18,12 +18,8 @@ from instructrec.testing.datasets import synthetic_dataset
 def setup():
     from instructrec.models.encoder import EncoderConfig, EncoderScorer
     from instructrec.rerank.instances import TextSide
-    from instructrec.rerank.reranker import (
-        InstructionReranker,
-        RerankerConfig,
-        attribute_matrix,
-        item_texts,
-    )
+    from instructrec.rerank.rerank_features import attribute_matrix, item_texts
+    from instructrec.rerank.reranker import InstructionReranker, RerankerConfig
 
     torch.set_num_threads(1)
     ds = synthetic_dataset(n_users=30, n_items=40, per_user=8, seed=1)

@@ -26,7 +26,8 @@ def served(tmp_path_factory):
     from instructrec.models.encoder import EncoderConfig, EncoderScorer
     from instructrec.recommender import Recommender
     from instructrec.rerank.instances import TextSide
-    from instructrec.rerank.reranker import InstructionReranker, RerankerConfig, item_texts
+    from instructrec.rerank.rerank_features import item_texts
+    from instructrec.rerank.reranker import InstructionReranker, RerankerConfig
     from instructrec.retrieval.itemknn import ItemKNN
     from instructrec.testing.datasets import synthetic_dataset
 

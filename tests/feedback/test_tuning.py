@@ -51,7 +51,8 @@ def rec_with_reranker(plain_rec):
     """The item-kNN recommender plus a fresh MiniLM reranker (LoRA r=4): slow to build."""
     from instructrec.models.encoder import EncoderConfig, EncoderScorer
     from instructrec.rerank.instances import TextSide
-    from instructrec.rerank.reranker import InstructionReranker, RerankerConfig, item_texts
+    from instructrec.rerank.rerank_features import item_texts
+    from instructrec.rerank.reranker import InstructionReranker, RerankerConfig
 
     ds = plain_rec.dataset
     rec = Recommender(ds, plain_rec.retriever)

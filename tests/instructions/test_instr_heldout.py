@@ -9,7 +9,23 @@ import pytest
 from instructrec.data.errors import DataError
 from instructrec.instructions import TemplateCatalogue, render
 from instructrec.instructions.catalogue import parse_pieces
-from instructrec.rerank.instances import TextSide, render_queries
+from instructrec.rerank.instances import TextSide
+
+
+def _queries(
+    side, histories, intentions=None, templates=None, preferences=None, qh=3, slots=None, seed=0
+):
+    """The reranker's query texts (`render` with the text side's wording)."""
+    return render(
+        None,
+        histories,
+        intentions,
+        template_ids=templates,
+        preferences=preferences,
+        seed=seed,
+        query=side.wording(qh, slots),
+    )
+
 
 # the slots the protocols render: cand10/cand20/full/hard/cold, vague, search(-hard), P2, pointwise
 TEST_SLOTS = ["P1I0T3", "P1I1T3", "P1I2T3", "P2I0T3", "P1I0T0"]
@@ -67,11 +83,11 @@ def test_select_by_slot_errors():
 def test_held_out_templates_never_reach_training(ml_train):
     held = {t.id for t in TemplateCatalogue.default().select("held_out")}
     assert not set(ml_train["template_id"]) & held
-    # the reranker's training instances render through render_queries with "seen"
+    # the reranker's training instances render with "seen"
     side = TextSide(np.array([f"Film {i}" for i in range(10)], dtype=object), "movie", "movies")
     hists = [np.array([1, 2, 3])] * 40
     slots = ["P1I0", "P1I1", "P1I2", "P2I0"] * 10
-    texts = render_queries(
+    texts = _queries(
         side, hists, [None, "x", "y", None] * 10, "seen", ["I like war."] * 40, 3, slots
     )
     held_bits = [
@@ -106,7 +122,7 @@ def test_rendering_with_the_held_out_templates_of_a_slot(ml100k, slot):
     # the reranker's query path with the same selector
     if task == "T3":
         side = TextSide.of(ml100k)
-        q = render_queries(
+        q = _queries(
             side,
             hists,
             [intent] * n,

@@ -7,14 +7,8 @@ import pytest
 import torch
 
 from instructrec.models.base import RerankExample
-from instructrec.models.encoder import (
-    EncoderConfig,
-    EncoderScorer,
-    LinearHead,
-    make_head,
-    pad_histories,
-    zscore,
-)
+from instructrec.models.encoder import EncoderConfig, EncoderScorer, pad_histories, zscore
+from instructrec.models.heads import LinearHead, make_head
 
 GENRES = ["Comedy", "Horror", "Western", "Romance"]
 ITEM_TEXTS = [f"Movie {j} (199{j % 10}) - {GENRES[j % 4]}" for j in range(40)]

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from instructrec.data.errors import DataError
-from instructrec.models.encoder import make_head
+from instructrec.models.heads import make_head
 from instructrec.models.rr_head import RRHead, RRHeadConfig
 from instructrec.testing.scorer import ITEM_TEXTS, ScorerContract
 
@@ -145,7 +145,7 @@ def test_zero_init_returns_the_prior_ordering(n_prior, prior_in):
 def test_direct_init_starts_exactly_at_the_plain_head():
     """direct_init=q: RR head at init == LinearHead(q_init=q) at init, also after the same
     prior warm start (plain + a zero RR residual)."""
-    from instructrec.models.encoder import LinearHead
+    from instructrec.models.heads import LinearHead
 
     torch.manual_seed(0)
     rr = RRHead(D, P, T=2, width=32, heads=4, direct_init=5.0)

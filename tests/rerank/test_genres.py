@@ -25,7 +25,8 @@ def weak_rec(ml100k, ml100k_split):
 
     from instructrec.models.encoder import EncoderConfig, EncoderScorer
     from instructrec.rerank.instances import TextSide
-    from instructrec.rerank.reranker import InstructionReranker, RerankerConfig, item_texts
+    from instructrec.rerank.rerank_features import item_texts
+    from instructrec.rerank.reranker import InstructionReranker, RerankerConfig
 
     torch.set_num_threads(1)
     knn = ItemKNN()

@@ -63,7 +63,7 @@ def test_statistics_never_saw_the_fitting_labels(planted):
     """Rows used to fit are each user's held-out training items: their ratings are not in the
     statistics the features were computed from during the fit."""
     ds, split, vecs, _ = planted
-    from instructrec.rerank.reranker import stacked_frame
+    from instructrec.rerank.rerank_features import stacked_frame
 
     kept, held = stacked_frame(split.train, 2)
     head = PointwiseHead(vecs, None)

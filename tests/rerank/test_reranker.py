@@ -10,16 +10,12 @@ import pytest
 
 from instructrec.data import make_split
 from instructrec.models.encoder import EncoderConfig
-from instructrec.rerank.reranker import (
-    InstructionReranker,
-    RerankerConfig,
-    item_texts,
-    ranking_metrics,
-    stacked_frame,
-)
+from instructrec.rerank.rerank_features import item_texts, ranking_metrics, stacked_frame
+from instructrec.rerank.reranker import InstructionReranker, RerankerConfig
 from instructrec.retrieval.itemknn import ItemKNN
 from instructrec.retrieval.pop import Pop
 from instructrec.training.config import TrainConfig
+from instructrec.training.fit_reranker import fit_pointwise, fit_reranker
 
 
 def _synthetic_dataset(**kw):
@@ -65,9 +61,7 @@ def _train(world, out, **train_kw):
         device="cpu",
         **train_kw,
     )
-    return InstructionReranker.fit(
-        ds, split, priors, EncoderConfig(lora_r=4, max_query_len=40), cfg, tc
-    )
+    return fit_reranker(ds, split, priors, EncoderConfig(lora_r=4, max_query_len=40), cfg, tc)
 
 
 @pytest.fixture(scope="module")
@@ -117,7 +111,7 @@ def test_training_ran_with_the_engine(trained):
 
 
 def test_prior_mixture_recovers_the_informative_prior():
-    from instructrec.rerank.reranker import fit_prior_mixture
+    from instructrec.rerank.rerank_features import fit_prior_mixture
 
     rng = np.random.default_rng(0)
     prior = rng.normal(size=(400, 6, 2)).astype(np.float32)
@@ -186,7 +180,7 @@ def test_pointwise_head_and_cf_from_the_stacked_retriever(world, trained):
         with pytest.raises(ValueError, match="pointwise head"):
             trained.score_pointwise(u, c[:, 0], h)
     finally:
-        trained.fit_pointwise(ds, split)
+        fit_pointwise(trained, ds, split)
 
 
 def test_load_rejects_a_non_run(tmp_path):
@@ -200,7 +194,6 @@ def test_load_rejects_a_non_run(tmp_path):
 def test_cf_embeddings_come_from_the_stacked_twin(world, tmp_path, cf_stacked):
     """With cf_stacked (default) the cached CF item vectors are the stacked retriever's: the
     one fitted on all training data has seen the reranker's training targets (a leak)."""
-    from instructrec.rerank.reranker import stacked_frame
     from instructrec.retrieval.bpr import BPR
 
     ds, split, _ = world
@@ -208,11 +201,12 @@ def test_cf_embeddings_come_from_the_stacked_twin(world, tmp_path, cf_stacked):
     kept, _ = stacked_frame(split.train, 2)
     twin = BPR(dim=8, max_epochs=2, seed=1).fit(kept, ds.n_users, ds.n_items)
     assert not np.allclose(full.item_embeddings(), twin.item_embeddings())
-    rr = InstructionReranker.fit(
+    given = EncoderConfig(lora_r=0, max_query_len=24, cf_dim=4)
+    rr = fit_reranker(
         ds,
         split,
         [full],
-        EncoderConfig(lora_r=0, max_query_len=24, cf_dim=8),
+        given,
         RerankerConfig(valid_rows=20, slots=["P1I0"], copies=1, cf_stacked=cf_stacked),
         TrainConfig(
             output_dir=str(tmp_path), max_steps=1, metric="hr@1", progress=False, device="cpu"
@@ -222,3 +216,9 @@ def test_cf_embeddings_come_from_the_stacked_twin(world, tmp_path, cf_stacked):
     )
     want = (twin if cf_stacked else full).item_embeddings()
     np.testing.assert_allclose(rr.scorer.model.cf_vecs.numpy(), want, rtol=1e-6)
+    # the derived sizes are the model's; the caller's config is as it was given
+    assert (rr.scorer.model.config.n_prior, rr.scorer.model.config.cf_dim) == (1, 8)
+    assert given == EncoderConfig(lora_r=0, max_query_len=24, cf_dim=4)
+    rr.save(tmp_path / "rr")
+    back = InstructionReranker.load(tmp_path / "rr").scorer.model.config
+    assert (back.n_prior, back.cf_dim) == (1, 8)

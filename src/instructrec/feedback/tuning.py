@@ -117,13 +117,9 @@ def _feedback_module(reranker):
             self.sat_bias = nn.Parameter(torch.zeros(()))
 
         def forward(self, batch):
-            scores = self.net(
-                batch["input_ids"],
-                batch["attention_mask"],
-                batch["cands"],
-                batch["hist"],
-                batch["prior"],
-            )
+            from ..models.encoder import score_batch
+
+            scores = score_batch(self.net, batch)
             return scores, torch.sigmoid(self.sat_scale * scores + self.sat_bias)
 
     return FeedbackModel(reranker.scorer.model)
@@ -258,7 +254,7 @@ def _tune_into(recommender, examples: list[dict], out_dir: Path, cfg: TuneConfig
     ``out_dir``): (tuned recommender, summary, feedback module). Nothing is saved here."""
     import torch
 
-    from ..models.encoder import pad_histories, zscore
+    from ..models.encoder import batch_tensors, pad_histories, zscore
     from ..training.config import TrainConfig
     from ..training.loop import fit as engine_fit
     from ..training.losses import feedback_loss
@@ -284,7 +280,6 @@ def _tune_into(recommender, examples: list[dict], out_dir: Path, cfg: TuneConfig
         e["prior"] = z
 
     def collate(rows: list[dict]) -> dict:
-        tok = rr.scorer.tokenize([r["query"] for r in rows])
         b = len(rows)
         cands = np.full((b, width), -1, np.int64)
         sat = np.full((b, width), np.nan, np.float32)
@@ -298,16 +293,18 @@ def _tune_into(recommender, examples: list[dict], out_dir: Path, cfg: TuneConfig
                 r["prior"],
                 True,
             )
-        return {
-            "input_ids": tok["input_ids"],
-            "attention_mask": tok["attention_mask"],
-            "cands": torch.as_tensor(cands),
-            "prior": torch.as_tensor(prior),
-            "hist": torch.as_tensor(pad_histories([r["history"] for r in rows], hist_len)),
-            "sat": torch.as_tensor(sat),
-            "mask": torch.as_tensor(mask),
-            "target": torch.as_tensor([r["target"] for r in rows]),
-        }
+        batch = batch_tensors(
+            rr.scorer.tokenizer,
+            rr.scorer.model.config.max_query_len,
+            [r["query"] for r in rows],
+            cands,
+            pad_histories([r["history"] for r in rows], hist_len),
+            prior,
+        )
+        batch["sat"] = torch.as_tensor(sat)
+        batch["mask"] = torch.as_tensor(mask)
+        batch["target"] = torch.as_tensor([r["target"] for r in rows])
+        return batch
 
     def loss_fn(model, batch):
         scores, sat_pred = model(batch)

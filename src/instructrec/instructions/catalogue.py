@@ -236,7 +236,7 @@ class TemplateCatalogue:
         ids. A set may be narrowed to one slot, either with ``slot`` (("P1", "I1", "T3") or
         "P1I1T3") or inside the name as "held_out:P1I1T3" (also "seen:..." / "all:..."), a
         form that also works as an element of a list and wherever a template set is named
-        (``render(template_ids=...)``, ``render_queries(templates=...)``, ``build``, the CLI)."""
+        (``render(template_ids=...)``, the reranker's ``templates=``, ``build``, the CLI)."""
         if not isinstance(which, str):
             return [t for w in which for t in self.select(w, slot)]
         if ":" in which:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import weakref
 import zlib
+from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
@@ -188,6 +189,7 @@ def render(
     with_candidates: bool = False,
     vague: bool = False,
     catalogue: TemplateCatalogue | None = None,
+    query: RerankerQuery | None = None,
 ) -> list[str]:
     """One instruction per row, from internal-id ``histories`` (oldest first; the last 20 used).
 
@@ -196,8 +198,13 @@ def render(
     is a seeded choice among ``template_ids`` ("seen", "held_out", "all" or ids) of that slot;
     when the set has none for a slot, the nearest slot with templates is used (I2 <-> I1,
     P2 -> P1 -> P0). ``with_candidates`` appends the candidate list (T0/T1/T3).
+
+    ``query``: the reranker's query texts (T3 without the candidate list), as it is trained and
+    served: see `RerankerQuery` (``dataset`` may then be None: the titles come with it).
     """
     cat = catalogue or TemplateCatalogue.default()
+    if query is not None:
+        return _reranker_queries(cat, query, histories, intentions, template_ids, preferences, seed)
     n = len(histories)
     allowed = cat.select(template_ids)
     intentions = list(intentions) if intentions is not None else [None] * n
@@ -270,3 +277,73 @@ def render(
         raise ValueError("with_candidates=True needs candidates")
     instr, query = render_rows(data, tpl_list, choice, with_candidates=with_candidates)
     return (instr if with_candidates else query).to_pylist()
+
+
+@dataclass
+class RerankerQuery:
+    """How the instruction reranker words its queries (what a saved reranker keeps).
+
+    ``titles``: display title per internal item id; ``words``: the domain fields ({noun},
+    {consumed}, ...); the last ``history`` titles are written into the text, joined by ", "
+    ("nothing yet" without any; with ``history=0`` the text says "the {nouns} in the
+    history": the history reaches the model as item vectors and priors). ``slots``: one slot
+    per row ("P1I2"...); without them P1I0 for a row without an intention and P1 with either
+    intention family (vague or specific is not known) otherwise. The template of a row is a
+    choice among ``template_ids`` of its slot keyed by crc32 of (seed, row if slots are
+    given, intention, history length, last history item): the same request gets the same
+    wording whatever batch it comes in. A template set without the row's slot falls back to
+    its wording family (I0 or not), then to the slot's seen templates."""
+
+    titles: np.ndarray
+    words: dict
+    history: int = 3
+    slots: list[str] | None = None
+
+
+def _reranker_queries(
+    cat: TemplateCatalogue,
+    query: RerankerQuery,
+    histories,
+    intentions,
+    template_ids,
+    preferences,
+    seed: int,
+) -> list[str]:
+    pool = cat.select(template_ids or "seen")
+    words, slots, qh = query.words, query.slots, query.history
+    out = []
+    for i, hist in enumerate(histories):
+        intent = intentions[i] if intentions is not None else None
+        pref = preferences[i] if preferences is not None else None
+        if slots is not None:
+            p, islot = slots[i][:2], slots[i][2:]
+            cands = [t for t in pool if t.slot == (p, islot, "T3")]
+        else:  # vague or specific is not known here: either wording family may carry it
+            p, islot = "P1", ("I2" if intent else "I0")
+            wanted = {"I1", "I2"} if intent else {"I0"}
+            cands = [t for t in pool if t.P == "P1" and t.T == "T3" and t.I in wanted]
+        if not cands:  # e.g. a template list of another slot: keep its wording family
+            cands = [
+                t for t in pool if t.T == "T3" and (t.I == "I0") == (islot == "I0")
+            ] or cat.templates((p, islot, "T3"), held_out=False)
+        hist_ids = np.asarray(hist, dtype=np.int64)[-qh:] if qh else []
+        if qh:
+            history = ", ".join(str(query.titles[j]) for j in hist_ids) or "nothing yet"
+        else:
+            history = f"the {words['nouns']} in the history"
+        key = (
+            f"{seed}|{i if slots is not None else ''}|{intent}|{len(hist)}|"
+            f"{hist_ids[-1] if len(hist_ids) else -1}"
+        )
+        t = cands[zlib.crc32(key.encode()) % len(cands)]
+        out.append(
+            t.text.format(
+                history=history,
+                intention=intent or "",
+                preference=pref or "",
+                item="",
+                candidates="",
+                **words,
+            )
+        )
+    return out

@@ -22,7 +22,13 @@ HEAD INTERFACE (other heads, e.g. ``models/rr_head.py``, implement this):
     query (B, d) float; cands (B, K, d) float; hist (B, H, d) float (zeros where padded);
     hist_mask (B, H) bool (True = real item); prior (B, K, P) float, z-scored within each list
     (P may be 0). Returns (B, K) float scores, higher = better, trained with listwise softmax
-    cross-entropy. Register it in ``HEADS`` (name -> "module:Class"); config ``head: "rr"``.
+    cross-entropy. Register it in ``models.heads.HEADS`` (name -> "module:Class"); config
+    ``head: "rr"``.
+
+ONE SCORING PATH: every caller of the model (serving and evaluation through
+`InstructionReranker.score_candidates`, the `Scorer` contract through `EncoderScorer.score`,
+the training loss, validation, feedback tuning) builds its inputs with `batch_tensors` and
+calls the model through `score_batch`; `score_arrays` is the batched no-grad loop over them.
 """
 
 from __future__ import annotations
@@ -36,14 +42,8 @@ import torch
 from torch import nn
 
 from .base import RerankExample, Scorer
-from .heads import HEADS, LinearHead, ListwiseHead, make_head  # noqa: F401  (re-exported)
-from .text_encoder import (  # noqa: F401  (re-exported)
-    default_backbone,
-    encode_texts,
-    load_backbone,
-    mean_pool,
-    texts_digest,
-)
+from .heads import make_head
+from .text_encoder import encode_texts, load_backbone, mean_pool
 
 
 # ---------------------------------------------------------------------- model
@@ -175,6 +175,75 @@ def pad_histories(histories: list[np.ndarray], max_len: int) -> np.ndarray:
     return out
 
 
+# ---------------------------------------------------------------------- the scoring path
+def batch_tensors(
+    tokenizer,
+    max_len: int,
+    texts: list[str],
+    cands: np.ndarray,
+    hist: np.ndarray,
+    prior: np.ndarray,
+    dedupe: bool = False,
+) -> dict[str, torch.Tensor]:
+    """The model's inputs for a batch: query ``texts`` (B,), candidate ids ``cands`` (B, K),
+    padded history ids ``hist`` (B, H) (`pad_histories`), z-scored ``prior`` (B, K, P).
+    ``dedupe``: each distinct text is tokenized (and encoded) once, ``q_index`` maps rows."""
+    uniq = list(dict.fromkeys(texts)) if dedupe else list(texts)
+    tok = tokenizer(uniq, padding=True, truncation=True, max_length=max_len, return_tensors="pt")
+    out = {
+        "input_ids": tok["input_ids"],
+        "attention_mask": tok["attention_mask"],
+        "cands": torch.as_tensor(cands),
+        "hist": torch.as_tensor(hist),
+        "prior": torch.as_tensor(prior),
+    }
+    if dedupe:
+        pos = {t: j for j, t in enumerate(uniq)}
+        out["q_index"] = torch.as_tensor([pos[t] for t in texts])
+    return out
+
+
+def score_batch(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Scores (B, K) of ``model`` (an `EncoderReranker`, possibly wrapped for training) for a
+    batch of `batch_tensors` (other keys are ignored; ``cand_vecs``: vectors of items outside
+    the cache). The one place the model is called."""
+    dev = next(model.parameters()).device
+    extra = {k: batch[k].to(dev) for k in ("q_index", "cand_vecs") if batch.get(k) is not None}
+    return model(
+        batch["input_ids"].to(dev),
+        batch["attention_mask"].to(dev),
+        batch["cands"].to(dev),
+        batch["hist"].to(dev),
+        batch["prior"].to(dev),
+        **extra,
+    )
+
+
+def score_arrays(
+    model: nn.Module,
+    tokenizer,
+    texts: list[str],
+    cands: np.ndarray,
+    hist: np.ndarray,
+    prior: np.ndarray,
+    batch_size: int = 256,
+) -> np.ndarray:
+    """Scores (n, k) float32 of ``n`` rows, ``batch_size`` rows per `score_batch`, no grad
+    (the model's train/eval mode is left as it is)."""
+    max_len = _unwrap(model).config.max_query_len
+    out = np.zeros(np.shape(cands)[:2], np.float32)
+    with torch.no_grad():
+        for s in range(0, len(texts), batch_size):
+            sl = slice(s, s + batch_size)
+            batch = batch_tensors(tokenizer, max_len, texts[sl], cands[sl], hist[sl], prior[sl])
+            out[sl] = score_batch(model, batch).float().cpu().numpy()
+    return out
+
+
+def _unwrap(model: nn.Module) -> nn.Module:
+    return getattr(model, "module", model)  # DDP / accelerate wrap the network in .module
+
+
 # ---------------------------------------------------------------------- scorer
 class EncoderScorer(Scorer):
     """`Scorer` over `EncoderReranker`: one tower pass per instruction, K candidates at once."""
@@ -273,13 +342,16 @@ class EncoderScorer(Scorer):
                 ex.history_ids if ex.history_ids is not None else np.empty(0, np.int64)
                 for ex in exs
             ]
-            s = self.model(
-                tok["input_ids"].to(dev),
-                tok["attention_mask"].to(dev),
-                torch.as_tensor(np.stack(ids)).to(dev),
-                torch.as_tensor(pad_histories(hists, self.history_len)).to(dev),
-                torch.as_tensor(self.prior_array(exs)).to(dev),
-                cand_vecs=cand_vecs,
+            s = score_batch(
+                self.model,
+                {
+                    "input_ids": tok["input_ids"],
+                    "attention_mask": tok["attention_mask"],
+                    "cands": torch.as_tensor(np.stack(ids)),
+                    "hist": torch.as_tensor(pad_histories(hists, self.history_len)),
+                    "prior": torch.as_tensor(self.prior_array(exs)),
+                    "cand_vecs": cand_vecs,
+                },
             )
             for j, i in enumerate(idx):
                 results[i] = s[j]
@@ -290,6 +362,19 @@ class EncoderScorer(Scorer):
         """One float32 array per example (higher = better)."""
         self.model.eval()
         return [s.float().cpu().numpy().astype(np.float32) for s in self._forward(batch)]
+
+    def score_arrays(
+        self,
+        texts: list[str],
+        cands: np.ndarray,
+        hist: np.ndarray,
+        prior: np.ndarray,
+        batch_size: int = 256,
+    ) -> np.ndarray:
+        """`score_arrays` in eval mode: (n, k) scores of candidate ids ``cands`` for query
+        ``texts``, padded histories ``hist`` and z-scored ``prior`` (what serving runs)."""
+        self.model.eval()
+        return score_arrays(self.model, self.tokenizer, texts, cands, hist, prior, batch_size)
 
     def rank_loss(self, model, batch: list[RerankExample]) -> torch.Tensor:
         """Listwise softmax cross-entropy of ``meta["target"]`` (the engine's ``loss_fn``)."""

@@ -2,23 +2,20 @@
 
 An instance is one instruction (query text without the candidate list: a bi-encoder encodes it
 once), a list of candidates with the target at a random position, the user's history ids and
-the retrievers' prior scores per candidate. Query texts come from the InstructRec template
-catalogue (`instructrec.instructions`), slots P1/P2 x I0/I1/I2 x T3, seen templates only for
-training. Instances are stored as arrays; the engine iterates over row indices and
+the retrievers' prior scores per candidate. Query texts are rendered from the InstructRec template
+catalogue (`instructrec.instructions.render`), slots P1/P2 x I0/I1/I2 x T3, seen templates
+only for training. Instances are stored as arrays; the engine iterates over row indices and
 `Instances.collate` gathers a batch, encoding each distinct query text once.
 """
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..data.split import Split
-
-I_SLOT = {"I0": "I0", "I1": "I1", "I2": "I2"}
 
 
 @dataclass
@@ -76,65 +73,12 @@ class TextSide:
 
         return dict(self.words) if self.words else domain_words_for(self.noun, self.nouns)
 
+    def wording(self, history: int = 3, slots: list[str] | None = None):
+        """`instructions.render.RerankerQuery` of this text side: what `render` needs to
+        write the reranker's query texts."""
+        from ..instructions.render import RerankerQuery
 
-def _pick(options: list, key: str):
-    return options[zlib.crc32(key.encode()) % len(options)]
-
-
-def render_queries(
-    text: TextSide,
-    histories: Sequence[np.ndarray],
-    intentions=None,
-    templates=None,
-    preferences=None,
-    query_history: int = 3,
-    slots: Sequence[str] | None = None,
-    seed: int = 0,
-) -> list[str]:
-    """One query text per row. Slot per row: ``slots[i]`` ("P1I2"...) if given, else P1I0 when
-    the row has no intention and P1I2 otherwise. Template: chosen deterministically per row
-    among ``templates`` ("seen" | "held_out" | "all" | list of ids) of that slot."""
-    from ..instructions.catalogue import TemplateCatalogue
-
-    cat = TemplateCatalogue.default()
-    pool = cat.select(templates or "seen")
-    words = text.fields()
-    out = []
-    for i, hist in enumerate(histories):
-        intent = intentions[i] if intentions is not None else None
-        pref = preferences[i] if preferences is not None else None
-        if slots is not None:
-            p, islot = slots[i][:2], slots[i][2:]
-            cands = [t for t in pool if t.slot == (p, islot, "T3")]
-        else:  # vague or specific is not known here: either wording family may carry it
-            p, islot = "P1", ("I2" if intent else "I0")
-            wanted = {"I1", "I2"} if intent else {"I0"}
-            cands = [t for t in pool if t.P == "P1" and t.T == "T3" and t.I in wanted]
-        if not cands:  # e.g. a template list of another slot: keep its wording family
-            cands = [
-                t for t in pool if t.T == "T3" and (t.I == "I0") == (islot == "I0")
-            ] or cat.templates((p, islot, "T3"), held_out=False)
-        hist_ids = np.asarray(hist, dtype=np.int64)[-query_history:] if query_history else []
-        if query_history:
-            history = ", ".join(str(text.titles[j]) for j in hist_ids) or "nothing yet"
-        else:  # the history reaches the head as item vectors and priors
-            history = f"the {words['nouns']} in the history"
-        t = _pick(
-            cands,
-            f"{seed}|{i if slots is not None else ''}|{intent}|{len(hist)}|"
-            f"{hist_ids[-1] if len(hist_ids) else -1}",
-        )
-        out.append(
-            t.text.format(
-                history=history,
-                intention=intent or "",
-                preference=pref or "",
-                item="",
-                candidates="",
-                **words,
-            )
-        )
-    return out
+        return RerankerQuery(self.titles, self.fields(), history, slots)
 
 
 class Instances(Sequence):
@@ -162,24 +106,25 @@ class Instances(Sequence):
         return int(i)
 
     def collate(self, rows: list[int]) -> dict:
+        """`models.encoder.batch_tensors` of the rows (each distinct text encoded once) +
+        ``label``."""
         import torch
+
+        from ..models.encoder import batch_tensors
 
         idx = np.asarray(rows, dtype=np.int64)
         texts = [self.texts[i] for i in idx]
-        uniq = list(dict.fromkeys(texts))
-        pos = {t: j for j, t in enumerate(uniq)}
-        tok = self.tokenizer(
-            uniq, padding=True, truncation=True, max_length=self.max_len, return_tensors="pt"
+        batch = batch_tensors(
+            self.tokenizer,
+            self.max_len,
+            texts,
+            self.cands[idx],
+            self.hist[idx],
+            self.prior[idx],
+            dedupe=True,
         )
-        return {
-            "input_ids": tok["input_ids"],
-            "attention_mask": tok["attention_mask"],
-            "q_index": torch.as_tensor([pos[t] for t in texts]),
-            "cands": torch.as_tensor(self.cands[idx]),
-            "hist": torch.as_tensor(self.hist[idx]),
-            "prior": torch.as_tensor(self.prior[idx]),
-            "label": torch.as_tensor(self.label[idx]),
-        }
+        batch["label"] = torch.as_tensor(self.label[idx])
+        return batch
 
 
 def user_sequences(train, n_users: int):
@@ -195,6 +140,7 @@ def user_sequences(train, n_users: int):
 
 def build_instances(rr, dataset, split: Split, stacked: Sequence, config) -> Instances:
     """Training instances from each user's last ``config.holdout`` training items."""
+    from ..instructions.render import render
     from ..models.encoder import pad_histories, zscore
     from .intentions import intentions_for
 
@@ -252,8 +198,14 @@ def build_instances(rr, dataset, split: Split, stacked: Sequence, config) -> Ins
 
         st = seq_starts[users_a]
         prefs = preferences_for(dataset, seq_items, seq_ratings, st, st + pos_a, seed=config.seed)
-    texts = render_queries(
-        rr.text, hists, intents, "seen", prefs, config.query_history, slots, seed=config.seed
+    texts = render(
+        None,
+        hists,
+        intents,
+        template_ids="seen",
+        preferences=prefs,
+        seed=config.seed,
+        query=rr.text.wording(config.query_history, slots),
     )
     if getattr(config, "intent_match", False):  # from the intention TEXT, as at test time
         from .intentions import intention_match
@@ -272,7 +224,7 @@ def build_instances(rr, dataset, split: Split, stacked: Sequence, config) -> Ins
 
 
 def _priors(retrievers, users, cands, hists):
-    from .reranker import score_priors
+    from .rerank_features import score_priors
 
     return score_priors(retrievers, users, cands, hists)
 
@@ -281,6 +233,7 @@ class Validation:
     """Validation rows (cand10 candidates, I0 and I2 queries) for early stopping."""
 
     def __init__(self, rr, dataset, split: Split, priors: Sequence, config) -> None:
+        from ..instructions.render import render
         from ..models.encoder import pad_histories, zscore
         from .intentions import intentions_for
 
@@ -303,10 +256,10 @@ class Validation:
         )
         self.hist = pad_histories(hists, config.history_len)
         self.tok = rr.scorer.tokenizer
-        self.max_len = rr.scorer.model.config.max_query_len
-        self.texts_i0 = render_queries(rr.text, hists, None, "seen", None, config.query_history)
+        wording = rr.text.wording(config.query_history)
+        self.texts_i0 = render(None, hists, None, query=wording)
         intents = intentions_for(dataset, self.cands[:, 0], ["P1I2"] * len(rows), seed=1)
-        self.texts_i2 = render_queries(rr.text, hists, intents, "seen", None, config.query_history)
+        self.texts_i2 = render(None, hists, intents, query=wording)
         self.prior_i2 = self.prior  # priors of the I2 rows (+ the intent-match channel)
         if getattr(config, "intent_match", False):
             from .intentions import intention_match
@@ -317,40 +270,13 @@ class Validation:
             self.prior = np.concatenate([self.prior, zero], -1).astype(np.float32)
 
     def _scores(self, model, texts: list[str], bs: int = 256, prior=None) -> np.ndarray:
-        import torch
+        from ..models.encoder import score_arrays
 
-        out = []
-        with torch.no_grad():
-            return self._scores_nograd(model, texts, bs, out, torch, prior)
-
-    def _scores_nograd(self, model, texts, bs, out, torch, prior=None) -> np.ndarray:
         prior = self.prior if prior is None else prior
-        for s in range(0, len(texts), bs):
-            tok = self.tok(
-                texts[s : s + bs],
-                padding=True,
-                truncation=True,
-                max_length=self.max_len,
-                return_tensors="pt",
-            )
-            dev = next(model.parameters()).device
-            sl = slice(s, s + bs)
-            out.append(
-                model(
-                    tok["input_ids"].to(dev),
-                    tok["attention_mask"].to(dev),
-                    torch.as_tensor(self.cands[sl]).to(dev),
-                    torch.as_tensor(self.hist[sl]).to(dev),
-                    torch.as_tensor(prior[sl]).to(dev),
-                )
-                .float()
-                .cpu()
-                .numpy()
-            )
-        return np.concatenate(out)
+        return score_arrays(model, self.tok, texts, self.cands, self.hist, prior, bs)
 
     def metrics(self, model) -> dict[str, float]:
-        from .reranker import ranking_metrics
+        from .rerank_features import ranking_metrics
 
         m = ranking_metrics(self._scores(model, self.texts_i0))
         s = ranking_metrics(self._scores(model, self.texts_i2, prior=self.prior_i2))

@@ -246,16 +246,15 @@ class JointReranker:
     # ------------------------------------------------------------------ inputs
     def queries(self, histories, intentions=None, templates=None, preferences=None, slots=None):
         """Query texts (instruction + the last ``query_history`` titles) for a batch."""
-        from .instances import render_queries
+        from ..instructions.render import render
 
-        return render_queries(
-            self.text,
+        return render(
+            None,
             histories,
             intentions,
-            templates,
-            preferences,
-            self.config.query_history,
-            slots,
+            template_ids=templates,
+            preferences=preferences,
+            query=self.text.wording(self.config.query_history, slots),
         )
 
     def encode(self, query_texts: list[str], candidates: np.ndarray) -> dict[str, torch.Tensor]:

@@ -8,7 +8,8 @@ Opt in from a test module with two lines::
 
 The suite checks: one float32, finite score per candidate (lists of different lengths in one
 batch), determinism in eval mode, batching does not change a list's scores, permutation
-equivariance where the scorer claims it (``permutation_equivariant = True``), a save/load round
+equivariance where the scorer claims it (``permutation_equivariant = True``), the serving path
+(``score_arrays``, where the scorer has one) gives ``score``'s scores, a save/load round
 trip gives the same scores, and a few training steps on a planted task raise the target's
 share of the softmax. Override ``make_examples`` (candidate ids index `ITEM_TEXTS`) or ``train``
 (default: `instructrec.training.loop.fit` over ``scorer.model`` with ``scorer.rank_loss``) when
@@ -137,6 +138,23 @@ class ScorerContract:
             assert m.shape == s.shape and np.all(np.isfinite(m))
             if getattr(scorer, "permutation_equivariant", False):
                 np.testing.assert_allclose(m, s[p], atol=self.atol)
+
+    def test_the_serving_path_scores_as_score_does(self):
+        """A scorer with a serving path (``score_arrays``: the arrays `Recommender`, the
+        service and the evaluation harness score through) gives the scores of ``score``."""
+        scorer, examples = self.make_scorer(), self.make_examples()
+        if not hasattr(scorer, "score_arrays"):
+            return  # seq2seq / causal scorers are served through ``score`` itself
+        from instructrec.models.encoder import pad_histories
+
+        for ex, want in zip(examples, scorer.score(examples), strict=True):
+            got = scorer.score_arrays(
+                [ex.instruction],
+                np.asarray(ex.candidate_ids, np.int64)[None],
+                pad_histories([ex.history_ids], scorer.history_len),
+                scorer.prior_array([ex]),
+            )[0]
+            np.testing.assert_allclose(got, want, atol=self.atol)
 
     def test_save_load_round_trip(self, tmp_path):
         scorer, examples = self.make_scorer(), self.make_examples()

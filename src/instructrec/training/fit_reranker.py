@@ -1,0 +1,196 @@
+"""`fit_reranker`: train the encoder reranker on instructions built from training data.
+
+InstructRec (Zhang et al. 2023) instruction-tunes an LM on (preference, intention, task)
+instructions built from interaction logs, then reranks a retriever's candidates. Here:
+
+1. Stacking. The prior retrievers (SASRec, item-kNN, Pop...) are re-fitted on the training
+   interactions minus each user's last ``holdout`` items; those held-out items become the
+   reranker's training targets. A retriever scoring items it was trained on is over-confident;
+   a stacked prior has the same distribution at training time as at test time.
+2. Instances. Per target: candidates = target + random negatives + hard negatives (from the
+   first prior's top-k); the query text mixes slots P1/P2 x I0/I1/I2 x T3 over SEEN templates;
+   priors = the stacked retrievers' scores, z-scored within the list.
+3. Training with the shared engine (`instructrec.training.loop.fit`), listwise softmax
+   cross-entropy (`instructrec.training.losses.listwise_ce`), early stopping on validation
+   HR@1 (cand10 candidates, I0 instructions, priors from retrievers fitted on all training data).
+4. `calibrate` re-fits the prior weights on validation rows; `fit_pointwise` fits the Yes/No
+   head (`instructrec.rerank.pointwise`).
+
+The caller's configs are never written to: the values derived here (how many prior channels,
+the CF embeddings' width) live in the model's own config (``encoder/config.json`` of a saved
+reranker).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import logging
+import time
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..rerank.rerank_features import attribute_matrix, fit_prior_mixture, item_texts, stacked_frame
+from ..rerank.reranker import InstructionReranker, RerankerConfig
+
+log = logging.getLogger(__name__)
+
+
+def fit_reranker(
+    dataset,
+    split,
+    priors: Sequence,
+    encoder_config=None,
+    config: RerankerConfig | None = None,
+    train_config=None,
+    cf_retriever=None,
+    stacked: Sequence | None = None,
+) -> InstructionReranker:
+    """Train a reranker. ``priors``: retrievers already fitted on ``split.train`` (their order
+    defines the prior features); ``train_config``: a `TrainConfig` for the engine; ``stacked``:
+    the same retrievers already fitted on `stacked_frame` (else fitted here)."""
+    from ..models.encoder import EncoderConfig, EncoderScorer, score_batch
+    from ..rerank.instances import TextSide, Validation, build_instances
+    from .loop import fit as engine_fit
+    from .losses import listwise_ce
+
+    config = config or RerankerConfig()
+    derived = {"n_prior": len(priors) + int(bool(config.intent_match))}  # the model's, not the
+    #                                                                       caller's, config
+    encoder_config = encoder_config or EncoderConfig()
+    # stacked priors: the same retrievers re-fitted without the held-out targets
+    if stacked is not None:
+        stacked = list(stacked)
+    elif config.stack:
+        fit_part, _ = stacked_frame(split.train, config.holdout)
+        log.info(
+            "reranker: re-fitting %d priors without each user's last %d training items",
+            len(priors),
+            config.holdout,
+        )
+        stacked = []
+        for p in priors:
+            q = copy.deepcopy(p)
+            q.fit(fit_part, dataset.n_users, dataset.n_items)
+            stacked.append(q)
+    else:
+        stacked = list(priors)
+    cf = None
+    if encoder_config.cf_dim > 0 and cf_retriever is not None:
+        source = cf_retriever
+        if config.cf_stacked:  # the stacked twin has not seen the training targets
+            source = next(
+                (q for p, q in zip(priors, stacked, strict=True) if p is cf_retriever),
+                cf_retriever,
+            )
+        cf = source.item_embeddings()
+        if cf is not None:
+            cf = cf[-dataset.n_items :] if len(cf) > dataset.n_items else cf
+            derived["cf_dim"] = int(cf.shape[1])
+    model_config = dataclasses.replace(encoder_config, **derived)
+    texts = item_texts(dataset)
+    log.info("reranker: loading the backbone, encoding %d item texts", len(texts))
+    attrs = attribute_matrix(dataset) if model_config.attributes else None
+    from accelerate.utils import set_seed
+
+    set_seed(train_config.seed if train_config is not None else config.seed)  # LoRA init
+    scorer = EncoderScorer.build(
+        texts, model_config, cf_vecs=cf, history_len=config.history_len, attr_vecs=attrs
+    )
+    rr = InstructionReranker(
+        scorer,
+        TextSide.of(dataset),
+        config,
+        [getattr(p, "name", type(p).__name__) for p in priors],
+    )
+    rr.dataset = dataset
+    t_build = time.perf_counter()
+    train = build_instances(rr, dataset, split, stacked, config)
+    log.info(
+        "reranker: %d training instances built (%.1f s)",
+        len(train.label),
+        time.perf_counter() - t_build,
+    )
+    valid = Validation(rr, dataset, split, priors, config)
+    init = getattr(scorer.model.head, "init_prior_weights", None)
+    if init is not None and train.prior.shape[-1] and config.warm_start:
+        w = fit_prior_mixture(train.prior, train.label)
+        rr.prior_mixture = [float(x) for x in w]
+        init(w)
+    if train_config is None:
+        import tempfile
+
+        from .config import TrainConfig
+
+        train_config = TrainConfig(
+            output_dir=tempfile.mkdtemp(prefix="reranker-"),
+            metric="hr@1",
+            greater_is_better=True,
+            progress=False,
+        )
+    model = scorer.model
+
+    def loss_fn(m, batch):
+        return listwise_ce(score_batch(m, batch), batch["label"])
+
+    rr.train_result = engine_fit(
+        model, train, train.collate, loss_fn, train_config, evaluate=valid.metrics
+    )
+    model.eval()
+    if config.calibrate:
+        calibrate(rr, valid)
+    if config.pointwise and "rating" in split.train and split.train["rating"].notna().any():
+        fit_pointwise(rr, dataset, split, cf)
+    return rr
+
+
+def fit_pointwise(rr: InstructionReranker, dataset, split, cf_vecs: np.ndarray | None = None):
+    """Fit ``rr``'s Yes/No head (`instructrec.rerank.pointwise`) on the trained model's item
+    vectors (and the CF embeddings); `InstructionReranker.score_pointwise` uses it."""
+    import torch
+
+    from ..rerank.pointwise import fit_pointwise_head
+
+    model = rr.scorer.model
+    with torch.no_grad():
+        ids = torch.arange(dataset.n_items, device=model.item_vecs.device)
+        vecs = model.item_vectors(ids).float().cpu().numpy()
+    rr.pointwise = fit_pointwise_head(dataset, split, vecs, cf_vecs, rr.config.holdout)
+    return rr.pointwise
+
+
+def calibrate(rr: InstructionReranker, valid) -> list[float] | None:
+    """Re-fit only the prior weights on validation rows (`rerank.instances.Validation`: priors
+    from the retrievers fitted on all training data, as at test time), the rest of the
+    model frozen: the stacked priors the head was trained with are weaker than the final
+    retrievers, so their learned weights under-trust them. Returns the new weights (None
+    when the head has no ``prior_w``)."""
+    import torch
+
+    head = rr.scorer.model.head
+    w_old = getattr(head, "prior_w", None)
+    if w_old is None or valid.prior.shape[-1] == 0:
+        return None
+    with torch.no_grad():
+        parts = []
+        for texts, pr in ((valid.texts_i0, valid.prior), (valid.texts_i2, valid.prior_i2)):
+            total = valid._scores(rr.scorer.model, texts, prior=pr)
+            parts.append(total - pr @ w_old.detach().cpu().numpy())
+    rest = torch.as_tensor(np.concatenate(parts))
+    prior = torch.as_tensor(np.concatenate([valid.prior, valid.prior_i2]))
+    target = torch.zeros(len(rest), dtype=torch.long)  # column 0 is the target
+    w = w_old.detach().cpu().clone().requires_grad_(True)
+    opt = torch.optim.LBFGS([w], max_iter=50, line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(rest + prior @ w, target)
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    with torch.no_grad():
+        head.prior_w.copy_(w.detach().to(head.prior_w.device))
+    rr.calibrated_prior_w = [float(x) for x in w.detach()]
+    return rr.calibrated_prior_w
