@@ -16,7 +16,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .config import RunConfig, load_data
+from .config import RunConfig
+from .data.spec import load_data_spec
 from .evaluation.manifest import git_commit, package_versions
 
 log = logging.getLogger(__name__)  # stage lines (the CLI shows them; instructrec.cli.progress)
@@ -70,7 +71,7 @@ def train_run(
 def _load_logged(config: RunConfig):
     """The run's data, with its one progress line (before any output folder exists)."""
     t0 = time.perf_counter()
-    dataset = load_data(config.data)
+    dataset = load_data_spec(config.data, where="data")
     log.info(
         "data: %s, %d users, %d items, %d interactions (%.1f s)",
         dataset.name,

@@ -252,7 +252,9 @@ def test_quickstart_resumes_a_crashed_run_to_the_same_model(tmp_path, tiny_confi
     from instructrec.testing.datasets import synthetic_dataset
 
     monkeypatch.setattr(
-        qs, "quickstart_config", lambda fast=False: RunConfig.from_yaml(tiny_config)
+        qs,
+        "quickstart_config",
+        lambda fast=False, overrides=(): RunConfig.from_yaml(tiny_config, overrides),
     )
     monkeypatch.setattr(instructrec.data, "load_movielens_100k", synthetic_dataset)
 

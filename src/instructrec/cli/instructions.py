@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from .common import data_option, load_dataset
+from .common import data_option
 
 
 def _slots(spec: str | None):
@@ -130,7 +130,9 @@ def build_cmd(
             context=context,
             teacher=TeacherConfig.from_env() if teacher else None,
         )
-    ds = load_dataset(data)
+    from instructrec.data.spec import load_data_spec
+
+    ds = load_data_spec(data)
     split = _split(ds, split_dir, cfg.seed)
     start = time.perf_counter()
     frame = cfg.build(ds, split)
@@ -162,9 +164,10 @@ def build_cmd(
 @click.option("--seed", default=0, show_default=True, type=int)
 def show(data: str, n: int, stage: str, templates: str, seed: int) -> None:
     """Print N rendered examples for every (P, I, T) slot: what the model reads."""
+    from instructrec.data.spec import load_data_spec
     from instructrec.instructions import build
 
-    ds = load_dataset(data)
+    ds = load_data_spec(data)
     split = _split(ds, None, seed)
     if stage == "train" and templates in ("held_out", "all"):
         stage = "valid"  # held-out templates are never rendered for training

@@ -62,7 +62,7 @@ class EncoderConfig:
     head: str = "linear"  # "linear" | "rr" (see HEADS)
     head_options: dict = field(default_factory=dict)  # passed to the head's constructor
     n_prior: int = 3  # prior features per candidate (retrievers), z-scored within a list
-    cf_dim: int = 0  # >0: add projected retriever item embeddings (e.g. SASRec's) to item vecs
+    cf_dim: int = 64  # >0: add projected retriever item embeddings (e.g. SASRec's) to item vecs
     attributes: bool = True  # add projected item attributes (genres, decade, ...) to item vecs
 
 
