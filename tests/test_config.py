@@ -109,3 +109,15 @@ def test_cli_set_errors_are_one_line_exit_2(tmp_path):
     )
     assert res.exit_code == 2 and "reranker.copies" in res.output
     assert not (tmp_path / "o").exists() and not (tmp_path / "q").exists()
+
+
+def test_tune_takes_set_and_refuses_its_old_flags(tmp_path):
+    data = tmp_path / "t.tsv"
+    data.write_text("q\tyes\n")
+    base = ["tune", "--data", str(data), "--out", str(tmp_path / "o")]
+    for old, hint in [(["--lr", "0.1"], "--set train.lr=0.1"), (["--full"], "--set lora=null")]:
+        res = CliRunner().invoke(main, [*base, *old])
+        assert res.exit_code == 2 and hint in res.output
+    res = CliRunner().invoke(main, [*base, "--set", "train.epochs=two"])
+    assert res.exit_code == 2 and "train.epochs" in res.output
+    assert not (tmp_path / "o").exists()

@@ -70,14 +70,19 @@ def set_option(f):
     )
 
 
-def retired_option(flag: str, key: str):
+def retired_option(flag: str, key: str, value: str | None = None):
     """A hidden ``flag`` of an older release: using it is a one-line usage error (exit 2)
-    pointing to ``--set KEY=VALUE``."""
+    pointing to ``--set KEY=VALUE`` (``value`` given: ``flag`` was an on/off flag)."""
 
-    def refuse(ctx, param, value):
-        if value is not None:
-            raise click.UsageError(f"{flag} is gone: use --set {key}={value}", ctx=ctx)
+    def refuse(ctx, param, given):
+        if given is not None and given is not False:
+            shown = value if value is not None else given
+            raise click.UsageError(f"{flag} is gone: use --set {key}={shown}", ctx=ctx)
 
+    if value is not None:
+        return click.option(
+            flag, is_flag=True, default=False, hidden=True, expose_value=False, callback=refuse
+        )
     return click.option(flag, default=None, hidden=True, expose_value=False, callback=refuse)
 
 
