@@ -97,8 +97,8 @@ def tune(run_dir: Path, db: str, out_dir: Path, sets: tuple[str, ...], overwrite
     "--teacher",
     "endpoint",
     required=True,
-    help="OpenAI-compatible base URL, e.g. http://127.0.0.1:8001/v1 "
-    "(bearer key: env INSTRUCTREC_TEACHER_KEY)",
+    help="OpenAI-compatible base URL, e.g. http://127.0.0.1:8001 (/v1/chat/completions is "
+    "appended; bearer key: env INSTRUCTREC_TEACHER_KEY); the instruction builder's teacher client",
 )
 @click.option("--teacher-model", default="teacher", show_default=True)
 @click.option("--slot", default="P1I0T3", show_default=True, help="the (P,I,T) slot to rewrite")
@@ -116,11 +116,7 @@ def optimize(
     """OPRO-style template rewrites by a teacher LLM; adopted only if validation is not worse."""
     from instructrec.data import make_split
     from instructrec.feedback.bandit import TemplateBandit
-    from instructrec.feedback.optimize import (
-        TeacherConfig,
-        optimize_slot,
-        validation_evaluator,
-    )
+    from instructrec.feedback.optimize import opro_teacher, optimize_slot, validation_evaluator
     from instructrec.feedback.store import Store
     from instructrec.instructions.catalogue import TemplateCatalogue
     from instructrec.recommender import Recommender
@@ -141,7 +137,7 @@ def optimize(
         slot,
         scored,
         evaluate,
-        TeacherConfig(endpoint, model=teacher_model),
+        opro_teacher(endpoint, model=teacher_model),
         proposals=proposals,
         state=store,
     )
