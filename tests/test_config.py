@@ -121,3 +121,11 @@ def test_tune_takes_set_and_refuses_its_old_flags(tmp_path):
     res = CliRunner().invoke(main, [*base, "--set", "train.epochs=two"])
     assert res.exit_code == 2 and "train.epochs" in res.output
     assert not (tmp_path / "o").exists()
+
+
+def test_instructions_build_takes_set(tmp_path):
+    res = CliRunner().invoke(
+        main,
+        ["instructions", "build", "--out", str(tmp_path / "i.jsonl"), "--set", "per_user=many"],
+    )
+    assert res.exit_code == 2 and "per_user" in res.output

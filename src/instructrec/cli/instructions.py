@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from .common import data_option
+from .common import data_option, set_option
 
 
 def _slots(spec: str | None):
@@ -95,6 +95,7 @@ def instructions() -> None:
     default=False,
     help="rewrite P2/I1 texts with the teacher LLM (INSTRUCTREC_TEACHER_URL, _MODEL, _KEY)",
 )
+@set_option
 def build_cmd(
     data: str,
     stage: str,
@@ -109,6 +110,7 @@ def build_cmd(
     context: bool,
     config_path: str | None,
     teacher: bool,
+    sets: tuple[str, ...],
 ) -> None:
     """Build the InstructionSet of a stage and write it as JSONL, Alpaca JSON or TSV."""
     import time
@@ -130,6 +132,10 @@ def build_cmd(
             context=context,
             teacher=TeacherConfig.from_env() if teacher else None,
         )
+    if sets:
+        from instructrec.data.settings import apply_overrides
+
+        cfg = apply_overrides(cfg, sets)
     from instructrec.data.spec import load_data_spec
 
     ds = load_data_spec(data)
