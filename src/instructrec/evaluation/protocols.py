@@ -50,6 +50,7 @@ from ..data.split import STAGES, Split
 from ..recommender import RERANK_DEPTH  # the one rerank depth (LlamaRec's 20)
 from ..retrieval.base import Retriever
 from . import metrics as M
+
 SCORE_BATCH = 256  # users per all-item scoring batch
 
 
