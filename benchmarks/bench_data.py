@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import resource
 import subprocess
 import sys
@@ -112,29 +110,6 @@ def run_child(spec: str) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def machine() -> dict:
-    import numpy as np
-    import pandas as pd
-    import pyarrow
-
-    try:
-        import torch
-
-        torch_version = torch.__version__
-    except ImportError:  # the data room does not need torch
-        torch_version = None
-    return {
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "cpu_count": os.cpu_count(),
-        "load_avg_at_start": [round(x, 2) for x in os.getloadavg()],
-        "numpy": np.__version__,
-        "pandas": pd.__version__,
-        "pyarrow": pyarrow.__version__,
-        "torch": torch_version,
-    }
-
-
 def _read(path: str) -> str:
     try:
         return Path(path).read_text()
@@ -159,7 +134,9 @@ def main() -> None:
         print(json.dumps(child(args.child, args.split_out)))
         return
 
-    results = {"machine": machine(), "runs": {}}
+    from instructrec.evaluation.manifest import machine
+
+    results = {"machine": machine("numpy", "pandas", "pyarrow", "torch"), "runs": {}}
     results["runs"]["ml-100k"] = run_child(f"ml-100k={args.ml100k}" if args.ml100k else "ml-100k")
     print("ml-100k", results["runs"]["ml-100k"], flush=True)
     if not args.skip_synthetic:
@@ -186,7 +163,7 @@ def markdown(results: dict) -> str:
     m = results["machine"]
     lines = [
         f"Machine: {m['platform']}, {m['cpu_count']} CPUs (load average at start "
-        f"{m['load_avg_at_start'][0]}), python {m['python']}, numpy {m['numpy']}, "
+        f"{m['load_avg'][0]}), python {m['python']}, numpy {m['numpy']}, "
         f"pandas {m['pandas']}, pyarrow {m['pyarrow']}, torch {m['torch']}.",
         "",
         "| data | interactions | users | items | load s | split s | candidates s | save s "

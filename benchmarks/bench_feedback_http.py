@@ -99,7 +99,7 @@ def main() -> None:
     say(f"serving {base}")
     arms = {"control": Mechanisms(), "loop": Mechanisms(session=True, bandit=True, tuning=True)}
     swaps, timings = [], {}
-    tune_args = ["--min-examples", "1", "--lam", str(args.lam), "--device", "cpu"]
+    tune_args = ["--set", "min_examples=1", "--set", f"lam={args.lam}", "--set", "device=cpu"]
     try:
         with httpx.Client(base_url=base, headers={"X-API-Key": API}, timeout=300) as http:
             clients = [

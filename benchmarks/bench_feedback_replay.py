@@ -38,7 +38,7 @@ def main() -> None:
         refit_priors,
         replay_study,
     )
-    from instructrec.feedback.tuning import TuneConfig
+    from instructrec.feedback.tuning import FeedbackTuneConfig
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", type=Path, default=None, help="a saved run with a reranker")
@@ -113,12 +113,12 @@ def main() -> None:
         args.arms,
         recommender=rec,
         tune_every=args.tune_every,
-        tune_config=TuneConfig(lam=args.lam, device=args.device, min_examples=1),
+        tune_config=FeedbackTuneConfig(lam=args.lam, device=args.device, min_examples=1),
         profile=ProfileConfig(like=args.like, dislike=args.dislike),
         progress=lambda m: print(m, f"{time.perf_counter() - t0:.0f} s", file=sys.stderr),
         extra_arms={lam_name: ARMS["tuning"]} if lam_name else None,
         arm_tune_configs=(
-            {lam_name: TuneConfig(lam=args.lam_arm, device=args.device, min_examples=1)}
+            {lam_name: FeedbackTuneConfig(lam=args.lam_arm, device=args.device, min_examples=1)}
             if lam_name
             else None
         ),

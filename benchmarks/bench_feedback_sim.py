@@ -56,7 +56,7 @@ def main() -> None:
         import tempfile
 
         from instructrec.feedback.store import Store
-        from instructrec.feedback.tuning import TuneConfig, tune
+        from instructrec.feedback.tuning import FeedbackTuneConfig, tune_from_feedback
         from instructrec.recommender import Recommender
 
         rec = Recommender.load(args.model)
@@ -66,7 +66,9 @@ def main() -> None:
 
         def tuner(r, st):
             out = work / f"tuned-{len(calls)}"
-            calls.append(tune(r, st, out, TuneConfig(lr=1e-4, epochs=1, device="cpu")))
+            calls.append(
+                tune_from_feedback(r, st, out, FeedbackTuneConfig(lr=1e-4, epochs=1, device="cpu"))
+            )
             return Recommender.load(out)
 
     t0 = time.perf_counter()

@@ -8,7 +8,7 @@ Issue 17's target: "the feedback-tuned model, evaluated on the standard protocol
    FastAPI's TestClient: the service's own code path, no socket);
 2. replayed users (`feedback.replay`, the loop client of `feedback.replay_http`: session on,
    every answer posted) log requests and feedback into the store;
-3. `feedback.tuning.tune` (what ``instructrec feedback tune`` runs) builds the tuned run from
+3. `feedback.tuning.tune_from_feedback` (what ``instructrec feedback tune`` runs) builds the tuned run from
    the store (``--work``/tuned);
 4. both runs are evaluated on the same validation rows and candidate files
    (`evaluation.run`, ``stage="valid"``) under each protocol; the paired bootstrap
@@ -64,7 +64,7 @@ def main() -> None:
     from instructrec.evaluation.run import run
     from instructrec.feedback.replay import ReplayConfig, replay_users, split_known_hidden
     from instructrec.feedback.store import Store
-    from instructrec.feedback.tuning import TuneConfig, tune
+    from instructrec.feedback.tuning import FeedbackTuneConfig, tune_from_feedback
     from instructrec.recommender import Recommender
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -77,9 +77,9 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=10)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--protocols", nargs="+", default=["cand10", "search", "vague"])
-    ap.add_argument("--lam", type=float, default=TuneConfig.lam)
-    ap.add_argument("--lr", type=float, default=TuneConfig.lr)
-    ap.add_argument("--epochs", type=int, default=TuneConfig.epochs)
+    ap.add_argument("--lam", type=float, default=FeedbackTuneConfig.lam)
+    ap.add_argument("--lr", type=float, default=FeedbackTuneConfig.lr)
+    ap.add_argument("--epochs", type=int, default=FeedbackTuneConfig.epochs)
     ap.add_argument("--n-boot", type=int, default=2000)
     ap.add_argument(
         "--reuse-log", action="store_true", help="reuse --work's logged feedback if there"
@@ -115,8 +115,12 @@ def main() -> None:
         n_requests = len(rows)
         cum_hits = float(rows.loc[rows["round"] == cfg.rounds, "cum_hits"].mean())
     say(f"logged {posted} feedback rows from {n_requests} requests (reused: {reuse})")
-    tc = TuneConfig(lam=args.lam, lr=args.lr, epochs=args.epochs, device="cpu", min_examples=1)
-    summary = tune(rec, store, args.work / "tuned", tc, parent_version="base", overwrite=True)
+    tc = FeedbackTuneConfig(
+        lam=args.lam, lr=args.lr, epochs=args.epochs, device="cpu", min_examples=1
+    )
+    summary = tune_from_feedback(
+        rec, store, args.work / "tuned", tc, parent_version="base", overwrite=True
+    )
     store.close()
     say(f"tuned: {summary}")
     tuned = Recommender.load(args.work / "tuned")
@@ -164,7 +168,7 @@ def write(args, reports: dict, meta: dict) -> None:
         f"{meta['replay']['new_users']} new replayed users x {meta['replay']['rounds']} rounds "
         f"of {meta['replay']['n']} items (session on, served in-process), "
         f"{meta['feedback_rows']} feedback rows on {meta['requests']} requests. Tuned by "
-        f"`feedback.tuning.tune` (lambda {meta['tune_config']['lam']}, lr "
+        f"`feedback.tuning.tune_from_feedback` (lambda {meta['tune_config']['lam']}, lr "
         f"{meta['tune_config']['lr']}, {meta['tune_config']['epochs']} epoch: "
         f"{meta['tune'].get('steps')} steps on {meta['tune'].get('examples')} lists). Both "
         "models on the same validation rows and candidate files, all users; difference tuned "

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import time
 from pathlib import Path
 
@@ -71,24 +69,6 @@ WORDS = [
     "lost",
     "return",
 ]
-
-
-def machine() -> dict:
-    try:
-        import torch
-    except ImportError:  # the benchmark itself does not need it
-        torch = None
-
-    return {
-        "cpu_count": os.cpu_count(),
-        "affinity": len(os.sched_getaffinity(0)),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "torch": torch.__version__ if torch else "-",
-        "numpy": np.__version__,
-        "pandas": pd.__version__,
-        "load_avg_1m": os.getloadavg()[0],
-    }
 
 
 def synthetic(n_users: int, n_items: int, per_user: int, seed: int = 0) -> Dataset:
@@ -205,7 +185,9 @@ def run(args) -> dict:
             )
             print(rows[-1], flush=True)
             del f
-    return {"machine": machine(), "results": rows}
+    from instructrec.evaluation.manifest import machine
+
+    return {"machine": machine("torch", "numpy", "pandas"), "results": rows}
 
 
 def write(result: dict, out: Path = OUT) -> None:
@@ -215,9 +197,9 @@ def write(result: dict, out: Path = OUT) -> None:
     lines = [
         "# Instruction builder throughput",
         "",
-        f"Machine: {m['cpu_count']} CPUs ({m['affinity']} usable), {m['platform']}, "
+        f"Machine: {m['cpu_count']} CPUs ({m['cpus_usable']} usable), {m['platform']}, "
         f"Python {m['python']}, torch {m['torch']}, numpy {m['numpy']}, pandas {m['pandas']}; "
-        f"1-minute load average at the end: {m['load_avg_1m']:.1f}. {m.get('note', '')}",
+        f"1-minute load average at the end: {m['load_avg'][0]:.1f}. {m.get('note', '')}",
         "",
         "| data | stage | slots | instructions | seconds | instructions/s |",
         "|---|---|---|---:|---:|---:|",

@@ -16,7 +16,7 @@ def report(args, res_dir: Path, rivals_wanted) -> None:
 
     from instructrec import stats as S
     from instructrec.evaluation import metrics as M
-    from instructrec.runs import machine_info
+    from instructrec.evaluation.manifest import machine
 
     bundle, scores_dir = Path(args.bundle), Path(args.scores)
     meta = json.loads((bundle / "bundle.json").read_text())
@@ -30,7 +30,7 @@ def report(args, res_dir: Path, rivals_wanted) -> None:
         "bundle_instances": meta["instances"],
         "reranker_config": meta["reranker_config"],
         "record": rec,
-        "report_machine": machine_info(),
+        "report_machine": machine("torch"),
         "protocols": {},
     }
     cpu = scores_dir / "cost_cpu.json"

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import time
 from pathlib import Path
 
@@ -30,19 +29,6 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 TARGETS = "cand10 HR@1 >= 1.20x SASRec; full NDCG@10 >= 1.15x best classical; search HR@1 >= 0.93"
-
-
-def machine() -> dict:
-    import torch
-
-    return {
-        "platform": platform.platform(),
-        "cpu_count": os.cpu_count(),
-        "torch": torch.__version__,
-        "torch_threads": torch.get_num_threads(),
-        "load_avg_1m": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
-        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-    }
 
 
 def matmul_rate(n: int = 2048, reps: int = 5) -> float:
@@ -252,7 +238,9 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=10)
     args = ap.parse_args()
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    res: dict = {"machine": machine()}
+    from instructrec.evaluation.manifest import machine
+
+    res: dict = {"machine": machine("torch")}
     if not args.speed_only:
         res["quality"] = quality(args.run, args.fast, args.n_boot)
         res["targets"] = targets(res["quality"])

@@ -30,10 +30,7 @@ Writes benchmarks/results/rr_ablation.{json,md}.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import os
-import platform
 import sys
 import tempfile
 import time
@@ -139,24 +136,6 @@ def summarise(values: dict[str, dict[str, dict[str, np.ndarray]]], seed: int) ->
                     }
                 out.setdefault(var, {}).setdefault(setting, {})[metric] = cell
     return out
-
-
-def machine(device: str) -> dict:
-    import torch
-
-    info = {
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "cpu_count": os.cpu_count(),
-        "torch": torch.__version__,
-        "device": device,
-        "torch_threads": torch.get_num_threads(),
-    }
-    if device == "cuda" and torch.cuda.is_available():
-        info["gpu"] = torch.cuda.get_device_name(0)
-    with contextlib.suppress(OSError):
-        info["load_avg"] = os.getloadavg()
-    return info
 
 
 def markdown(result: dict) -> str:
@@ -331,9 +310,11 @@ def main(argv: list[str] | None = None) -> dict:
 
 def write(args, rows, values: dict, cost: dict, t0: float) -> dict:
     """Summarise what has been measured so far into <out>/<name>.{json,md}."""
+    from instructrec.evaluation.manifest import machine
+
     result = {
         "args": vars(args),
-        "machine": machine(args.device),
+        "machine": machine("torch", device=args.device),
         "n_test_users": int(len(rows.users)),
         "priors": ["SASRec", "ItemKNN", "Pop"],
         "quality": summarise(values, args.seed),

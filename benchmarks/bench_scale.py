@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -36,29 +35,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def machine() -> dict:
-    import torch
-
-    info = {
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "cpu_count": os.cpu_count(),
-        "torch": torch.__version__,
-        "torch_threads": torch.get_num_threads(),
-        "load_average_1m": round(os.getloadavg()[0], 1) if hasattr(os, "getloadavg") else None,
-    }
-    if torch.cuda.is_available():
-        info["gpu"] = torch.cuda.get_device_name(0)
-        info["cuda"] = torch.version.cuda
-    try:
-        import ray
-
-        info["ray"] = ray.__version__
-    except ImportError:
-        info["ray"] = None
-    return info
 
 
 # ---------------------------------------------------------------------- training
@@ -340,7 +316,9 @@ def main() -> None:
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    result: dict = {"machine": machine(), "args": vars(args)}
+    from instructrec.evaluation.manifest import machine
+
+    result: dict = {"machine": machine("torch", "ray"), "args": vars(args)}
     if args.gpu:
         import torch
 
@@ -365,9 +343,9 @@ def main() -> None:
     md = [
         f"# Scale benchmark ({'GPU' if args.gpu else 'CPU'})",
         "",
-        f"Machine: {m['platform']}, {m['cpu_count']} CPUs (load average {m['load_average_1m']}"
+        f"Machine: {m['platform']}, {m['cpu_count']} CPUs (load average {m['load_avg'][0]}"
         f" at start), torch {m['torch']}"
-        + (f", {m['gpu']}" if "gpu" in m else "")
+        + (f", {m['gpu']}" if m.get("gpu") else "")
         + (f", ray {m['ray']}" if m.get("ray") else "")
         + ".",
         "",

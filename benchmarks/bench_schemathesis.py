@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import re
 import shutil
 import subprocess
@@ -112,18 +111,6 @@ def _failures(report: Path) -> list[dict]:
     return found
 
 
-def machine() -> dict:
-    import schemathesis
-
-    return {
-        "cpu_count": os.cpu_count(),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "schemathesis": schemathesis.__version__,
-        "load_avg_at_start": [round(x, 2) for x in os.getloadavg()],
-    }
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--min-requests", type=int, default=3000, help="keep fuzzing until then")
@@ -135,7 +122,9 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench-schemathesis-"))
     root = tmp / "models"
     run = build_models(root)
-    info = machine()
+    from instructrec.evaluation.manifest import machine
+
+    info = machine("schemathesis")
     proc, base = start(run, root, f"sqlite:///{tmp / 'fuzz.db'}")
     runs = []
     try:

@@ -19,8 +19,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import platform
 import socket
 import subprocess
 import sys
@@ -131,18 +129,6 @@ async def level(base: str, users: list[str], clients: int, duration: float) -> d
     }
 
 
-def machine() -> dict:
-    import torch
-
-    return {
-        "cpu_count": os.cpu_count(),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "load_avg_at_start": [round(x, 2) for x in os.getloadavg()],
-    }
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--duration", type=float, default=60.0, help="seconds per concurrency level")
@@ -158,7 +144,9 @@ def main() -> None:
     from instructrec.recommender import Recommender
 
     users = [str(u) for u in Recommender.load(run_dir).dataset.user_ids]
-    info = machine()
+    from instructrec.evaluation.manifest import machine
+
+    info = machine("torch")
     proc, base = start(run_dir, db)
     try:
         rss_start = rss_mb(proc.pid)
@@ -186,7 +174,7 @@ def main() -> None:
         f"Serving benchmark: {report['endpoint']}, 10 items, retrieval model "
         f"`{Path(str(run_dir)).name}`, store {report['store']}, {args.duration:.0f} s per level.",
         f"Machine: {info['cpu_count']} CPUs, {info['platform']}, Python {info['python']}, "
-        f"torch {info['torch']}, load average at start {info['load_avg_at_start']}.",
+        f"torch {info['torch']}, load average at start {info['load_avg']}.",
         f"Server RSS: {rss_start:.0f} MiB at start, {rss_end:.0f} MiB at end.",
         "",
         "| clients | requests | req/s | p50 ms | p90 ms | p99 ms | errors |",

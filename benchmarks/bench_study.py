@@ -46,8 +46,9 @@ def main(argv: list[str] | None = None) -> dict:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from instructrec.cli.common import parse_seeds
     from instructrec.cli.evaluate import _parse_sets
-    from instructrec.config import RunConfig, load_data
+    from instructrec.config import RunConfig
     from instructrec.data import load_split
+    from instructrec.data.spec import load_data_spec
     from instructrec.evaluation.manifest import git_state, machine, package_versions
     from instructrec.evaluation.protocols import PROTOCOLS
     from instructrec.evaluation.run import _runnable
@@ -68,7 +69,7 @@ def main(argv: list[str] | None = None) -> dict:
         man = json.loads((out / f"seed-{s}" / "manifest.json").read_text())
         timings[f"train_s/seed{s}"] = man.get("total_seconds")
     t0 = time.perf_counter()
-    dataset = load_data(cfg.data.source)
+    dataset = load_data_spec(cfg.data.source)
     split = load_split(out / "split", dataset)
     run_models = load_seed_models(out)
     timings["load_s"] = time.perf_counter() - t0

@@ -8,10 +8,10 @@ sections 1 and 2), not copied, so the check follows the doc. Each one runs verba
   ``./flan-t5-small``) point to tiny random models of the same architectures (T5 with
   Flan-T5's gated-GELU, Llama with q/k/v/o projections) built here from configs, with a
   byte-level BPE tokenizer (`instructrec.testing.tiny`): no hub, no download;
-- without ``--gpu``: ``--device cuda`` / ``device: cuda`` become ``cpu``, and
+- without ``--gpu``: ``--set train.device=cuda`` / ``device: cuda`` become ``cpu``, and
   ``--num_processes N`` becomes 2 (DDP over gloo: accelerate starts torchrun, the engine asks
   for the CPU); with ``--gpu``: N becomes min(N, GPUs) and devices stay;
-- ``tune`` commands get ``--max-steps 2`` (``--max-steps`` to change), and launchers a free
+- ``tune`` commands get ``--set train.max_steps=2`` (``--max-steps`` to change), and launchers a free
   port (``--main_process_port`` / ``--master_port``) so they do not collide with other jobs.
 
 ``bf16`` stays: on CPU, accelerate's autocast runs in bfloat16 too. Everything runs in one
@@ -133,8 +133,13 @@ def rewrite(step: Step, models: dict[str, Path], gpu: bool, gpus: int, max_steps
     k = 0
     while k < len(tokens):
         tok = tokens[k]
-        if tok == "--device" and k + 1 < len(tokens) and tokens[k + 1] == "cuda" and not gpu:
-            out += ["--device", "cpu"]
+        if (
+            tok == "--set"
+            and k + 1 < len(tokens)
+            and tokens[k + 1] == "train.device=cuda"
+            and not gpu
+        ):
+            out += ["--set", "train.device=cpu"]
             k += 2
             continue
         if tok == "--num_processes" and k + 1 < len(tokens):
@@ -149,7 +154,7 @@ def rewrite(step: Step, models: dict[str, Path], gpu: bool, gpus: int, max_steps
             out += ["--master_port", str(_free_port())]
         k += 1
     if _is_tune(out):
-        out += ["--max-steps", str(max_steps)]
+        out += ["--set", f"train.max_steps={max_steps}"]
     step.processes = _processes(out)
     step.command = shlex.join(out)
 

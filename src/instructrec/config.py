@@ -6,28 +6,31 @@
     priors:     retrievers whose scores enter the reranker as collaborative prior features
     backbone:   the encoder reranker's architecture (`instructrec.models.encoder.EncoderConfig`)
     reranker:   how training instances are built (`instructrec.rerank.reranker.RerankerConfig`)
-    training:   the optimisation loop (`instructrec.training.config.TrainConfig`, minus output_dir)
+    training:   the optimisation loop: a `instructrec.training.config.TrainConfig` (defaults:
+                `reranker_training()`; a run trains into RUN/training, whatever output_dir says)
 
-Every section is a dataclass with one-line comments; unknown keys and values of the wrong type
-or range (`instructrec.data.settings`) are a `DataError` naming the key and the file, raised
-when the file is read, before anything is written. The whole config is dumped into every run
-directory.
+Every section is a dataclass with one-line comments, and its defaults are the shipped values:
+``RunConfig()`` is the quickstart model, and ``configs/quickstart.yaml`` (packaged as
+``instructrec/configs/quickstart.yaml``) spells the same values out. One loader reads it
+(`instructrec.data.settings.load_config`): unknown keys and values of the wrong type or range
+are a `DataError` naming the key and the file, raised when the file is read, before anything
+is written; ``--set SECTION.KEY=VALUE`` overrides go through the same checks. Nothing writes
+into a config after it is loaded; the run folder holds one copy, ``config.yaml``.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 from .data.errors import DataError
-from .data.settings import check_mapping, check_value, field_types
-from .data.spec import DataSpec, load_data_spec, parse_data_spec
-from .data.yamlfile import dump_yaml, read_yaml_mapping
+from .data.settings import build_config, check_mapping, load_config
+from .data.spec import DataSpec, parse_data_spec
+from .data.yamlfile import dump_yaml
 from .models.encoder import EncoderConfig
 from .rerank.reranker import RerankerConfig
-from .training.config import DEVICES, MIXED_PRECISION, TrainConfig
+from .training.config import TrainConfig, reranker_training
 
 
 @dataclass
@@ -38,21 +41,26 @@ class DataConfig(DataSpec):
     seed: int = 0  # split / negative-sampling seed
 
     @classmethod
-    def from_mapping(cls, d: Any, source: str | None = None) -> DataConfig:
+    def from_mapping(cls, d: Any, source: str | None = None, prefix: str = "") -> DataConfig:
         """The ``data`` section: the spec keys go through `parse_data_spec` (the CLI's parser)."""
+        where = prefix.rstrip(".") or "data"
         if isinstance(d, str):
             d = {"source": d}
         if not isinstance(d, dict):
             raise DataError(
-                f"expected a mapping for data, got {type(d).__name__}", source=source, column="data"
+                f"expected a mapping for {where}, got {type(d).__name__}",
+                source=source,
+                column=where,
             )
         rest = dict(d)
         seed = rest.pop("seed", 0)
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise DataError(
-                f"data.seed must be an integer, got {seed!r}", source=source, column="data.seed"
+                f"{where}.seed must be an integer, got {seed!r}",
+                source=source,
+                column=f"{where}.seed",
             )
-        spec = parse_data_spec(rest, "data", source)
+        spec = parse_data_spec(rest, where, source)
         return cls(**{f.name: getattr(spec, f.name) for f in fields(DataSpec)}, seed=seed)
 
 
@@ -63,36 +71,33 @@ class RetrieverSpec:
     name: str = "sasrec"  # pop | itemknn | sasrec | bpr (instructrec.retrieval.registry)
     options: dict = field(default_factory=dict)  # passed to the retriever's constructor
 
+    @classmethod
+    def from_mapping(cls, d: Any, source: str | None = None, prefix: str = "") -> RetrieverSpec:
+        """A name (``pop``) or a mapping (name, options); the name is registered and the
+        options are fields of its config class, of the right types (`retrieval.registry`)."""
+        from .retrieval.registry import RETRIEVERS, config_class
 
-@dataclass
-class TrainingSection:
-    """The TrainConfig fields a run file may set (output_dir comes from the command line)."""
-
-    lr: float = 1e-3  # peak AdamW learning rate (LoRA + head)
-    weight_decay: float = 0.0  # AdamW weight decay
-    epochs: int = 2  # passes over the training instances
-    max_steps: int | None = None  # hard cap on optimizer steps (None: epochs decide)
-    batch_size: int = 64  # instances per step
-    grad_accum: int = 1  # micro-batches per optimizer step
-    warmup_ratio: float = 0.05  # linear warm-up share
-    eval_every: int = 100  # validate (HR@1 on valid cand10) every N steps
-    patience: int = 3  # evaluations without improvement before stopping
-    metric: str = "hr@1"  # early-stopping metric on validation
-    seed: int = 0  # seeds everything
-    progress: bool = True  # tqdm bar
-    device: str = "auto"  # "auto" | "cpu" | "cuda"
-    mixed_precision: str = "no"  # "no" | "bf16" | "fp16" (autocast through accelerate)
-
-    # values a key may take; checked when a run file is read (the error names the key)
-    CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {
-        "device": DEVICES,
-        "mixed_precision": MIXED_PRECISION,
-    }
+        if isinstance(d, str):
+            d = {"name": d}
+        kwargs = check_mapping(cls, d, source, prefix, what="setting")
+        name = kwargs.get("name", cls.name)
+        if name not in RETRIEVERS:
+            raise DataError(
+                f"unknown retriever {name!r}; choose from {sorted(RETRIEVERS)}",
+                source=source,
+                column=prefix + "name",
+            )
+        if "options" in kwargs:
+            kwargs["options"] = check_mapping(
+                config_class(name), kwargs["options"], source, prefix + "options.", what="option"
+            )
+        return cls(**kwargs)
 
 
 @dataclass
 class RunConfig:
-    """Everything needed to rebuild a run."""
+    """Everything needed to rebuild a run. ``RunConfig()`` is the shipped model (the values of
+    ``configs/quickstart.yaml``, packaged as ``instructrec/configs/quickstart.yaml``)."""
 
     data: DataConfig = field(default_factory=DataConfig)
     retriever: RetrieverSpec = field(default_factory=RetrieverSpec)
@@ -105,7 +110,7 @@ class RunConfig:
     )
     backbone: EncoderConfig = field(default_factory=EncoderConfig)
     reranker: RerankerConfig = field(default_factory=RerankerConfig)
-    training: TrainingSection = field(default_factory=TrainingSection)
+    training: TrainConfig = field(default_factory=reranker_training)  # a run: RUN/training
     rerank: bool = True  # False: retriever only (a baseline run)
 
     def to_dict(self) -> dict[str, Any]:
@@ -117,105 +122,21 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], source: str | None = None) -> RunConfig:
-        return _build(cls, d or {}, source, "")
+        """Build from a mapping (`instructrec.data.settings.build_config`)."""
+        return build_config(cls, d or {}, source)
 
     @classmethod
-    def from_yaml(cls, path: str | Path) -> RunConfig:
-        d = read_yaml_mapping(path, "run settings")
-        return cls.from_dict(d, source=str(path))
+    def from_yaml(cls, path: str | Path, overrides=()) -> RunConfig:
+        """Read a run file, then ``SECTION.KEY=VALUE`` ``overrides`` (the CLI's ``--set``)."""
+        return load_config(cls, path, overrides)
 
 
-def _build(cls, d: Any, source: str | None, prefix: str):
-    """Recursively build dataclass ``cls`` from a mapping, naming unknown/bad keys.
-
-    Every value is type-checked against the field's annotation (`data.settings.check_value`)
-    and the training section against `TrainConfig`'s ranges, so a bad value is a `DataError`
-    naming the file and the key before anything is built or written."""
-    if isinstance(d, str) and cls is RetrieverSpec:
-        d = {"name": d}
-    if cls is DataConfig:
-        return DataConfig.from_mapping(d, source)
-    if not isinstance(d, dict):
-        raise DataError(
-            f"expected a mapping for {prefix.rstrip('.') or 'the config'}, got {type(d).__name__}",
-            source=source,
-            column=prefix.rstrip(".") or None,
-        )
-    known = {f.name: f for f in fields(cls)}
-    unknown = sorted(str(k) for k in d if k not in known)
-    if unknown:
-        raise DataError(
-            f"unknown setting(s) {[prefix + u for u in unknown]}; expected some of {sorted(known)}",
-            source=source,
-            column=prefix + unknown[0],
-        )
-    kwargs = {}
-    hints = field_types(cls)
-    defaults = cls()
-    choices = getattr(cls, "CHOICES", {})
-    for name, value in d.items():
-        if name in choices and value is False and "no" in choices[name]:
-            value = "no"  # YAML 1.1 reads a bare `no` as false
-        if name in choices and value not in choices[name]:
-            raise DataError(
-                f"{prefix}{name} must be one of {list(choices[name])}, got {value!r}",
-                source=source,
-                column=prefix + name,
-            )
-        current = getattr(defaults, name)
-        if dataclasses.is_dataclass(current):
-            kwargs[name] = _build(type(current), value, source, f"{prefix}{name}.")
-        elif name == "priors":
-            if not isinstance(value, list):
-                raise DataError(
-                    "priors must be a list of retrievers", source=source, column=prefix + name
-                )
-            kwargs[name] = [
-                _build(RetrieverSpec, v, source, f"{prefix}priors[{i}].")
-                for i, v in enumerate(value)
-            ]
-        else:
-            kwargs[name] = check_value(value, hints[name], prefix + name, source)
-    if cls is RetrieverSpec:
-        _check_retriever(kwargs.get("name", defaults.name), kwargs, source, prefix)
-    try:
-        built = cls(**kwargs)
-    except (TypeError, ValueError) as e:
-        raise DataError(
-            f"bad value in {prefix.rstrip('.') or 'config'}: {e}", source=source
-        ) from None
-    if cls is TrainingSection:
-        _check_training(built, source, prefix)
-    return built
+QUICKSTART = "quickstart.yaml"  # the shipped run file, inside the package (configs/)
 
 
-def _check_retriever(name: str, kwargs: dict, source: str | None, prefix: str) -> None:
-    """The retriever's name is registered and its options are fields of its config class,
-    of the right types (`retrieval.registry`)."""
-    from .retrieval.registry import RETRIEVERS, config_class
-
-    if name not in RETRIEVERS:
-        raise DataError(
-            f"unknown retriever {name!r}; choose from {sorted(RETRIEVERS)}",
-            source=source,
-            column=prefix + "name",
-        )
-    if "options" in kwargs:
-        kwargs["options"] = check_mapping(
-            config_class(name), kwargs["options"], source, prefix + "options.", what="option"
-        )
-
-
-def _check_training(section: TrainingSection, source: str | None, prefix: str) -> None:
-    """The training section's values within `TrainConfig`'s ranges (checked when it is read,
-    not when training starts)."""
-    values = {f.name: getattr(section, f.name) for f in fields(section)}
-    try:
-        TrainConfig(output_dir=".", **values)
-    except DataError as e:
-        key = prefix + e.column if e.column else None
-        message = str(e).split(": ", 1)[-1] if e.column else str(e)
-        raise DataError(message, source=source, column=key) from None
+def packaged_config(name: str = QUICKSTART) -> Path:
+    """Path of a run file shipped inside the package (``instructrec/configs/NAME``)."""
+    return Path(__file__).parent / "configs" / name
 
 
 def make_retriever(spec: RetrieverSpec):
@@ -223,20 +144,3 @@ def make_retriever(spec: RetrieverSpec):
     from .retrieval.registry import make_retriever as make
 
     return make(spec.name, dict(spec.options))
-
-
-def load_data(spec: Any, **kwargs):
-    """A `Dataset` from a data spec (a source string, a ``data`` section or a `DataSpec`; see
-    `instructrec.data.spec`): the one loader the config and the CLI share."""
-    from_config = isinstance(spec, DataConfig)
-    if from_config:
-        spec = DataSpec(**{f.name: getattr(spec, f.name) for f in fields(DataSpec)})
-    if kwargs:
-        spec = {**asdict(parse_data_spec(spec)), **kwargs}
-    try:
-        return load_data_spec(spec)
-    except DataError as e:
-        if not from_config or e.column is not None or "no such file" not in str(e):
-            raise
-        message = str(e).split(": ", 1)[-1] if e.source else str(e)
-        raise DataError(message, source=e.source, column="data.source") from None

@@ -83,9 +83,10 @@ class Recommender:
     @classmethod
     def from_config(cls, config: Any, dataset: Dataset | None = None) -> Recommender:
         """An unfitted Recommender as ``config`` (a `RunConfig`) describes; ``fit`` trains it."""
-        from .config import load_data, make_retriever
+        from .config import make_retriever
+        from .data.spec import load_data_spec
 
-        dataset = dataset if dataset is not None else load_data(config.data)
+        dataset = dataset if dataset is not None else load_data_spec(config.data, where="data")
         retriever = make_retriever(config.retriever)
         priors = []
         for spec in config.priors:  # the first stage is reused, not fitted twice
@@ -130,8 +131,8 @@ class Recommender:
     def _train_reranker(self, split: Split, output_dir: str | Path | None, resume: bool = False):
         import tempfile
         import time
+        from dataclasses import replace
 
-        from .training.config import TrainConfig
         from .training.fit_reranker import fit_reranker
 
         cfg = self.config
@@ -140,26 +141,7 @@ class Recommender:
             if output_dir
             else Path(tempfile.mkdtemp(prefix="instructrec-train-"))
         )
-        t = cfg.training
-        tc = TrainConfig(
-            output_dir=str(out),
-            lr=t.lr,
-            weight_decay=t.weight_decay,
-            epochs=t.epochs,
-            max_steps=t.max_steps,
-            batch_size=t.batch_size,
-            grad_accum=t.grad_accum,
-            warmup_ratio=t.warmup_ratio,
-            eval_every=t.eval_every,
-            patience=t.patience,
-            metric=t.metric,
-            greater_is_better=True,
-            seed=t.seed,
-            progress=t.progress,
-            device=t.device,
-            mixed_precision=t.mixed_precision,
-            resume=bool(resume and output_dir),
-        )
+        tc = replace(cfg.training, output_dir=str(out), resume=bool(resume and output_dir))
         t0 = time.perf_counter()
         rr = fit_reranker(
             self.dataset,

@@ -11,29 +11,15 @@ from __future__ import annotations
 
 import json
 import logging
-import platform
 import time
 from pathlib import Path
 from typing import Any
 
-from .config import RunConfig, load_data
-from .evaluation.manifest import git_commit, package_versions
+from .config import RunConfig
+from .data.spec import load_data_spec
+from .evaluation.manifest import git_commit, machine, package_versions
 
 log = logging.getLogger(__name__)  # stage lines (the CLI shows them; instructrec.cli.progress)
-
-
-def machine_info() -> dict[str, Any]:
-    import os
-
-    import torch
-
-    return {
-        "platform": platform.platform(),
-        "processor": platform.processor(),
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-    }
 
 
 def seed_everything(seed: int) -> None:
@@ -70,7 +56,7 @@ def train_run(
 def _load_logged(config: RunConfig):
     """The run's data, with its one progress line (before any output folder exists)."""
     t0 = time.perf_counter()
-    dataset = load_data(config.data)
+    dataset = load_data_spec(config.data, where="data")
     log.info(
         "data: %s, %d users, %d items, %d interactions (%.1f s)",
         dataset.name,
@@ -248,7 +234,7 @@ def run_manifest(config: RunConfig, dataset, split, rec, seconds: float) -> dict
         "split_files": split.hashes,
         "versions": package_versions(),
         "git_commit": git_commit(),
-        "machine": machine_info(),
+        "machine": machine("torch"),
         "fit_seconds": rec.fit_info,
         "total_seconds": seconds,
         "training": training,

@@ -16,8 +16,12 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def test_quickstart_yaml_matches_the_code():
-    """configs/quickstart.yaml documents exactly what `quickstart` runs."""
+    """configs/quickstart.yaml documents exactly what `quickstart` runs: RunConfig()."""
     assert RunConfig.from_yaml(REPO / "configs" / "quickstart.yaml") == quickstart_config(False)
+    assert quickstart_config(False) == RunConfig()
+    fast = quickstart_config(True, ["training.lr=5e-4"])
+    assert fast.training.max_steps == 4 and fast.training.lr == 5e-4
+    assert fast.priors[0].options == fast.retriever.options == {"max_epochs": 2, "patience": 1}
 
 
 @pytest.fixture()

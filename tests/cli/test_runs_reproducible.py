@@ -91,9 +91,9 @@ def tiny_gpt2(tmp_path_factory):
 
 def tune_args(data, model, out, seed, *extra):
     return [
-        "tune", "--data", data, "--backbone", model, "--out", out, "--seed", seed,
-        "--epochs", 2, "--batch-size", 4, "--device", "cpu", "--no-progress", "--lr", 0.05,
-        "--valid-fraction", 0.25, *extra,
+        "tune", "--data", data, "--backbone", model, "--out", out, "--set", f"train.seed={seed}",
+        "--set", "train.epochs=2", "--set", "train.batch_size=4", "--set", "train.device=cpu",
+        "--no-progress", "--set", "train.lr=0.05", "--set", "valid_fraction=0.25", *extra,
     ]  # fmt: skip
 
 
@@ -116,13 +116,13 @@ def test_tune_refuses_a_run_in_out_unless_told(tmp_path, tiny_gpt2):
     out = tmp_path / "run"
     assert run(*tune_args(data, tiny_gpt2, out, 1)).exit_code == 0
     before = tensors(out / "model")
-    r = run(*tune_args(data, tiny_gpt2, out, 2, "--lr", 0.5))
+    r = run(*tune_args(data, tiny_gpt2, out, 2, "--set", "train.lr=0.5"))
     assert r.exit_code == 2 and "--overwrite" in r.output and "--resume" in r.output
     assert len(r.output.strip().splitlines()) == 1 and "Traceback" not in r.output
     assert tensors(out / "model") == before  # untouched
     r = run(*tune_args(data, tiny_gpt2, out, 2, "--overwrite", "--resume"))
     assert r.exit_code == 2 and "choose one" in r.output
-    r = run(*tune_args(data, tiny_gpt2, out, 1, "--lr", 0.5, "--resume"))  # another run
+    r = run(*tune_args(data, tiny_gpt2, out, 1, "--set", "train.lr=0.5", "--resume"))  # another run
     assert r.exit_code == 2 and "lr: 0.05 -> 0.5" in r.output and "--overwrite" in r.output
     r = run(*tune_args(data, tiny_gpt2, out, 1, "--resume"))  # the same run: nothing left
     assert r.exit_code == 0, r.output
@@ -252,7 +252,9 @@ def test_quickstart_resumes_a_crashed_run_to_the_same_model(tmp_path, tiny_confi
     from instructrec.testing.datasets import synthetic_dataset
 
     monkeypatch.setattr(
-        qs, "quickstart_config", lambda fast=False: RunConfig.from_yaml(tiny_config)
+        qs,
+        "quickstart_config",
+        lambda fast=False, overrides=(): RunConfig.from_yaml(tiny_config, overrides),
     )
     monkeypatch.setattr(instructrec.data, "load_movielens_100k", synthetic_dataset)
 

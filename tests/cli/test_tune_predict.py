@@ -42,7 +42,8 @@ def run(*args):
 def tune_args(tmp_path, model, out, *extra):
     return [
         "tune", "--data", tmp_path / "train.json", "--backbone", model, "--out", out,
-        "--epochs", 1, "--batch-size", 4, "--device", "cpu", "--no-progress", "--lr", 0.01,
+        "--set", "train.epochs=1", "--set", "train.batch_size=4", "--set", "train.device=cpu",
+        "--no-progress", "--set", "train.lr=0.01",
         *extra,
     ]  # fmt: skip
 
@@ -86,12 +87,12 @@ def test_tune_then_predict_round_trip(tmp_path, tiny_gpt2):
 def test_valid_fraction_zero_and_existing_out(tmp_path, tiny_gpt2):
     (tmp_path / "train.json").write_text(json.dumps(ROWS))
     out = tmp_path / "run"
-    r = run(*tune_args(tmp_path, tiny_gpt2, out, "--valid-fraction", 0))
+    r = run(*tune_args(tmp_path, tiny_gpt2, out, "--set", "valid_fraction=0"))
     assert r.exit_code == 0, r.output
     assert "valid rows: 0" in r.output and "steps: 2" in r.output
-    r = run(*tune_args(tmp_path, tiny_gpt2, out, "--valid-fraction", 0))
+    r = run(*tune_args(tmp_path, tiny_gpt2, out, "--set", "valid_fraction=0"))
     assert r.exit_code == 2 and "--overwrite" in r.output
-    r = run(*tune_args(tmp_path, tiny_gpt2, out, "--valid-fraction", 0, "--overwrite"))
+    r = run(*tune_args(tmp_path, tiny_gpt2, out, "--set", "valid_fraction=0", "--overwrite"))
     assert r.exit_code == 0, r.output
 
 

@@ -9,7 +9,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from instructrec.config import load_data
 from instructrec.data import DataError, leave_one_out
 from instructrec.data.benchmark import (
     benchmark_test_users,
@@ -18,6 +17,7 @@ from instructrec.data.benchmark import (
     read_benchmark_split,
     restrict_users,
 )
+from instructrec.data.spec import load_data_spec
 
 HEADER = "user_id:token\titem_id_list:token_seq\titem_id:token\n"
 ITEMS = {f"i{k}": f"Title &amp; {k}" for k in range(30)}
@@ -160,11 +160,12 @@ def test_make_benchmark_split_needs_a_user_list(tmp_path):
 def test_data_spec_finds_benchmark_folder(tmp_path):
     d = write_folder(tmp_path)
     assert is_benchmark_dir(d) and not is_benchmark_dir(tmp_path)
-    ds = load_data(str(d))
+    ds = load_data_spec(str(d))
     assert ds.name == "toy" and ds.n_users == 4
-    from instructrec.cli.common import load_dataset
+    from instructrec.config import RunConfig
 
-    assert load_dataset(str(d)).fingerprint() == ds.fingerprint()
+    from_config = load_data_spec(RunConfig.from_dict({"data": str(d)}).data)
+    assert from_config.fingerprint() == ds.fingerprint()
 
 
 # ---------------------------------------------------------------------- the real data

@@ -7,7 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 from instructrec.cli import main
-from instructrec.config import RunConfig, load_data
+from instructrec.config import RunConfig
 from instructrec.data import DataError, write_parquet
 from instructrec.data.spec import DataSpec, load_data_spec, parse_data_spec
 from instructrec.instructions import domain_words
@@ -57,7 +57,7 @@ def test_config_section_and_cli_options_give_the_same_dataset(tmp_path):
     spec = books(tmp_path)
     cfg = RunConfig.from_dict({"data": {**spec, "seed": 3}})
     assert cfg.data.seed == 3 and cfg.data.columns["user_id"] == "reader"
-    from_config = load_data(cfg.data)
+    from_config = load_data_spec(cfg.data)
     args = ["data", "info", "--json", "--data", spec["source"], "--map", spec["columns"]]
     args += ["--items", spec["items"], "--item-map", "item_id=book_id,title=name,genres=tags"]
     args += ["--genre-sep", "|", "--noun", "book", "--verbs", "read,read"]
@@ -79,7 +79,7 @@ def test_parquet_folder_from_data_convert_loads_through_the_config(tmp_path):
     ds = load_data_spec(books(tmp_path))
     write_parquet(ds, tmp_path / "pq")
     cfg = RunConfig.from_dict({"data": {"source": str(tmp_path / "pq")}})
-    back = load_data(cfg.data)
+    back = load_data_spec(cfg.data)
     assert back.fingerprint() == ds.fingerprint()
     assert set(back.items["genres"].map(tuple)) == set(ds.items["genres"])
 
@@ -101,6 +101,6 @@ def test_genre_sep_keeps_multiword_genres_in_atomic_files(tmp_path):
 
 def test_a_missing_source_is_one_data_error(tmp_path):
     with pytest.raises(DataError, match="no such file"):
-        load_data(str(tmp_path / "nothing.csv"))
+        load_data_spec(str(tmp_path / "nothing.csv"))
     res = CliRunner().invoke(main, ["data", "info", "--data", str(tmp_path / "nothing.csv")])
     assert res.exit_code == 2 and "no such file" in res.output

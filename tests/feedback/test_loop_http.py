@@ -71,7 +71,14 @@ def test_loop_through_the_service_tunes_swaps_and_does_not_do_worse(served, tmp_
 
             def after(client, rnd):
                 if client is loop and rnd == TUNE_AFTER:
-                    tune = ["--min-examples", "1", "--max-steps", "2", "--device", "cpu"]
+                    tune = [
+                        "--set",
+                        "min_examples=1",
+                        "--set",
+                        "max_steps=2",
+                        "--set",
+                        "device=cpu",
+                    ]
                     swaps.append(tune_and_swap(http, ADMIN, root / "base", db, root, "tuned", tune))
 
             rows = play([control, loop], ROUNDS, after)

@@ -121,7 +121,7 @@ class _FakeReranked:
 def test_tuning_arm_is_scheduled_hot_swapped_and_logged(setup, monkeypatch):
     from instructrec.feedback import tuning
     from instructrec.feedback.replay_run import run_replay
-    from instructrec.feedback.tuning import TuneConfig
+    from instructrec.feedback.tuning import FeedbackTuneConfig
 
     ds, known, _ = setup
     hidden = split_known_hidden(ds.interactions, 0.3)[1]
@@ -146,8 +146,8 @@ def test_tuning_arm_is_scheduled_hot_swapped_and_logged(setup, monkeypatch):
         [0],
         policy,
         tune_every=2,
-        tune_config=TuneConfig(lam=0.5),
-        arm_tune_configs={"lam0": TuneConfig(lam=0.0)},
+        tune_config=FeedbackTuneConfig(lam=0.5),
+        arm_tune_configs={"lam0": FeedbackTuneConfig(lam=0.0)},
     )
     assert [(c[1], c[2]) for c in calls] == [(0.5, 14), (0.5, 28), (0.0, 14), (0.0, 28)]
     assert all(c[0] is base for c in calls)  # always tuned from the starting model

@@ -11,10 +11,10 @@ import pytest
 from instructrec.data.errors import DataError
 from instructrec.feedback.bandit import MemoryArms
 from instructrec.feedback.optimize import (
-    TeacherConfig,
     check_template,
     extract_template,
     install_template,
+    opro_teacher,
     optimize_slot,
 )
 
@@ -45,8 +45,8 @@ def teacher():
 
     server = HTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    state["config"] = TeacherConfig(
-        endpoint=f"http://127.0.0.1:{server.server_port}/v1", api_key="sk-test"
+    state["config"] = opro_teacher(
+        f"http://127.0.0.1:{server.server_port}/v1", api_key="sk-test", backoff=0.0, max_retries=1
     )
     yield state
     server.shutdown()
@@ -101,7 +101,7 @@ def test_rejects_worse_or_malformed(teacher):
 
 def test_teacher_errors_are_data_errors(teacher):
     teacher["status"] = 500
-    with pytest.raises(DataError, match="teacher answered 500"):
+    with pytest.raises(DataError, match="HTTP 500"):
         optimize_slot("P1I0T3", PAST, lambda t: 0.0, teacher["config"], proposals=1)
     with pytest.raises(DataError, match="no scored templates"):
         optimize_slot("P1I0T3", [], lambda t: 0.0, teacher["config"])

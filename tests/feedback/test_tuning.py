@@ -10,11 +10,11 @@ from instructrec.data import Dataset, make_split
 from instructrec.data.errors import DataError
 from instructrec.feedback.store import Store
 from instructrec.feedback.tuning import (
-    TuneConfig,
+    FeedbackTuneConfig,
     feedback_examples,
     load_satisfaction_head,
     satisfaction_of,
-    tune,
+    tune_from_feedback,
 )
 from instructrec.recommender import Recommender
 from instructrec.retrieval.itemknn import ItemKNN
@@ -103,11 +103,11 @@ def test_tune_lowers_loss_and_registers_version(rec_with_reranker, tmp_path):
         if p.requires_grad
     ]
     out = tmp_path / "tuned"
-    summary = tune(
+    summary = tune_from_feedback(
         rec_with_reranker,
         store,
         out,
-        TuneConfig(lr=5e-3, max_steps=4, batch_size=6, device="cpu", min_examples=1),
+        FeedbackTuneConfig(lr=5e-3, max_steps=4, batch_size=6, device="cpu", min_examples=1),
         parent_version="v1",
     )
     assert summary["examples"] == 6 and summary["with_choice"] == 6 and summary["steps"] > 0
@@ -125,7 +125,9 @@ def test_tune_lowers_loss_and_registers_version(rec_with_reranker, tmp_path):
     assert set(head) == {"sat_scale", "sat_bias"} and not (out / "satisfaction_head.pt").exists()
     assert not (tmp_path / ".tuned.partial").exists()
     with pytest.raises(DataError, match="--overwrite"):  # never silently into an old run
-        tune(rec_with_reranker, store, out, TuneConfig(max_steps=1, device="cpu"))
+        tune_from_feedback(
+            rec_with_reranker, store, out, FeedbackTuneConfig(max_steps=1, device="cpu")
+        )
 
 
 def test_an_old_torch_satisfaction_head_is_refused_then_converted(plain_rec, tmp_path):
@@ -152,14 +154,14 @@ def test_tune_refuses_without_reranker(plain_rec, tmp_path):
     store = Store(f"sqlite:///{tmp_path / 'f.db'}")
     _fill(store, plain_rec, 2)
     with pytest.raises(DataError, match="no trainable reranker"):
-        tune(plain_rec, store, tmp_path / "x")
+        tune_from_feedback(plain_rec, store, tmp_path / "x")
 
 
 @pytest.mark.slow
 def test_tune_refuses_without_feedback(rec_with_reranker, tmp_path):
     store = Store(f"sqlite:///{tmp_path / 'f.db'}")
     with pytest.raises(DataError, match="usable feedback"):
-        tune(rec_with_reranker, store, tmp_path / "x")
+        tune_from_feedback(rec_with_reranker, store, tmp_path / "x")
 
 
 @pytest.mark.slow
@@ -172,7 +174,12 @@ def test_simulation_tunes_the_feedback_arm(rec_with_reranker, tmp_path):
     def tuner(rec, st):
         out = tmp_path / f"t{len(calls)}"
         calls.append(
-            tune(rec, st, out, TuneConfig(max_steps=1, batch_size=8, device="cpu", min_examples=1))
+            tune_from_feedback(
+                rec,
+                st,
+                out,
+                FeedbackTuneConfig(max_steps=1, batch_size=8, device="cpu", min_examples=1),
+            )
         )
         return Recommender.load(out)
 
@@ -199,7 +206,7 @@ def test_tune_in_memory_returns_a_tuned_copy(rec_with_reranker, tmp_path):
     tuned, summary = tune_in_memory(
         rec_with_reranker,
         store,
-        TuneConfig(lr=5e-3, max_steps=4, batch_size=6, device="cpu", min_examples=1),
+        FeedbackTuneConfig(lr=5e-3, max_steps=4, batch_size=6, device="cpu", min_examples=1),
     )
     assert summary["examples"] == 6 and "version" not in summary  # nothing registered
     assert store.model_versions() == []
@@ -220,12 +227,12 @@ def test_tune_refuses_below_the_minimum_through_the_cli(rec_with_reranker, tmp_p
     store.close()
     run = rec_with_reranker.save(tmp_path / "run" / "model").parent
     args = ["feedback", "tune", "--model", str(run), "--db", url, "--out", str(tmp_path / "t")]
-    res = CliRunner().invoke(main, [*args, "--min-examples", "4"])
+    res = CliRunner().invoke(main, [*args, "--set", "min_examples=4"])
     assert res.exit_code == 2, res.output
     lines = [ln for ln in res.output.splitlines() if ln.strip()]
-    assert len(lines) == 1 and "need at least 4" in lines[0] and "--min-examples" in lines[0]
+    assert len(lines) == 1 and "need at least 4" in lines[0] and "--set min_examples" in lines[0]
     assert not (tmp_path / "t").exists()
-    assert TuneConfig().min_examples == 32
+    assert FeedbackTuneConfig().min_examples == 32
 
 
 def test_version_of_finds_a_registered_run_by_its_resolved_path(tmp_path):

@@ -36,7 +36,9 @@ def world():
         for p in scorer.model.parameters():
             if p.requires_grad:
                 p.add_(0.05 * torch.randn(p.shape, generator=gen))
-    rr = InstructionReranker(scorer, TextSide.of(ds), RerankerConfig(), ["itemknn", "pop"])
+    # priors only (no intent-match channel): the test feeds the contract rec.prior_scores
+    cfg_rr = RerankerConfig(intent_match=False)
+    rr = InstructionReranker(scorer, TextSide.of(ds), cfg_rr, ["itemknn", "pop"])
     rr.dataset = ds
     rec.reranker = rr
     return ds, split, rec
@@ -102,7 +104,7 @@ def test_evaluation_and_the_contract_score_alike_through_score_batch(world, call
 def test_validation_scores_through_score_batch(world, calls):
     ds, split, rec = world
     rr = rec.reranker
-    valid = Validation(rr, ds, split, rec.priors, RerankerConfig(valid_rows=8))
+    valid = Validation(rr, ds, split, rec.priors, RerankerConfig(valid_rows=8, intent_match=False))
     m = valid.metrics(rr.scorer.model)
     assert 0.0 <= m["hr@1"] <= 1.0
     assert sum(calls) == 2 * 8  # the I0 and the I2 rows

@@ -217,8 +217,11 @@ def test_cf_embeddings_come_from_the_stacked_twin(world, tmp_path, cf_stacked):
     want = (twin if cf_stacked else full).item_embeddings()
     np.testing.assert_allclose(rr.scorer.model.cf_vecs.numpy(), want, rtol=1e-6)
     # the derived sizes are the model's; the caller's config is as it was given
-    assert (rr.scorer.model.config.n_prior, rr.scorer.model.config.cf_dim) == (1, 8)
+    assert (rr.scorer.model.config.n_prior, rr.scorer.model.config.cf_dim) == (
+        2,
+        8,
+    )  # one retriever + the intent-match channel
     assert given == EncoderConfig(lora_r=0, max_query_len=24, cf_dim=4)
     rr.save(tmp_path / "rr")
     back = InstructionReranker.load(tmp_path / "rr").scorer.model.config
-    assert (back.n_prior, back.cf_dim) == (1, 8)
+    assert (back.n_prior, back.cf_dim) == (2, 8)  # one retriever + the intent-match channel

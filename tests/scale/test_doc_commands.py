@@ -75,7 +75,7 @@ def test_the_doc_commands_are_found(steps):
     assert launched and all(s.processes == 2 for s in launched)  # on CPU: 2 processes
     for s in steps:
         if s.kind == "command" and "tune" in s.command.split():
-            assert s.command.endswith("--max-steps 2") and "cuda" not in s.command
+            assert s.command.endswith("--set train.max_steps=2") and "cuda" not in s.command
 
 
 def test_every_cli_command_parses_as_documented(steps):

@@ -56,16 +56,34 @@ def data_option(f):
     )(wrapper)
 
 
-def load_dataset(spec, **kwargs):
-    """The `Dataset` a ``--data`` value (a source string or a `DataSpec`) names; keyword
-    arguments are further `DataSpec` fields (``columns=``, ``items=``, ...)."""
-    from dataclasses import asdict
+SET_HELP = (
+    "change one setting of the config, SECTION.KEY=VALUE (VALUE read as YAML; repeatable), "
+    "e.g. --set training.lr=5e-4 --set reranker.copies=1 --set priors.0.name=pop"
+)
 
-    from instructrec.data.spec import load_data_spec, parse_data_spec
 
-    if kwargs:
-        spec = {**asdict(parse_data_spec(spec)), **kwargs}
-    return load_data_spec(spec)
+def set_option(f):
+    """``--set SECTION.KEY=VALUE`` (repeatable): the one way to override a config from the
+    command line (`instructrec.data.settings.apply_overrides`); the command receives ``sets``."""
+    return click.option("--set", "sets", multiple=True, metavar="SECTION.KEY=VALUE", help=SET_HELP)(
+        f
+    )
+
+
+def retired_option(flag: str, key: str, value: str | None = None):
+    """A hidden ``flag`` of an older release: using it is a one-line usage error (exit 2)
+    pointing to ``--set KEY=VALUE`` (``value`` given: ``flag`` was an on/off flag)."""
+
+    def refuse(ctx, param, given):
+        if given is not None and given is not False:
+            shown = value if value is not None else given
+            raise click.UsageError(f"{flag} is gone: use --set {key}={shown}", ctx=ctx)
+
+    if value is not None:
+        return click.option(
+            flag, is_flag=True, default=False, hidden=True, expose_value=False, callback=refuse
+        )
+    return click.option(flag, default=None, hidden=True, expose_value=False, callback=refuse)
 
 
 def parse_seeds(text: str) -> list[int]:

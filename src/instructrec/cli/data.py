@@ -1,7 +1,7 @@
 """`instructrec data info|convert|split`: inspect, convert and split datasets.
 
 A thin face over `instructrec.data`: every command resolves ``--data`` with
-`cli.common.load_dataset` (the `DataSpec` options of `cli.common.data_option`), calls the public API and prints. Bad input is a `DataError`,
+`data.spec.load_data_spec` (the `DataSpec` options of `cli.common.data_option`), calls the public API and prints. Bad input is a `DataError`,
 which the top-level group turns into one line on stderr and exit code 2.
 """
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from .common import data_option, load_dataset
+from .common import data_option
 
 
 @click.group()
@@ -25,7 +25,9 @@ def data() -> None:
 @click.option("--json", "as_json", is_flag=True, help="print the summary as JSON")
 def info(data, as_json) -> None:
     """Counts, ranges and attributes of a dataset."""
-    ds = load_dataset(data)
+    from instructrec.data.spec import load_data_spec
+
+    ds = load_data_spec(data)
     summary = ds.summary()
     summary["fingerprint"] = ds.fingerprint()
     if as_json:
@@ -86,7 +88,9 @@ def convert(data, fmt, out, overwrite) -> None:
     from instructrec.training.rundir import check_output, staged_output
 
     check_output(out, overwrite=overwrite)
-    ds = load_dataset(data)
+    from instructrec.data.spec import load_data_spec
+
+    ds = load_data_spec(data)
     with staged_output(out, overwrite=overwrite) as work:  # renamed to --out on success
         paths = write_atomic(ds, work) if fmt == "atomic" else write_parquet(ds, work)
     for p in paths:
@@ -107,6 +111,7 @@ def split(data, out, seed, overwrite) -> None:
     """Leave-one-out split plus cand10/cand20 candidate files, with SHA-256 hashes."""
     from tqdm.auto import tqdm
 
+    from instructrec.data.spec import load_data_spec
     from instructrec.data.split import add_candidates, leave_one_out, save_split
     from instructrec.training.rundir import check_output, staged_output
 
@@ -116,7 +121,7 @@ def split(data, out, seed, overwrite) -> None:
     # disable=None: no bar when stderr is not a terminal (logs keep only the one error line)
     with tqdm(total=len(steps), desc="split", unit="step", leave=False, disable=None) as bar:
         bar.set_postfix_str(steps[0])
-        ds = load_dataset(data)
+        ds = load_data_spec(data)
         bar.update()
         bar.set_postfix_str(steps[1])
         sp = leave_one_out(ds, seed=seed)

@@ -134,6 +134,7 @@ def evaluate(
     """Evaluate baselines, rivals (and a saved run) under the protocols; print and save."""
     from instructrec.data import load_split, make_split, save_split
     from instructrec.data.errors import DataError
+    from instructrec.data.spec import load_data_spec
     from instructrec.evaluation.protocols import PROTOCOLS
     from instructrec.evaluation.run import _runnable
     from instructrec.evaluation.seeds import to_markdown
@@ -141,7 +142,7 @@ def evaluate(
     from instructrec.runs import load_seed_models, run_split_dir
     from instructrec.training.rundir import check_output, staged_output
 
-    from .common import load_dataset, parse_seeds
+    from .common import parse_seeds
     from .progress import stage as show_stage
 
     names = [p.strip() for arg in protocols for p in arg.split(",") if p.strip()]
@@ -167,7 +168,7 @@ def evaluate(
         click.echo(f"data: {dataset.name}, from {model_dir}")
     else:
         t_load = time.perf_counter()
-        dataset = load_dataset(data)
+        dataset = load_data_spec(data)
         show_stage(
             f"data: {dataset.name}, {dataset.n_users} users, {dataset.n_items} items "
             f"({time.perf_counter() - t_load:.1f} s)"

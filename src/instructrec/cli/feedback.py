@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from .common import retired_option, set_option
+
 DB_HELP = "feedback store URL: sqlite:///file.db or postgresql+psycopg://user:pw@host/db"
 
 
@@ -43,43 +45,22 @@ def stats(db: str) -> None:
     type=click.Path(path_type=Path),
     help="directory of the new, tuned run",
 )
-@click.option(
-    "--lam",
-    default=0.5,
-    show_default=True,
-    type=float,
-    help="weight of the satisfaction MSE against the ranking loss",
-)
-@click.option("--lr", default=1e-4, show_default=True, type=float)
-@click.option("--epochs", default=1, show_default=True, type=int)
-@click.option("--max-steps", default=None, type=int)
-@click.option("--batch-size", default=16, show_default=True, type=int)
-@click.option("--device", default="auto", show_default=True)
+@set_option
+@retired_option("--lam", "lam")
+@retired_option("--lr", "lr")
+@retired_option("--epochs", "epochs")
+@retired_option("--max-steps", "max_steps")
+@retired_option("--batch-size", "batch_size")
+@retired_option("--device", "device")
+@retired_option("--min-examples", "min_examples")
 @click.option("--overwrite", is_flag=True, help="replace the run already in --out")
-@click.option(
-    "--min-examples",
-    default=32,
-    show_default=True,
-    type=click.IntRange(min=1),
-    help="refuse (exit 2) with fewer requests that received feedback",
-)
-def tune(
-    run_dir: Path,
-    db: str,
-    out_dir: Path,
-    lam: float,
-    lr: float,
-    epochs: int,
-    max_steps: int | None,
-    batch_size: int,
-    device: str,
-    overwrite: bool,
-    min_examples: int,
-) -> None:
-    """Fine-tune the reranker on stored feedback; register the result as a new model version."""
+def tune(run_dir: Path, db: str, out_dir: Path, sets: tuple[str, ...], overwrite: bool) -> None:
+    """Fine-tune the reranker on stored feedback; register the result as a new model version.
+    Settings (`FeedbackTuneConfig`) change with --set KEY=VALUE: lam (0.5), ranking, lr (1e-4),
+    epochs (1), max_steps, batch_size (16), min_examples (32), seed, device."""
+    from instructrec.data.settings import load_config
     from instructrec.feedback.store import Store
-    from instructrec.feedback.tuning import TuneConfig
-    from instructrec.feedback.tuning import tune as run_tune
+    from instructrec.feedback.tuning import FeedbackTuneConfig, tune_from_feedback
     from instructrec.recommender import Recommender
 
     from .common import model_path
@@ -87,19 +68,11 @@ def tune(
     rec = Recommender.load(model_path(run_dir))
     store = Store(db)
     parent = (store.active_model() or {}).get("version")
-    summary = run_tune(
+    summary = tune_from_feedback(
         rec,
         store,
         out_dir,
-        TuneConfig(
-            lam=lam,
-            lr=lr,
-            epochs=epochs,
-            max_steps=max_steps,
-            batch_size=batch_size,
-            device=device,
-            min_examples=min_examples,
-        ),
+        load_config(FeedbackTuneConfig, None, sets),
         parent_version=parent,
         overwrite=overwrite,
     )
@@ -124,8 +97,8 @@ def tune(
     "--teacher",
     "endpoint",
     required=True,
-    help="OpenAI-compatible base URL, e.g. http://127.0.0.1:8001/v1 "
-    "(bearer key: env INSTRUCTREC_TEACHER_KEY)",
+    help="OpenAI-compatible base URL, e.g. http://127.0.0.1:8001 (/v1/chat/completions is "
+    "appended; bearer key: env INSTRUCTREC_TEACHER_KEY); the instruction builder's teacher client",
 )
 @click.option("--teacher-model", default="teacher", show_default=True)
 @click.option("--slot", default="P1I0T3", show_default=True, help="the (P,I,T) slot to rewrite")
@@ -143,11 +116,7 @@ def optimize(
     """OPRO-style template rewrites by a teacher LLM; adopted only if validation is not worse."""
     from instructrec.data import make_split
     from instructrec.feedback.bandit import TemplateBandit
-    from instructrec.feedback.optimize import (
-        TeacherConfig,
-        optimize_slot,
-        validation_evaluator,
-    )
+    from instructrec.feedback.optimize import opro_teacher, optimize_slot, validation_evaluator
     from instructrec.feedback.store import Store
     from instructrec.instructions.catalogue import TemplateCatalogue
     from instructrec.recommender import Recommender
@@ -168,7 +137,7 @@ def optimize(
         slot,
         scored,
         evaluate,
-        TeacherConfig(endpoint, model=teacher_model),
+        opro_teacher(endpoint, model=teacher_model),
         proposals=proposals,
         state=store,
     )
@@ -334,12 +303,12 @@ def _sim_tuner(work: Path):
     calls = {"k": 0}
 
     def tuner(rec, store):
-        from instructrec.feedback.tuning import tune
+        from instructrec.feedback.tuning import tune_from_feedback
         from instructrec.recommender import Recommender
 
         calls["k"] += 1
         out = work / f"sim-tuned-{calls['k']}"
-        tune(rec, store, out, overwrite=True)  # scratch folders of this simulation
+        tune_from_feedback(rec, store, out, overwrite=True)  # scratch folders of this simulation
         return Recommender.load(out)
 
     return tuner

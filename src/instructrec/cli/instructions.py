@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from .common import data_option, load_dataset
+from .common import data_option, set_option
 
 
 def _slots(spec: str | None):
@@ -95,6 +95,7 @@ def instructions() -> None:
     default=False,
     help="rewrite P2/I1 texts with the teacher LLM (INSTRUCTREC_TEACHER_URL, _MODEL, _KEY)",
 )
+@set_option
 def build_cmd(
     data: str,
     stage: str,
@@ -109,6 +110,7 @@ def build_cmd(
     context: bool,
     config_path: str | None,
     teacher: bool,
+    sets: tuple[str, ...],
 ) -> None:
     """Build the InstructionSet of a stage and write it as JSONL, Alpaca JSON or TSV."""
     import time
@@ -130,7 +132,13 @@ def build_cmd(
             context=context,
             teacher=TeacherConfig.from_env() if teacher else None,
         )
-    ds = load_dataset(data)
+    if sets:
+        from instructrec.data.settings import apply_overrides
+
+        cfg = apply_overrides(cfg, sets)
+    from instructrec.data.spec import load_data_spec
+
+    ds = load_data_spec(data)
     split = _split(ds, split_dir, cfg.seed)
     start = time.perf_counter()
     frame = cfg.build(ds, split)
@@ -162,9 +170,10 @@ def build_cmd(
 @click.option("--seed", default=0, show_default=True, type=int)
 def show(data: str, n: int, stage: str, templates: str, seed: int) -> None:
     """Print N rendered examples for every (P, I, T) slot: what the model reads."""
+    from instructrec.data.spec import load_data_spec
     from instructrec.instructions import build
 
-    ds = load_dataset(data)
+    ds = load_data_spec(data)
     split = _split(ds, None, seed)
     if stage == "train" and templates in ("held_out", "all"):
         stage = "valid"  # held-out templates are never rendered for training

@@ -1,8 +1,9 @@
 """`instructrec quickstart`: train on MovieLens-100K, compare with the baselines, recommend.
 
-    instructrec quickstart [--out runs/quickstart] [--fast]
+    instructrec quickstart [--out runs/quickstart] [--fast] [--set SECTION.KEY=VALUE ...]
 
-Trains the quickstart configuration (configs/quickstart.yaml: SASRec first stage, MiniLM+LoRA
+Trains the quickstart configuration (the packaged configs/quickstart.yaml, which
+``RunConfig()`` equals: SASRec first stage, MiniLM+LoRA
 reranker with SASRec / item-kNN / Pop priors, seed 0), evaluates it on the VALIDATION stage
 against Pop, item-kNN, SASRec and the rivals of EVALUATION.md (score-mix: the reranker's
 non-text inputs without the language model; SASRec + a learned filter on requests; bias and
@@ -19,6 +20,8 @@ import time
 from pathlib import Path
 
 import click
+
+from .common import set_option
 
 SAMPLE_INSTRUCTIONS = (
     "something funny from the 90s, no horror",
@@ -38,27 +41,26 @@ PROTOCOLS = (
 RIVALS = ("score-mix", "sasrec+filter", "bias", "mf")
 
 
-def quickstart_config(fast: bool = False):
-    """The quickstart `RunConfig` (configs/quickstart.yaml holds the same values)."""
-    from instructrec.config import RunConfig
+FAST = (  # a smoke-test budget: every stage runs, nothing is trained to quality
+    "retriever.options={max_epochs: 2, patience: 1}",
+    "priors.0.options={max_epochs: 2, patience: 1}",  # the sasrec prior
+    "backbone.lora_r=4",
+    "reranker.max_instances=256",
+    "reranker.valid_rows=64",
+    "training.max_steps=4",
+    "training.eval_every=2",
+    "training.batch_size=32",
+    "training.progress=false",
+)
 
-    cfg = RunConfig()
-    cfg.backbone.cf_dim = 64  # add SASRec's item embeddings (projected) to the item vectors
-    cfg.reranker.query_history = 0  # history enters as item vectors and priors, not as text
-    cfg.reranker.intent_match = True  # prior channel: candidates matching the parsed intention
-    if fast:  # a smoke-test budget: every stage runs, nothing is trained to quality
-        cfg.retriever.options = {"max_epochs": 2, "patience": 1}
-        for p in cfg.priors:
-            if p.name == "sasrec":
-                p.options = dict(cfg.retriever.options)
-        cfg.backbone.lora_r = 4
-        cfg.reranker.max_instances = 256
-        cfg.reranker.valid_rows = 64
-        cfg.training.max_steps = 4
-        cfg.training.eval_every = 2
-        cfg.training.batch_size = 32
-        cfg.training.progress = False
-    return cfg
+
+def quickstart_config(fast: bool = False, overrides=()):
+    """The quickstart `RunConfig`: the packaged ``instructrec/configs/quickstart.yaml`` (the
+    repository's ``configs/quickstart.yaml``), then the ``--fast`` budget, then ``overrides``
+    (``SECTION.KEY=VALUE``, the CLI's ``--set``)."""
+    from instructrec.config import RunConfig, packaged_config
+
+    return RunConfig.from_yaml(packaged_config(), [*(FAST if fast else ()), *overrides])
 
 
 def run_quickstart(
@@ -69,6 +71,7 @@ def run_quickstart(
     *,
     resume: bool = False,
     overwrite: bool = False,
+    overrides=(),
 ) -> dict:
     """Train, evaluate every protocol against the same-run baselines; return the tables.
 
@@ -83,7 +86,7 @@ def run_quickstart(
     if is_main_process():
         check_output(out, resume=resume, overwrite=overwrite)
     t0 = time.perf_counter()
-    cfg = quickstart_config(fast)
+    cfg = quickstart_config(fast, overrides)
     dataset = load_movielens_100k()
     split = make_split(dataset, seed=cfg.data.seed)
     if users is not None:
@@ -192,6 +195,17 @@ def _first_users(split, n: int):
     is_flag=True,
     help="continue the run in --out (or the one a killed command left) from its newest checkpoint",
 )
-def quickstart(out: str, fast: bool, users: int | None, overwrite: bool, resume: bool) -> None:
+@set_option
+def quickstart(
+    out: str, fast: bool, users: int | None, overwrite: bool, resume: bool, sets: tuple[str, ...]
+) -> None:
     """Train on MovieLens-100K, compare with Pop / item-kNN / SASRec, show recommendations."""
-    run_quickstart(out, fast=fast, echo=click.echo, users=users, resume=resume, overwrite=overwrite)
+    run_quickstart(
+        out,
+        fast=fast,
+        echo=click.echo,
+        users=users,
+        resume=resume,
+        overwrite=overwrite,
+        overrides=sets,
+    )

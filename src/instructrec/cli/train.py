@@ -1,6 +1,7 @@
 """`instructrec train` and `instructrec recommend`: thin faces over `instructrec.runs`.
 
 instructrec train --config configs/quickstart.yaml --out runs/NAME
+instructrec train --out runs/NAME --set training.max_steps=100 --set reranker.copies=1
 instructrec recommend --model runs/NAME --user 42 "a light comedy from the 90s" -n 10
 instructrec recommend --model runs/NAME "a light comedy"          # a new visitor
 """
@@ -9,14 +10,17 @@ from __future__ import annotations
 
 import click
 
+from .common import retired_option, set_option
+
 
 @click.command()
 @click.option(
     "--config",
     "config_path",
     type=click.Path(dir_okay=False),
-    required=True,
-    help="run config (YAML): data, retriever, priors, backbone, reranker, training",
+    default=None,
+    help="run config (YAML): data, retriever, priors, backbone, reranker, training "
+    "(default: the packaged configs/quickstart.yaml, i.e. RunConfig())",
 )
 @click.option(
     "--out",
@@ -24,9 +28,8 @@ import click
     type=click.Path(file_okay=False),
     help="run directory to write (model, split, config.yaml, manifest.json)",
 )
-@click.option(
-    "--max-steps", type=click.IntRange(min=1), default=None, help="override training.max_steps"
-)
+@set_option
+@retired_option("--max-steps", "training.max_steps")
 @click.option(
     "--seeds",
     default=None,
@@ -40,26 +43,23 @@ import click
     help="continue the run in --out (or the one a killed command left) from its newest checkpoint",
 )
 def train(
-    config_path: str,
+    config_path: str | None,
     out: str,
-    max_steps: int | None,
+    sets: tuple[str, ...],
     seeds: str | None,
     overwrite: bool,
     resume: bool,
 ) -> None:
     """Fit the retriever, the priors and the instruction reranker; save a run directory
     (built beside --out and renamed when it is complete)."""
-    from instructrec.config import RunConfig
+    from instructrec.config import RunConfig, packaged_config
     from instructrec.runs import train_run, train_seeds
 
     from .common import parse_seeds
     from .progress import is_quiet
 
-    cfg = RunConfig.from_yaml(config_path)
-    if max_steps is not None:
-        cfg.training.max_steps = max_steps
-    if is_quiet():
-        cfg.training.progress = False  # no tqdm bar under --quiet
+    quiet = ("training.progress=false",) if is_quiet() else ()  # no tqdm bar under --quiet
+    cfg = RunConfig.from_yaml(config_path or packaged_config(), [*sets, *quiet])
     if seeds is not None:
         manifests = train_seeds(
             cfg, out, parse_seeds(seeds), echo=click.echo, resume=resume, overwrite=overwrite

@@ -2,12 +2,15 @@
 
 instructrec tune --data train.json --out runs/x                    # SmolLM2-135M-Instruct
 instructrec tune --data train.json --valid-data valid.json --test-data test.json --out runs/x
-instructrec tune --data pairs.tsv --backbone all-minilm-l6-v2 --valid-fraction 0 --out runs/m
+instructrec tune --data pairs.tsv --backbone all-minilm-l6-v2 --set valid_fraction=0 --out runs/m
+instructrec tune --data train.json --set train.lr=1e-3 --set train.epochs=2 --set lora.r=16
 """
 
 from __future__ import annotations
 
 import click
+
+from .common import retired_option, set_option
 
 
 @click.command()
@@ -22,7 +25,7 @@ import click
     "--valid-data",
     type=click.Path(dir_okay=False),
     default=None,
-    help="validation file (default: a seeded share of --data, see --valid-fraction)",
+    help="validation file (default: a seeded share of --data, see --set valid_fraction=...)",
 )
 @click.option(
     "--test-data",
@@ -36,34 +39,20 @@ import click
     help="registry key (smollm2-135m-instruct, the default; all-minilm-l6-v2), local model "
     "directory or hub id",
 )
-@click.option(
-    "--kind",
-    type=click.Choice(["auto", "seq2seq", "causal", "encoder"]),
-    default=None,
-    help="backbone kind (default: auto-detected)",
-)
-@click.option(
-    "--task",
-    type=click.Choice(["auto", "closed", "open"]),
-    default=None,
-    help="closed: answers from the training set's answers (Yes/No, labels); open: generated",
-)
-@click.option("--max-length", type=int, default=None, help="prompt tokens (default: the data's)")
-@click.option("--seed", type=int, default=None, help="seed of weights, data order and split")
-@click.option("--lora-r", type=int, default=None, help="LoRA rank (0: freeze; default 8)")
-@click.option("--full", is_flag=True, help="full fine-tuning instead of LoRA")
-@click.option("--epochs", type=int, default=None, help="passes over the training rows")
-@click.option("--max-steps", type=int, default=None, help="stop after N optimizer steps")
-@click.option("--batch-size", type=int, default=None, help="examples per batch")
-@click.option("--lr", type=float, default=None, help="peak learning rate")
-@click.option(
-    "--valid-fraction",
-    type=float,
-    default=None,
-    help="share of --data held out when no --valid-data (0.1; 0: none, fixed epochs)",
-)
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=None)
-@click.option("--mixed-precision", type=click.Choice(["no", "bf16", "fp16"]), default=None)
+@set_option
+@retired_option("--kind", "kind")
+@retired_option("--task", "task")
+@retired_option("--max-length", "max_length")
+@retired_option("--seed", "train.seed")
+@retired_option("--lora-r", "lora.r")
+@retired_option("--full", "lora", "null")
+@retired_option("--epochs", "train.epochs")
+@retired_option("--max-steps", "train.max_steps")
+@retired_option("--batch-size", "train.batch_size")
+@retired_option("--lr", "train.lr")
+@retired_option("--valid-fraction", "valid_fraction")
+@retired_option("--device", "train.device")
+@retired_option("--mixed-precision", "train.mixed_precision")
 @click.option(
     "--out",
     "out",
@@ -76,77 +65,30 @@ import click
     "config_path",
     default=None,
     type=click.Path(dir_okay=False),
-    help="YAML TuneConfig (backbone, kind, lora:, train:); options override it",
+    help="YAML TuneConfig (backbone, kind, task, lora:, train:, ...); --set overrides it",
 )
 @click.option("--overwrite", is_flag=True, help="replace the run already in --out")
 @click.option("--resume", is_flag=True, help="continue the run already in --out")
 @click.option("--no-progress", is_flag=True, help="no progress bar")
 def tune(
-    data,
-    valid_data,
-    test_data,
-    backbone,
-    kind,
-    task,
-    max_length,
-    seed,
-    lora_r,
-    full,
-    epochs,
-    max_steps,
-    batch_size,
-    lr,
-    valid_fraction,
-    device,
-    mixed_precision,
-    out,
-    config_path,
-    overwrite,
-    resume,
-    no_progress,
+    data, valid_data, test_data, backbone, sets, out, config_path, overwrite, resume, no_progress
 ) -> None:
-    """Fine-tune a backbone on instruction/answer pairs; report validation (and test) metrics."""
-    from instructrec.models.lora import LoraSettings
-    from instructrec.training.config import TrainConfig
+    """Fine-tune a backbone on instruction/answer pairs; report validation (and test) metrics.
+    Settings: --config FILE (a TuneConfig) and --set KEY=VALUE (e.g. --set train.lr=1e-3
+    --set train.epochs=2 --set lora.r=16 --set lora=null for full fine-tuning)."""
+    from dataclasses import replace
+
     from instructrec.training.tune import TuneConfig
     from instructrec.training.tune import tune as run_tune
 
-    cfg = (
-        TuneConfig.from_yaml(config_path)
-        if config_path
-        else TuneConfig(train=TrainConfig(output_dir="runs/tune"))
-    )
-    t = cfg.train
-    for name, value in [
-        ("epochs", epochs),
-        ("max_steps", max_steps),
-        ("batch_size", batch_size),
-        ("lr", lr),
-        ("device", device),
-        ("mixed_precision", mixed_precision),
-        ("output_dir", out),
-        ("seed", seed),
-    ]:
-        if value is not None:
-            setattr(t, name, value)
+    quiet = ["train.progress=false"] if no_progress else []
+    cfg = TuneConfig.from_yaml(config_path, [*sets, *quiet])
+    if out is not None:
+        cfg = replace(cfg, train=replace(cfg.train, output_dir=str(out)))
     if no_progress:
-        t.progress = False
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()
-    cfg.train = TrainConfig.from_dict(t.to_dict())  # re-validate the overridden values
-    if kind is not None:
-        cfg.kind = kind
-    if task is not None:
-        cfg.task = task
-    if max_length is not None:
-        cfg.max_length = max_length
-    if valid_fraction is not None:
-        cfg.valid_fraction = valid_fraction
-    if full:
-        cfg.lora = None
-    elif lora_r is not None:
-        cfg.lora = LoraSettings(**{**(cfg.lora.to_dict() if cfg.lora else {}), "r": lora_r})
     import warnings
 
     with warnings.catch_warnings(record=True) as caught:

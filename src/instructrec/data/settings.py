@@ -1,10 +1,20 @@
-"""Type checks for settings read from a config file (YAML), against a dataclass's annotations.
+"""The one config loader: a typed config dataclass from a YAML file, a mapping, and
+``--set SECTION.KEY=VALUE`` overrides.
 
-Every config loader (`instructrec.config.RunConfig`, `training.config.TrainConfig`,
-`training.tune.TuneConfig`, `instructions.config.InstructionConfig`) passes each value it reads
-through `check_value` (or a whole mapping through `check_mapping`) before anything is built or
-written, so ``lr: fast`` or ``epochs: two`` is one `DataError` naming the file and the key
-instead of a traceback halfway through a run. Rules:
+    cfg = load_config(RunConfig, "configs/quickstart.yaml", ["training.lr=5e-4"])
+    cfg = build_config(TrainConfig, {"lr": 1e-3}, source="run.yaml")
+    cfg = apply_overrides(cfg, ["reranker.copies=1"])
+
+Every config class (`instructrec.config.RunConfig`, `training.config.TrainConfig`,
+`training.tune_config.TuneConfig`, `instructions.config.InstructionConfig`,
+`instructions.teacher.TeacherConfig`, ...) is read by these three functions: each value is
+checked against the field's annotation before anything is built or written, so ``lr: fast``,
+``epochs: two`` or an unknown key is one `DataError` naming the file and the key instead of a
+traceback halfway through a run. A nested section left out, or given in part, keeps the
+parent's default for it (``training:`` in a run file starts from the shipped training
+settings). A class may define ``from_mapping(value, source, prefix)`` to parse its section
+itself (the ``data`` section) and ``check_loaded(source, prefix)`` for checks across keys.
+Rules for single values:
 
 - ``bool`` fields take only ``true``/``false`` (not 0/1, not "yes");
 - ``int`` fields take integers (not booleans, not 1.5, not "2");
@@ -172,3 +182,146 @@ def check_mapping(
     return {
         k: v if k in skip else check_value(v, hints[k], prefix + k, source) for k, v in d.items()
     }
+
+
+def _dataclass_of(hint):
+    """The dataclass in annotation ``hint`` (``X`` or ``X | None``), else None."""
+    if dataclasses.is_dataclass(hint) and isinstance(hint, type):
+        return hint
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        found = [a for a in typing.get_args(hint) if dataclasses.is_dataclass(a)]
+        return found[0] if len(found) == 1 else None
+    return None
+
+
+def _list_item_dataclass(hint):
+    if typing.get_origin(hint) in (list, tuple):
+        args = typing.get_args(hint)
+        if args and dataclasses.is_dataclass(args[0]):
+            return args[0]
+    return None
+
+
+def build_config(cls, d: Any, source: str | None = None, prefix: str = "", base=None):
+    """An instance of config dataclass ``cls`` from mapping ``d``.
+
+    Keys missing from ``d`` keep the values of ``base`` (default: ``cls()``); nested
+    dataclass sections are built the same way from the base's section, lists of dataclasses
+    item by item. Unknown keys, values of the wrong type and range errors of the class's
+    ``__post_init__`` are a `DataError` naming ``source`` (the file) and the key."""
+    hook = getattr(cls, "from_mapping", None)
+    if hook is not None:
+        return hook(d, source, prefix)
+    if base is None:
+        base = cls()
+    if isinstance(d, dict):  # YAML 1.1 reads a bare `no` as false
+        choices = getattr(cls, "CHOICES", {})
+        d = {k: "no" if v is False and "no" in choices.get(k, ()) else v for k, v in d.items()}
+    values = check_mapping(cls, d, source, prefix, skip=_nested(cls), what="setting")
+    hints = field_types(cls)
+    kwargs = {f.name: getattr(base, f.name) for f in dataclasses.fields(cls) if f.init}
+    for name, value in values.items():
+        sub, item = _dataclass_of(hints[name]), _list_item_dataclass(hints[name])
+        key = prefix + name
+        if sub is not None and value is not None:
+            current = getattr(base, name)
+            kwargs[name] = build_config(
+                sub, value, source, key + ".", current if isinstance(current, sub) else None
+            )
+        elif item is not None:
+            if not isinstance(value, list | tuple):
+                raise DataError(f"{key} must be a list", source=source, column=key)
+            kwargs[name] = [
+                build_config(item, v, source, f"{key}[{i}].") for i, v in enumerate(value)
+            ]
+        elif sub is not None:  # null for an optional section
+            kwargs[name] = check_value(value, hints[name], key, source)
+        else:
+            kwargs[name] = value
+    try:
+        built = cls(**kwargs)
+    except DataError as e:  # a range check of __post_init__: add the file and the key
+        if e.source is not None:
+            raise
+        message = str(e).split(": ", 1)[-1] if e.column else str(e)
+        if e.column and message.startswith(e.column):
+            message = prefix + message
+        column = prefix + e.column if e.column else prefix.rstrip(".") or None
+        raise DataError(message, source=source, column=column) from None
+    except (TypeError, ValueError) as e:
+        where = prefix.rstrip(".") or "config"
+        raise DataError(f"bad value in {where}: {e}", source=source) from None
+    check = getattr(built, "check_loaded", None)
+    if check is not None:
+        check(source, prefix)
+    return built
+
+
+def _nested(cls) -> tuple[str, ...]:
+    """Fields of ``cls`` that `build_config` builds itself (dataclass sections, lists of them)."""
+    hints = field_types(cls)
+    return tuple(
+        n for n, h in hints.items() if _dataclass_of(h) is not None or _list_item_dataclass(h)
+    )
+
+
+def apply_overrides(config, overrides, source: str = "--set"):
+    """A copy of ``config`` with ``SECTION.KEY=VALUE`` overrides applied (VALUE is read as
+    YAML: ``5e-4``, ``true``, ``[query, value]``, ``null``); ``priors.0.name=pop`` indexes a
+    list. The result goes through `build_config`, so an unknown key or a bad value is one
+    `DataError` naming the override."""
+    overrides = list(overrides or [])
+    if not overrides:
+        return config
+    import yaml
+
+    d = dataclasses.asdict(config)
+    for item in overrides:
+        key, eq, raw = str(item).partition("=")
+        key = key.strip()
+        if not eq or not key or any(not p for p in key.split(".")):
+            raise DataError(
+                f"expected SECTION.KEY=VALUE (e.g. training.lr=5e-4), got {item!r}", source=source
+            )
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError:
+            value = raw
+        _set_path(d, key.split("."), value, key, source)
+    return build_config(type(config), d, source)
+
+
+def _set_path(d, parts: list[str], value, key: str, source: str) -> None:
+    node = d
+    for i, part in enumerate(parts):
+        last = i == len(parts) - 1
+        if isinstance(node, list):
+            if not part.isdigit() or int(part) >= len(node):
+                raise DataError(
+                    f"no item {part!r} in list {'.'.join(parts[:i])!r} (it has {len(node)})",
+                    source=source,
+                    column=key,
+                )
+            part = int(part)
+        elif not isinstance(node, dict):
+            raise DataError(f"{'.'.join(parts[:i])} is not a section", source=source, column=key)
+        elif not last and part not in node:
+            raise DataError(
+                f"unknown setting {'.'.join(parts[: i + 1])!r}", source=source, column=key
+            )
+        if last:
+            node[part] = value
+        else:
+            node = node[part]
+
+
+def load_config(cls, path, overrides=()):
+    """Config ``cls`` from YAML file ``path`` (None: the class defaults), then ``overrides``
+    (``SECTION.KEY=VALUE``); errors name the file or the override and the key."""
+    from .yamlfile import read_yaml_mapping
+
+    if path is None:
+        cfg = build_config(cls, {})
+    else:
+        cfg = build_config(cls, read_yaml_mapping(path, f"{cls.__name__} settings"), str(path))
+    return apply_overrides(cfg, overrides)

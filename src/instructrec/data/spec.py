@@ -146,10 +146,19 @@ def _verbs(value: Any, where: str, source: str | None) -> list[str]:
     return list(value)
 
 
-def load_data_spec(spec: Any):
-    """Read the `Dataset` a spec (or anything `parse_data_spec` takes) names."""
+def load_data_spec(spec: Any, where: str | None = None):
+    """Read the `Dataset` a spec (or anything `parse_data_spec` takes: a source string, a
+    mapping, a run config's ``data`` section) names: the one loader of the CLI's ``--data``
+    and of run files. ``where`` (e.g. ``"data"``) names the config section in a missing-file
+    error."""
     spec = parse_data_spec(spec)
-    ds = _read(spec)
+    try:
+        ds = _read(spec)
+    except DataError as e:
+        if where is None or e.column is not None or "no such file" not in str(e):
+            raise
+        message = str(e).split(": ", 1)[-1] if e.source else str(e)
+        raise DataError(message, source=e.source, column=f"{where}.source") from None
     if spec.name:
         ds.name = spec.name
     domain = spec.domain()

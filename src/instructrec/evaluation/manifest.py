@@ -93,18 +93,37 @@ def weights_sha256(obj) -> str | None:
     return h.hexdigest()
 
 
-def machine() -> dict:
-    """Platform, CPU count and (when torch is already loaded: no import just for this) threads
-    and GPU."""
-    out = {
+def machine(*packages: str, device: str | None = None) -> dict:
+    """The machine a run or a benchmark ran on: the one record every manifest and benchmark
+    writes. Platform, Python, CPUs (all and usable), the load average (1, 5, 15 min), the
+    ``device`` when given, the version of each of ``packages`` (None when absent), and, when
+    torch is loaded or named (no import just for this), its threads and the GPU with its CUDA
+    version."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out: dict = {
         "platform": platform.platform(),
         "processor": platform.processor() or None,
+        "python": platform.python_version(),
         "cpu_count": os.cpu_count(),
+        "cpus_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "load_avg": [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None,
     }
+    if device is not None:
+        out["device"] = device
+    for name in packages:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = None
     torch = sys.modules.get("torch")
+    if torch is None and "torch" in packages:
+        import torch
     if torch is not None:
         out["torch_threads"] = torch.get_num_threads()
-        out["cuda"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+        gpu = torch.cuda.is_available() and device in (None, "auto", "cuda")
+        out["gpu"] = torch.cuda.get_device_name(0) if gpu else None
+        out["cuda"] = torch.version.cuda if gpu else None
     return out
 
 

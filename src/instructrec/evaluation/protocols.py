@@ -47,10 +47,10 @@ import numpy as np
 from ..data.dataset import LIKED_RATING, Dataset
 from ..data.errors import DataError
 from ..data.split import STAGES, Split
+from ..recommender import RERANK_DEPTH  # the one rerank depth (LlamaRec's 20)
 from ..retrieval.base import Retriever
 from . import metrics as M
 
-RERANK_DEPTH = 20  # retriever top-N reranked in the `full` protocol (LlamaRec)
 SCORE_BATCH = 256  # users per all-item scoring batch
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..data.errors import DataError
+from ..recommender import RERANK_DEPTH
 from .hard_negatives import protocol_candidates
 from .intentions import protocol_intentions
 from .protocols import (
@@ -106,7 +107,7 @@ class Rivals:
             if first is None:
                 return None
             mix.retriever = first  # search-full: the instruction-aware candidates, no dense
-            mix.rerank_depth = getattr(self.rec, "rerank_depth", None) or 20
+            mix.rerank_depth = getattr(self.rec, "rerank_depth", None) or RERANK_DEPTH
         notes: list[str] = []
         users, cands, hists, texts = self._fit_rows(proto, notes)
         if stage == FIT_STAGE and proto.kind != "full" and proto.rows != "cold":

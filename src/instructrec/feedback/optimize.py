@@ -9,13 +9,14 @@ its offline validation metric is not worse than the best existing template's. Ad
 templates become new arms of the bandit (source "opro") and are added to the in-process
 instruction catalogue so the reranker can render them.
 
-The teacher is any OpenAI-compatible chat endpoint (``POST {endpoint}/chat/completions``).
+The teacher is `instructrec.instructions.teacher.TeacherLLM` (the one teacher client: any
+OpenAI-compatible chat endpoint, ``POST {url}/v1/chat/completions``, retries with backoff),
+built by `opro_teacher` with OPRO's sampling settings (temperature 1, no answer cache).
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import string
 from collections.abc import Callable
@@ -31,16 +32,20 @@ SYSTEM = (
 )
 
 
-@dataclass
-class TeacherConfig:
-    """An OpenAI-compatible chat endpoint."""
+OPRO_SAMPLING = {  # TeacherConfig settings of a proposal request
+    "temperature": 1.0,  # OPRO samples at high temperature for diversity
+    "max_tokens": 256,  # one template is short
+    "cache_dir": None,  # every proposal is a fresh sample, never a cached answer
+}
 
-    endpoint: str  # base URL, e.g. http://127.0.0.1:8001/v1 (".../chat/completions" is added)
-    model: str = "teacher"  # model name sent in the request
-    api_key: str | None = None  # bearer token (default: env INSTRUCTREC_TEACHER_KEY)
-    temperature: float = 1.0  # OPRO samples at high temperature for diversity
-    max_tokens: int = 256  # one template is short
-    timeout: float = 60.0  # seconds per call
+
+def opro_teacher(url: str, model: str = "teacher", **settings):
+    """The `TeacherLLM` that proposes templates: ``url`` as `TeacherConfig.url` (a base URL;
+    ``/v1/chat/completions`` is appended unless given), the key from
+    INSTRUCTREC_TEACHER_KEY, OPRO's sampling settings; ``settings`` override any of them."""
+    from ..instructions.teacher import TeacherConfig, TeacherLLM
+
+    return TeacherLLM(TeacherConfig.from_env(url=url, model=model, **{**OPRO_SAMPLING, **settings}))
 
 
 @dataclass
@@ -125,39 +130,6 @@ def opro_prompt(slot: str, scored: list[tuple[str, float]]) -> str:
     return "\n".join(lines)
 
 
-def ask_teacher(teacher: TeacherConfig, prompt: str, n: int = 1) -> list[str]:
-    """``n`` completions of ``prompt`` from the teacher (one request per completion)."""
-    import httpx
-
-    key = teacher.api_key or os.environ.get("INSTRUCTREC_TEACHER_KEY")
-    headers = {"Authorization": f"Bearer {key}"} if key else {}
-    url = teacher.endpoint.rstrip("/") + "/chat/completions"
-    out = []
-    with httpx.Client(timeout=teacher.timeout, headers=headers) as client:
-        for _ in range(n):
-            r = client.post(
-                url,
-                json={
-                    "model": teacher.model,
-                    "temperature": teacher.temperature,
-                    "max_tokens": teacher.max_tokens,
-                    "messages": [
-                        {"role": "system", "content": SYSTEM},
-                        {"role": "user", "content": prompt},
-                    ],
-                },
-            )
-            if r.status_code != 200:
-                raise DataError(f"teacher answered {r.status_code}: {r.text[:200]}", source=url)
-            try:
-                out.append(str(r.json()["choices"][0]["message"]["content"]))
-            except (ValueError, KeyError, IndexError, TypeError):
-                raise DataError(
-                    "teacher reply is not an OpenAI chat completion", source=url
-                ) from None
-    return out
-
-
 def extract_template(reply: str) -> str:
     """The text between <TEMPLATE> tags (or the whole reply), stripped of quotes."""
     m = re.search(r"<TEMPLATE>(.*?)</TEMPLATE>", reply, flags=re.S | re.I)
@@ -196,14 +168,15 @@ def optimize_slot(
     slot: str,
     scored: list[tuple[str, float]],
     evaluate: Callable[[str], float],
-    teacher: TeacherConfig,
+    teacher,
     proposals: int = 3,
     state=None,
     baseline: float | None = None,
 ) -> OptimizeResult:
     """One OPRO step for ``slot``.
 
-    ``scored``: (template text, score) of the templates tried so far (the prompt).
+    ``scored``: (template text, score) of the templates tried so far (the prompt);
+    ``teacher``: a `TeacherLLM` (`opro_teacher`), asked once per proposal.
     ``evaluate(text) -> metric`` scores a candidate template offline (higher is better);
     ``baseline`` is the best existing template's metric (default: the best of ``evaluate``
     over ``scored``). Adopted templates are added as arms of ``state`` (a `Store` or
@@ -214,7 +187,9 @@ def optimize_slot(
     best = baseline if baseline is not None else max(evaluate(t) for t, _ in scored)
     result = OptimizeResult(slot)
     seen = {t for t, _ in scored}
-    for reply in ask_teacher(teacher, opro_prompt(slot, scored), n=proposals):
+    prompt = opro_prompt(slot, scored)
+    replies = [teacher.complete(prompt, system=SYSTEM) for _ in range(proposals)]
+    for reply in replies:
         text = extract_template(reply)
         tid = f"{slot.lower()}-opro-{hashlib.sha1(text.encode()).hexdigest()[:8]}"
         problem = check_template(text, slot) or (

@@ -32,7 +32,7 @@ SATISFACTION = {"like": 1.0, "click": 0.7, "skip": 0.2, "dislike": 0.0}  # ratin
 
 
 @dataclass
-class TuneConfig:
+class FeedbackTuneConfig:
     """Settings of a feedback-tuning run."""
 
     lam: float = 0.5  # weight of the satisfaction MSE against the ranking loss
@@ -179,11 +179,11 @@ def convert_satisfaction_head(directory: str | Path) -> Path:
     return path
 
 
-def tune(
+def tune_from_feedback(
     recommender,
     store,
     out_dir: str | Path,
-    config: TuneConfig | None = None,
+    config: FeedbackTuneConfig | None = None,
     parent_version: str | None = None,
     *,
     overwrite: bool = False,
@@ -197,7 +197,7 @@ def tune(
     """
     from ..training.rundir import check_output, staged_output
 
-    cfg = config or TuneConfig()
+    cfg = config or FeedbackTuneConfig()
     out_dir = Path(out_dir)
     check_output(out_dir, overwrite=overwrite)
     examples = _usable_examples(recommender, store, cfg, str(getattr(store, "url", "store")))
@@ -217,21 +217,21 @@ def tune(
     return summary
 
 
-def tune_in_memory(recommender, log, config: TuneConfig | None = None) -> tuple[Any, dict]:
-    """`tune` without saving or registering: (the tuned recommender, summary). ``log`` is any
+def tune_in_memory(recommender, log, config: FeedbackTuneConfig | None = None) -> tuple[Any, dict]:
+    """`tune_from_feedback` without saving or registering: (the tuned recommender, summary). ``log`` is any
     object with the store's ``feedback_frame()`` and ``get_request(id)`` (the replay simulator
     hot-swaps the returned recommender). Without ``config`` any amount of feedback is used
     (``min_examples=1``): a simulation tunes on what its rounds have logged so far."""
     import tempfile
 
-    cfg = config or TuneConfig(min_examples=1)
+    cfg = config or FeedbackTuneConfig(min_examples=1)
     examples = _usable_examples(recommender, log, cfg, "feedback log")
     with tempfile.TemporaryDirectory(prefix="instructrec-tune-") as work:
         tuned, summary, _ = _tune_into(recommender, examples, Path(work), cfg)
     return tuned, summary
 
 
-def _usable_examples(recommender, log, cfg: TuneConfig, source: str) -> list[dict]:
+def _usable_examples(recommender, log, cfg: FeedbackTuneConfig, source: str) -> list[dict]:
     """``log``'s feedback as training examples; a `DataError` when the model has no trainable
     reranker or there are fewer than ``cfg.min_examples`` of them."""
     if recommender.reranker is None or not hasattr(recommender.reranker, "scorer"):
@@ -243,13 +243,13 @@ def _usable_examples(recommender, log, cfg: TuneConfig, source: str) -> list[dic
     if len(examples) < cfg.min_examples:
         raise DataError(
             f"{len(examples)} requests with usable feedback; need at least {cfg.min_examples} "
-            f"to tune (collect more, or lower the minimum with --min-examples)",
+            f"to tune (collect more, or lower the minimum with --set min_examples=N)",
             source=source,
         )
     return examples
 
 
-def _tune_into(recommender, examples: list[dict], out_dir: Path, cfg: TuneConfig):
+def _tune_into(recommender, examples: list[dict], out_dir: Path, cfg: FeedbackTuneConfig):
     """Train a copy of ``recommender``'s reranker on ``examples`` (engine output in
     ``out_dir``): (tuned recommender, summary, feedback module). Nothing is saved here."""
     import torch

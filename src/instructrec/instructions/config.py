@@ -11,9 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from instructrec.data.errors import DataError
-from instructrec.data.settings import check_mapping
-from instructrec.data.yamlfile import read_yaml_mapping
+from instructrec.data.settings import build_config, load_config
 
 from .teacher import TeacherConfig
 
@@ -34,24 +32,13 @@ class InstructionConfig:
 
     @classmethod
     def from_dict(cls, raw: dict, source: str = "<dict>") -> InstructionConfig:
-        """Build from a mapping; unknown keys and values of the wrong type are a `DataError`
-        naming the key and ``source``."""
-        raw = check_mapping(cls, raw, source, skip=("teacher",), what="instruction setting")
-        if isinstance(raw.get("teacher"), dict):
-            raw["teacher"] = TeacherConfig(
-                **check_mapping(TeacherConfig, raw["teacher"], source, "teacher.", what="setting")
-            )
-        elif raw.get("teacher") is not None:
-            raise DataError(
-                "teacher must be a mapping of teacher settings or null",
-                source=source,
-                column="teacher",
-            )
-        return cls(**raw)
+        """Build from a mapping (`instructrec.data.settings.build_config`): unknown keys and
+        values of the wrong type are a `DataError` naming the key and ``source``."""
+        return build_config(cls, raw, source)
 
     @classmethod
-    def from_yaml(cls, path: str | Path) -> InstructionConfig:
-        return cls.from_dict(read_yaml_mapping(path, "instruction settings"), str(path))
+    def from_yaml(cls, path: str | Path, overrides=()) -> InstructionConfig:
+        return load_config(cls, path, overrides)
 
     def to_dict(self) -> dict:
         d = asdict(self)

@@ -72,12 +72,10 @@ class TeacherConfig:
         return cls(**values)
 
     @classmethod
-    def from_yaml(cls, path: str | Path) -> TeacherConfig:
-        from instructrec.data.settings import check_mapping
-        from instructrec.data.yamlfile import read_yaml_mapping
+    def from_yaml(cls, path: str | Path, overrides=()) -> TeacherConfig:
+        from instructrec.data.settings import load_config
 
-        raw = read_yaml_mapping(path, "teacher settings")
-        return cls(**check_mapping(cls, raw, str(path), what="teacher setting"))
+        return load_config(cls, path, overrides)
 
 
 class TeacherLLM:

@@ -43,7 +43,8 @@ from torch import nn
 
 from .base import RerankExample, Scorer
 from .heads import make_head
-from .text_encoder import encode_texts, load_backbone, mean_pool
+from .lora import LoraSettings, apply_lora
+from .text_encoder import encode_texts, load_encoder, mean_pool
 
 
 # ---------------------------------------------------------------------- model
@@ -62,8 +63,20 @@ class EncoderConfig:
     head: str = "linear"  # "linear" | "rr" (see HEADS)
     head_options: dict = field(default_factory=dict)  # passed to the head's constructor
     n_prior: int = 3  # prior features per candidate (retrievers), z-scored within a list
-    cf_dim: int = 0  # >0: add projected retriever item embeddings (e.g. SASRec's) to item vecs
+    cf_dim: int = 64  # >0: add projected retriever item embeddings (e.g. SASRec's) to item vecs
     attributes: bool = True  # add projected item attributes (genres, decade, ...) to item vecs
+
+
+def lora_settings(config) -> LoraSettings:
+    """The `LoraSettings` of an `EncoderConfig` (or any config with lora_r, lora_alpha,
+    lora_dropout, lora_targets and optionally lora_layers)."""
+    return LoraSettings(
+        r=config.lora_r,
+        alpha=config.lora_alpha,
+        dropout=config.lora_dropout,
+        target_modules=list(config.lora_targets),
+        layers=getattr(config, "lora_layers", None),
+    )
 
 
 class EncoderReranker(nn.Module):
@@ -79,22 +92,8 @@ class EncoderReranker(nn.Module):
     ) -> None:
         super().__init__()
         self.config = config
-        model = backbone if backbone is not None else load_backbone(config.backbone)[1]
-        if config.lora_r > 0:
-            from peft import LoraConfig, get_peft_model
-
-            lcfg = LoraConfig(
-                r=config.lora_r,
-                lora_alpha=config.lora_alpha,
-                lora_dropout=config.lora_dropout,
-                target_modules=list(config.lora_targets),
-                layers_to_transform=list(config.lora_layers) if config.lora_layers else None,
-            )
-            model = get_peft_model(model, lcfg)
-        else:
-            for p in model.parameters():
-                p.requires_grad_(False)
-        self.tower = model
+        model = backbone if backbone is not None else load_encoder(config.backbone)[1]
+        self.tower = apply_lora(model, lora_settings(config))  # r 0: a frozen tower
         dim = int(item_vecs.shape[1])
         self.register_buffer(
             "item_vecs", torch.as_tensor(item_vecs, dtype=torch.float32), persistent=False
@@ -272,7 +271,7 @@ class EncoderScorer(Scorer):
     ) -> EncoderScorer:
         """A fresh scorer: loads the backbone, caches item vectors (unless given)."""
         config = config or EncoderConfig()
-        tok, model = load_backbone(config.backbone)
+        tok, model = load_encoder(config.backbone)
         if item_vecs is None:
             item_vecs = encode_texts(tok, model, item_texts)
         return cls(

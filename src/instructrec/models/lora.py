@@ -30,6 +30,7 @@ class LoraSettings:
     alpha: int = 16  # scaling numerator (update is scaled by alpha / r)
     dropout: float = 0.05  # dropout on the LoRA branch input
     target_modules: list[str] | None = None  # module names to adapt (None: automatic)
+    layers: list[int] | None = None  # adapt only these layers (None: all)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -57,7 +58,8 @@ def default_targets(model: torch.nn.Module) -> list[str]:
 
 
 def apply_lora(model: torch.nn.Module, settings: LoraSettings | None) -> torch.nn.Module:
-    """Wrap ``model`` with LoRA adapters (peft); base weights are frozen.
+    """Wrap ``model`` with LoRA adapters (peft); base weights are frozen. The one LoRA
+    wiring: generic tuning, the encoder reranker's query tower and the joint reader use it.
 
     ``settings`` None returns the model unchanged (fully trainable); ``r == 0`` freezes it.
     """
@@ -74,6 +76,7 @@ def apply_lora(model: torch.nn.Module, settings: LoraSettings | None) -> torch.n
         lora_alpha=settings.alpha,
         lora_dropout=settings.dropout,
         target_modules=list(settings.target_modules or default_targets(model)),
+        layers_to_transform=list(settings.layers) if settings.layers else None,
     )
     return get_peft_model(model, cfg)
 

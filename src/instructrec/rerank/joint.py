@@ -147,21 +147,10 @@ class JointReader(nn.Module):
     def __init__(self, config: JointConfig, backbone) -> None:
         super().__init__()
         self.config = config
-        model = backbone
-        if config.lora_r > 0:
-            from peft import LoraConfig, get_peft_model
+        from ..models.encoder import lora_settings
+        from ..models.lora import apply_lora
 
-            lcfg = LoraConfig(
-                r=config.lora_r,
-                lora_alpha=config.lora_alpha,
-                lora_dropout=config.lora_dropout,
-                target_modules=list(config.lora_targets),
-            )
-            model = get_peft_model(model, lcfg)
-        else:
-            for p in model.parameters():
-                p.requires_grad_(False)
-        self.tower = model
+        self.tower = apply_lora(backbone, lora_settings(config))  # r 0: a frozen tower
         dim = int(backbone.config.hidden_size)
         self.text_head = nn.Sequential(
             nn.Linear(2 * dim, config.head_dim), nn.GELU(), nn.Linear(config.head_dim, 1)
@@ -238,9 +227,9 @@ class JointReranker:
     @classmethod
     def build(cls, item_texts: list[str], text, config: JointConfig, prior_names=None):
         """A fresh (untrained) reranker: loads the backbone named in ``config``."""
-        from ..models.text_encoder import load_backbone
+        from ..models.text_encoder import load_encoder
 
-        tok, backbone = load_backbone(config.backbone)
+        tok, backbone = load_encoder(config.backbone)
         return cls(JointReader(config, backbone), tok, item_texts, text, config, prior_names)
 
     # ------------------------------------------------------------------ inputs

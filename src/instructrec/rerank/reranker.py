@@ -28,7 +28,7 @@ class RerankerConfig:
     hard_pool: int = 50  # depth of the retriever ranking hard negatives are drawn from
     slots: list[str] = field(default_factory=lambda: ["P1I0", "P1I1", "P1I2", "P2I0"])  # mixed
     copies: int = 2  # instances per target (each with a freshly drawn slot and template)
-    query_history: int = 3  # most recent titles written into the query text (history also
+    query_history: int = 0  # most recent titles written into the query text (history also
     #                         enters as item vectors and through the priors)
     history_len: int = 20  # history items the head sees (EVALUATION.md: 20)
     max_instances: int | None = None  # cap on training instances (a quick run)
@@ -36,7 +36,7 @@ class RerankerConfig:
     stack: bool = True  # False: priors from retrievers fitted on all training data (leaky)
     warm_start: bool = True  # start the head's prior weights at the best priors-only mixture
     calibrate: bool = True  # after training, re-fit the prior weights on validation rows
-    intent_match: bool = False  # extra prior channel: graded match of each candidate with the
+    intent_match: bool = True  # extra prior channel: graded match of each candidate with the
     #                            attributes parsed from the instruction's intention text
     cf_stacked: bool = True  # CF item embeddings from the stacked retriever (False: from the
     #                          one fitted on all training data, which has seen the targets)

@@ -72,8 +72,9 @@ class ProbeModel(nn.Module):
 
     def __init__(self, config: ProbeConfig) -> None:
         super().__init__()
-        from peft import LoraConfig, get_peft_model
         from transformers import BertConfig, BertModel
+
+        from instructrec.models.lora import LoraSettings, apply_lora
 
         layers, hidden, heads, inter, vocab = SHAPES[config.model]
         bert = BertModel(
@@ -89,13 +90,10 @@ class ProbeModel(nn.Module):
             ),
             add_pooling_layer=False,
         )
-        lora = LoraConfig(
-            r=config.lora_r,
-            lora_alpha=2 * config.lora_r,
-            lora_dropout=0.0,
-            target_modules=["query", "value"],
+        lora = LoraSettings(
+            r=config.lora_r, alpha=2 * config.lora_r, dropout=0.0, target_modules=["query", "value"]
         )
-        self.tower = get_peft_model(bert, lora)
+        self.tower = apply_lora(bert, lora)
         self.head = nn.Linear(hidden, config.n_classes)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:

@@ -1,7 +1,10 @@
 """Typed configuration of one training run (nanoGPT style: every knob has a one-line comment).
 
-The whole config is dumped as ``output_dir/config.yaml`` by `instructrec.training.loop.fit`, so
-a run can always be repeated from its own directory.
+`TrainConfig` is the engine's settings (`instructrec.training.loop.fit`); the run file's
+``training:`` section *is* one (`instructrec.config.RunConfig.training`), whose defaults are
+`reranker_training()`, the shipped settings of the instruction reranker. Whoever owns a run
+folder dumps the whole config there (the run's ``config.yaml``, tuning's ``tune.yaml``); the
+engine writes none of its own.
 """
 
 from __future__ import annotations
@@ -9,11 +12,11 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from instructrec.data.errors import DataError
-from instructrec.data.settings import check_mapping
-from instructrec.data.yamlfile import dump_yaml, read_yaml_mapping
+from instructrec.data.settings import build_config, load_config
+from instructrec.data.yamlfile import dump_yaml
 
 MIXED_PRECISION = ("no", "bf16", "fp16")
 DEVICES = ("auto", "cpu", "cuda")
@@ -23,7 +26,7 @@ DEVICES = ("auto", "cpu", "cuda")
 class TrainConfig:
     """Settings of `fit`. Steps are optimizer steps (after gradient accumulation)."""
 
-    output_dir: str  # run directory: config.yaml, checkpoints/step-N, best/, tb/
+    output_dir: str = "runs/train"  # checkpoints/step-N, best/, tb/ (a run: RUN/training)
     lr: float = 2e-4  # peak learning rate of AdamW
     weight_decay: float = 0.0  # AdamW decoupled weight decay
     epochs: int = 1  # passes over the training data (ignored once max_steps is reached)
@@ -43,6 +46,12 @@ class TrainConfig:
     resume: bool = True  # continue from the latest checkpoint in output_dir if there is one
     progress: bool = True  # show a tqdm progress bar (main process only)
     save_total_limit: int = 2  # keep only the newest N checkpoints (best/ is kept apart)
+
+    # values a key may take (the loader also reads YAML 1.1's bare `no` as "no")
+    CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {
+        "device": DEVICES,
+        "mixed_precision": MIXED_PRECISION,
+    }
 
     def __post_init__(self) -> None:
         if self.mixed_precision is False:  # YAML 1.1 reads a bare `no` as false
@@ -79,28 +88,28 @@ class TrainConfig:
     def from_dict(
         cls, d: dict[str, Any], *, source: str | None = None, prefix: str = ""
     ) -> TrainConfig:
-        """Build from a mapping; an unknown key or a value of the wrong type or range is a
-        `DataError` naming the key (and ``source``, the file)."""
-        if isinstance(d, dict) and d.get("mixed_precision") is False:
-            d = {**d, "mixed_precision": "no"}  # YAML 1.1 reads a bare `no` as false
-        d = check_mapping(cls, d, source, prefix, what="training setting")
-        if "output_dir" not in d:
-            raise DataError("missing required setting 'output_dir'", source=source)
-        try:
-            return cls(**d)
-        except DataError as e:  # a range check of __post_init__: add the file and the key
-            if e.source is not None or e.column is None:
-                raise
-            message = str(e).split(": ", 1)[-1]
-            raise DataError(message, source=source, column=prefix + e.column) from None
+        """Build from a mapping (`instructrec.data.settings.build_config`)."""
+        return build_config(cls, d, source, prefix)
 
     def to_yaml(self, path: str | Path | None = None) -> str:
         """YAML text of the config; also written to ``path`` when given."""
         return dump_yaml(self.to_dict(), path)
 
     @classmethod
-    def from_yaml(cls, path: str | Path, **overrides: Any) -> TrainConfig:
-        """Read a YAML mapping (``overrides`` win over the file's values)."""
-        d = read_yaml_mapping(path, "training settings")
-        d.update({k: v for k, v in overrides.items() if v is not None})
-        return cls.from_dict(d, source=str(path))
+    def from_yaml(cls, path: str | Path, overrides=()) -> TrainConfig:
+        """Read a YAML mapping, then ``SECTION.KEY=VALUE`` ``overrides``."""
+        return load_config(cls, path, overrides)
+
+
+def reranker_training(**changes: Any) -> TrainConfig:
+    """The shipped training settings of the instruction reranker (`RunConfig.training`'s
+    default; ``changes`` replace some): early stopping on validation HR@1."""
+    values: dict[str, Any] = {
+        "lr": 1e-3,  # LoRA + head
+        "epochs": 2,
+        "batch_size": 64,
+        "eval_every": 100,  # validate (HR@1 on valid cand10) every N steps
+        "metric": "hr@1",
+        "greater_is_better": True,
+    }
+    return TrainConfig(**{**values, **changes})

@@ -121,13 +121,10 @@ def fit_reranker(
     if train_config is None:
         import tempfile
 
-        from .config import TrainConfig
+        from .config import reranker_training
 
-        train_config = TrainConfig(
-            output_dir=tempfile.mkdtemp(prefix="reranker-"),
-            metric="hr@1",
-            greater_is_better=True,
-            progress=False,
+        train_config = reranker_training(
+            output_dir=tempfile.mkdtemp(prefix="reranker-"), progress=False
         )
     model = scorer.model
 

@@ -140,9 +140,8 @@ def fit(
     out_dir = Path(config.output_dir)
     acc = _make_accelerator(config)
     rank, world, main = acc.process_index, acc.num_processes, acc.is_main_process
-    if main:
+    if main:  # the config is the caller's to record (a run's config.yaml, tune.yaml)
         out_dir.mkdir(parents=True, exist_ok=True)
-        config.to_yaml(out_dir / "config.yaml")
     set_seed(config.seed)
 
     n = len(train_data)

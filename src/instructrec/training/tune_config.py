@@ -12,8 +12,7 @@ from typing import Any
 import numpy as np
 
 from instructrec.data.errors import DataError
-from instructrec.data.settings import check_mapping
-from instructrec.data.yamlfile import read_yaml_mapping
+from instructrec.data.settings import build_config, load_config
 from instructrec.models.lora import LoraSettings
 from instructrec.training.config import TrainConfig
 from instructrec.training.loop import TrainResult
@@ -24,7 +23,8 @@ class TuneConfig:
     """Everything `tune` needs besides the data. YAML: top-level keys below, ``lora:`` and
     ``train:`` as nested mappings (`LoraSettings`, `TrainConfig`)."""
 
-    train: TrainConfig  # the engine's settings (output_dir, lr, epochs, seed, ...)
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(output_dir="runs/tune"))
+    #                    the engine's settings (output_dir, lr, epochs, seed, ...)
     backbone: str | None = None  # registry key, local directory or hub id (None: SmolLM2-135M)
     kind: str = "auto"  # "auto" | "seq2seq" | "causal" | "encoder"
     task: str = "auto"  # "auto" | "closed" (answers from a set) | "open" (generated)
@@ -41,37 +41,15 @@ class TuneConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], *, source: str | None = None) -> TuneConfig:
-        """Build from a mapping; unknown keys and values of the wrong type are a `DataError`
-        naming the key (``train.lr``, ``lora.r``) and ``source``."""
-        d = check_mapping(cls, d, source, skip=("train", "lora"), what="tune setting")
-        train = d.pop("train", None) or {}
-        if not isinstance(train, dict):
-            raise DataError(
-                "'train' must be a mapping of training settings", source=source, column="train"
-            )
-        train = dict(train)
-        train.setdefault("output_dir", "runs/tune")
-        lora = d.pop("lora", {})
-        if lora is not None and not isinstance(lora, dict):
-            raise DataError(
-                "'lora' must be a mapping (r, alpha, dropout, target_modules) or null",
-                source=source,
-                column="lora",
-            )
-        lora_settings = (
-            None
-            if lora is None
-            else LoraSettings(
-                **check_mapping(LoraSettings, lora, source, "lora.", what="lora setting")
-            )
-        )
-        train_cfg = TrainConfig.from_dict(train, source=source, prefix="train.")
-        return cls(train=train_cfg, lora=lora_settings, **d)
+        """Build from a mapping (`instructrec.data.settings.build_config`): unknown keys and
+        values of the wrong type are a `DataError` naming the key (``train.lr``, ``lora.r``)
+        and ``source``."""
+        return build_config(cls, d, source)
 
     @classmethod
-    def from_yaml(cls, path: str | Path) -> TuneConfig:
-        d = read_yaml_mapping(path, "tuning settings")
-        return cls.from_dict(d, source=str(path))
+    def from_yaml(cls, path: str | Path, overrides=()) -> TuneConfig:
+        """Read a YAML file, then ``SECTION.KEY=VALUE`` ``overrides`` (``train.lr=5e-4``)."""
+        return load_config(cls, path, overrides)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

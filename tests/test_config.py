@@ -1,0 +1,131 @@
+"""The one config loader (`instructrec.data.settings`): every config class is read by it, bad
+input is one error naming the file and the key, ``--set`` goes through the same checks, and
+the dataclass defaults are the shipped configuration."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from instructrec.cli import main
+from instructrec.config import RunConfig, packaged_config
+from instructrec.data.errors import DataError
+from instructrec.data.settings import apply_overrides, load_config
+from instructrec.instructions.config import InstructionConfig
+from instructrec.instructions.teacher import TeacherConfig
+from instructrec.training.config import TrainConfig, reranker_training
+from instructrec.training.tune_config import TuneConfig
+
+REPO = Path(__file__).resolve().parents[1]
+CLASSES = [RunConfig, TrainConfig, TuneConfig, InstructionConfig, TeacherConfig]
+
+
+def test_defaults_are_the_shipped_model():
+    """RunConfig() == the packaged quickstart.yaml == the repository's configs/quickstart.yaml."""
+    packaged = packaged_config()
+    assert packaged.is_file() and packaged.parent.name == "configs"
+    assert RunConfig.from_yaml(packaged) == RunConfig()
+    assert (REPO / "configs" / "quickstart.yaml").read_text() == packaged.read_text()
+    assert RunConfig().training == reranker_training()
+    assert isinstance(RunConfig().training, TrainConfig)
+
+
+@pytest.mark.parametrize("cls", CLASSES)
+def test_unknown_key_is_refused_naming_file_and_key(tmp_path, cls):
+    p = tmp_path / "c.yaml"
+    p.write_text("no_such_knob: 1\n")
+    with pytest.raises(DataError, match=r"c\.yaml.*no_such_knob") as e:
+        load_config(cls, p)
+    assert e.value.column == "no_such_knob" and "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize(
+    "text,key",
+    [
+        ("training:\n  lr: fast\n", "training.lr"),
+        ("training:\n  max_grad_norm: [1]\n", "training.max_grad_norm"),
+        ("reranker:\n  copies: two\n", "reranker.copies"),
+        ("backbone:\n  lora_targets: query\n", "backbone.lora_targets"),
+        ("training:\n  batch_size: 0\n", "training.batch_size"),
+        ("priors:\n  - name: pop\n    options: {k: 3}\n", "priors[0].options.k"),
+        ("training:\n  lr_typo: 1\n", "training.lr_typo"),
+    ],
+)
+def test_wrong_type_or_key_in_a_run_file_names_file_and_key(tmp_path, text, key):
+    p = tmp_path / "run.yaml"
+    p.write_text(text)
+    with pytest.raises(DataError, match=r"run\.yaml") as e:
+        RunConfig.from_yaml(p)
+    assert e.value.column == key
+    res = CliRunner().invoke(main, ["train", "--config", str(p), "--out", str(tmp_path / "o")])
+    assert res.exit_code == 2 and key in res.output
+    assert len(res.output.strip().splitlines()) == 1 and not (tmp_path / "o").exists()
+
+
+def test_a_section_given_in_part_keeps_the_shipped_values(tmp_path):
+    p = tmp_path / "run.yaml"
+    p.write_text("training:\n  max_grad_norm: 0.5\n  log_every: 3\n  save_total_limit: 4\n")
+    cfg = RunConfig.from_yaml(p)
+    assert (cfg.training.max_grad_norm, cfg.training.log_every) == (0.5, 3)
+    assert cfg.training.save_total_limit == 4
+    assert cfg.training.lr == reranker_training().lr and cfg.training.metric == "hr@1"
+
+
+def test_set_overrides_and_refuses_bad_keys():
+    base = RunConfig()
+    cfg = apply_overrides(
+        base, ["training.lr=5e-4", "reranker.slots=[P1I0]", "priors.1.name=pop", "rerank=false"]
+    )
+    assert cfg.training.lr == 5e-4 and cfg.reranker.slots == ["P1I0"]
+    assert cfg.priors[1].name == "pop" and cfg.rerank is False
+    assert base == RunConfig()  # the config overridden is not written into
+    tune = apply_overrides(TuneConfig(), ["train.epochs=3", "lora=null"])
+    assert tune.train.epochs == 3 and tune.lora is None
+    for bad, key in [
+        ("training.lrr=1", "training.lrr"),
+        ("training.lr=fast", "training.lr"),
+        ("nosection.x=1", "nosection.x"),
+        ("priors.7.name=pop", "priors.7.name"),
+        ("retriever.options.nope=1", "retriever.options.nope"),
+    ]:
+        with pytest.raises(DataError, match=r"--set") as e:
+            apply_overrides(base, [bad])
+        assert key.split(".")[0] in str(e.value) and "\n" not in str(e.value)
+    with pytest.raises(DataError, match="SECTION.KEY=VALUE"):
+        apply_overrides(base, ["training.lr"])
+
+
+def test_cli_set_errors_are_one_line_exit_2(tmp_path):
+    res = CliRunner().invoke(
+        main, ["train", "--out", str(tmp_path / "o"), "--set", "training.nope=1"]
+    )
+    assert res.exit_code == 2 and "training.nope" in res.output
+    res = CliRunner().invoke(main, ["train", "--out", str(tmp_path / "o"), "--max-steps", "3"])
+    assert res.exit_code == 2 and "--set training.max_steps=3" in res.output
+    res = CliRunner().invoke(
+        main, ["quickstart", "--out", str(tmp_path / "q"), "--set", "reranker.copies=two"]
+    )
+    assert res.exit_code == 2 and "reranker.copies" in res.output
+    assert not (tmp_path / "o").exists() and not (tmp_path / "q").exists()
+
+
+def test_tune_takes_set_and_refuses_its_old_flags(tmp_path):
+    data = tmp_path / "t.tsv"
+    data.write_text("q\tyes\n")
+    base = ["tune", "--data", str(data), "--out", str(tmp_path / "o")]
+    for old, hint in [(["--lr", "0.1"], "--set train.lr=0.1"), (["--full"], "--set lora=null")]:
+        res = CliRunner().invoke(main, [*base, *old])
+        assert res.exit_code == 2 and hint in res.output
+    res = CliRunner().invoke(main, [*base, "--set", "train.epochs=two"])
+    assert res.exit_code == 2 and "train.epochs" in res.output
+    assert not (tmp_path / "o").exists()
+
+
+def test_instructions_build_takes_set(tmp_path):
+    res = CliRunner().invoke(
+        main,
+        ["instructions", "build", "--out", str(tmp_path / "i.jsonl"), "--set", "per_user=many"],
+    )
+    assert res.exit_code == 2 and "per_user" in res.output
