@@ -121,27 +121,13 @@ class InstructionReranker:
         retriever scores (z-scored here); ``intentions`` one string (or None/'') per row."""
         import torch
 
-        from ..models.encoder import pad_histories, zscore
+        from ..models.encoder import pad_histories
 
         cands = np.asarray(candidates, dtype=np.int64)
         n, k = cands.shape
         hists = [np.asarray(h, np.int64) for h in histories]
         texts = self.queries(hists, intentions, templates)
-        n_p = self.scorer.model.config.n_prior
-        n_ret = n_p - int(bool(self.config.intent_match))  # retriever channels
-        z = np.zeros((n, k, n_p), np.float32)
-        if prior is not None and n_ret > 0:
-            pr = np.asarray(prior, np.float32).reshape(n, k, -1)[:, :, :n_ret]
-            z[:, :, : pr.shape[2]] = zscore(pr)
-        if self.config.intent_match and intentions is not None:
-            if self.dataset is None:
-                raise ValueError(
-                    "the intent-match channel needs the dataset: set reranker.dataset "
-                    "(Recommender does it)"
-                )
-            from .intentions import intention_match
-
-            z[:, :, n_ret] = intention_match(self.dataset, intentions, cands)
+        z = self.prior_features(cands, intentions, prior)
         model = self.scorer.model
         model.eval()
         dev = model.item_vecs.device
@@ -164,6 +150,35 @@ class InstructionReranker:
                     .numpy()
                 )
         return out
+
+    def prior_features(
+        self,
+        candidates: np.ndarray,
+        intentions: list[str] | None = None,
+        prior: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """(n, k, n_prior) float32 prior channels of ``candidates`` (n, k): the retrievers'
+        raw ``prior`` scores z-scored within each row, then the intent-match channel."""
+        from ..models.encoder import zscore
+
+        cands = np.asarray(candidates, dtype=np.int64)
+        n, k = cands.shape
+        n_p = self.scorer.model.config.n_prior
+        n_ret = n_p - int(bool(self.config.intent_match))  # retriever channels
+        z = np.zeros((n, k, n_p), np.float32)
+        if prior is not None and n_ret > 0:
+            pr = np.asarray(prior, np.float32).reshape(n, k, -1)[:, :, :n_ret]
+            z[:, :, : pr.shape[2]] = zscore(pr)
+        if self.config.intent_match and intentions is not None:
+            if self.dataset is None:
+                raise ValueError(
+                    "the intent-match channel needs the dataset: set reranker.dataset "
+                    "(Recommender does it)"
+                )
+            from .intentions import intention_match
+
+            z[:, :, n_ret] = intention_match(self.dataset, intentions, cands)
+        return z
 
     # ------------------------------------------------------------------ persistence
     def save(self, directory: str | Path) -> Path:
