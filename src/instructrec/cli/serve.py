@@ -65,6 +65,20 @@ import click
 )
 @click.option("--max-body-bytes", default=64 * 1024, show_default=True, type=int)
 @click.option("--seed", default=None, type=int, help="seed of the template bandit")
+@click.option(
+    "--batch-window-ms",
+    default=2.0,
+    show_default=True,
+    type=click.FloatRange(min=0, max=100),
+    help="requests arriving within this window share one model pass (0: no batching)",
+)
+@click.option(
+    "--max-batch",
+    default=32,
+    show_default=True,
+    type=click.IntRange(min=1, max=1024),
+    help="requests per model pass at most (1: no batching)",
+)
 @click.option("--log-level", default="info", show_default=True)
 def serve(
     run_dir: Path,
@@ -78,6 +92,8 @@ def serve(
     model_version: str | None,
     max_body_bytes: int,
     seed: int | None,
+    batch_window_ms: float,
+    max_batch: int,
     log_level: str,
 ) -> None:
     """Serve recommendations and collect feedback over HTTP (OpenAPI at /docs)."""
@@ -115,6 +131,8 @@ def serve(
         run_dir=str(model_dir),
         model_root=str(model_root) if model_root else None,
         seed=seed,
+        batch_window_ms=batch_window_ms,
+        max_batch=max_batch,
     )
     from sqlalchemy.engine import make_url
 
