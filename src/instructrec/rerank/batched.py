@@ -43,6 +43,7 @@ from .candidates import (
 )
 
 QUERY_CACHE_SIZE = 4096  # distinct query texts whose tower vectors are kept (LRU)
+DENSE_CACHE_SIZE = 1024  # distinct query texts whose catalogue score rows are kept (LRU)
 
 
 @dataclass
@@ -103,29 +104,25 @@ class QueryCache:
 
         model = self.scorer.model
         with self._lock:
-            missing = list(dict.fromkeys(t for t in texts if t not in self._vecs))
-            self.hits += len(texts) - len(missing)
-            self.misses += len(missing)
+            found = {t: self._vecs[t] for t in dict.fromkeys(texts) if t in self._vecs}
+            for t in found:
+                self._vecs.move_to_end(t)
+        missing = [t for t in dict.fromkeys(texts) if t not in found]
+        self.hits += len(texts) - len(missing)
+        self.misses += len(missing)
         if missing:
             dev = model.item_vecs.device
             tok = self.scorer.tokenize(missing)
             q = model.encode_query(tok["input_ids"].to(dev), tok["attention_mask"].to(dev))
+            found.update(zip(missing, q, strict=True))
             with self._lock:
                 for t, v in zip(missing, q, strict=True):
                     self._vecs[t] = v
                 while len(self._vecs) > self.size:
                     self._vecs.popitem(last=False)
-        with self._lock:
-            out = []
-            for t in texts:
-                v = self._vecs.get(t)
-                if v is None:  # evicted by a concurrent caller: encode alone
-                    tok = self.scorer.tokenize([t])
-                    v = model.encode_query(tok["input_ids"], tok["attention_mask"])[0]
-                else:
-                    self._vecs.move_to_end(t)
-                out.append(v)
-        return torch.stack(out) if out else torch.zeros((0, model.item_vecs.shape[1]))
+        if not texts:
+            return torch.zeros((0, model.item_vecs.shape[1]))
+        return torch.stack([found[t] for t in texts])
 
 
 def _encoder_state(reranker) -> dict | None:
@@ -156,7 +153,13 @@ def _encoder_state(reranker) -> dict | None:
     model.eval()
     with torch.inference_mode():
         vecs = model.item_vectors(torch.arange(len(model.item_vecs), device=model.item_vecs.device))
-    state = {"cache": QueryCache(scorer), "vecs": vecs, "model": model}
+    state = {
+        "cache": QueryCache(scorer),
+        "vecs": vecs,
+        "model": model,
+        "dense": OrderedDict(),  # query text -> its dense row over the catalogue
+        "lock": threading.Lock(),
+    }
     reranker.__dict__["_batched"] = state
     return state
 
@@ -177,7 +180,20 @@ class _Dense:
 def _prepare(rec, i: int, req: Request) -> _Row:
     if req.n < 1:
         raise DataError(f"n must be >= 1, got {req.n}")
-    uid, hist = rec.history_of(req.user, req.history, req.instruction)
+    uid = None
+    if req.history is None and req.user is not None:  # a known user: a dict lookup
+        ds = rec.dataset
+        index = rec.__dict__.get("_user_index")
+        if index is None or index[0] is not ds:
+            index = rec.__dict__["_user_index"] = (
+                ds,
+                {str(u): j for j, u in enumerate(ds.user_ids)},
+            )
+        uid = index[1].get(str(req.user))
+    if uid is not None:
+        hist = rec.sequences.get(uid, np.empty(0, np.int32))
+    else:  # anything else (and an unknown user's error) as `Recommender.answer`
+        uid, hist = rec.history_of(req.user, req.history, req.instruction)
     ins = req.instruction
     text = str(ins).strip() if ins and str(ins).strip() else None
     given = None
@@ -214,7 +230,6 @@ def answer_many(rec, requests: list[Request]) -> list[Any]:
 
 
 def _answer_rows(rec, rows: list[_Row]) -> list:
-    import torch
 
     from ..recommender import INSTRUCTION_DEPTH
     from .explain import explain_answer
@@ -248,8 +263,7 @@ def _answer_rows(rec, rows: list[_Row]) -> list:
     for (wide, depth, _), grp in groups.items():
         dense_src = rr if wide else None
         if wide and state is not None:
-            q = torch.stack([qvec[r.query] for r in grp])
-            dense_src = _Dense(_dense_rows(state, q))
+            dense_src = _Dense(_dense_rows(state, qvec, [r.query for r in grp]))
         cs = instruction_candidates(
             rec.dataset, rec.retriever,
             np.array([max(r.uid, 0) for r in grp]), [r.hist for r in grp],
@@ -291,15 +305,33 @@ def _answer_rows(rec, rows: list[_Row]) -> list:
     return answers
 
 
-def _dense_rows(state: dict, q) -> np.ndarray:
-    """(m, n_items) <W q, v_i> for query vectors ``q`` (m, d), as `candidates.dense_scores`."""
-    head = state["model"].head
-    proj = getattr(head, "q_proj", None)
-    if proj is None:
-        proj = getattr(head, "q_match", None)
-    if proj is not None:
-        q = proj(q)
-    return (q @ state["vecs"].T).float().cpu().numpy()
+def _dense_rows(state: dict, qvec: dict, texts: list[str]) -> np.ndarray:
+    """(m, n_items) <W q, v_i> of each query text, as `candidates.dense_scores` (kept in a
+    bounded LRU cache by text: a row depends on the text alone)."""
+    import torch
+
+    cache: OrderedDict = state["dense"]
+    with state["lock"]:
+        missing = [t for t in dict.fromkeys(texts) if t not in cache]
+    if missing:
+        head = state["model"].head
+        proj = getattr(head, "q_proj", None)
+        if proj is None:
+            proj = getattr(head, "q_match", None)
+        q = torch.stack([qvec[t] for t in missing])
+        if proj is not None:
+            q = proj(q)
+        rows = (q @ state["vecs"].T).float().cpu().numpy()
+        with state["lock"]:
+            for t, row in zip(missing, rows, strict=True):
+                cache[t] = row
+    with state["lock"]:
+        out = np.stack([cache[t] for t in texts])
+        for t in texts:
+            cache.move_to_end(t)
+        while len(cache) > DENSE_CACHE_SIZE:
+            cache.popitem(last=False)
+    return out
 
 
 def _one_row(cs: CandidateSet, j: int) -> CandidateSet:
@@ -340,9 +372,12 @@ def _score_rows(rec, state: dict, qvec: dict, rows: list[_Row]) -> dict[int, np.
         z[i, :h] = rr.prior_features(
             cands[i : i + 1, :h], [r.text] if r.text else None, prior[i : i + 1, :h]
         )[0]
-    dev = model.item_vecs.device
+    dev, vecs = model.item_vecs.device, state["vecs"]
     q = torch.stack([qvec[r.query] for r in rows]).to(dev)
     hist = torch.as_tensor(pad_histories(hists, rr.config.history_len)).to(dev)
-    s = model(None, None, torch.as_tensor(cands).to(dev), hist, torch.as_tensor(z).to(dev), query=q)
+    hmask = hist >= 0  # the forward's item vectors, read from the per-model cache
+    hvecs = vecs[hist.clamp_min(0)] * hmask.unsqueeze(-1).to(vecs.dtype)
+    cvecs = vecs[torch.as_tensor(cands).to(dev)]
+    s = model.head(q, cvecs, hvecs, hmask, torch.as_tensor(z).to(dev))
     s = s.float().cpu().numpy()
     return {id(r): s[i, : r.head] for i, r in enumerate(rows)}
