@@ -79,6 +79,14 @@ import click
     type=click.IntRange(min=1, max=1024),
     help="requests per model pass at most (1: no batching)",
 )
+@click.option(
+    "--threads",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=0, max=256),
+    help="torch CPU threads of the model (0: torch's default; 1 measured fastest on a "
+    "2-core box, benchmarks/results/inference.md)",
+)
 @click.option("--log-level", default="info", show_default=True)
 def serve(
     run_dir: Path,
@@ -94,6 +102,7 @@ def serve(
     seed: int | None,
     batch_window_ms: float,
     max_batch: int,
+    threads: int,
     log_level: str,
 ) -> None:
     """Serve recommendations and collect feedback over HTTP (OpenAPI at /docs)."""
@@ -112,6 +121,10 @@ def serve(
         raise click.UsageError("--admin-key must be non-empty and differ from --api-key")
     model_dir = Path(model_path(run_dir)).resolve()  # DataError -> exit 2
     rec = Recommender.load(model_dir)
+    if threads > 0:
+        import torch
+
+        torch.set_num_threads(threads)
     generated = api_key is None
     if generated:
         api_key = secrets.token_urlsafe(24)
