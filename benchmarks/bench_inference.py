@@ -101,7 +101,18 @@ def quantized(rec):
     return q
 
 
-class Bf16:
+class Scoring:
+    """Only ``score_candidates`` of a recommender (what evaluation calls; a quantised model's
+    packed weights are not hashable tensors for the run manifest)."""
+
+    def __init__(self, rec) -> None:
+        self.rec = rec
+
+    def score_candidates(self, *a, **kw):
+        return self.rec.score_candidates(*a, **kw)
+
+
+class Bf16(Scoring):
     """Wraps a recommender: its reranker's tower runs under bf16 autocast."""
 
     def __init__(self, rec) -> None:
@@ -121,9 +132,6 @@ class Bf16:
         scorer.model = model
         rr.scorer = scorer
         self.rec.reranker = rr
-
-    def score_candidates(self, *a, **kw):
-        return self.rec.score_candidates(*a, **kw)
 
 
 def quality(run_dir: Path, rec, variants: dict) -> dict:
@@ -190,10 +198,12 @@ def main() -> None:
         "machine": {**info, "load_avg_at_end": [round(x, 2) for x in os.getloadavg()]},
         "timings": timings,
     }
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "inference.json").write_text(json.dumps(report, indent=2, default=str))
     if not args.no_quality:
         t = time.perf_counter()
         report["quality_valid_cand10"] = quality(
-            args.model, rec, {"fp32": rec, "int8": int8, "bf16": Bf16(rec)}
+            args.model, rec, {"fp32": Scoring(rec), "int8": Scoring(int8), "bf16": Bf16(rec)}
         )
         report["quality_s"] = round(time.perf_counter() - t, 1)
     args.out.mkdir(parents=True, exist_ok=True)
