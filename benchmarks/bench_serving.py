@@ -161,6 +161,7 @@ async def level(
 MODES = {  # mode -> serve flags
     "unbatched": ("--batch-window-ms", "0"),
     "batched": ("--batch-window-ms", "2", "--max-batch", "32"),
+    "batched-int8": ("--batch-window-ms", "2", "--max-batch", "32", "--int8"),
 }
 
 

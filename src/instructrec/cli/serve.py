@@ -87,6 +87,12 @@ import click
     help="torch CPU threads of the model (0: torch's default; 1 measured fastest on a "
     "2-core box, benchmarks/results/inference.md)",
 )
+@click.option(
+    "--int8",
+    is_flag=True,
+    help="int8 dynamic quantisation of the reranker's query tower (1.6x faster tower on a "
+    "CPU, validation unchanged within noise: benchmarks/results/inference.md)",
+)
 @click.option("--log-level", default="info", show_default=True)
 def serve(
     run_dir: Path,
@@ -103,6 +109,7 @@ def serve(
     batch_window_ms: float,
     max_batch: int,
     threads: int,
+    int8: bool,
     log_level: str,
 ) -> None:
     """Serve recommendations and collect feedback over HTTP (OpenAPI at /docs)."""
@@ -125,6 +132,11 @@ def serve(
         import torch
 
         torch.set_num_threads(threads)
+    if int8:
+        from instructrec.models.quantize import quantize_query_tower
+
+        if not quantize_query_tower(rec.reranker):
+            raise click.UsageError("--int8: this model has no reranker query tower to quantise")
     generated = api_key is None
     if generated:
         api_key = secrets.token_urlsafe(24)
