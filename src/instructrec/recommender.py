@@ -272,6 +272,19 @@ class Recommender:
         cset, scores, raw, head = score_request(self, uid, hist, text, n, given, seen, template)
         return explain_answer(self, cset, scores, raw, head, n, hist, uid, text)
 
+    def answer_many(self, requests: list) -> list:
+        """Per request (`instructrec.rerank.batched.Request`, or a dict of `answer`'s
+        arguments) its `Answer`, or the exception it raises: the batch shares one first-stage
+        pass and one reranker forward, and equals `answer` request by request."""
+        from .rerank.batched import Request, answer_many
+
+        reqs = [r if isinstance(r, Request) else Request(**r) for r in requests]
+        return answer_many(self, reqs)
+
+    def recommend_many(self, requests: list) -> list:
+        """`answer_many` as `recommend` frames (an exception stays in its place)."""
+        return [a if isinstance(a, Exception) else a.to_frame() for a in self.answer_many(requests)]
+
     # ------------------------------------------------------------------ persistence
     def save(self, directory: str | Path) -> Path:
         """Save as data into ``directory`` (loadable by `load`, which never runs code):

@@ -159,22 +159,29 @@ def understood(parsed: dict | None) -> str:
 
 
 # ---------------------------------------------------------------------- scores
-def win_rate(scores: np.ndarray, grade: np.ndarray, logits: np.ndarray | bool = True) -> np.ndarray:
+def win_rate(
+    scores: np.ndarray,
+    grade: np.ndarray,
+    logits: np.ndarray | bool = True,
+    rows: np.ndarray | None = None,
+) -> np.ndarray:
     """Calibrated scores in [0, 1] of one row (module docstring). ``logits``: which entries
-    are model logits (bool or (K,) mask); pairs not both logits count by order."""
+    are model logits (bool or (K,) mask); pairs not both logits count by order. ``rows``:
+    only these entries' scores (an answer shows its top n of K candidates: n x K, not K x K)."""
     s = np.nan_to_num(np.asarray(scores, np.float64), nan=-1e30, neginf=-1e30, posinf=1e30)
     g = np.asarray(grade, np.float64)
     k = len(s)
+    r = np.arange(k) if rows is None else np.asarray(rows, np.int64)
     if k <= 1:
-        return np.ones(k)
+        return np.ones(len(r))
     lg = np.broadcast_to(np.asarray(logits, bool), (k,))
-    d = s[:, None] - s[None, :]
+    d = s[r, None] - s[None, :]
     step = (d > 0) + 0.5 * (d == 0)
     with np.errstate(over="ignore"):
         sig = 1.0 / (1.0 + np.exp(-np.clip(d, -60, 60)))
-    p = np.where(lg[:, None] & lg[None, :], sig, step)
-    p = np.where(g[:, None] == g[None, :], p, (g[:, None] > g[None, :]).astype(np.float64))
-    np.fill_diagonal(p, 0.0)
+    p = np.where(lg[r, None] & lg[None, :], sig, step)
+    p = np.where(g[r, None] == g[None, :], p, (g[r, None] > g[None, :]).astype(np.float64))
+    p[np.arange(len(r)), r] = 0.0  # an item is not compared with itself
     return p.sum(axis=1) / (k - 1)
 
 
@@ -307,27 +314,29 @@ def explain_answer(rec, cset, scores, raw, head: int, n: int, hist, uid: int, te
     order = order[valid[order]]
     win = np.zeros(len(scores))
     logits = np.arange(len(scores)) < head
-    win[valid] = win_rate(np.asarray(scores)[valid], grade[valid], logits[valid])
     top = order[:n]
+    pos = np.cumsum(valid) - 1  # position of each valid candidate among the valid ones
+    win[top] = win_rate(np.asarray(scores)[valid], grade[valid], logits[valid], rows=pos[top])
     items = cset.items[0, top]
     ds = rec.dataset
     cache = rec.__dict__.setdefault("_explain_cache", {})
     if "titles" not in cache:
         cache["titles"] = readable_titles(ds)
+        cache["item_ids"] = ds.item_ids
         cache["similar"] = similarity_function(
             [rec.retriever, *rec.priors], rec.reranker, ds.n_items
         )
-    titles = cache["titles"]
+    titles, item_ids = cache["titles"], cache["item_ids"]
     why, matched = reasons(
         ds, items, grade[top], cset.source[0, top], parsed, np.asarray(hist, np.int64),
-        liked_history(ds, uid, hist), cache["similar"], titles,
+        liked_history(ds, uid, hist, cache), cache["similar"], titles,
     )  # fmt: skip
     out = []
     for r, (j, it) in enumerate(zip(top, items, strict=True)):
         year, genres, other = item_facts(ds, int(it))
         out.append(
             Recommendation(
-                str(ds.item_ids[it]),
+                str(item_ids[it]),
                 str(titles[it]),
                 r + 1,
                 float(win[j]),
@@ -351,13 +360,28 @@ def explain_answer(rec, cset, scores, raw, head: int, n: int, hist, uid: int, te
     )
 
 
-def liked_history(dataset, uid: int, hist) -> np.ndarray | None:
+def liked_history(dataset, uid: int, hist, cache: dict | None = None) -> np.ndarray | None:
     """The history items a known user rated well (None without ratings or for a request
-    that is not a known user's: every history item then counts)."""
+    that is not a known user's: every history item then counts). ``cache``: a dict kept
+    with the dataset, holding every user's liked items after the first call."""
     from ..data.dataset import LIKED_RATING
 
-    inter = dataset.interactions
-    if uid < 0 or "rating" not in inter or not inter["rating"].notna().any():
+    liked = None if cache is None else cache.get("liked")
+    if liked is None:
+        inter = dataset.interactions
+        if "rating" not in inter or not inter["rating"].notna().any():
+            liked = {}
+        else:
+            good = inter[inter["rating"] >= LIKED_RATING]
+            u = good["user"].to_numpy(np.int64)
+            it = good["item"].to_numpy(np.int64)
+            order = np.argsort(u, kind="stable")
+            users, starts = np.unique(u[order], return_index=True)
+            liked = dict(zip(users.tolist(), np.split(it[order], starts[1:]), strict=True))
+            liked["rated"] = True
+        if cache is not None:
+            cache["liked"] = liked
+    if uid < 0 or not liked:
         return None
-    mine = inter[(inter["user"] == uid) & (inter["rating"] >= LIKED_RATING)]
-    return np.asarray(hist)[np.isin(hist, mine["item"].to_numpy())]
+    mine = liked.get(int(uid), np.empty(0, np.int64))
+    return np.asarray(hist)[np.isin(hist, mine)]

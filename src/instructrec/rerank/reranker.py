@@ -97,12 +97,27 @@ class InstructionReranker:
     ) -> np.ndarray:
         """Scores (n, k) for ``candidates`` (n, k) of internal ids; ``prior`` (n, k[, P]) raw
         retriever scores (z-scored here); ``intentions`` one string (or None/'') per row."""
-        from ..models.encoder import pad_histories, zscore
+        from ..models.encoder import pad_histories
+
+        cands = np.asarray(candidates, dtype=np.int64)
+        hists = [np.asarray(h, np.int64) for h in histories]
+        texts = self.queries(hists, intentions, templates)
+        z = self.prior_features(cands, intentions, prior)
+        hist = pad_histories(hists, self.config.history_len)
+        return self.scorer.score_arrays(texts, cands, hist, z, batch_size)
+
+    def prior_features(
+        self,
+        candidates: np.ndarray,
+        intentions: list[str] | None = None,
+        prior: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """(n, k, n_prior) float32 prior channels of ``candidates`` (n, k): the retrievers'
+        raw ``prior`` scores z-scored within each row, then the intent-match channel."""
+        from ..models.encoder import zscore
 
         cands = np.asarray(candidates, dtype=np.int64)
         n, k = cands.shape
-        hists = [np.asarray(h, np.int64) for h in histories]
-        texts = self.queries(hists, intentions, templates)
         n_p = self.scorer.model.config.n_prior
         n_ret = n_p - int(bool(self.config.intent_match))  # retriever channels
         z = np.zeros((n, k, n_p), np.float32)
@@ -118,8 +133,7 @@ class InstructionReranker:
             from .intentions import intention_match
 
             z[:, :, n_ret] = intention_match(self.dataset, intentions, cands)
-        hist = pad_histories(hists, self.config.history_len)
-        return self.scorer.score_arrays(texts, cands, hist, z, batch_size)
+        return z
 
     # ------------------------------------------------------------------ persistence
     def save(self, directory: str | Path) -> Path:

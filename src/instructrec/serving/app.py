@@ -31,7 +31,9 @@ from ..data.errors import DataError
 from ..feedback.bandit import TemplateBandit, slot_of
 from ..feedback.records import Conflict, NotFound
 from ..feedback.store import Store
+from ..rerank.batched import Request
 from . import schemas as S
+from .batcher import Batcher
 from .docs import add_offline_docs
 from .errors import HTTPError, install_handlers, responses
 from .guard import Guard
@@ -60,6 +62,10 @@ class ServeSettings(BaseModel):
     templates: dict[str, list[str]] = Field(
         default_factory=dict, description="slot -> template ids (default: catalogue)"
     )
+    batch_window_ms: float = Field(
+        2.0, ge=0, le=100, description="micro-batching window (`batcher`); 0: no batching"
+    )
+    max_batch: int = Field(32, ge=1, le=1024, description="requests per model pass at most")
 
     @model_validator(mode="after")
     def _keys_differ(self):
@@ -150,18 +156,10 @@ def create_app(recommender: Any, store: Store, settings: ServeSettings | None = 
     auth = (401,) if keyed else ()
 
     # ---------------------------------------------------------------- endpoints
-    @app.post(
-        "/v1/recommendations",
-        response_model=S.RecommendationResponse,
-        dependencies=client_auth,
-        responses=responses(*auth, 404, 413, 422, 503),
-    )
-    def recommendations(body: S.RecommendationRequest) -> S.RecommendationResponse:
-        """Top-``n`` items for a user or a history, following the instruction if given.
-        Unknown user or item ids are 404."""
+    def begin(body: S.RecommendationRequest):
+        """The version, history, slot and template a request is served with (404s here)."""
         served: Served = live.served  # the version this request finishes on
-        rec = served.recommender
-        history = _history(rec, body.user_id, body.history, body.candidates)
+        history = _history(served.recommender, body.user_id, body.history, body.candidates)
         has_history = history is not None and len(history) > 0
         if body.user_id is not None and body.history is None:
             has_history = True
@@ -169,16 +167,11 @@ def create_app(recommender: Any, store: Store, settings: ServeSettings | None = 
         with bandit_lock:
             template_id = bandit.choose(slot)
             tmpl = bandit.renderable(slot, template_id)
-        kwargs = {"template": tmpl} if tmpl and _accepts(rec.recommend, "template") else {}
-        frame = rec.recommend(
-            user=body.user_id,
-            instruction=body.instruction,
-            n=body.n,
-            candidates=body.candidates,
-            history=history,
-            **kwargs,
-        )
-        items = S.items_out(frame)
+        return served, history, slot, template_id, tmpl
+
+    def finish(body, served: Served, slot, template_id, result) -> S.RecommendationResponse:
+        """Record what a request showed; its response (``result``: an Answer or a frame)."""
+        items, fields = S.answer_out(result)
         rid = store.record_request(
             body.user_id,
             body.history,
@@ -194,8 +187,44 @@ def create_app(recommender: Any, store: Store, settings: ServeSettings | None = 
             items=items,
             template_id=template_id,
             model_version=served.version,
-            **S.answer_fields(frame),
+            **fields,
         )
+
+    route = app.post(
+        "/v1/recommendations",
+        response_model=S.RecommendationResponse,
+        dependencies=client_auth,
+        responses=responses(*auth, 404, 413, 422, 503),
+    )
+    batching = settings.batch_window_ms > 0 and settings.max_batch > 1
+    batcher = Batcher(answer_batch, settings.batch_window_ms, settings.max_batch)
+    app.state.batcher = batcher if batching else None
+
+    if batching:
+
+        @route
+        async def recommendations(body: S.RecommendationRequest) -> S.RecommendationResponse:
+            """Top-``n`` items for a user or a history, following the instruction if given.
+            Unknown user or item ids are 404."""
+            from starlette.concurrency import run_in_threadpool
+
+            served, history, slot, template_id, tmpl = await run_in_threadpool(begin, body)
+            req = Request(body.user_id, body.instruction, body.n, body.candidates, history)
+            req.template = tmpl or None
+            result = await batcher.submit(served.recommender, req)
+            return await run_in_threadpool(finish, body, served, slot, template_id, result)
+
+    else:
+
+        @route
+        def recommendations(body: S.RecommendationRequest) -> S.RecommendationResponse:
+            """Top-``n`` items for a user or a history, following the instruction if given.
+            Unknown user or item ids are 404."""
+            served, history, slot, template_id, tmpl = begin(body)
+            req = Request(body.user_id, body.instruction, body.n, body.candidates, history)
+            req.template = tmpl or None
+            result = recommend_one(served.recommender, req)  # the unbatched path, as before
+            return finish(body, served, slot, template_id, result)
 
     @app.post(
         "/v1/feedback",
@@ -315,6 +344,33 @@ def _history(rec: Any, user: str | None, history: list[str] | None, candidates) 
         return history
     _, stored = rec.history_of(user)
     return [*(str(i) for i in ds.item_ids[stored]), *history]
+
+
+def answer_batch(rec: Any, requests: list[Request]) -> list:
+    """Per request its `Answer` (a frame for a recommender without ``answer_many``) or the
+    exception it raised: the batched path (`rerank.batched`) when the recommender has it."""
+    if hasattr(rec, "answer_many"):
+        return rec.answer_many(requests)
+    out: list = []
+    for r in requests:
+        try:
+            out.append(recommend_one(rec, r))
+        except Exception as e:
+            out.append(e)
+    return out
+
+
+def recommend_one(rec: Any, r: Request):
+    """``rec.recommend`` of one request (a frame)."""
+    kwargs = {"template": r.template} if r.template and _accepts(rec.recommend, "template") else {}
+    return rec.recommend(
+        user=r.user,
+        instruction=r.instruction,
+        n=r.n,
+        candidates=r.candidates,
+        history=r.history,
+        **kwargs,
+    )
 
 
 def _first_line(exc: BaseException) -> str:

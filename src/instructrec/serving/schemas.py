@@ -10,6 +10,7 @@ response has a JSON body with a one-line ``detail`` (`ErrorBody` and its subclas
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -217,6 +218,31 @@ def items_out(frame) -> list[ItemOut]:
             )
         )
     return out
+
+
+def answer_out(result) -> tuple[list[ItemOut], dict]:
+    """(items, request-level fields) of an `Answer` (`rerank.explain`) or of a
+    `Recommender.recommend` frame: the same values either way, without pandas for an Answer."""
+    if hasattr(result, "attrs") or not hasattr(result, "items"):
+        return items_out(result), answer_fields(result)
+    out = []
+    for r in result.items:
+        raw = r.raw_score
+        out.append(
+            ItemOut(
+                item_id=str(r.item_id),
+                title=str(r.title),
+                score=float(r.score),
+                rank=int(r.rank),
+                year=None if r.year is None else int(r.year),
+                genres=[g for g in ", ".join(r.genres).split(", ") if g],
+                attributes={},  # as `items_out` of a frame (which has no attributes column)
+                reason=r.reason or None,
+                raw_score=None if raw is None or not math.isfinite(raw) else float(raw),
+            )
+        )
+    fields = {k: getattr(result, k) for k in ("understood", "n_matching", "message")}
+    return out, fields
 
 
 def answer_fields(frame) -> dict:
