@@ -120,7 +120,7 @@ def recommend(
 
     from .common import model_path
 
-    rec = Recommender.load(model_path(model_dir))
+    rec = Recommender.load(model_path(model_dir), inference_only=True)
     hist = [h.strip() for h in history.split(",") if h.strip()] if history is not None else None
     cands = [c.strip() for c in candidates.split(",") if c.strip()] if candidates else None
     answer = rec.answer(user=user, instruction=instruction, n=n, history=hist, candidates=cands)
