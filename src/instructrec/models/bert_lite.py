@@ -265,8 +265,7 @@ def load_lite(path: str | Path) -> tuple[FastTokenizer, BertLite]:
 
     path = Path(path)
     config = LiteConfig.from_dir(path)
-    with torch.device("meta"):
-        model = BertLite(config)
+    model = BertLite(config)  # (a `torch.device("meta")` block would import torch._dynamo: +2 s)
     model.load_checkpoint(load_file(str(path / "model.safetensors")))
     max_len = config.max_position_embeddings
     tcfg = path / "tokenizer_config.json"
