@@ -176,32 +176,3 @@ def test_learns_a_planted_code_word(tmp_path):
     fit(sc.model, data, collate, loss_fn, cfg)
     after = accuracy(sc.model.eval())
     assert after >= 0.9 > before
-
-
-def test_length_groups_give_the_padded_pass_vectors_and_gradients(scorer):
-    from instructrec.models.encoder import length_groups
-
-    lengths = torch.tensor([3, 40, 5, 12, 40, 7, 30, 4, 9, 33, 6, 8])
-    groups = length_groups(lengths)
-    assert len(groups) > 1  # these lengths are worth cutting
-    rows = torch.cat([g for g, _ in groups])
-    assert sorted(rows.tolist()) == list(range(len(lengths)))  # a partition of the rows
-    assert all(int(lengths[g].max()) == w for g, w in groups)  # each trimmed to its longest
-    assert len(length_groups(torch.tensor([5, 5, 5, 5, 5, 5, 5, 5]))) == 1  # nothing to trim
-    assert len(length_groups(torch.tensor([9]))) == 1
-
-    texts = [("a film " * int(n))[: 6 * int(n)] for n in lengths]
-    tok = scorer.tokenize(texts)
-    model = scorer.model
-    model.eval()  # no LoRA dropout: its masks depend on how rows are grouped
-    params = [p for p in model.tower.parameters() if p.requires_grad]
-    w = torch.randn(
-        len(texts), model.item_vecs.shape[1], generator=torch.Generator().manual_seed(0)
-    )
-    grouped = model.encode_query(tok["input_ids"], tok["attention_mask"])
-    grad_g = torch.autograd.grad((grouped * w).sum(), params)
-    whole = model._encode(tok["input_ids"], tok["attention_mask"])
-    grad_w = torch.autograd.grad((whole * w).sum(), params)
-    assert max(float(g.abs().max()) for g in grad_w) > 1e-3  # the check below has teeth
-    assert torch.allclose(grouped, whole, atol=1e-5)
-    assert all(torch.allclose(a, b, atol=1e-4) for a, b in zip(grad_g, grad_w, strict=True))

@@ -119,20 +119,6 @@ class EncoderReranker(nn.Module):
         self.head = make_head(config.head, dim, config.n_prior, **config.head_options)
 
     def encode_query(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """(B, d) unit query vectors. Rows are run through the tower in length groups, each
-        trimmed to its own longest row (`length_groups`): the same vectors as one padded pass
-        (padding is masked), with fewer padding tokens (23% of a quickstart batch's tokens)."""
-        right_padded = bool(attention_mask[:, 0].all()) if len(attention_mask) else False
-        groups = length_groups(attention_mask.sum(1)) if right_padded else []
-        if len(groups) <= 1:
-            return self._encode(input_ids, attention_mask)
-        parts = [self._encode(input_ids[g, :w], attention_mask[g, :w]) for g, w in groups]
-        order = torch.cat([g for g, _ in groups])
-        inverse = torch.empty_like(order)
-        inverse[order] = torch.arange(len(order), device=order.device)
-        return torch.cat(parts)[inverse]
-
-    def _encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         h = self.tower(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         return nn.functional.normalize(mean_pool(h, attention_mask), dim=-1)
 
@@ -172,35 +158,6 @@ class EncoderReranker(nn.Module):
         """Only what training changes: LoRA weights, projections, head."""
         names = {n for n, p in self.named_parameters() if p.requires_grad}
         return {k: v.detach().clone() for k, v in self.state_dict().items() if k in names}
-
-
-GROUP_OVERHEAD_TOKENS = 96  # a tower pass costs about this many tokens' work beyond its rows'
-
-
-def length_groups(lengths: torch.Tensor, max_groups: int = 4) -> list[tuple[torch.Tensor, int]]:
-    """Rows (sorted by token count) cut into 1..``max_groups`` equal-count groups, each with
-    the width of its longest row: the cut that minimises padded tokens plus
-    ``GROUP_OVERHEAD_TOKENS`` per group. One group (all rows, full width) when cutting does
-    not pay, e.g. for a single row."""
-    n = len(lengths)
-    full = [(torch.arange(n, device=lengths.device), int(lengths.max()) if n else 0)]
-    if n < 8:
-        return full
-    order = torch.argsort(lengths, stable=True)
-    sorted_len = lengths[order].tolist()
-    best, best_cost = full, n * sorted_len[-1] + GROUP_OVERHEAD_TOKENS
-    for g in range(2, max_groups + 1):
-        cuts = [round(i * n / g) for i in range(g + 1)]
-        cost = sum(
-            (b - a) * sorted_len[b - 1] + GROUP_OVERHEAD_TOKENS
-            for a, b in zip(cuts, cuts[1:], strict=False)
-        )
-        if cost < best_cost:
-            best_cost = cost
-            best = [
-                (order[a:b], int(sorted_len[b - 1])) for a, b in zip(cuts, cuts[1:], strict=False)
-            ]
-    return best
 
 
 def zscore(prior: np.ndarray) -> np.ndarray:
