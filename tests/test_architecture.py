@@ -34,7 +34,7 @@ FLOORS = [
     ["runs"],  # run folders: config + model + evaluation report
     ["feedback", "scale"],
     ["serving"],
-    ["cli"],
+    ["cli", "__main__"],  # __main__: `python -m instructrec` runs the CLI
     ["testing"],  # the shared contract suites and fixtures (drive the CLI too)
 ]
 

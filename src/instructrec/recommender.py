@@ -326,16 +326,18 @@ class Recommender:
         return directory
 
     @classmethod
-    def load(cls, directory: str | Path) -> Recommender:
+    def load(cls, directory: str | Path, inference_only: bool = False) -> Recommender:
         """A Recommender saved by `save`. Nothing in the folder is executed: a folder holding
-        pickles (an older instructrec's layout) is refused with a `DataError`."""
+        pickles (an older instructrec's layout) is refused with a `DataError`.
+        ``inference_only``: the reranker's tower without transformers/peft (same scores, a
+        faster load; not for further training), as `instructrec recommend` uses it."""
         directory = Path(directory)
         if not (directory / "recommender.json").exists():
             refuse_pickles(directory)
             raise DataError("not a saved Recommender (no recommender.json)", source=str(directory))
         refuse_pickles(directory)
         try:
-            return cls._load(directory)
+            return cls._load(directory, inference_only)
         except FileNotFoundError as e:
             raise DataError("missing run file", source=str(e.filename or directory)) from e
         except DataError:
@@ -345,7 +347,7 @@ class Recommender:
             raise DataError(f"broken run ({type(e).__name__}: {e})", source=str(directory)) from e
 
     @classmethod
-    def _load(cls, directory: Path) -> Recommender:
+    def _load(cls, directory: Path, inference_only: bool = False) -> Recommender:
         meta = read_json(directory / "recommender.json")
         if not isinstance(meta, dict) or meta.get("format") != FORMAT:
             raise DataError(
@@ -357,7 +359,8 @@ class Recommender:
         retriever = Retriever.load(inside(directory, meta.get("retriever", "retriever")))
         reranker = None
         if meta.get("reranker"):
-            reranker = reranker_class(meta["reranker"]).load(directory / "reranker")
+            extra = {"inference_only": True} if inference_only else {}
+            reranker = reranker_class(meta["reranker"]).load(directory / "reranker", **extra)
         priors = [
             retriever
             if d == meta.get("retriever", "retriever")

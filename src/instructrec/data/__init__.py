@@ -1,48 +1,53 @@
-"""Data room: `Dataset`, readers, the embedded MovieLens-100K, splits and candidate files."""
+"""Data room: `Dataset`, readers, the embedded MovieLens-100K, splits and candidate files.
 
-from .amazon import read_amazon
-from .atomic import read_atomic, write_atomic
-from .benchmark import make_benchmark_split, read_benchmark_split, restrict_users
-from .dataset import DISLIKED_RATING, LIKED_RATING, Dataset
-from .errors import DataError
-from .instruction_data import InstructionData, read_instruction_data
-from .movielens import load_movielens_100k, movielens_100k_path
-from .readers import read_any, read_table, write_parquet
-from .split import (
-    CANDIDATE_SETS,
-    HISTORY_LEN,
-    Split,
-    add_candidates,
-    leave_one_out,
-    load_split,
-    make_split,
-    save_split,
-)
+The names below are imported on first use (PEP 562 ``__getattr__``): ``from instructrec.data
+import DataError`` does not pay for pandas, pyarrow and the readers.
+"""
 
-__all__ = [
-    "Dataset",
-    "DataError",
-    "Split",
-    "read_atomic",
-    "read_benchmark_split",
-    "make_benchmark_split",
-    "restrict_users",
-    "write_atomic",
-    "load_movielens_100k",
-    "movielens_100k_path",
-    "leave_one_out",
-    "add_candidates",
-    "make_split",
-    "save_split",
-    "load_split",
-    "read_any",
-    "read_table",
-    "write_parquet",
-    "read_amazon",
-    "InstructionData",
-    "read_instruction_data",
-    "CANDIDATE_SETS",
-    "HISTORY_LEN",
-    "LIKED_RATING",
-    "DISLIKED_RATING",
-]
+from __future__ import annotations
+
+import importlib
+
+# public name -> the submodule defining it
+_EXPORTS = {
+    "read_amazon": "amazon",
+    "read_atomic": "atomic",
+    "write_atomic": "atomic",
+    "make_benchmark_split": "benchmark",
+    "read_benchmark_split": "benchmark",
+    "restrict_users": "benchmark",
+    "DISLIKED_RATING": "dataset",
+    "LIKED_RATING": "dataset",
+    "Dataset": "dataset",
+    "DataError": "errors",
+    "InstructionData": "instruction_data",
+    "read_instruction_data": "instruction_data",
+    "load_movielens_100k": "movielens",
+    "movielens_100k_path": "movielens",
+    "read_any": "readers",
+    "read_table": "readers",
+    "write_parquet": "readers",
+    "CANDIDATE_SETS": "split",
+    "HISTORY_LEN": "split",
+    "Split": "split",
+    "add_candidates": "split",
+    "leave_one_out": "split",
+    "load_split": "split",
+    "make_split": "split",
+    "save_split": "split",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'instructrec.data' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

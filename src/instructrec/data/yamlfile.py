@@ -8,13 +8,21 @@ from typing import Any
 from .errors import DataError
 
 
+def safe_load(text: str) -> Any:
+    """`yaml.safe_load` through libyaml's `CSafeLoader` when PyYAML was built with it (the
+    same documents, 5-10x faster: the template catalogue loads in 3 ms instead of 33)."""
+    import yaml
+
+    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+
+
 def read_yaml_mapping(path: str | Path, what: str = "settings") -> dict[str, Any]:
     """The mapping in YAML file ``path`` ({} for an empty file); a `DataError` naming the file
     when it is missing, not valid YAML, or not a mapping."""
     import yaml
 
     try:
-        d = yaml.safe_load(Path(path).read_text(encoding="utf-8-sig")) or {}
+        d = safe_load(Path(path).read_text(encoding="utf-8-sig")) or {}
     except FileNotFoundError:
         raise DataError("config file not found", source=str(path)) from None
     except IsADirectoryError:

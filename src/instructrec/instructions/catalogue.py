@@ -24,6 +24,7 @@ from pathlib import Path
 import yaml
 
 from instructrec.data.errors import DataError
+from instructrec.data.yamlfile import safe_load
 
 from .titles import DOMAIN_FIELDS
 
@@ -131,7 +132,7 @@ class TemplateCatalogue:
                 raise DataError("template file not found", source=str(p))
             text, where = p.read_text(encoding="utf-8"), str(p)
         try:
-            raw = yaml.safe_load(text)
+            raw = safe_load(text)
         except yaml.YAMLError as e:
             raise DataError(f"not valid YAML: {e}", source=where) from None
         if not isinstance(raw, dict) or not isinstance(raw.get("templates"), list):

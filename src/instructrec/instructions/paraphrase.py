@@ -32,6 +32,7 @@ import yaml
 
 from instructrec.data.dataset import Dataset
 from instructrec.data.errors import DataError
+from instructrec.data.yamlfile import safe_load
 
 from .attributes import item_attributes
 
@@ -121,7 +122,7 @@ def load_paraphrases(path: str | Path | None = None) -> ParaphraseSet:
             raise DataError("paraphrase file not found", source=str(p))
         raw_bytes, where = p.read_bytes(), str(p)
     try:
-        raw = yaml.safe_load(raw_bytes.decode("utf-8"))
+        raw = safe_load(raw_bytes.decode("utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as e:
         raise DataError(f"not valid YAML: {e}", source=where) from None
     if not isinstance(raw, dict) or not isinstance(raw.get("entries"), list):

@@ -34,7 +34,7 @@ calls the model through `score_batch`; `score_arrays` is the batched no-grad loo
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -44,7 +44,7 @@ from torch import nn
 from .base import RerankExample, Scorer
 from .heads import make_head
 from .lora import LoraSettings, apply_lora
-from .text_encoder import encode_texts, load_encoder, mean_pool
+from .text_encoder import default_backbone, encode_texts, load_encoder, mean_pool
 
 
 # ---------------------------------------------------------------------- model
@@ -89,11 +89,15 @@ class EncoderReranker(nn.Module):
         cf_vecs: np.ndarray | None = None,
         backbone=None,
         attr_vecs: np.ndarray | None = None,
+        adapters: bool = True,
     ) -> None:
+        """``adapters=False``: no peft wrapping (an inference tower whose LoRA weights are
+        merged by the caller, `bert_lite`)."""
         super().__init__()
         self.config = config
         model = backbone if backbone is not None else load_encoder(config.backbone)[1]
-        self.tower = apply_lora(model, lora_settings(config))  # r 0: a frozen tower
+        lora = lora_settings(config) if adapters else replace(lora_settings(config), r=0)
+        self.tower = apply_lora(model, lora)  # r 0: a frozen tower
         dim = int(item_vecs.shape[1])
         self.register_buffer(
             "item_vecs", torch.as_tensor(item_vecs, dtype=torch.float32), persistent=False
@@ -415,7 +419,12 @@ class EncoderScorer(Scorer):
             (directory / "item_texts.json").write_text(json.dumps(list(self.item_texts)))
 
     @classmethod
-    def load(cls, directory: str | Path) -> EncoderScorer:
+    def load(cls, directory: str | Path, inference_only: bool = False) -> EncoderScorer:
+        """A scorer saved by `save`. ``inference_only``: the query tower is `bert_lite`'s
+        torch-only BERT with the LoRA weights merged (same scores, no transformers/peft
+        import; cannot be trained further) when the backbone is a local BERT directory."""
+        from safetensors.torch import load_file
+
         directory = Path(directory)
         meta = json.loads((directory / "encoder.json").read_text())
         config = EncoderConfig(**meta["config"])
@@ -423,23 +432,44 @@ class EncoderScorer(Scorer):
         attr = directory / "attr_vecs.npy"
         texts_p = directory / "item_texts.json"
         texts = json.loads(texts_p.read_text()) if texts_p.exists() else None
-        scorer = cls.build(
-            texts or [],
-            config,
-            cf_vecs=np.load(cf, allow_pickle=False) if cf.exists() else None,
-            item_vecs=np.load(directory / "item_vecs.npy", allow_pickle=False),
-            history_len=meta.get("history_len", 20),
-            attr_vecs=np.load(attr, allow_pickle=False) if attr.exists() else None,
-        )
-        from safetensors.torch import load_file
-
+        arrays = {
+            "cf_vecs": np.load(cf, allow_pickle=False) if cf.exists() else None,
+            "item_vecs": np.load(directory / "item_vecs.npy", allow_pickle=False),
+            "attr_vecs": np.load(attr, allow_pickle=False) if attr.exists() else None,
+        }
+        history_len = meta.get("history_len", 20)
         state = load_file(str(directory / "weights.safetensors"))
+        lite = _lite_backbone(config) if inference_only else None
+        if lite is not None:
+            from .bert_lite import LORA_KEY, lora_scaling
+
+            tok, tower = lite
+            model = EncoderReranker(config, backbone=tower, adapters=False, **arrays)
+            tower.merge_lora(
+                {k: v for k, v in state.items() if LORA_KEY in k},
+                lora_scaling(config.lora_alpha, config.lora_r),
+            )
+            state = {k: v for k, v in state.items() if LORA_KEY not in k}
+            scorer = cls(model, tok, texts, history_len)
+        else:
+            scorer = cls.build(texts or [], config, history_len=history_len, **arrays)
         missing = set(state) - set(scorer.model.state_dict())
         if missing:
             raise ValueError(f"{directory}: weights do not fit the model ({sorted(missing)[:3]})")
         scorer.model.load_state_dict(state, strict=False)
         scorer.model.eval()
         return scorer
+
+
+def _lite_backbone(config: EncoderConfig):
+    """(tokenizer, `BertLite`) for ``config.backbone`` when it is a local BERT directory and
+    the adapters are plain LoRA on query/value; None otherwise (load transformers instead)."""
+    from .bert_lite import load_lite, supports
+
+    path = config.backbone or default_backbone()
+    if config.lora_r > 0 and not set(config.lora_targets) <= {"query", "value", "key"}:
+        return None
+    return load_lite(path) if supports(path) else None
 
 
 class _Null:

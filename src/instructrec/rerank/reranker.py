@@ -154,8 +154,9 @@ class InstructionReranker:
         return directory
 
     @classmethod
-    def load(cls, directory: str | Path) -> InstructionReranker:
-        """A reranker saved by `save` (never unpickles: a folder with pickles is refused)."""
+    def load(cls, directory: str | Path, inference_only: bool = False) -> InstructionReranker:
+        """A reranker saved by `save` (never unpickles: a folder with pickles is refused);
+        ``inference_only``: see `EncoderScorer.load`."""
         from ..data.errors import DataError
         from ..data.runfiles import read_json, refuse_pickles
         from ..models.encoder import EncoderScorer
@@ -175,7 +176,8 @@ class InstructionReranker:
             raise DataError(f"reranker.json: bad config ({e})", source=str(directory)) from e
         except DataError as e:
             raise DataError(str(e), source=str(directory / "text.json")) from e
-        rr = cls(EncoderScorer.load(directory / "encoder"), text, config, meta.get("prior_names"))
+        scorer = EncoderScorer.load(directory / "encoder", inference_only=inference_only)
+        rr = cls(scorer, text, config, meta.get("prior_names"))
         if (directory / "pointwise.npz").exists():
             from .pointwise import PointwiseHead
 
