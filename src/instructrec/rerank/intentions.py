@@ -12,6 +12,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .candidates import units as single_units
+
 
 def intentions_for(dataset, items: np.ndarray, slots: Sequence[str], seed: int = 0) -> list:
     """Per row: None for I0 slots, else the derived vague (I1) / specific (I2) intention of
@@ -75,7 +77,7 @@ def intention_match(dataset, intentions, candidates) -> np.ndarray:
         if t not in cache:
             cache[t] = parse_intention(dataset, t) if t.strip() else {}
         parsed.append(cache[t])
-    units = [_units(d) for d in parsed]
+    units = [single_units(d) for d in parsed]
     names = sorted({u for d in units for u in d})
     if names:
         count = np.zeros(n, np.float32)
@@ -91,20 +93,4 @@ def intention_match(dataset, intentions, candidates) -> np.ndarray:
         sub = [parsed[r] for r in ex_rows]
         hit = intention_excluded(dataset, sub, cand[ex_rows])
         out[ex_rows] = np.where(hit, np.float32(EXCLUDED_MATCH), out[ex_rows])
-    return out
-
-
-def _units(attrs: dict) -> dict:
-    """One single-attribute condition per stated attribute; each genre named is its own unit
-    ("a drama and romance movie": drama, romance), so a candidate with one of two genres
-    gets half the credit of one with both."""
-    out: dict = {}
-    for key, val in attrs.items():
-        if key == "excluded":  # not a unit: `intention_match` sinks those candidates
-            continue
-        if key in ("genres", "genres_any"):
-            for g in val:
-                out[f"genre:{g}"] = {"genres": [g]}
-        else:
-            out[key] = {key: val}
     return out
