@@ -234,7 +234,7 @@ def run_step(step: Step, work: Path, env: dict[str, str], timeout: int) -> None:
         out = _output_dir(step, work)
         metrics = json.loads((out / "metrics.json").read_text())
         ckpt = sorted((out / "checkpoints").glob("step-*"))[-1]
-        train = _yaml(out / "config.yaml")  # the TrainConfig the engine ran with
+        train = _yaml(out / "tune.yaml")["train"]  # the TrainConfig the engine ran with
         step.checks = {
             "steps": metrics["steps"],
             "n_train": metrics["n_train"],

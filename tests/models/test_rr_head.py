@@ -238,7 +238,7 @@ def test_learns_what_the_prior_does_not_carry():
     the reciprocating route (history and candidates together) can solve it."""
     torch.manual_seed(0)
     head = RRHead(D, 1, T=2, width=16, heads=2, direct=False)
-    opt = torch.optim.Adam(head.parameters(), lr=1e-2)
+    opt = torch.optim.Adam(head.parameters(), lr=3e-3)  # 1e-2 for 100 steps is seed-fragile
 
     def batch(n, seed):
         g = torch.Generator().manual_seed(seed)
@@ -255,7 +255,7 @@ def test_learns_what_the_prior_does_not_carry():
             return (head.eval()(*xt).argmax(1) == yt).float().mean().item()
 
     before = acc()
-    for step in range(100):
+    for step in range(300):
         *x, y = batch(32, step)
         loss = torch.nn.functional.cross_entropy(head.train()(*x), y)
         opt.zero_grad()
@@ -263,7 +263,7 @@ def test_learns_what_the_prior_does_not_carry():
         opt.step()
     after = acc()
     assert before < 0.3  # the prior alone is chance (1/8)
-    assert after > 0.45
+    assert after > 0.6  # seeds 0-2 reach 0.82-0.83 at 300 steps
 
 
 def test_config_dataclass_defaults_are_valid():
