@@ -19,22 +19,6 @@ from instructrec.instructions.render import RowData, render_rows
 from instructrec.rerank.instances import TextSide
 from instructrec.testing.datasets import synthetic_dataset
 
-
-def _queries(
-    side, histories, intentions=None, templates=None, preferences=None, qh=3, slots=None, seed=0
-):
-    """The reranker's query texts (`render` with the text side's wording)."""
-    return render(
-        None,
-        histories,
-        intentions,
-        template_ids=templates,
-        preferences=preferences,
-        seed=seed,
-        query=side.wording(qh, slots),
-    )
-
-
 # sha256(text + "\0" + choices)[:12] of every template as it read before the domain fields
 # existed (MovieLens wording, "watched" spelled out). Trained models and reported numbers
 # depend on it: an existing template's MovieLens wording must not change.
@@ -144,7 +128,14 @@ def test_ml100k_renders_are_byte_identical_to_the_legacy_wording(ml100k, ml100k_
         if t.T != "T3" or t.P == "P0":
             continue
         intent = None if t.I == "I0" else "a 1990s comedy"
-        got = _queries(side, hists, [intent] * 4, [t.id], ["I like war."] * 4, 0, [t.P + t.I] * 4)
+        got = side.render(
+            hists,
+            [intent] * 4,
+            templates=[t.id],
+            preferences=["I like war."] * 4,
+            history=0,
+            slots=[t.P + t.I] * 4,
+        )
         want = _legacy(t.text).format(
             history="the movies in the history",
             intention=intent or "",
@@ -175,7 +166,7 @@ def _render_all(ds) -> dict[str, str]:
         out[t.id] = instr[0].as_py()
     side = TextSide.of(ds)
     for qh in (0, 3):
-        for i, q in enumerate(_queries(side, hists * 4, None, "all", None, qh, seed=qh)):
+        for i, q in enumerate(side.render(hists * 4, templates="all", history=qh, seed=qh)):
             out[f"query-{qh}-{i}"] = q
     return out
 
@@ -233,7 +224,7 @@ def test_a_reranker_text_side_pickled_before_the_verbs_still_says_watched(ml100k
     old.__dict__.update(titles=TextSide.of(ml100k).titles, noun="movie", nouns="movies")
     old = pickle.loads(pickle.dumps(old))
     assert old.fields() == domain_words(ml100k)
-    [q] = _queries(old, [np.array([1, 2])], None, ["p1i0t3-a"], None, 0, ["P1I0"])
+    [q] = old.render([np.array([1, 2])], templates=["p1i0t3-a"], history=0, slots=["P1I0"])
     assert q == (
         "The user has watched these movies in order, oldest first: the movies in the "
         "history. Which movie will the user watch next?"

@@ -11,22 +11,6 @@ from instructrec.instructions import TemplateCatalogue, render
 from instructrec.instructions.catalogue import parse_pieces
 from instructrec.rerank.instances import TextSide
 
-
-def _queries(
-    side, histories, intentions=None, templates=None, preferences=None, qh=3, slots=None, seed=0
-):
-    """The reranker's query texts (`render` with the text side's wording)."""
-    return render(
-        None,
-        histories,
-        intentions,
-        template_ids=templates,
-        preferences=preferences,
-        seed=seed,
-        query=side.wording(qh, slots),
-    )
-
-
 # the slots the protocols render: cand10/cand20/full/hard/cold, vague, search(-hard), P2, pointwise
 TEST_SLOTS = ["P1I0T3", "P1I1T3", "P1I2T3", "P2I0T3", "P1I0T0"]
 # seen template ids per slot, in catalogue order, as at 2328a15 (before held-out templates were
@@ -87,8 +71,13 @@ def test_held_out_templates_never_reach_training(ml_train):
     side = TextSide(np.array([f"Film {i}" for i in range(10)], dtype=object), "movie", "movies")
     hists = [np.array([1, 2, 3])] * 40
     slots = ["P1I0", "P1I1", "P1I2", "P2I0"] * 10
-    texts = _queries(
-        side, hists, [None, "x", "y", None] * 10, "seen", ["I like war."] * 40, 3, slots
+    texts = side.render(
+        hists,
+        [None, "x", "y", None] * 10,
+        templates="seen",
+        preferences=["I like war."] * 40,
+        history=3,
+        slots=slots,
     )
     held_bits = [
         lit for t in TemplateCatalogue.default().select("held_out") for lit in _literals(t.text)
@@ -122,14 +111,13 @@ def test_rendering_with_the_held_out_templates_of_a_slot(ml100k, slot):
     # the reranker's query path with the same selector
     if task == "T3":
         side = TextSide.of(ml100k)
-        q = _queries(
-            side,
+        q = side.render(
             hists,
             [intent] * n,
-            f"held_out:{slot}",
-            ["I like westerns."] * n if p == "P2" else None,
-            3,
-            [p + i] * n,
+            templates=f"held_out:{slot}",
+            preferences=["I like westerns."] * n if p == "P2" else None,
+            history=3,
+            slots=[p + i] * n,
         )
         got = {t.id for t in held for o in q if all(lit in o for lit in _literals(t.text))}
         assert len(got) >= 2, got

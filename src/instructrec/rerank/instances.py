@@ -80,6 +80,31 @@ class TextSide:
 
         return RerankerQuery(self.titles, self.fields(), history, slots)
 
+    def render(
+        self,
+        histories,
+        intentions=None,
+        *,
+        templates=None,
+        preferences=None,
+        history: int = 3,
+        slots: list[str] | None = None,
+        seed: int = 0,
+    ) -> list[str]:
+        """The reranker's query texts: `instructions.render.render` in this side's wording
+        (the last ``history`` titles; ``slots`` pins the template slot per row)."""
+        from ..instructions.render import render
+
+        return render(
+            None,
+            histories,
+            intentions,
+            template_ids=templates,
+            preferences=preferences,
+            seed=seed,
+            query=self.wording(history, slots),
+        )
+
 
 class Instances(Sequence):
     """Array-backed instances; the engine indexes rows, `collate` builds tensors."""
@@ -140,7 +165,6 @@ def user_sequences(train, n_users: int):
 
 def build_instances(rr, dataset, split: Split, stacked: Sequence, config) -> Instances:
     """Training instances from each user's last ``config.holdout`` training items."""
-    from ..instructions.render import render
     from ..models.encoder import pad_histories, zscore
     from .intentions import intentions_for
 
@@ -198,14 +222,14 @@ def build_instances(rr, dataset, split: Split, stacked: Sequence, config) -> Ins
 
         st = seq_starts[users_a]
         prefs = preferences_for(dataset, seq_items, seq_ratings, st, st + pos_a, seed=config.seed)
-    texts = render(
-        None,
+    texts = rr.text.render(
         hists,
         intents,
-        template_ids="seen",
+        templates="seen",
         preferences=prefs,
+        history=config.query_history,
+        slots=slots,
         seed=config.seed,
-        query=rr.text.wording(config.query_history, slots),
     )
     if getattr(config, "intent_match", False):  # from the intention TEXT, as at test time
         from .intentions import intention_match
@@ -233,7 +257,6 @@ class Validation:
     """Validation rows (cand10 candidates, I0 and I2 queries) for early stopping."""
 
     def __init__(self, rr, dataset, split: Split, priors: Sequence, config) -> None:
-        from ..instructions.render import render
         from ..models.encoder import pad_histories, zscore
         from .intentions import intentions_for
 
@@ -256,10 +279,9 @@ class Validation:
         )
         self.hist = pad_histories(hists, config.history_len)
         self.tok = rr.scorer.tokenizer
-        wording = rr.text.wording(config.query_history)
-        self.texts_i0 = render(None, hists, None, query=wording)
+        self.texts_i0 = rr.text.render(hists, history=config.query_history)
         intents = intentions_for(dataset, self.cands[:, 0], ["P1I2"] * len(rows), seed=1)
-        self.texts_i2 = render(None, hists, intents, query=wording)
+        self.texts_i2 = rr.text.render(hists, intents, history=config.query_history)
         self.prior_i2 = self.prior  # priors of the I2 rows (+ the intent-match channel)
         if getattr(config, "intent_match", False):
             from .intentions import intention_match

@@ -235,15 +235,13 @@ class JointReranker:
     # ------------------------------------------------------------------ inputs
     def queries(self, histories, intentions=None, templates=None, preferences=None, slots=None):
         """Query texts (instruction + the last ``query_history`` titles) for a batch."""
-        from ..instructions.render import render
-
-        return render(
-            None,
+        return self.text.render(
             histories,
             intentions,
-            template_ids=templates,
+            templates=templates,
             preferences=preferences,
-            query=self.text.wording(self.config.query_history, slots),
+            history=self.config.query_history,
+            slots=slots,
         )
 
     def encode(self, query_texts: list[str], candidates: np.ndarray) -> dict[str, torch.Tensor]:

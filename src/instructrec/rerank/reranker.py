@@ -72,16 +72,13 @@ class InstructionReranker:
         seed: int = 0,
     ) -> list[str]:
         """Query texts (instructions without the candidate list) for a batch."""
-        from ..instructions.render import render
-
-        return render(
-            None,
+        return self.text.render(
             histories,
             intentions,
-            template_ids=templates,
+            templates=templates,
             preferences=preferences,
+            history=self.config.query_history,
             seed=seed,
-            query=self.text.wording(self.config.query_history),
         )
 
     # ------------------------------------------------------------------ scoring
