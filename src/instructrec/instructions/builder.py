@@ -23,7 +23,8 @@ import pyarrow as pa
 
 from instructrec.data.dataset import DISLIKED_RATING, LIKED_RATING, Dataset
 from instructrec.data.errors import DataError
-from instructrec.data.split import CANDIDATE_SETS, HISTORY_LEN, Split, sample_negatives
+from instructrec.data.negatives import sample_negatives
+from instructrec.data.split import CANDIDATE_SETS, HISTORY_LEN, Split
 
 from .catalogue import Slot, Template, TemplateCatalogue
 from .derive import derive_intentions

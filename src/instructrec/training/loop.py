@@ -51,7 +51,7 @@ from instructrec.training.distributed import (
 
 log = logging.getLogger(__name__)  # one line per evaluation (the CLI shows it)
 
-__all__ = ["TrainConfig", "TrainResult", "fit", "epoch_batches", "move_to_device"]
+__all__ = ["TrainResult", "fit", "epoch_batches", "move_to_device"]
 
 BEST = "best/model.safetensors"  # the best evaluation's trainable weights (written atomically)
 LossFn = Callable[[torch.nn.Module, Any], "torch.Tensor | dict[str, torch.Tensor]"]
