@@ -80,7 +80,7 @@ class Rivals:
             rows = rows.take(~cold)
         else:
             rows = select_rows(fit_proto, self.split, rows)
-        from .protocols import RetrieverModel
+        from .adapters import RetrieverModel
 
         models = {"sasrec": RetrieverModel(self.base["sasrec"])} if "sasrec" in self.base else {}
         cands = protocol_candidates(
