@@ -143,7 +143,7 @@ def create_app(recommender: Any, store: Store, settings: ServeSettings | None = 
     client_auth, auth = _client_auth(settings)
     batching = settings.batch_window_ms > 0 and settings.max_batch > 1
     batcher = Batcher(answer_batch, settings.batch_window_ms, settings.max_batch)
-    app.state.batcher = batcher if batching else None
+    app.state.batcher = batcher if batching else None  # None: each request answered alone
 
     app.include_router(
         recommendations_router(live, store, bandit, app.state.batcher, client_auth, auth)
