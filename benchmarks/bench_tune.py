@@ -125,7 +125,8 @@ def auc_ci(scores: np.ndarray, labels: np.ndarray, seed: int = 0) -> dict:
 def run_tune(backbone, train, valid, test, seed, epochs, lr, batch, valid_fraction=0.0) -> dict:
     from instructrec.models.lora import LoraSettings
     from instructrec.training.config import TrainConfig
-    from instructrec.training.tune import TuneConfig, tune
+    from instructrec.training.tune import tune
+    from instructrec.training.tune_config import TuneConfig
 
     strip = [{"instruction": e["instruction"], "output": e["output"]} for e in train]
     with tempfile.TemporaryDirectory() as tmp:

@@ -7,17 +7,22 @@ function-level import is still a dependency, only a later one); imports under
 - no file-level import circle (no strongly connected component of more than one file);
 - no module whose body is only imports and ``__all__`` (a re-export shim; a package's
   ``__init__`` may gather its room's public names);
+- no name imported through a module that only imports it (import it from where it lives:
+  src, tests, benchmarks and the Python blocks of the docs), and no module's ``__all__``
+  naming what it imports;
 - rooms import only rooms below them in `FLOORS` (nothing reaches back up).
 """
 
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
 
-SRC = Path(__file__).resolve().parents[1] / "src" / "instructrec"
+ROOT = Path(__file__).resolve().parents[1]
+SRC = ROOT / "src" / "instructrec"
 
 # bottom to top: a module may import its own room and rooms on lower floors only
 FLOORS = [
@@ -195,3 +200,125 @@ def test_rooms_import_only_downwards():
         if _room(a) and _room(b) and _room(a) != _room(b) and floor[_room(b)] > floor[_room(a)]
     )
     assert not upward, f"imports that reach up a floor: {upward}"
+
+
+def _imported_only(tree: ast.Module) -> set[str]:
+    """Top-level names a module binds only by importing them (or as an alias of an imported
+    name, ``old = new``): what another module could import through it. Names the module
+    also defines (a fallback in ``except ImportError:``) are its own."""
+    imported: set[str] = set()
+    defined: set[str] = set()
+
+    def visit(stmts) -> None:
+        for s in stmts:
+            if isinstance(s, ast.Import | ast.ImportFrom):
+                imported.update(a.asname or a.name.split(".")[0] for a in s.names)
+            elif isinstance(s, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                defined.add(s.name)
+            elif isinstance(s, ast.Assign | ast.AnnAssign | ast.AugAssign):
+                alias = isinstance(s.value, ast.Name) and s.value.id in imported - defined
+                for t in getattr(s, "targets", None) or [s.target]:
+                    names = {n.id for n in ast.walk(t) if isinstance(n, ast.Name)}
+                    (imported if alias else defined).update(names)
+            elif isinstance(s, ast.If) and "TYPE_CHECKING" not in ast.unparse(s.test):
+                visit(s.body)
+                visit(s.orelse)
+            elif isinstance(s, ast.Try):
+                for block in (s.body, *(h.body for h in s.handlers), s.orelse, s.finalbody):
+                    visit(block)
+            elif isinstance(s, ast.With | ast.For):
+                visit(s.body)
+
+    visit(tree.body)
+    return imported - defined
+
+
+def _through_re_exports(tree: ast.Module, package: list[str], modules: dict, reexp: dict):
+    """(line, module, name) of each ``from module import name`` in ``tree`` where ``module``
+    is not a package and only imports ``name`` (``package``: for relative imports)."""
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.ImportFrom):
+            continue
+        base = node.module or ""
+        if node.level:
+            up = package[: len(package) - (node.level - 1)]
+            base = ".".join(up + ([node.module] if node.module else []))
+        for a in node.names if base in reexp else []:
+            if f"{base}.{a.name}" not in modules and a.name in reexp[base]:
+                yield node.lineno, base, a.name
+
+
+def _python_blocks(markdown: str) -> str:
+    blocks = re.findall(r"```python\n(.*?)```", markdown, re.S)
+    out = []
+    for b in blocks:
+        try:
+            ast.parse(b)
+        except SyntaxError:  # a fragment (``...``): not code to check
+            continue
+        out.append(b)
+    return "\n".join(out)
+
+
+def _importers() -> list[tuple[Path, ast.Module, list[str]]]:
+    """Every file that imports instructrec: (path, its tree, its package for relative
+    imports)."""
+    out = []
+    for path, name in [(p, n) for n, p in MODULES.items()]:
+        package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+        out.append((path, ast.parse(path.read_text()), package))
+    for folder in ("tests", "benchmarks"):
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            out.append((path, ast.parse(path.read_text()), []))
+    for path in [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]:
+        out.append((path, ast.parse(_python_blocks(path.read_text())), []))
+    return out
+
+
+RE_EXPORTABLE = {
+    name: _imported_only(ast.parse(path.read_text()))
+    for name, path in MODULES.items()
+    if path.name != "__init__.py"
+}
+
+
+def test_names_are_imported_from_where_they_live():
+    found = [
+        f"{path.relative_to(ROOT)}{'' if path.suffix == '.md' else f':{line}'}: {name} from {module}"
+        for path, tree, package in _importers()
+        for line, module, name in _through_re_exports(tree, package, MODULES, RE_EXPORTABLE)
+    ]
+    assert not found, f"names imported through a module that only imports them: {found}"
+
+
+def test_no_module_lists_what_it_imports_in_all():
+    listed = []
+    for name, path in sorted(MODULES.items()):
+        if path.name == "__init__.py":
+            continue
+        tree = ast.parse(path.read_text())
+        for s in tree.body:
+            targets = [getattr(t, "id", None) for t in getattr(s, "targets", [])]
+            if "__all__" in targets:
+                names = {e.value for e in getattr(s.value, "elts", [])}
+                listed += [f"{name}.{n}" for n in sorted(names & RE_EXPORTABLE[name])]
+    assert not listed, f"__all__ re-exports imported names: {listed}"
+
+
+@pytest.mark.parametrize(
+    "lives, through",
+    [
+        ("from .a import b\n\n\ndef f():\n    return b\n", True),  # used, still imported
+        ("from .a import b\n\nold = b  # an older name\n", True),
+        ("try:\n    from .a import b\nexcept ImportError:\n    b = None\n", False),
+        ("from .a import c\n\n\ndef b():\n    return c\n", False),
+        ("import numpy as b\n", True),
+        ("if TYPE_CHECKING:\n    from .a import b\n", False),
+    ],
+)
+def test_the_re_export_check_tells_them_apart(lives, through):
+    reexp = {"pkg.m": _imported_only(ast.parse(lives))}
+    importer = ast.parse("from pkg.m import b, old\nfrom .m import b\n")
+    modules = {"pkg.m": Path("m.py")}
+    found = {n for _, _, n in _through_re_exports(importer, ["pkg"], modules, reexp)}
+    assert ("b" in found) is through

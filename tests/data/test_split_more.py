@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 
 from instructrec.data import DataError, Dataset, make_split
-from instructrec.data.split import leave_one_out, sample_negatives
+from instructrec.data.negatives import sample_negatives
+from instructrec.data.split import leave_one_out
 
 
 def test_ties_never_leak_by_item_id():

@@ -7,7 +7,7 @@ import pytest
 
 from instructrec.data import DataError, load_split, make_split, save_split
 from instructrec.evaluation import PROTOCOLS, evaluate_all, fit_baselines, run
-from instructrec.evaluation.protocols import AttributeFilterModel, RetrieverModel
+from instructrec.evaluation.adapters import AttributeFilterModel, RetrieverModel
 from instructrec.retrieval import ItemKNN, Pop
 from instructrec.testing.datasets import synthetic_dataset
 from instructrec.testing.retriever import planted_dataset

@@ -9,7 +9,9 @@ import pytest
 from instructrec.data import make_split
 from instructrec.data.errors import DataError
 from instructrec.data.split import Split
-from instructrec.evaluation.rivals import BiasModel, LearnedFilter, RatingMF, ScoreMix
+from instructrec.evaluation.learned_filter import LearnedFilter
+from instructrec.evaluation.rating_models import BiasModel, RatingMF
+from instructrec.evaluation.rivals import ScoreMix
 from instructrec.instructions import item_attributes
 from instructrec.retrieval.base import Retriever
 from instructrec.testing.datasets import synthetic_dataset

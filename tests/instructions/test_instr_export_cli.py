@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 from click.testing import CliRunner
 
 from instructrec.cli import main
@@ -39,12 +40,12 @@ def test_cli_build_and_show(tmp_path):
         [
             "instructions",
             "build",
-            "--stage",
-            "train",
+            "--set",
+            "stage=train",
             "--out",
             str(out),
-            "--slots",
-            "P1I0T3,P0I2T2",
+            "--set",
+            "slots=[[P1, I0, T3], [P0, I2, T2]]",
         ],
     )
     assert res.exit_code == 0, res.output
@@ -59,10 +60,12 @@ def test_cli_build_and_show(tmp_path):
 
 def test_cli_errors(tmp_path):
     runner = CliRunner()
-    res = runner.invoke(
-        main, ["instructions", "build", "--out", str(tmp_path / "x.jsonl"), "--slots", "P1I2"]
-    )
-    assert res.exit_code == 2 and "--slots" in res.output
+    out = str(tmp_path / "x.jsonl")
+    res = runner.invoke(main, ["instructions", "build", "--out", out, "--set", "slots=[[P1, I2]]"])
+    assert res.exit_code == 2 and "('P1', 'I2')" in res.output
+    assert len(res.output.strip().splitlines()) == 1
+    res = runner.invoke(main, ["instructions", "build", "--out", out, "--set", "stage=later"])
+    assert res.exit_code == 2 and "stage must be" in res.output
     res = runner.invoke(
         main,
         [
@@ -97,3 +100,40 @@ def test_instruction_config_from_yaml(tmp_path, tiny_dataset):
     p.write_text("stagee: valid\n")
     with pytest.raises(DataError, match="unknown setting.*stagee"):
         InstructionConfig.from_yaml(p)
+
+
+@pytest.mark.parametrize(
+    "flag",
+    [
+        ["--stage", "test"],
+        ["--slots", "P1I0T3"],
+        ["--templates", "all"],
+        ["--candidates", "cand20"],
+        ["--per-user", "2"],
+        ["--seed", "1"],
+        ["--context"],
+    ],
+)
+def test_build_has_one_override_style(tmp_path, flag):
+    """The config's keys are set with --set only: a per-key flag is click's usage error."""
+    out = tmp_path / "x.jsonl"
+    res = CliRunner().invoke(main, ["instructions", "build", "--out", str(out), *flag])
+    assert res.exit_code == 2 and f"No such option '{flag[0]}'" in res.output
+    assert not out.exists()
+
+
+def test_build_set_and_config_choose_the_settings(tmp_path):
+    """--set on top of --config: the stage from the file, the per-user count from --set."""
+    cfg = tmp_path / "i.yaml"
+    cfg.write_text("stage: train\nslots: [[P1, I0, T3]]\nper_user: 1\n")
+    out = tmp_path / "t.jsonl"
+    args = ["instructions", "build", "--config", str(cfg), "--out", str(out)]
+    assert CliRunner().invoke(main, args).exit_code == 0
+    one = [json.loads(line) for line in out.read_text().splitlines()]
+    res = CliRunner().invoke(main, [*args, "--set", "per_user=2"])
+    assert res.exit_code == 0, res.output
+    two = [json.loads(line) for line in out.read_text().splitlines()]
+    assert {r["stage"] for r in two} == {"train"} and {(r["P"], r["I"]) for r in two} == {
+        ("P1", "I0")
+    }
+    assert len(two) > len(one)

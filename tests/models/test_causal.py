@@ -10,7 +10,8 @@ from instructrec.models.base import RerankExample
 from instructrec.models.causal import LABELS, CausalScorer, candidate_prompt
 from instructrec.models.lora import LoraSettings
 from instructrec.testing.scorer import contract_examples
-from instructrec.training.loop import TrainConfig, fit
+from instructrec.training.config import TrainConfig
+from instructrec.training.loop import fit
 
 
 def test_prompt_lists_lettered_candidates():

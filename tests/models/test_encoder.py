@@ -112,7 +112,8 @@ def test_save_load_round_trip(scorer, tmp_path):
 def test_learns_a_planted_code_word(tmp_path):
     """'blue' means Comedy and 'red' means Horror: nothing MiniLM knows. A few steps of the
     shared engine (LoRA + head, listwise CE) must teach it."""
-    from instructrec.training.loop import TrainConfig, fit
+    from instructrec.training.config import TrainConfig
+    from instructrec.training.loop import fit
     from instructrec.training.losses import listwise_ce
 
     torch.manual_seed(0)

@@ -9,7 +9,8 @@ from instructrec.models.base import RerankExample
 from instructrec.models.lora import LoraSettings
 from instructrec.models.seq2seq import Seq2SeqScorer, with_item
 from instructrec.testing.scorer import contract_examples
-from instructrec.training.loop import TrainConfig, fit
+from instructrec.training.config import TrainConfig
+from instructrec.training.loop import fit
 
 
 def test_scores_equal_plain_length_normalised_likelihood(tiny_t5_dir):

@@ -108,3 +108,33 @@ def test_validation_scores_through_score_batch(world, calls):
     m = valid.metrics(rr.scorer.model)
     assert 0.0 <= m["hr@1"] <= 1.0
     assert sum(calls) == 2 * 8  # the I0 and the I2 rows
+
+
+def test_batched_serving_goes_through_score_batch(world, calls):
+    """The service's micro-batches (`rerank.batched.answer_many`) score every request in one
+    `score_batch` call, with the items of the unbatched answers and their scores."""
+    from instructrec.rerank.batched import Request, answer_many
+
+    ds, _, rec = world
+    users = [str(u) for u in ds.user_ids[:5]]
+    ids = [str(i) for i in ds.item_ids]
+    requests = [
+        Request(user=users[0], n=5),
+        Request(user=users[1], instruction="a comedy", n=4),
+        Request(user=users[2], instruction="something scary", n=6),
+        Request(user=users[3], candidates=ids[:8], n=3),
+        Request(history=ids[10:14], instruction="an action movie", n=5),
+    ]
+    alone = [r.answer(rec) for r in requests]
+    calls.clear()
+    together = answer_many(rec, requests)
+    assert calls == [len(requests)], f"the batched path scored as {calls}, not in one call"
+    for a, b in zip(alone, together, strict=True):
+        assert not isinstance(b, Exception), b
+        assert [it.item_id for it in b.items] == [it.item_id for it in a.items]
+        np.testing.assert_allclose(
+            [it.raw_score for it in b.items], [it.raw_score for it in a.items], atol=1e-6
+        )
+        np.testing.assert_allclose(
+            [it.score for it in b.items], [it.score for it in a.items], atol=1e-6
+        )

@@ -105,7 +105,7 @@ def test_readme_gpu_commands_are_the_checked_ones(checker, steps):
 def test_files_the_commands_name_exist_and_load(steps, tmp_path):
     from accelerate.commands.config.config_args import load_config_from_file
 
-    from instructrec.training.tune import TuneConfig
+    from instructrec.training.tune_config import TuneConfig
 
     for s in steps:
         if s.kind == "file":

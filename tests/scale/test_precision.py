@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from instructrec.data.errors import DataError
-from instructrec.training.loop import TrainConfig, fit
+from instructrec.training.config import TrainConfig
+from instructrec.training.loop import fit
 
 
 class Recorder(torch.nn.Module):

@@ -14,7 +14,8 @@ import pytest
 import torch
 
 from instructrec.data.errors import DataError
-from instructrec.training.loop import TrainConfig, fit
+from instructrec.training.config import TrainConfig
+from instructrec.training.loop import fit
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "accelerate"
 

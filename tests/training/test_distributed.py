@@ -11,7 +11,8 @@ import pytest
 
 SCRIPT = textwrap.dedent("""
     import json, sys, torch
-    from instructrec.training.loop import TrainConfig, fit
+    from instructrec.training.config import TrainConfig
+    from instructrec.training.loop import fit
 
     out = sys.argv[1]
     torch.manual_seed(0)
@@ -131,7 +132,8 @@ SCORER_SCRIPT = textwrap.dedent("""
     from instructrec.models.lora import LoraSettings
     from instructrec.models.seq2seq import Seq2SeqScorer
     from instructrec.testing.scorer import contract_examples
-    from instructrec.training.loop import TrainConfig, fit
+    from instructrec.training.config import TrainConfig
+    from instructrec.training.loop import fit
 
     model_dir, out = sys.argv[1], sys.argv[2]
     scorer = Seq2SeqScorer.from_pretrained(model_dir, lora=LoraSettings(r=4, dropout=0.0))

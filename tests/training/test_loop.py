@@ -7,7 +7,8 @@ import torch
 
 from instructrec.data.errors import DataError
 from instructrec.training.checkpoint import list_checkpoints
-from instructrec.training.loop import TrainConfig, epoch_batches, fit
+from instructrec.training.config import TrainConfig
+from instructrec.training.loop import epoch_batches, fit
 
 
 class Net(torch.nn.Module):

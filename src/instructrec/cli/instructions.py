@@ -1,6 +1,6 @@
 """`instructrec instructions`: build an InstructionSet file, or show rendered examples.
 
-instructrec instructions build --data ml-100k --stage train --out train.jsonl
+instructrec instructions build --data ml-100k --set stage=train --out train.jsonl
 instructrec instructions show --data ml-100k --n 2
 """
 
@@ -9,21 +9,6 @@ from __future__ import annotations
 import click
 
 from .common import data_option, set_option
-
-
-def _slots(spec: str | None):
-    """ "P1I0T3,P2I1T3" -> [("P1", "I0", "T3"), ("P2", "I1", "T3")]."""
-    if not spec:
-        return None
-    out = []
-    for part in spec.split(","):
-        p = part.strip().upper().replace(" ", "").replace("-", "")
-        if len(p) not in (5, 6) or p[0] != "P" or p[2] != "I":
-            raise click.BadParameter(
-                f"{part!r}: expected a slot like P1I0T3 (or P0I2R)", param_hint="--slots"
-            )
-        out.append((p[:2], p[2:4], p[4:]))
-    return out
 
 
 def _split(dataset, split_dir: str | None, seed: int):
@@ -43,9 +28,6 @@ def instructions() -> None:
 
 @instructions.command("build")
 @data_option
-@click.option(
-    "--stage", type=click.Choice(["train", "valid", "test"]), default="train", show_default=True
-)
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="file to write")
 @click.option(
     "--format",
@@ -58,37 +40,15 @@ def instructions() -> None:
     "--split-dir",
     default=None,
     type=click.Path(file_okay=False),
-    help="a saved split (default: a fresh leave-one-out split with --seed)",
+    help="a saved split (default: a fresh leave-one-out split with the config's seed)",
 )
-@click.option(
-    "--slots",
-    default=None,
-    help="comma-separated slots, e.g. P1I0T3,P1I2T3 (default: every slot of the chosen templates)",
-)
-@click.option(
-    "--templates",
-    default="seen",
-    show_default=True,
-    help="seen | held_out | all | comma-separated template ids",
-)
-@click.option(
-    "--candidates", type=click.Choice(["cand10", "cand20"]), default="cand10", show_default=True
-)
-@click.option(
-    "--per-user",
-    default=1,
-    show_default=True,
-    type=int,
-    help="training targets per user (train stage)",
-)
-@click.option("--seed", default=0, show_default=True, type=int)
-@click.option("--context/--no-context", default=False, help="prefix a season/time-of-day sentence")
 @click.option(
     "--config",
     "config_path",
     default=None,
     type=click.Path(dir_okay=False),
-    help="an InstructionConfig YAML (stage, slots, templates, seed, ...): replaces those flags",
+    help="an InstructionConfig YAML (stage, slots, candidates, templates, seed, per_user, "
+    "context, teacher; default: the InstructionConfig defaults)",
 )
 @click.option(
     "--teacher/--no-teacher",
@@ -98,44 +58,27 @@ def instructions() -> None:
 @set_option
 def build_cmd(
     data: str,
-    stage: str,
     out: str,
     fmt: str,
     split_dir: str | None,
-    slots: str | None,
-    templates: str,
-    candidates: str,
-    per_user: int,
-    seed: int,
-    context: bool,
     config_path: str | None,
     teacher: bool,
     sets: tuple[str, ...],
 ) -> None:
-    """Build the InstructionSet of a stage and write it as JSONL, Alpaca JSON or TSV."""
+    """Build the InstructionSet of a stage and write it as JSONL, Alpaca JSON or TSV.
+    Settings: --config FILE and --set KEY=VALUE (e.g. --set stage=test --set per_user=2
+    --set templates=held_out --set 'slots=[[P1,I0,T3],[P1,I2,T3]]')."""
     import time
 
+    from instructrec.data.settings import apply_overrides
     from instructrec.instructions import export
     from instructrec.instructions.config import InstructionConfig
     from instructrec.instructions.teacher import TeacherConfig
 
-    if config_path:
-        cfg = InstructionConfig.from_yaml(config_path)
-    else:
-        cfg = InstructionConfig(
-            stage=stage,
-            slots=[list(x) for x in _slots(slots)] if slots else None,
-            candidates=candidates,
-            templates=_templates(templates),
-            seed=seed,
-            per_user=per_user,
-            context=context,
-            teacher=TeacherConfig.from_env() if teacher else None,
-        )
-    if sets:
-        from instructrec.data.settings import apply_overrides
-
-        cfg = apply_overrides(cfg, sets)
+    cfg = InstructionConfig.from_yaml(config_path) if config_path else InstructionConfig()
+    if teacher:
+        cfg.teacher = TeacherConfig.from_env()
+    cfg = apply_overrides(cfg, sets)
     from instructrec.data.spec import load_data_spec
 
     ds = load_data_spec(data)

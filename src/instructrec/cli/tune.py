@@ -78,8 +78,8 @@ def tune(
     --set train.epochs=2 --set lora.r=16 --set lora=null for full fine-tuning)."""
     from dataclasses import replace
 
-    from instructrec.training.tune import TuneConfig
     from instructrec.training.tune import tune as run_tune
+    from instructrec.training.tune_config import TuneConfig
 
     quiet = ["train.progress=false"] if no_progress else []
     cfg = TuneConfig.from_yaml(config_path, [*sets, *quiet])

@@ -7,7 +7,8 @@ report.table                                           # mean per model x metric
 """
 
 from . import metrics
-from .protocols import PROTOCOLS, Protocol, RetrieverModel
+from .adapters import RetrieverModel
+from .protocols import PROTOCOLS, Protocol
 from .report import Report
 from .run import BASELINES, evaluate_all, fit_baselines, run
 

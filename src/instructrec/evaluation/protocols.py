@@ -23,7 +23,7 @@ kept in the split with their hash and a note saying how they were made.
 A *model* is anything with ``score_candidates(users, candidates (n, k), histories,
 intentions=None, templates=None) -> (n, k)`` (the LM reranker / `Recommender`), optionally
 ``score_pointwise(users, items (n,), histories) -> (n,)`` and ``.retriever``. A `Retriever` is
-adapted by `RetrieverModel`. Histories passed to models are each user's **full** sequence
+adapted by `adapters.RetrieverModel`. Histories passed to models are each user's **full** sequence
 before the target, oldest first (train items, plus the validation item at test time); every
 model truncates to its own window (EVALUATION.md shows the most recent 20).
 
@@ -44,12 +44,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..data.dataset import LIKED_RATING, Dataset
+from ..data.dataset import LIKED_RATING
 from ..data.errors import DataError
 from ..data.split import STAGES, Split
 from ..recommender import RERANK_DEPTH  # the one rerank depth (LlamaRec's 20)
-from ..retrieval.base import Retriever
 from . import metrics as M
+from .adapters import AttributeFilterModel, RetrieverModel
 
 SCORE_BATCH = 256  # users per all-item scoring batch
 
@@ -185,60 +185,6 @@ def get_protocol(name: str) -> Protocol:
     if name not in PROTOCOLS:
         raise DataError(f"unknown protocol {name!r}; choose from {list(PROTOCOLS)} or 'all'")
     return PROTOCOLS[name]
-
-
-# ---------------------------------------------------------------------- model adapters
-class RetrieverModel:
-    """A `Retriever` seen through the model interface (intentions and templates ignored)."""
-
-    is_baseline = True
-
-    def __init__(self, retriever: Retriever) -> None:
-        self.retriever = retriever
-
-    def score_candidates(self, users, candidates, histories, intentions=None, templates=None):
-        return self.retriever.score(np.asarray(users), np.asarray(candidates), histories)
-
-    def score_pointwise(self, users, items, histories):
-        items = np.asarray(items, np.int64).reshape(-1, 1)
-        return self.retriever.score(np.asarray(users), items, histories)[:, 0]
-
-
-class AttributeFilterModel:
-    """ "Retriever plus an attribute filter": candidates matching the stated intention are
-    ranked first, in retriever order, then the rest (EVALUATION.md's rival for `search`).
-    Candidates with a value the intention excludes (``attrs[i]["excluded"]``, as
-    `parse_intention` reads "no horror") come last, below every non-match."""
-
-    is_baseline = True
-
-    def __init__(self, retriever: Retriever, dataset: Dataset) -> None:
-        self.retriever, self.dataset = retriever, dataset
-
-    def score_candidates(
-        self, users, candidates, histories, intentions=None, templates=None, attrs=None
-    ):
-        base = self.retriever.score(np.asarray(users), np.asarray(candidates), histories)
-        base = np.asarray(base, np.float64)
-        if attrs is None:
-            return base
-        from ..instructions import intention_excluded, intention_matches
-
-        match = intention_matches(self.dataset, attrs, candidates)
-        span = base.max(axis=1, keepdims=True) - base.min(axis=1, keepdims=True) + 1.0
-        out = base + match * span  # any match outranks every non-match
-        if any(d and d.get("excluded") for d in attrs):
-            out = out - intention_excluded(self.dataset, attrs, candidates) * span
-        return out
-
-
-def as_model(obj):
-    """Adapt a `Retriever`; pass through anything with ``score_candidates``."""
-    if isinstance(obj, Retriever):
-        return RetrieverModel(obj)
-    if hasattr(obj, "score_candidates"):
-        return obj
-    raise TypeError(f"{type(obj).__name__} is neither a Retriever nor has score_candidates()")
 
 
 # ---------------------------------------------------------------------- evaluated rows

@@ -80,7 +80,7 @@ class Rivals:
             rows = rows.take(~cold)
         else:
             rows = select_rows(fit_proto, self.split, rows)
-        from .protocols import RetrieverModel
+        from .adapters import RetrieverModel
 
         models = {"sasrec": RetrieverModel(self.base["sasrec"])} if "sasrec" in self.base else {}
         cands = protocol_candidates(
@@ -115,7 +115,7 @@ class Rivals:
         return mix.fit(users, cands, hists, intentions=texts)
 
     def learned_filter(self):
-        from .rivals import LearnedFilter
+        from .learned_filter import LearnedFilter
 
         if self._filter is None:
             first = self.base.get("sasrec") or (self.rec.retriever if self.rec else None)
@@ -127,7 +127,7 @@ class Rivals:
         return self._filter
 
     def rating_models(self) -> dict:
-        from .rivals import BiasModel, RatingMF
+        from .rating_models import BiasModel, RatingMF
 
         if self._ratings is None:
             tr = self.split.train

@@ -29,9 +29,9 @@ records both figures (`describe`). `cross_fit_scores` gives out-of-fold scores f
 fitting rows themselves, so a validation-stage figure never scores a row with a model that
 was fitted on it.
 
-The other rivals live beside it and are re-exported here: `LearnedFilter` (``sasrec+filter``
-with a phrase table learned from training data) and the rating models `BiasModel` and
-`RatingMF` (``pointwise``).
+The other rivals live beside it: `learned_filter.LearnedFilter` (``sasrec+filter`` with a
+phrase table learned from training data) and the rating models `rating_models.BiasModel` and
+`rating_models.RatingMF` (``pointwise``).
 """
 
 from __future__ import annotations
@@ -42,10 +42,8 @@ import numpy as np
 import pandas as pd
 
 from ..data.errors import DataError
-from .learned_filter import LearnedFilter
-from .rating_models import BiasModel, RatingMF
 
-__all__ = ["ScoreMix", "LearnedFilter", "BiasModel", "RatingMF"]
+__all__ = ["ScoreMix"]
 
 KINDS = ("linear", "gbdt")
 

@@ -17,7 +17,6 @@ import warnings
 from collections.abc import Iterable
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from .. import stats as S
@@ -26,14 +25,12 @@ from ..data.errors import DataError
 from ..data.split import Split
 from ..retrieval.base import Retriever
 from . import metrics as M
+from .adapters import AttributeFilterModel, RetrieverModel, as_model
 from .hard_negatives import HARD_RETRIEVER, protocol_candidates
 from .intentions import protocol_intentions, training_intentions
 from .manifest import build_manifest
 from .protocols import (
     PROTOCOLS,
-    AttributeFilterModel,
-    RetrieverModel,
-    as_model,
     full_ranks,
     get_protocol,
     pointwise_instances,
@@ -43,6 +40,7 @@ from .protocols import (
     stage_rows,
 )
 from .report import Report
+from .significance import auc_statistics, rank_statistics
 
 BASELINES = ("pop", "itemknn", "sasrec")  # the baselines every run reports (EVALUATION.md)
 FILTER_RIVAL = "sasrec+filter"  # the `search` rival: SASRec with an attribute filter
@@ -159,108 +157,6 @@ def _per_model_values(proto, dataset, split, models, rows, seed, templates, nega
     return values, frames, notes, extra
 
 
-def _pairs(names: list[str], baselines: list[str]) -> list[tuple[str, str]]:
-    """(model, baseline) pairs to test: every non-baseline against every baseline; among
-    baselines, each against the baselines listed before it (one direction only)."""
-    present = [b for b in baselines if b in names]
-    out = []
-    for name in names:
-        if name in present:
-            out += [(name, b) for b in present[: present.index(name)]]
-        else:
-            out += [(name, b) for b in present]
-    return out
-
-
-def _stats_rank(values, metrics, baselines, idx, user_ids):
-    rows, cmps = [], []
-    for name, vals in values.items():
-        for m in metrics:
-            lo, hi = S.bootstrap_ci(vals[m], idx)
-            rows.append(
-                {
-                    "model": name,
-                    "metric": m,
-                    "mean": float(np.mean(vals[m])),
-                    "ci_low": lo,
-                    "ci_high": hi,
-                    "n": len(vals[m]),
-                }
-            )
-    for name, b in _pairs(list(values), baselines):
-        vals = values[name]
-        for m in metrics:
-            pb = S.paired_bootstrap(vals[m], values[b][m], idx)
-            st = S.sign_test(vals[m], values[b][m])
-            cmps.append(
-                {
-                    "model": name,
-                    "baseline": b,
-                    "metric": m,
-                    "diff": pb["diff"],
-                    "diff_low": pb["diff_ci"][0],
-                    "diff_high": pb["diff_ci"][1],
-                    "p_bootstrap": pb["p_bootstrap"],
-                    "wins": st["wins"],
-                    "losses": st["losses"],
-                    "p_sign": st["p_sign"],
-                }
-            )
-    per_user = {
-        name: pd.DataFrame(vals, index=pd.Index(user_ids, name="user"))
-        for name, vals in values.items()
-    }
-    return rows, cmps, per_user
-
-
-def _stats_auc(frames, baselines, idx):
-    """AUC with CIs / paired bootstrap over resampled users (all instances of a user move together)."""
-    rows, cmps, boot = [], [], {}
-    if not frames:
-        return rows, cmps
-    owner = next(iter(frames.values()))["owner"].to_numpy()
-    n_owner = int(owner.max()) + 1
-    counts = np.bincount(owner, minlength=n_owner)
-    if (counts != counts[0]).any():
-        raise ValueError("every user must contribute the same number of pointwise instances")
-    groups = np.argsort(owner, kind="stable").reshape(n_owner, counts[0])
-    inst = groups[idx].reshape(len(idx), -1)  # (n_boot, instances)
-    for name, df in frames.items():
-        y, s = df["label"].to_numpy(), df["score"].to_numpy()
-        boot[name] = np.array([M.auc(y[r], s[r]) for r in inst])
-        lo, hi = S.percentile_ci(boot[name])
-        rows.append(
-            {
-                "model": name,
-                "metric": "AUC",
-                "mean": M.auc(y, s),
-                "ci_low": lo,
-                "ci_high": hi,
-                "n": n_owner,
-            }
-        )
-    obs = {r["model"]: r["mean"] for r in rows}
-    for name, b in _pairs(list(frames), baselines):
-        d = boot[name] - boot[b]
-        lo, hi = S.percentile_ci(d)
-        diff = obs[name] - obs[b]
-        cmps.append(
-            {
-                "model": name,
-                "baseline": b,
-                "metric": "AUC",
-                "diff": diff,
-                "diff_low": lo,
-                "diff_high": hi,
-                "p_bootstrap": S.paired_bootstrap_p(d, diff),
-                "wins": None,
-                "losses": None,
-                "p_sign": float("nan"),
-            }
-        )
-    return rows, cmps
-
-
 def run(
     protocol: str,
     dataset: Dataset,
@@ -303,10 +199,10 @@ def run(
     )
     idx = S.resample_indices(len(rows.users), n_boot, seed)
     if proto.kind == "pointwise":
-        iv, cmps = _stats_auc(frames, baselines, idx)
+        iv, cmps = auc_statistics(frames, baselines, idx)
         per_user = frames
     else:
-        iv, cmps, per_user = _stats_rank(
+        iv, cmps, per_user = rank_statistics(
             values, list(proto.metrics), baselines, idx, dataset.user_ids[rows.users]
         )
     intervals = pd.DataFrame(iv, columns=["model", "metric", "mean", "ci_low", "ci_high", "n"])

@@ -22,7 +22,8 @@ from __future__ import annotations
 import numpy as np
 
 from . import metrics as M
-from .protocols import AttributeFilterModel, RetrieverModel, TestRows
+from .adapters import AttributeFilterModel, RetrieverModel
+from .protocols import TestRows
 
 BATCH = 128  # rows per batch (candidate sets of ~500 items per row)
 

@@ -252,32 +252,61 @@ def _usable_examples(recommender, log, cfg: FeedbackTuneConfig, source: str) -> 
 def _tune_into(recommender, examples: list[dict], out_dir: Path, cfg: FeedbackTuneConfig):
     """Train a copy of ``recommender``'s reranker on ``examples`` (engine output in
     ``out_dir``): (tuned recommender, summary, feedback module). Nothing is saved here."""
-    import torch
-
-    from ..models.encoder import batch_tensors, pad_histories, zscore
-    from ..training.config import TrainConfig
     from ..training.loop import fit as engine_fit
-    from ..training.losses import feedback_loss
 
     tuned = copy.copy(recommender)
     tuned.reranker = copy.deepcopy(recommender.reranker)
+    _add_fixed_inputs(tuned, examples)
+    collate = _collate(tuned.reranker, max(len(e["cands"]) for e in examples))
+    loss_fn = _loss(cfg)
+    model = _feedback_module(tuned.reranker)
+    before = _mean_loss(model, examples, collate, loss_fn)
+    t0 = time.perf_counter()
+    result = engine_fit(model, examples, collate, loss_fn, _engine_config(cfg, out_dir))
+    model.to("cpu").eval()
+    after = _mean_loss(model, examples, collate, loss_fn)
+    summary = {
+        "examples": len(examples),
+        "steps": int(getattr(result, "steps", 0) or 0),
+        "loss_before": before,
+        "loss_after": after,
+        "with_choice": int(sum(e["target"] >= 0 for e in examples)),
+        "seconds": time.perf_counter() - t0,
+        "config": asdict(cfg),
+    }
+    return tuned, summary, model
+
+
+def _add_fixed_inputs(tuned, examples: list[dict]) -> None:
+    """Each example's query text (``query``) and z-scored priors (``prior``, (k, n_prior)):
+    fixed inputs of the training, computed once."""
+    from ..models.encoder import zscore
+
     rr = tuned.reranker
-    hist_len = rr.config.history_len
     n_prior = rr.scorer.model.config.n_prior
-    width = max(len(e["cands"]) for e in examples)
-    for e in examples:  # queries and priors are fixed inputs: compute them once
+    for e in examples:
         e["query"] = rr.queries(
             [e["history"]],
             [e["instruction"]] if e["instruction"] else None,
             _usable(e["template_id"]),
         )[0]
-        pr = tuned.prior_scores(np.array([max(e["user"], 0)]), e["cands"][None, :], [e["history"]])[
-            0
-        ]
+        users = np.array([max(e["user"], 0)])
+        pr = tuned.prior_scores(users, e["cands"][None, :], [e["history"]])[0]
         z = np.zeros((len(e["cands"]), n_prior), np.float32)
         if n_prior:
             z[:, : min(n_prior, pr.shape[-1])] = zscore(pr[None])[0][:, :n_prior]
         e["prior"] = z
+
+
+def _collate(rr, width: int):
+    """The batch builder of the feedback lists: `models.encoder.batch_tensors` of lists
+    padded to ``width`` candidates, plus observed satisfaction, the mask of real candidates
+    and the chosen item."""
+    import torch
+
+    from ..models.encoder import batch_tensors, pad_histories
+
+    n_prior = rr.scorer.model.config.n_prior
 
     def collate(rows: list[dict]) -> dict:
         b = len(rows)
@@ -287,24 +316,27 @@ def _tune_into(recommender, examples: list[dict], out_dir: Path, cfg: FeedbackTu
         mask = np.zeros((b, width), bool)
         for i, r in enumerate(rows):
             k = len(r["cands"])
-            cands[i, :k], sat[i, :k], prior[i, :k], mask[i, :k] = (
-                r["cands"],
-                r["sat"],
-                r["prior"],
-                True,
-            )
+            cands[i, :k], sat[i, :k], prior[i, :k] = r["cands"], r["sat"], r["prior"]
+            mask[i, :k] = True
         batch = batch_tensors(
             rr.scorer.tokenizer,
             rr.scorer.model.config.max_query_len,
             [r["query"] for r in rows],
             cands,
-            pad_histories([r["history"] for r in rows], hist_len),
+            pad_histories([r["history"] for r in rows], rr.config.history_len),
             prior,
         )
         batch["sat"] = torch.as_tensor(sat)
         batch["mask"] = torch.as_tensor(mask)
         batch["target"] = torch.as_tensor([r["target"] for r in rows])
         return batch
+
+    return collate
+
+
+def _loss(cfg: FeedbackTuneConfig):
+    """The engine's ``loss_fn``: ranking loss + ``cfg.lam`` x satisfaction MSE."""
+    from ..training.losses import feedback_loss
 
     def loss_fn(model, batch):
         scores, sat_pred = model(batch)
@@ -318,9 +350,14 @@ def _tune_into(recommender, examples: list[dict], out_dir: Path, cfg: FeedbackTu
             ranking=cfg.ranking,
         )
 
-    model = _feedback_module(rr)
-    before = _mean_loss(model, examples, collate, loss_fn)
-    tc = TrainConfig(
+    return loss_fn
+
+
+def _engine_config(cfg: FeedbackTuneConfig, out_dir: Path):
+    """The `TrainConfig` of a feedback-tuning run: no evaluation, no resume, no bar."""
+    from ..training.config import TrainConfig
+
+    return TrainConfig(
         output_dir=str(out_dir / "feedback-training"),
         lr=cfg.lr,
         epochs=cfg.epochs,
@@ -333,20 +370,6 @@ def _tune_into(recommender, examples: list[dict], out_dir: Path, cfg: FeedbackTu
         eval_every=10**9,
         patience=0,
     )
-    t0 = time.perf_counter()
-    result = engine_fit(model, examples, collate, loss_fn, tc)
-    model.to("cpu").eval()
-    after = _mean_loss(model, examples, collate, loss_fn)
-    summary = {
-        "examples": len(examples),
-        "steps": int(getattr(result, "steps", 0) or 0),
-        "loss_before": before,
-        "loss_after": after,
-        "with_choice": int(sum(e["target"] >= 0 for e in examples)),
-        "seconds": time.perf_counter() - t0,
-        "config": asdict(cfg),
-    }
-    return tuned, summary, model
 
 
 def _usable(template_id: str | None) -> Any:

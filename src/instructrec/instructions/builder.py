@@ -23,7 +23,8 @@ import pyarrow as pa
 
 from instructrec.data.dataset import DISLIKED_RATING, LIKED_RATING, Dataset
 from instructrec.data.errors import DataError
-from instructrec.data.split import CANDIDATE_SETS, HISTORY_LEN, Split, sample_negatives
+from instructrec.data.negatives import sample_negatives
+from instructrec.data.split import CANDIDATE_SETS, HISTORY_LEN, Split
 
 from .catalogue import Slot, Template, TemplateCatalogue
 from .derive import derive_intentions
@@ -235,11 +236,11 @@ def build(
     that rewrites P2 and I1 texts. ``context``: prefix a time-of-day/season sentence.
     """
     if stage not in ("train", "valid", "test"):
-        raise ValueError(f"stage must be 'train', 'valid' or 'test', not {stage!r}")
+        raise DataError(f"stage must be 'train', 'valid' or 'test', not {stage!r}")
     if per_user < 1:
-        raise ValueError(f"per_user must be >= 1, got {per_user}")
+        raise DataError(f"per_user must be >= 1, got {per_user}")
     if candidates is not None and candidates not in CANDIDATE_SETS:
-        raise ValueError(
+        raise DataError(
             f"candidates must be one of {sorted(CANDIDATE_SETS)} or None, not {candidates!r}"
         )
     cat = catalogue or TemplateCatalogue.default()
@@ -250,7 +251,7 @@ def build(
         slots = [tuple(s) for s in slots]
         missing = [s for s in slots if s not in by_slot]
         if missing:
-            raise ValueError(f"no template in {templates!r} for slot(s) {missing}")
+            raise DataError(f"no template in {templates!r} for slot(s) {missing}")
     rows = _base_rows(dataset, split, stage, per_user, candidates, seed)
     need = {s[0] for s in slots} | {s[1] for s in slots}
     texts: dict[str, np.ndarray] = {}

@@ -26,7 +26,8 @@ HEAD INTERFACE (other heads, e.g. ``models/rr_head.py``, implement this):
     ``head: "rr"``.
 
 ONE SCORING PATH: every caller of the model (serving and evaluation through
-`InstructionReranker.score_candidates`, the `Scorer` contract through `EncoderScorer.score`,
+`InstructionReranker.score_candidates`, the service's micro-batches through
+`rerank.batched`, the `Scorer` contract through `EncoderScorer.score`,
 the training loss, validation, feedback tuning) builds its inputs with `batch_tensors` and
 calls the model through `score_batch`; `score_arrays` is the batched no-grad loop over them.
 """
@@ -209,12 +210,15 @@ def batch_tensors(
 def score_batch(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     """Scores (B, K) of ``model`` (an `EncoderReranker`, possibly wrapped for training) for a
     batch of `batch_tensors` (other keys are ignored; ``cand_vecs``: vectors of items outside
-    the cache). The one place the model is called."""
+    the cache; ``query``: precomputed (B, d) query vectors, then the token keys may be left
+    out). The one place the model is called."""
     dev = next(model.parameters()).device
-    extra = {k: batch[k].to(dev) for k in ("q_index", "cand_vecs") if batch.get(k) is not None}
+    keys = ("q_index", "cand_vecs", "query")
+    extra = {k: batch[k].to(dev) for k in keys if batch.get(k) is not None}
+    ids, mask = batch.get("input_ids"), batch.get("attention_mask")
     return model(
-        batch["input_ids"].to(dev),
-        batch["attention_mask"].to(dev),
+        ids.to(dev) if ids is not None else None,
+        mask.to(dev) if mask is not None else None,
         batch["cands"].to(dev),
         batch["hist"].to(dev),
         batch["prior"].to(dev),

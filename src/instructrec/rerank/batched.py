@@ -15,9 +15,10 @@ What is shared across a batch:
    repeated requests ("a light comedy" for the same kind of history) skip the tower;
 3. the item vectors of the whole catalogue (text + projected CF and attribute vectors: frozen
    at inference) are computed once per model, not per request;
-4. the prior retrievers score every request's candidates in one call each, and the head
-   scores all rows in one forward (rows padded to the longest list; the linear head scores
-   each candidate on its own, so padding cannot change a valid candidate's score).
+4. the prior retrievers score every request's candidates in one call each, and the model
+   scores all rows in one `models.encoder.score_batch` call (the one scoring path, with the
+   cached query vectors; rows padded to the longest list; the linear head scores each
+   candidate on its own, so padding cannot change a valid candidate's score).
 
 Anything that fails on the shared path (a reranker of another kind, a listwise head, an
 unexpected error) falls back to answering each request on its own, so one bad request never
@@ -350,9 +351,11 @@ def _one_row(cs: CandidateSet, j: int) -> CandidateSet:
 
 
 def _score_rows(rec, state: dict, qvec: dict, rows: list[_Row]) -> dict[int, np.ndarray]:
-    """Reranker scores of every row's first ``head`` candidates in one head forward."""
+    """Reranker scores of every row's first ``head`` candidates in one `score_batch` call
+    (the one scoring path, `models.encoder`)."""
     import torch
 
+    from ..models import encoder
     from ..models.encoder import pad_histories
 
     rr, model = rec.reranker, state["model"]
@@ -371,12 +374,11 @@ def _score_rows(rec, state: dict, qvec: dict, rows: list[_Row]) -> dict[int, np.
         z[i, :h] = rr.prior_features(
             cands[i : i + 1, :h], [r.text] if r.text else None, prior[i : i + 1, :h]
         )[0]
-    dev, vecs = model.item_vecs.device, state["vecs"]
-    q = torch.stack([qvec[r.query] for r in rows]).to(dev)
-    hist = torch.as_tensor(pad_histories(hists, rr.config.history_len)).to(dev)
-    hmask = hist >= 0  # the forward's item vectors, read from the per-model cache
-    hvecs = vecs[hist.clamp_min(0)] * hmask.unsqueeze(-1).to(vecs.dtype)
-    cvecs = vecs[torch.as_tensor(cands).to(dev)]
-    s = model.head(q, cvecs, hvecs, hmask, torch.as_tensor(z).to(dev))
-    s = s.float().cpu().numpy()
+    batch = {  # the query vectors come from the cache: the tower is skipped
+        "query": torch.stack([qvec[r.query] for r in rows]),
+        "cands": torch.as_tensor(cands),
+        "hist": torch.as_tensor(pad_histories(hists, rr.config.history_len)),
+        "prior": torch.as_tensor(z),
+    }
+    s = encoder.score_batch(model, batch).float().cpu().numpy()
     return {id(r): s[i, : r.head] for i, r in enumerate(rows)}

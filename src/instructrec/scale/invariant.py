@@ -157,7 +157,8 @@ def run_probe(config: ProbeConfig, output_dir: str | Path | None = None) -> dict
     """Train the probe with `instructrec.training.loop.fit`; return the summary (all ranks).
 
     With several processes, ``output_dir`` must be the same directory for all of them."""
-    from instructrec.training.loop import TrainConfig, fit
+    from instructrec.training.config import TrainConfig
+    from instructrec.training.loop import fit
 
     torch.manual_seed(config.seed)
     model = ProbeModel(config)

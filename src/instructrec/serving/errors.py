@@ -43,6 +43,14 @@ class HTTPError(Exception):
         self.status, self.message = status, message
 
 
+def known(lookup, ids: list[str]):
+    """``lookup(ids)`` (a dataset's user_index / item_index); unknown ids are a 404."""
+    try:
+        return lookup(ids)
+    except DataError as e:
+        raise HTTPError(404, str(e)) from e
+
+
 def responses(*codes: int) -> dict:
     """FastAPI ``responses=`` for these error statuses (their JSON models and headers)."""
     out: dict = {}

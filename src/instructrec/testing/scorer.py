@@ -87,7 +87,8 @@ class ScorerContract:
 
     def train(self, scorer: Scorer, examples: list[RerankExample]) -> None:
         """A few optimizer steps raising the targets' scores (override for other scorers)."""
-        from instructrec.training.loop import TrainConfig, fit
+        from instructrec.training.config import TrainConfig
+        from instructrec.training.loop import fit
 
         with tempfile.TemporaryDirectory() as tmp:
             cfg = TrainConfig(

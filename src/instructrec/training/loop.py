@@ -51,7 +51,7 @@ from instructrec.training.distributed import (
 
 log = logging.getLogger(__name__)  # one line per evaluation (the CLI shows it)
 
-__all__ = ["TrainConfig", "TrainResult", "fit", "epoch_batches", "move_to_device"]
+__all__ = ["TrainResult", "fit", "epoch_batches", "move_to_device"]
 
 BEST = "best/model.safetensors"  # the best evaluation's trainable weights (written atomically)
 LossFn = Callable[[torch.nn.Module, Any], "torch.Tensor | dict[str, torch.Tensor]"]
@@ -118,6 +118,226 @@ def _improved(value: float, best: float | None, greater: bool) -> bool:
     return value > best if greater else value < best
 
 
+def _batches_per_epoch(n: int, config: TrainConfig, rank: int, world: int) -> int:
+    """This process's batches per epoch; a `DataError` when there is nothing to train on."""
+    from instructrec.data.errors import DataError
+
+    if n == 0:
+        raise DataError("no training examples")
+    n_batches = len(epoch_batches(n, config.batch_size, config.seed, 0, rank, world))
+    if n_batches == 0:
+        raise DataError(
+            f"{n} training examples are too few for {world} processes x batch {config.batch_size}"
+        )
+    return n_batches
+
+
+def _warmup_then_linear_decay(warmup: int, total_steps: int) -> Callable[[int], float]:
+    """The learning-rate factor of a step: linear warm-up, then linear decay to 0."""
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / (warmup + 1)
+        return max(0.0, (total_steps - step) / max(1, total_steps - warmup))
+
+    return factor
+
+
+def _new_state() -> dict[str, Any]:
+    """The loop's position and early-stopping record (what a checkpoint saves)."""
+    return {
+        "step": 0,
+        "epoch": 0,
+        "batch_in_epoch": 0,
+        "best_metric": None,
+        "best_step": None,
+        "bad_evals": 0,
+        "history": [],
+        "stopped": False,
+    }
+
+
+def _resume(acc, config: TrainConfig, out_dir: Path, raw, optimizer, scheduler, st: dict):
+    """The state of the latest checkpoint under ``out_dir`` (weights, optimizer, scheduler
+    and RNG restored in place) when ``config.resume`` and one exists; else ``st``."""
+    ckpt = latest_checkpoint(out_dir) if config.resume else None
+    if ckpt is not None and str(acc.distributed_type).endswith("DEEPSPEED"):
+        from instructrec.data.errors import DataError
+
+        raise DataError(
+            f"cannot resume from {ckpt} under DeepSpeed (ZeRO partitions the optimizer state "
+            "across processes; checkpoints hold rank 0's): set resume: false or remove it",
+            column="resume",
+        )
+    if ckpt is not None:
+        found = resume_latest(
+            out_dir,
+            model=raw,
+            optimizer=optimizer,
+            scheduler=scheduler,
+            process_index=acc.process_index,
+        )
+        if found is not None:
+            ckpt, st = found
+            acc.print(f"resumed from {ckpt} (step {st['step']})")
+    return st
+
+
+class _Loop:
+    """What the steps of one `fit` share: the prepared model (``raw`` unwrapped), optimizer,
+    scheduler, the state ``st``, the loss windows, TensorBoard and the progress bar."""
+
+    def __init__(self, acc, config, model, params, optimizer, scheduler, st, total_steps):
+        self.acc, self.config, self.model, self.params = acc, config, model, params
+        self.raw = acc.unwrap_model(model)
+        self.optimizer, self.scheduler, self.st = optimizer, scheduler, st
+        self.total_steps = total_steps
+        self.out_dir = Path(config.output_dir)
+        self.rank, self.world, self.main = acc.process_index, acc.num_processes, acc.is_main_process
+        self.writer = None
+        if self.main:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.writer = SummaryWriter(str(self.out_dir / "tb"))
+        from tqdm.auto import tqdm
+
+        self.bar = tqdm(
+            total=total_steps,
+            initial=st["step"],
+            disable=not (config.progress and self.main),
+            desc="train",
+            dynamic_ncols=True,
+        )
+        self.window: list[float] = []  # this process's micro-batch losses since the last eval
+        self.log_window: list[float] = []  # ... and since the last log line
+        self.last_logged_loss: float | None = None
+        self.seen = 0  # training examples processed, all processes
+
+    def step(self, group: list[list[int]], train_data: Sequence, collate, loss_fn) -> dict:
+        """One optimizer step over the micro-batches ``group`` (gradient accumulation, DDP
+        gradient sync on the last one only, clipping); the last micro-batch's extras."""
+        acc, config = self.acc, self.config
+        extras: dict[str, float] = {}
+        for j, idx in enumerate(group):
+            batch = move_to_device(collate([train_data[k] for k in idx]), acc.device)
+            sync = j == len(group) - 1
+            ctx = acc.no_sync(self.model) if (self.world > 1 and not sync) else nullcontext()
+            with ctx, acc.autocast():
+                loss, extras = _loss_of(loss_fn(self.model, batch))
+                acc.backward(loss / len(group))
+            self.window.append(float(loss.detach()))
+            self.log_window.append(self.window[-1])
+            self.seen += len(idx) * self.world
+        if config.max_grad_norm > 0:
+            acc.clip_grad_norm_(self.params, config.max_grad_norm)
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.st["step"] += 1
+        self.bar.update(1)
+        return extras
+
+    def log_train(self, extras: dict) -> None:
+        """The train loss since the last log line, pooled over processes (a collective),
+        to the bar and TensorBoard."""
+        acc, step = self.acc, self.st["step"]
+        self.last_logged_loss = _mean_over_processes(acc, self.log_window)
+        extras = _metrics_over_processes(acc, extras)
+        self.log_window = []
+        self.bar.set_postfix(loss=f"{self.last_logged_loss:.4f}")
+        if self.writer is not None:
+            self.writer.add_scalar("train/loss", self.last_logged_loss, step)
+            self.writer.add_scalar("train/lr", self.scheduler.get_last_lr()[0], step)
+            for k, v in extras.items():
+                self.writer.add_scalar(f"train/{k}", v, step)
+
+    def evaluate(self, evaluate) -> None:
+        """One history row (train loss since the last one, ``evaluate``'s metrics), the best
+        weights kept, early stopping decided, a checkpoint written."""
+        acc, config, st = self.acc, self.config, self.st
+        row: dict[str, Any] = {
+            "step": st["step"],
+            "epoch": st["epoch"],
+            "lr": self.scheduler.get_last_lr()[0],
+        }
+        if self.window:
+            row["train_loss"] = _mean_over_processes(acc, self.window)
+        if evaluate is not None:
+            row.update(self._metrics(evaluate))
+        st["history"].append(row)
+        if self.main:
+            shown = ", ".join(
+                f"{k} {v:.4f}"
+                for k, v in row.items()
+                if k not in ("step", "epoch", "lr") and isinstance(v, int | float)
+            )
+            log.info("train step %d/%d: %s", st["step"], self.total_steps, shown or "no metrics")
+        if config.patience and st["bad_evals"] >= config.patience:
+            st["stopped"] = True
+        self._checkpoint()
+        if self.window:  # pooled over processes into the history row
+            self.last_logged_loss = st["history"][-1]["train_loss"]
+        self.window = []
+
+    def _metrics(self, evaluate) -> dict[str, float]:
+        """``evaluate``'s metrics (eval mode, no grad, averaged over processes); the best
+        weights saved when ``config.metric`` improved."""
+        acc, config, st = self.acc, self.config, self.st
+        self.model.eval()
+        with torch.no_grad(), acc.autocast():
+            metrics = _metrics_over_processes(acc, evaluate(self.raw))
+        self.model.train()
+        if config.metric not in metrics:
+            raise KeyError(
+                f"evaluate() returned {sorted(metrics)}, not the early-stopping "
+                f"metric {config.metric!r}"
+            )
+        value = float(metrics[config.metric])
+        if _improved(value, st["best_metric"], config.greater_is_better):
+            st.update(best_metric=value, best_step=st["step"], bad_evals=0)
+            if self.main:
+                (self.out_dir / "best").mkdir(exist_ok=True)
+                save_weights(trainable_state(self.raw), self.out_dir / BEST)
+        else:
+            st["bad_evals"] += 1
+        if self.writer is not None:
+            for k, v in metrics.items():
+                self.writer.add_scalar(f"eval/{k}", v, st["step"])
+        return metrics
+
+    def _checkpoint(self) -> None:
+        """Every process's state to ``checkpoints/step-N``, committed once all are on disk."""
+        acc = self.acc
+        acc.wait_for_everyone()
+        ckpt_dir = self.out_dir / "checkpoints" / f"step-{self.st['step']}"
+        save_checkpoint(
+            ckpt_dir,
+            model=self.raw,
+            optimizer=self.optimizer,
+            scheduler=self.scheduler,
+            state=self.st,
+            process_index=self.rank,
+            is_main=self.main,
+            commit=False,
+        )
+        acc.wait_for_everyone()  # every process's RNG state is on disk
+        if self.main:
+            commit_checkpoint(ckpt_dir)
+            prune_checkpoints(self.out_dir, self.config.save_total_limit)
+        acc.wait_for_everyone()
+
+    def close(self, evaluate) -> None:
+        """The best weights back into the model (when an evaluation saved them); logs shut."""
+        self.bar.close()
+        best = self.out_dir / BEST
+        if evaluate is not None and self.st["best_step"] is not None and best.exists():
+            self.acc.wait_for_everyone()
+            load_trainable_state(self.raw, load_weights(best))
+        if self.writer is not None:
+            self.writer.close()
+        self.model.eval()
+
+
 def fit(
     model: torch.nn.Module,
     train_data: Sequence,
@@ -139,147 +359,30 @@ def fit(
     t0 = time.perf_counter()
     out_dir = Path(config.output_dir)
     acc = _make_accelerator(config)
-    rank, world, main = acc.process_index, acc.num_processes, acc.is_main_process
-    if main:  # the config is the caller's to record (a run's config.yaml, tune.yaml)
+    rank, world = acc.process_index, acc.num_processes
+    if acc.is_main_process:  # the config is the caller's to record (run's config.yaml, ...)
         out_dir.mkdir(parents=True, exist_ok=True)
     set_seed(config.seed)
 
+    # the schedule: max_steps, or epochs x optimizer steps per epoch
     n = len(train_data)
-    if n == 0:
-        from instructrec.data.errors import DataError
-
-        raise DataError("no training examples")
-    n_batches = len(epoch_batches(n, config.batch_size, config.seed, 0, rank, world))
-    if n_batches == 0:
-        from instructrec.data.errors import DataError
-
-        raise DataError(
-            f"{n} training examples are too few for {world} processes x batch {config.batch_size}"
-        )
-    steps_per_epoch = math.ceil(n_batches / config.grad_accum)
-    total_steps = config.max_steps or steps_per_epoch * config.epochs
+    n_batches = _batches_per_epoch(n, config, rank, world)
+    total_steps = config.max_steps or math.ceil(n_batches / config.grad_accum) * config.epochs
     warmup = math.ceil(config.warmup_ratio * total_steps)
 
+    # AdamW over the trainable parameters only (a LoRA model trains its adapters)
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise ValueError("model has no trainable parameters")
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
-
-    def lr_lambda(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / (warmup + 1)
-        return max(0.0, (total_steps - step) / max(1, total_steps - warmup))
-
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda)
-    model, optimizer = acc.prepare(model, optimizer)
-    raw = acc.unwrap_model(model)
-
-    st: dict[str, Any] = {
-        "step": 0,
-        "epoch": 0,
-        "batch_in_epoch": 0,
-        "best_metric": None,
-        "best_step": None,
-        "bad_evals": 0,
-        "history": [],
-        "stopped": False,
-    }
-    ckpt = latest_checkpoint(out_dir) if config.resume else None
-    if ckpt is not None and str(acc.distributed_type).endswith("DEEPSPEED"):
-        from instructrec.data.errors import DataError
-
-        raise DataError(
-            f"cannot resume from {ckpt} under DeepSpeed (ZeRO partitions the optimizer state "
-            "across processes; checkpoints hold rank 0's): set resume: false or remove it",
-            column="resume",
-        )
-    if ckpt is not None:
-        found = resume_latest(
-            out_dir, model=raw, optimizer=optimizer, scheduler=scheduler, process_index=rank
-        )
-        if found is not None:
-            ckpt, st = found
-            acc.print(f"resumed from {ckpt} (step {st['step']})")
-
-    writer = None
-    if main:
-        from torch.utils.tensorboard import SummaryWriter
-
-        writer = SummaryWriter(str(out_dir / "tb"))
-    from tqdm.auto import tqdm
-
-    bar = tqdm(
-        total=total_steps,
-        initial=st["step"],
-        disable=not (config.progress and main),
-        desc="train",
-        dynamic_ncols=True,
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, _warmup_then_linear_decay(warmup, total_steps)
     )
-
-    def run_eval() -> None:
-        """Evaluate (if possible), update early stopping, checkpoint."""
-        row: dict[str, Any] = {
-            "step": st["step"],
-            "epoch": st["epoch"],
-            "lr": scheduler.get_last_lr()[0],
-        }
-        if window:
-            row["train_loss"] = _mean_over_processes(acc, window)
-        if evaluate is not None:
-            model.eval()
-            with torch.no_grad(), acc.autocast():
-                metrics = _metrics_over_processes(acc, evaluate(raw))
-            model.train()
-            row.update(metrics)
-            if config.metric not in metrics:
-                raise KeyError(
-                    f"evaluate() returned {sorted(metrics)}, not the early-stopping "
-                    f"metric {config.metric!r}"
-                )
-            value = float(metrics[config.metric])
-            if _improved(value, st["best_metric"], config.greater_is_better):
-                st.update(best_metric=value, best_step=st["step"], bad_evals=0)
-                if main:
-                    (out_dir / "best").mkdir(exist_ok=True)
-                    save_weights(trainable_state(raw), out_dir / BEST)
-            else:
-                st["bad_evals"] += 1
-            if writer is not None:
-                for k, v in metrics.items():
-                    writer.add_scalar(f"eval/{k}", v, st["step"])
-        st["history"].append(row)
-        if main:
-            shown = ", ".join(
-                f"{k} {v:.4f}"
-                for k, v in row.items()
-                if k not in ("step", "epoch", "lr") and isinstance(v, int | float)
-            )
-            log.info("train step %d/%d: %s", st["step"], total_steps, shown or "no metrics")
-        if config.patience and st["bad_evals"] >= config.patience:
-            st["stopped"] = True
-        acc.wait_for_everyone()
-        ckpt_dir = out_dir / "checkpoints" / f"step-{st['step']}"
-        save_checkpoint(
-            ckpt_dir,
-            model=raw,
-            optimizer=optimizer,
-            scheduler=scheduler,
-            state=st,
-            process_index=rank,
-            is_main=main,
-            commit=False,
-        )
-        acc.wait_for_everyone()  # every process's RNG state is on disk
-        if main:
-            commit_checkpoint(ckpt_dir)
-            prune_checkpoints(out_dir, config.save_total_limit)
-        acc.wait_for_everyone()
+    model, optimizer = acc.prepare(model, optimizer)
+    st = _resume(acc, config, out_dir, acc.unwrap_model(model), optimizer, scheduler, _new_state())
+    loop = _Loop(acc, config, model, params, optimizer, scheduler, st, total_steps)
 
     model.train()
-    window: list[float] = []  # this process's micro-batch losses since the last evaluation
-    log_window: list[float] = []  # ... and since the last log line
-    last_logged_loss: float | None = None
-    seen = 0
     t_train = time.perf_counter()
     done = st["stopped"] or st["step"] >= total_steps
     while not done:  # max_steps (or epochs x steps_per_epoch) bounds the loop
@@ -287,64 +390,29 @@ def fit(
         i = st["batch_in_epoch"]
         while i < len(batches) and not done:
             group = batches[i : i + config.grad_accum]
-            for j, idx in enumerate(group):
-                batch = move_to_device(collate([train_data[k] for k in idx]), acc.device)
-                sync = j == len(group) - 1
-                ctx = acc.no_sync(model) if (world > 1 and not sync) else nullcontext()
-                with ctx, acc.autocast():
-                    loss, extras = _loss_of(loss_fn(model, batch))
-                    acc.backward(loss / len(group))
-                window.append(float(loss.detach()))
-                log_window.append(window[-1])
-                seen += len(idx) * world
-            if config.max_grad_norm > 0:
-                acc.clip_grad_norm_(params, config.max_grad_norm)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
+            extras = loop.step(group, train_data, collate, loss_fn)
             i += len(group)
-            st["step"] += 1
             st["batch_in_epoch"] = i
-            bar.update(1)
-            if st["step"] % config.log_every == 0 and log_window:
-                # mean over all processes' micro-batches since the last log (a collective)
-                last_logged_loss = _mean_over_processes(acc, log_window)
-                extras = _metrics_over_processes(acc, extras)
-                log_window = []
-                bar.set_postfix(loss=f"{last_logged_loss:.4f}")
-                if writer is not None:
-                    writer.add_scalar("train/loss", last_logged_loss, st["step"])
-                    writer.add_scalar("train/lr", scheduler.get_last_lr()[0], st["step"])
-                    for k, v in extras.items():
-                        writer.add_scalar(f"train/{k}", v, st["step"])
+            if st["step"] % config.log_every == 0 and loop.log_window:
+                loop.log_train(extras)
             end_of_epoch = i >= len(batches)
             if end_of_epoch:
                 st["epoch"] += 1
                 st["batch_in_epoch"] = 0
             done = st["step"] >= total_steps
             if st["step"] % config.eval_every == 0 or end_of_epoch or done:
-                run_eval()
-                if window:  # run_eval pooled it over processes into the history row
-                    last_logged_loss = st["history"][-1]["train_loss"]
-                window = []
+                loop.evaluate(evaluate)
                 done = done or st["stopped"]
     train_time = time.perf_counter() - t_train
-    bar.close()
-
-    if evaluate is not None and st["best_step"] is not None and (out_dir / BEST).exists():
-        acc.wait_for_everyone()
-        load_trainable_state(raw, load_weights(out_dir / BEST))
-    if writer is not None:
-        writer.close()
-    model.eval()
+    loop.close(evaluate)
     return TrainResult(
         best_metric=st["best_metric"],
         best_step=st["best_step"],
         history=st["history"],
         steps=st["step"],
         wall_time=time.perf_counter() - t0,
-        examples_per_s=seen / train_time if train_time > 0 else 0.0,
-        final_loss=last_logged_loss,
+        examples_per_s=loop.seen / train_time if train_time > 0 else 0.0,
+        final_loss=loop.last_logged_loss,
         stopped_early=bool(st["stopped"]),
         output_dir=str(out_dir),
     )

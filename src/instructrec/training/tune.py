@@ -35,7 +35,6 @@ from instructrec.training.config import TrainConfig
 from instructrec.training.loop import fit
 from instructrec.training.rundir import (
     check_output,
-    holds_files,
     is_main_process,
     refuse_changed_settings,
     replace_atomically,
@@ -43,8 +42,6 @@ from instructrec.training.rundir import (
     work_dir,
 )
 from instructrec.training.tune_config import TuneConfig, TuneResult, split_rows
-
-is_run = holds_files  # an older name
 
 
 def _seed_everything(seed: int) -> None:
