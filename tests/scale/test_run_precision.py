@@ -85,6 +85,8 @@ def test_train_command_runs_bf16_autocast_on_cpu(tiny_dataset, tmp_path):
         handle.remove()
     assert res.exit_code == 0, res.output
     assert not (out / "training" / "config.yaml").exists()  # the run holds one config
+    # the model folder (servable on its own) keeps a copy: the same bytes, nothing derived
+    assert (out / "model" / "config.yaml").read_bytes() == (out / "config.yaml").read_bytes()
     assert dtypes == {torch.bfloat16}
     training = json.loads((out / "manifest.json").read_text())["training"]
     assert training["steps"] == 2
