@@ -12,7 +12,7 @@ import pytest
 from instructrec.data import make_split
 from instructrec.models.encoder import EncoderConfig, zscore
 from instructrec.rerank.cold import cold_dropout_mask, cold_priors, zero_interaction_items
-from instructrec.rerank.rerank_features import ranking_metrics, score_priors, stacked_frame
+from instructrec.rerank.rerank_features import score_priors, stacked_frame
 from instructrec.rerank.reranker import InstructionReranker, RerankerConfig
 from instructrec.retrieval.itemknn import ItemKNN
 from instructrec.retrieval.pop import Pop
@@ -182,3 +182,31 @@ def _rows_of(split, ds, cfg):
             users.extend([u] * cfg.copies)
             hists.extend([s[:t]] * cfg.copies)
     return np.asarray(users, np.int64), hists
+
+
+def test_a_cold_candidate_is_scored_by_its_text_not_its_collaborative_inputs(world, cold_trained):
+    """Trained with dropout: whatever the retrievers say about a cold item changes no score
+    in its list (its channels are neutral, the others are z-scored without it), while what
+    the request says about it does."""
+    from instructrec.instructions.derive import derive_intentions
+
+    ds, split, priors = world
+    rr = cold_trained
+    cold_ids = np.flatnonzero(rr.cold_items)
+    warm = np.flatnonzero(~rr.cold_items)
+    rng = np.random.default_rng(0)
+    n = 12
+    u = split.valid["user"].to_numpy()[:n]
+    seqs = split.sequences("valid")
+    h = [seqs[int(x)] for x in u]
+    c = np.stack([np.r_[rng.choice(cold_ids), rng.choice(warm, 9, replace=False)] for _ in u])
+    p = score_priors(priors, u, c, h)
+    intents, _ = derive_intentions(ds, c[:, 0], kind="I2", seed=0)
+    s = rr.score_candidates(u, c, h, intentions=intents, prior=p)
+    p2 = p.copy()
+    p2[:, 0] = rng.normal(scale=100.0, size=p2[:, 0].shape)  # any collaborative score
+    np.testing.assert_allclose(rr.score_candidates(u, c, h, intentions=intents, prior=p2), s)
+    other, _ = derive_intentions(ds, c[:, 1], kind="I2", seed=0)  # a warm item's intention
+    s_other = rr.score_candidates(u, c, h, intentions=other, prior=p)
+    assert not np.allclose(s_other[:, 0], s[:, 0])
+    assert (s[:, 0] - s[:, 1:].mean(1)).mean() > (s_other[:, 0] - s_other[:, 1:].mean(1)).mean()
