@@ -43,7 +43,7 @@ def world():
 
 def _config(**kw) -> RerankerConfig:
     base = dict(n_random=5, n_hard=2, hard_pool=10, valid_rows=30, copies=2)
-    base.update(slots=["P1I0", "P1I2"], intent_match=True)
+    base.update(slots=["P1I0", "P1I2"], intent_match=True, cold_dropout=0.0)
     return RerankerConfig(**{**base, **kw})
 
 
