@@ -308,3 +308,38 @@ def test_score_mix_cf_similarity_reads_item_embeddings(mix_setup):
     h = unit[hists[0]].mean(0)
     expect = unit[cands[0]] @ (h / np.linalg.norm(h))
     np.testing.assert_allclose(x[0, :, col], expect, rtol=1e-6)
+
+
+def test_score_mix_cold_feature_and_dropout_fitting(mix_setup):
+    """cold_dropout > 0 (as the reranker, `rerank.cold`): a 'cold' feature set exactly for
+    items with no training interactions, their collaborative features neutral (0), and a
+    model fitted on rows where targets and negatives are made cold at the same rate."""
+    ds, split, priors, users, cands, hists = mix_setup
+    plain = ScoreMix(ds, split.train, priors, kind="linear")
+    mix = ScoreMix(ds, split.train, priors, kind="linear", cold_dropout=0.3)
+    assert "cold" not in plain.feature_names and mix.feature_names[-1] == "cold"
+    assert mix.feature_names[:-1] == plain.feature_names
+    cold_items = np.bincount(split.train["item"], minlength=ds.n_items) == 0
+    assert cold_items.sum() >= len(split.cold_items) > 0
+    x = mix.features(users, cands, hists)
+    is_cold = cold_items[cands]
+    assert is_cold.any()
+    np.testing.assert_array_equal(x[..., -1], is_cold.astype(float))
+    collab = [
+        j
+        for j, f in enumerate(mix.feature_names)
+        if f.split(":")[0] in ("prior", "cf_sim", "log_pop", "item_rating")
+    ]
+    assert (x[..., collab][is_cold] == 0).all()
+    warm_rows = ~is_cold.any(1)  # lists without a cold item: the same features as before
+    np.testing.assert_allclose(
+        x[warm_rows][..., :-1], plain.features(users, cands, hists)[warm_rows], atol=1e-5
+    )
+    xf = mix._fit_x(users, cands, hists, None, None, x)
+    flag = xf[..., -1] > 0.5
+    assert flag[is_cold].all()
+    assert abs(flag[:, 0].mean() - 0.3) < 0.1 and abs(flag[:, 1:].mean() - 0.3) < 0.06
+    mix.fit(users[:180], cands[:180], hists[:180])
+    assert mix.describe()["cold_dropout"] == 0.3 and "cold" in mix.describe()["weights"]
+    with pytest.raises(DataError, match="cold_dropout"):
+        ScoreMix(ds, split.train, priors, cold_dropout=2.0)

@@ -99,7 +99,16 @@ class Rivals:
         # the tree's cross-validated choice costs ~15 tree fits: on large validation sets
         # (Amazon Games: 6,000 rows) the linear mix alone is fitted, and said so in its record
         kind = "auto" if len(self.split.valid) <= LARGE_VALID else "linear"
-        mix = ScoreMix(self.dataset, self.split.train, self.priors(), kind=kind, seed=self.seed)
+        rr_config = getattr(getattr(self.rec, "reranker", None), "config", None)
+        cold = float(getattr(rr_config, "cold_dropout", 0.0))  # the reranker's cold channel too
+        mix = ScoreMix(
+            self.dataset,
+            self.split.train,
+            self.priors(),
+            kind=kind,
+            seed=self.seed,
+            cold_dropout=cold,
+        )
         first = self.base.get("sasrec") or (self.rec.retriever if self.rec else None)
         if proto.kind == "search-full" and stage == FIT_STAGE:
             return None  # fitted on the validation `search` rows: no out-of-fold scores there

@@ -19,7 +19,13 @@ rows. A gain of the reranker over it is what the language model adds. Per (row, 
   genres, decade, early/late, category, brand, price band) and the history's mean vector;
 - ``log_pop``: log(1 + training interactions of the item);
 - ``item_rating``: the item's mean training rating minus the global mean, shrunk by
-  ``rating_shrink`` pseudo-ratings (only where the data has ratings).
+  ``rating_shrink`` pseudo-ratings (only where the data has ratings);
+- ``cold`` (only with ``cold_dropout > 0``, as the reranker's cold channel, `rerank.cold`):
+  1 for a candidate with no training interactions, whose collaborative features (priors,
+  ``cf_sim``, ``log_pop``, ``item_rating``) are then neutral (0; the priors of the other
+  candidates z-scored among themselves). The model is fitted on rows where a further share
+  ``cold_dropout`` of targets and of negatives is treated as cold (DropoutNet), as the
+  reranker is trained; rows are scored as they are.
 
 Models: a linear listwise softmax (conditional logit over the standardised features, L2,
 L-BFGS) and a pointwise gradient-boosted classifier (scikit-learn's
@@ -103,6 +109,7 @@ class ScoreMix:
         history_len: int = 20,  # history items the similarity features read
         rating_shrink: float = 5.0,  # pseudo-ratings shrinking the item mean rating
         seed: int = 0,  # fold assignment and the tree model
+        cold_dropout: float = 0.0,  # >0: cold feature + DropoutNet fitting (module docstring)
     ) -> None:
         if kind not in ("auto", *KINDS):
             raise DataError(f"ScoreMix kind must be 'auto', 'linear' or 'gbdt', not {kind!r}")
@@ -116,6 +123,9 @@ class ScoreMix:
             self.priors = {getattr(p, "name", type(p).__name__): p for p in priors}
         self.dataset, self.kind, self.intent_source = dataset, kind, intent_source
         self.l2, self.folds, self.history_len, self.seed = l2, folds, history_len, seed
+        if not 0.0 <= cold_dropout <= 1.0:
+            raise DataError(f"cold_dropout must be in [0, 1], got {cold_dropout}")
+        self.cold_dropout = float(cold_dropout)
         self.n_items = int(dataset.n_items)
         self._item_features(train, rating_shrink)
         self.model_: dict | None = None  # the fitted model (see `_fit_on`)
@@ -147,6 +157,9 @@ class ScoreMix:
         names += ["intent_match", "intent_excluded", "has_intention", "attr_sim", "log_pop"]
         if self.item_rating is not None:
             names.append("item_rating")
+        self.cold_items = np.bincount(items, minlength=self.n_items) == 0  # no training rows
+        if self.cold_dropout > 0:
+            names.append("cold")
         self.feature_names = names
 
     def _check(self, users, candidates, histories, intentions, attrs):
@@ -168,28 +181,60 @@ class ScoreMix:
             raise DataError(f"candidate ids must lie in 0..{self.n_items - 1}")
         return users, cands
 
-    def features(self, users, candidates, histories, intentions=None, attrs=None) -> np.ndarray:
-        """(n, k, F) features, in the order of ``self.feature_names``."""
+    def features(
+        self, users, candidates, histories, intentions=None, attrs=None, dropped=None
+    ) -> np.ndarray:
+        """(n, k, F) features, in the order of ``self.feature_names``; ``dropped`` (n, k) bool:
+        candidates treated as cold besides the items with no training interactions (fitting
+        only; ``cold_dropout > 0``)."""
         users, cands = self._check(users, candidates, histories, intentions, attrs)
         n, k = cands.shape
         hists = list(histories)
+        cold = None
+        if self.cold_dropout > 0:
+            cold = self.cold_items[cands] if dropped is None else self.cold_items[cands] | dropped
         cols = []
         for p in self.priors.values():
-            cols.append(_zscore(p.score(users, cands, histories=hists)))
+            raw = p.score(users, cands, histories=hists)
+            if cold is None:
+                cols.append(_zscore(raw))
+            else:
+                from ..rerank.cold import cold_priors
+
+                cols.append(cold_priors(np.asarray(raw)[..., None], cold)[..., 0])
         for vecs in self.cf_vecs.values():
             cols.append(
                 np.einsum(
                     "nd,nkd->nk", _unit(_history_mean(vecs, hists, self.history_len)), vecs[cands]
                 )
             )
+        collab = list(range(len(cols)))  # neutralised for cold candidates
         match, excluded, has = self._intent(cands, intentions, attrs)
         cols += [match, excluded, np.broadcast_to(has[:, None], (n, k))]
         hist_attr = _unit(_history_mean(self.attr_vecs, hists, self.history_len))
         cols.append(np.einsum("nd,nkd->nk", hist_attr, self.attr_vecs[cands]))
+        collab.append(len(cols))
         cols.append(self.log_pop[cands])
         if self.item_rating is not None:
+            collab.append(len(cols))
             cols.append(self.item_rating[cands])
+        if cold is not None:
+            cols = [np.where(cold, 0.0, c) if j in collab else c for j, c in enumerate(cols)]
+            cols.append(cold.astype(np.float64))
         return np.stack(cols, axis=-1).astype(np.float64)
+
+    def _fit_x(self, users, candidates, histories, intentions, attrs, x) -> np.ndarray:
+        """The features the model is fitted on: ``x`` itself, or (``cold_dropout > 0``) with
+        a share of targets (column 0) and negatives treated as cold (`rerank.cold`)."""
+        if self.cold_dropout <= 0:
+            return x
+        from ..rerank.cold import cold_dropout_mask
+
+        cands = np.asarray(candidates, np.int64)
+        natural = self.cold_items[cands]
+        rng = np.random.default_rng([self.seed, 15])
+        drop = cold_dropout_mask(natural, np.zeros(len(cands), np.int64), self.cold_dropout, rng)
+        return self.features(users, candidates, histories, intentions, attrs, drop & ~natural)
 
     def _intent(self, cands, intentions, attrs):
         n, k = cands.shape
@@ -244,10 +289,14 @@ class ScoreMix:
             raise DataError(f"ScoreMix needs at least {folds} rows for {folds}-fold CV, got {n}")
         return np.random.default_rng(self.seed).permutation(n) % folds
 
-    def _fit_features(self, x: np.ndarray, refit: bool = True) -> tuple[dict | None, dict]:
-        """(model, CV figures): choose the kind by CV when ``auto``, refit on every row."""
+    def _fit_features(
+        self, x: np.ndarray, refit: bool = True, x_fit: np.ndarray | None = None
+    ) -> tuple[dict | None, dict]:
+        """(model, CV figures): choose the kind by CV when ``auto``, refit on every row.
+        Models are fitted on ``x_fit`` (default ``x``) and scored out of fold on ``x``."""
         if x.shape[1] < 2:
             raise DataError("ScoreMix needs at least 2 candidates per fitting row")
+        x_fit = x if x_fit is None else x_fit
         cv: dict[str, dict[str, float]] = {}
         kind = self.kind
         if kind == "auto":
@@ -255,17 +304,18 @@ class ScoreMix:
             for kd in KINDS:
                 oof = np.zeros(x.shape[:2])
                 for f in range(self.folds):
-                    m = self._fit_on(x[fold != f], kd)
+                    m = self._fit_on(x_fit[fold != f], kd)
                     oof[fold == f] = self._score_with(m, x[fold == f])
                 cv[kd] = list_metrics(oof)
             kind = max(KINDS, key=lambda kd: (cv[kd]["ndcg"], kd == "linear"))
-        return (self._fit_on(x, kind) if refit else None), cv
+        return (self._fit_on(x_fit, kind) if refit else None), cv
 
     # ------------------------------------------------------------------ public API
     def fit(self, users, candidates, histories, intentions=None, attrs=None) -> ScoreMix:
         """Fit on rows whose target is column 0 of ``candidates`` (validation rows)."""
         x = self.features(users, candidates, histories, intentions, attrs)
-        self.model_, self.cv_ = self._fit_features(x)
+        x_fit = self._fit_x(users, candidates, histories, intentions, attrs, x)
+        self.model_, self.cv_ = self._fit_features(x, x_fit=x_fit)
         self.importances_ = None
         if self.model_["kind"] == "gbdt":  # permutation importance on the fitting rows
             rng = np.random.default_rng(self.seed)
@@ -295,16 +345,17 @@ class ScoreMix:
         all the rows, then fixed) fitted on the other folds only. ``self.cross_folds_`` keeps each
         row's fold. Does not change the fitted model."""
         x = self.features(users, candidates, histories, intentions, attrs)
+        x_fit = self._fit_x(users, candidates, histories, intentions, attrs, x)
         fold = self._fold_ids(len(x), folds)
         kind = self.kind
         if kind == "auto":  # chosen once by CV over all rows (itself out-of-fold), then fixed
-            _, cv = self._fit_features(x, refit=False)
+            _, cv = self._fit_features(x, refit=False, x_fit=x_fit)
             kind = max(KINDS, key=lambda kd: (cv[kd]["ndcg"], kd == "linear"))
             self.cv_ = cv
         self.cross_kind_ = kind
         out = np.zeros(x.shape[:2])
         for f in range(folds):
-            out[fold == f] = self._score_with(self._fit_on(x[fold != f], kind), x[fold == f])
+            out[fold == f] = self._score_with(self._fit_on(x_fit[fold != f], kind), x[fold == f])
         self.cross_folds_ = fold
         return out
 
@@ -319,6 +370,7 @@ class ScoreMix:
             "features": list(self.feature_names),
             "priors": list(self.priors),
             "intent_source": self.intent_source,
+            "cold_dropout": self.cold_dropout,
             "cv": self.cv_,
         }
         if m.get("kind") == "linear":

@@ -293,7 +293,9 @@ def _add_fixed_inputs(tuned, examples: list[dict]) -> None:
         users = np.array([max(e["user"], 0)])
         pr = tuned.prior_scores(users, e["cands"][None, :], [e["history"]])[0]
         z = np.zeros((len(e["cands"]), n_prior), np.float32)
-        if n_prior:
+        if getattr(rr.scorer.model.config, "cold_channel", False):  # `rerank.cold`
+            z = rr.prior_features(e["cands"][None, :], None, pr[None])[0]
+        elif n_prior:
             z[:, : min(n_prior, pr.shape[-1])] = zscore(pr[None])[0][:, :n_prior]
         e["prior"] = z
 

@@ -65,6 +65,8 @@ class EncoderConfig:
     head_options: dict = field(default_factory=dict)  # passed to the head's constructor
     n_prior: int = 3  # prior features per candidate (retrievers), z-scored within a list
     cf_dim: int = 64  # >0: add projected retriever item embeddings (e.g. SASRec's) to item vecs
+    cold_channel: bool = False  # the last prior channel is 0/1 "cold item": a cold candidate's
+    #                             CF term is dropped (`rerank.cold`; derived from cold_dropout)
     attributes: bool = True  # add projected item attributes (genres, decade, ...) to item vecs
 
 
@@ -123,12 +125,14 @@ class EncoderReranker(nn.Module):
         h = self.tower(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         return nn.functional.normalize(mean_pool(h, attention_mask), dim=-1)
 
-    def item_vectors(self, ids: torch.Tensor) -> torch.Tensor:
-        """Item vectors for internal ids (any shape) -> (..., d); id -1 gives zeros."""
+    def item_vectors(self, ids: torch.Tensor, cold: torch.Tensor | None = None) -> torch.Tensor:
+        """Item vectors for internal ids (any shape) -> (..., d); id -1 gives zeros; ``cold``
+        (same shape, bool): items whose CF term is left out (`rerank.cold`)."""
         safe = ids.clamp_min(0)
         v = self.item_vecs[safe]
         if self.cf_proj is not None:
-            v = v + self.cf_proj(self.cf_vecs[safe])
+            cf = self.cf_proj(self.cf_vecs[safe])
+            v = v + (cf if cold is None else cf * (~cold).unsqueeze(-1).to(cf.dtype))
         if self.attr_proj is not None:
             v = v + self.attr_proj(self.attr_vecs[safe])
         return v * (ids >= 0).unsqueeze(-1).to(v.dtype)
@@ -151,7 +155,8 @@ class EncoderReranker(nn.Module):
             query = self.encode_query(input_ids, attention_mask)
             if q_index is not None:
                 query = query[q_index]
-        cands = cand_vecs if cand_vecs is not None else self.item_vectors(cand_ids)
+        cold = prior[..., -1] > 0.5 if self.config.cold_channel else None
+        cands = cand_vecs if cand_vecs is not None else self.item_vectors(cand_ids, cold)
         hist = self.item_vectors(hist_ids)
         return self.head(query, cands, hist, hist_ids >= 0, prior)
 

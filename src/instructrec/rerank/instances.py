@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..data.split import Split
+from .rerank_features import stacked_frame
 
 
 @dataclass
@@ -213,7 +214,21 @@ def build_instances(rr, dataset, split: Split, stacked: Sequence, config) -> Ins
     perm = np.argsort(rng.random((n, k)), axis=1)
     cands = np.take_along_axis(cands, perm, axis=1)
     label = np.argmax(perm == 0, axis=1).astype(np.int64)
-    prior = zscore(_priors(stacked, users_a, cands, hists)) if stacked else np.zeros((n, k, 0))
+    cold = None
+    if getattr(config, "cold_dropout", 0.0) > 0:  # DropoutNet (`rerank.cold`); own draws
+        from .cold import cold_dropout_mask, cold_priors, zero_interaction_items
+
+        fit_part = stacked_frame(split.train, config.holdout)[0] if config.stack else split.train
+        natural = zero_interaction_items(fit_part, n_items)[cands]
+        cold = cold_dropout_mask(
+            natural, label, config.cold_dropout, np.random.default_rng([config.seed, 15])
+        )
+    if not stacked:
+        prior = np.zeros((n, k, 0))
+    elif cold is None:
+        prior = zscore(_priors(stacked, users_a, cands, hists))
+    else:
+        prior = cold_priors(_priors(stacked, users_a, cands, hists), cold)
     slots = [config.slots[j] for j in rng.integers(len(config.slots), size=n)]
     intents = intentions_for(dataset, targets_a, slots, seed=config.seed)
     prefs = None
@@ -235,6 +250,10 @@ def build_instances(rr, dataset, split: Split, stacked: Sequence, config) -> Ins
         from .intentions import intention_match
 
         prior = np.concatenate([prior, intention_match(dataset, intents, cands)[..., None]], -1)
+    if cold is not None:
+        from .cold import with_cold_channel
+
+        prior = with_cold_channel(prior, cold)
     hist_pad = pad_histories(hists, config.history_len)
     return Instances(
         texts,
@@ -272,11 +291,17 @@ class Validation:
         seqs = split.sequences("valid")
         users = frame["user"].to_numpy(np.int64)[rows]
         hists = [seqs.get(int(u), np.empty(0, np.int64)) for u in users]
-        self.prior = (
-            zscore(_priors(priors, users, self.cands, hists))
-            if priors
-            else np.zeros((len(rows), self.cands.shape[1], 0), np.float32)
-        )
+        cold = None
+        if getattr(config, "cold_dropout", 0.0) > 0:  # as at inference: `prior_features`
+            cold = rr.cold_items[self.cands]
+        if not priors:
+            self.prior = np.zeros((len(rows), self.cands.shape[1], 0), np.float32)
+        elif cold is None:
+            self.prior = zscore(_priors(priors, users, self.cands, hists))
+        else:
+            from .cold import cold_priors
+
+            self.prior = cold_priors(_priors(priors, users, self.cands, hists), cold)
         self.hist = pad_histories(hists, config.history_len)
         self.tok = rr.scorer.tokenizer
         self.texts_i0 = rr.text.render(hists, history=config.query_history)
@@ -290,6 +315,11 @@ class Validation:
             match = intention_match(dataset, intents, self.cands)[..., None]
             self.prior_i2 = np.concatenate([self.prior, match], -1).astype(np.float32)
             self.prior = np.concatenate([self.prior, zero], -1).astype(np.float32)
+        if cold is not None:
+            from .cold import with_cold_channel
+
+            self.prior = with_cold_channel(self.prior, cold)
+            self.prior_i2 = with_cold_channel(self.prior_i2, cold)
 
     def _scores(self, model, texts: list[str], bs: int = 256, prior=None) -> np.ndarray:
         from ..models.encoder import score_arrays

@@ -41,6 +41,8 @@ class RerankerConfig:
     cf_stacked: bool = True  # CF item embeddings from the stacked retriever (False: from the
     #                          one fitted on all training data, which has seen the targets)
     pointwise: bool = True  # also fit the Yes/No "will the user like it" head (needs ratings)
+    cold_dropout: float = 0.0  # >0: cold-item channel + this share of training candidates made
+    #                            cold (DropoutNet; `rerank.cold`); 0 = no channel, as before
     seed: int = 0  # negatives, slots, templates
 
 
@@ -59,6 +61,8 @@ class InstructionReranker:
         self.prior_mixture: list[float] | None = None  # warm-start weights (for the record)
         self.calibrated_prior_w: list[float] | None = None  # prior weights after calibration
         self.pointwise = None  # rerank.pointwise.PointwiseHead (Yes/No), when fitted
+        self.cold_items: np.ndarray | None = None  # (n_items,) bool: no training interactions
+        #                                            (the cold channel, when cold_dropout > 0)
         self.dataset = None  # item attributes for the intent-match channel (not saved: the
         #                      Recommender holding this reranker attaches its dataset)
 
@@ -110,17 +114,30 @@ class InstructionReranker:
         prior: np.ndarray | None = None,
     ) -> np.ndarray:
         """(n, k, n_prior) float32 prior channels of ``candidates`` (n, k): the retrievers'
-        raw ``prior`` scores z-scored within each row, then the intent-match channel."""
+        raw ``prior`` scores z-scored within each row, then the intent-match channel, then
+        (``cold_dropout`` > 0) the cold channel, cold candidates' retriever channels at 0."""
         from ..models.encoder import zscore
 
         cands = np.asarray(candidates, dtype=np.int64)
         n, k = cands.shape
         n_p = self.scorer.model.config.n_prior
-        n_ret = n_p - int(bool(self.config.intent_match))  # retriever channels
+        cold_on = bool(getattr(self.scorer.model.config, "cold_channel", False))
+        n_ret = n_p - int(bool(self.config.intent_match)) - int(cold_on)  # retriever channels
         z = np.zeros((n, k, n_p), np.float32)
+        cold = None
+        if cold_on:
+            if self.cold_items is None:
+                raise ValueError("a reranker with a cold channel needs its cold_items mask")
+            cold = self.cold_items[cands]
+            z[:, :, -1] = cold
         if prior is not None and n_ret > 0:
             pr = np.asarray(prior, np.float32).reshape(n, k, -1)[:, :, :n_ret]
-            z[:, :, : pr.shape[2]] = zscore(pr)
+            if cold is None:
+                z[:, :, : pr.shape[2]] = zscore(pr)
+            else:
+                from .cold import cold_priors
+
+                z[:, :, : pr.shape[2]] = cold_priors(pr, cold)
         if self.config.intent_match and intentions is not None:
             if self.dataset is None:
                 raise ValueError(
@@ -135,7 +152,8 @@ class InstructionReranker:
     # ------------------------------------------------------------------ persistence
     def save(self, directory: str | Path) -> Path:
         """As data: ``reranker.json`` (config, prior names), ``text.json`` (`TextSide`),
-        ``encoder/`` (JSON + safetensors + .npy) and the pointwise head's ``.npz`` files."""
+        ``encoder/`` (JSON + safetensors + .npy), the pointwise head's ``.npz`` files and
+        ``cold_items.npy`` (ids with no training interactions, when the cold channel is on)."""
         from ..data.runfiles import FORMAT, write_json
 
         directory = Path(directory)
@@ -146,6 +164,8 @@ class InstructionReranker:
             {"format": FORMAT, "config": asdict(self.config), "prior_names": self.prior_names},
         )
         write_json(directory / "text.json", self.text.to_dict())
+        if self.cold_items is not None:
+            np.save(directory / "cold_items.npy", np.flatnonzero(self.cold_items).astype(np.int32))
         if self.pointwise is not None:
             self.pointwise.save(directory)
         return directory
@@ -175,6 +195,10 @@ class InstructionReranker:
             raise DataError(str(e), source=str(directory / "text.json")) from e
         scorer = EncoderScorer.load(directory / "encoder", inference_only=inference_only)
         rr = cls(scorer, text, config, meta.get("prior_names"))
+        if (directory / "cold_items.npy").exists():
+            ids = np.load(directory / "cold_items.npy", allow_pickle=False)
+            rr.cold_items = np.zeros(len(text.titles), bool)
+            rr.cold_items[ids] = True
         if (directory / "pointwise.npz").exists():
             from .pointwise import PointwiseHead
 

@@ -56,8 +56,11 @@ def fit_reranker(
     from .losses import listwise_ce
 
     config = config or RerankerConfig()
-    derived = {"n_prior": len(priors) + int(bool(config.intent_match))}  # the model's, not the
-    #                                                                       caller's, config
+    cold_on = config.cold_dropout > 0  # the cold channel (`rerank.cold`)
+    derived = {"n_prior": len(priors) + int(bool(config.intent_match)) + int(cold_on)}  # the
+    #                                                          model's, not the caller's, config
+    if cold_on:
+        derived["cold_channel"] = True
     encoder_config = encoder_config or EncoderConfig()
     # stacked priors: the same retrievers re-fitted without the held-out targets
     if stacked is not None:
@@ -87,6 +90,14 @@ def fit_reranker(
         cf = source.item_embeddings()
         if cf is not None:
             cf = cf[-dataset.n_items :] if len(cf) > dataset.n_items else cf
+            if cold_on:  # untrained vectors of items the CF source never saw: neutral (zero)
+                from ..rerank.cold import zero_interaction_items
+
+                seen_by = split.train
+                if source is not cf_retriever and config.stack:
+                    seen_by = stacked_frame(split.train, config.holdout)[0]
+                cf = np.where(zero_interaction_items(seen_by, dataset.n_items)[:, None], 0.0, cf)
+                cf = cf.astype(np.float32)
             derived["cf_dim"] = int(cf.shape[1])
     model_config = dataclasses.replace(encoder_config, **derived)
     texts = item_texts(dataset)
@@ -105,6 +116,10 @@ def fit_reranker(
         [getattr(p, "name", type(p).__name__) for p in priors],
     )
     rr.dataset = dataset
+    if cold_on:
+        from ..rerank.cold import zero_interaction_items
+
+        rr.cold_items = zero_interaction_items(split.train, dataset.n_items)
     t_build = time.perf_counter()
     train = build_instances(rr, dataset, split, stacked, config)
     log.info(

@@ -1,0 +1,212 @@
+"""Cold items (`rerank.cold`, issue 15): the indicator channel, neutral collaborative inputs,
+DropoutNet-style training instances, and the same treatment in the score-mix rival."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from instructrec.data import make_split
+from instructrec.models.encoder import EncoderConfig, zscore
+from instructrec.rerank.cold import cold_dropout_mask, cold_priors, zero_interaction_items
+from instructrec.rerank.rerank_features import score_priors, stacked_frame
+from instructrec.rerank.reranker import InstructionReranker, RerankerConfig
+from instructrec.retrieval.itemknn import ItemKNN
+from instructrec.retrieval.pop import Pop
+from instructrec.training.config import TrainConfig
+from instructrec.training.fit_reranker import fit_reranker
+
+
+def _synthetic_dataset(**kw):
+    spec = importlib.util.spec_from_file_location(
+        "_root_conftest", Path(__file__).parents[1] / "conftest.py"
+    )
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.synthetic_dataset(**kw)
+
+
+@pytest.fixture(scope="module")
+def world():
+    ds = _synthetic_dataset(n_users=50, n_items=40, per_user=12, seed=1)
+    split = make_split(ds, seed=0)
+    assert len(split.cold_items) > 0
+    priors = [
+        ItemKNN().fit(split.train, ds.n_users, ds.n_items),
+        Pop().fit(split.train, ds.n_users, ds.n_items),
+    ]
+    return ds, split, priors
+
+
+def _config(**kw) -> RerankerConfig:
+    base = dict(n_random=5, n_hard=2, hard_pool=10, valid_rows=30, copies=2)
+    base.update(slots=["P1I0", "P1I2"], intent_match=True, cold_dropout=0.0)
+    return RerankerConfig(**{**base, **kw})
+
+
+def _train(world, out, config, **train_kw):
+    ds, split, priors = world
+    tc = TrainConfig(
+        output_dir=str(out),
+        lr=3e-3,
+        batch_size=32,
+        patience=0,
+        metric="mix",
+        progress=False,
+        device="cpu",
+        **train_kw,
+    )
+    enc = EncoderConfig(lora_r=4, max_query_len=40, cf_dim=0)
+    return fit_reranker(ds, split, priors, enc, config, tc)
+
+
+@pytest.fixture(scope="module")
+def cold_trained(world, tmp_path_factory):
+    return _train(world, tmp_path_factory.mktemp("cold"), _config(cold_dropout=0.3), max_steps=2)
+
+
+def _instances(world, rr, config):
+    from instructrec.rerank.instances import build_instances
+
+    ds, split, priors = world
+    fit_part, _ = stacked_frame(split.train, config.holdout)
+    stacked = [type(p)().fit(fit_part, ds.n_users, ds.n_items) for p in priors]
+    return build_instances(rr, ds, split, stacked, config), stacked
+
+
+# ---------------------------------------------------------------------- the pieces
+def test_zero_interaction_items_and_cold_priors():
+    import pandas as pd
+
+    frame = pd.DataFrame({"item": [0, 0, 2, 4]})
+    np.testing.assert_array_equal(
+        zero_interaction_items(frame, 6), [False, True, False, True, False, True]
+    )
+    raw = np.array([[[3.0], [1.0], [-50.0], [2.0]]], np.float32)
+    cold = np.array([[False, False, True, False]])
+    z = cold_priors(raw, cold)
+    assert z[0, 2, 0] == 0.0  # cold: neutral, whatever its raw score
+    np.testing.assert_allclose(z[0, [0, 1, 3], 0], zscore(raw[:, [0, 1, 3]])[0, :, 0], atol=1e-6)
+    # nothing cold: exactly the plain z-score
+    np.testing.assert_allclose(cold_priors(raw, ~cold & False), zscore(raw), atol=1e-6)
+
+
+def test_dropout_hits_targets_and_negatives_at_the_same_rate():
+    rng = np.random.default_rng(0)
+    n, k, p = 20000, 10, 0.2
+    label = rng.integers(k, size=n)
+    natural = rng.random((n, k)) < 0.05  # some negatives are cold already ...
+    natural[np.arange(n), label] = False  # ... targets never (they have interactions)
+    cold = cold_dropout_mask(natural, label, p, np.random.default_rng(1))
+    assert cold[natural].all()  # the naturally cold stay cold
+    is_t = np.zeros((n, k), bool)
+    is_t[np.arange(n), label] = True
+    rt, rn = cold[is_t].mean(), cold[~is_t].mean()
+    se = np.sqrt(p * (1 - p) / n)  # the targets' binomial s.e. (the negatives' is smaller)
+    assert abs(rt - p) < 4 * se and abs(rn - p) < 4 * se
+    assert abs(rt - rn) < 4 * se
+    assert not cold_dropout_mask(np.zeros((5, 3), bool), np.zeros(5, int), 0.0, rng).any()
+    with pytest.raises(ValueError, match="cold_dropout"):
+        cold_dropout_mask(natural, label, 1.5, rng)
+
+
+# ---------------------------------------------------------------------- the reranker
+def test_indicator_is_set_exactly_for_zero_interaction_items(world, cold_trained):
+    ds, split, priors = world
+    rr = cold_trained
+    expected = np.bincount(split.train["item"], minlength=ds.n_items) == 0
+    np.testing.assert_array_equal(rr.cold_items, expected)
+    assert expected.sum() >= len(split.cold_items) > 0
+    assert rr.scorer.model.config.cold_channel and rr.scorer.model.config.n_prior == 4
+    cands = np.tile(np.arange(ds.n_items), (3, 1))
+    users = np.arange(3)
+    raw = score_priors(priors, users, cands, [np.empty(0, np.int64)] * 3)
+    z = rr.prior_features(cands, ["a comedy"] * 3, raw)
+    np.testing.assert_array_equal(z[:, :, -1], np.tile(expected, (3, 1)).astype(np.float32))
+    assert (z[:, expected, :2] == 0).all()  # cold: neutral retriever channels
+
+
+def test_save_load_keeps_the_cold_channel(world, cold_trained, tmp_path):
+    ds, split, priors = world
+    u = split.valid["user"].to_numpy()[:8]
+    c = split.candidates["cand10"]["valid"][:8]
+    seqs = split.sequences("valid")
+    h = [seqs[int(x)] for x in u]
+    p = np.stack([r.score(u, c, histories=h) for r in priors], -1)
+    before = cold_trained.score_candidates(u, c, h, prior=p)
+    back = InstructionReranker.load(cold_trained.save(tmp_path / "rr"))
+    back.dataset = ds
+    np.testing.assert_array_equal(back.cold_items, cold_trained.cold_items)
+    np.testing.assert_allclose(back.score_candidates(u, c, h, prior=p), before, atol=1e-5)
+
+
+def test_dropout_zero_builds_todays_instances(world, cold_trained):
+    """Rate 0: no cold channel, plain z-scored priors (no extra draws); rate > 0 keeps the
+    same candidates, labels and texts, and hits targets and negatives alike."""
+    ds, split, priors = world
+    rr = cold_trained
+    base, stacked = _instances(world, rr, _config())
+    again, _ = _instances(world, rr, _config(cold_dropout=0.0))
+    for a in ("cands", "label", "hist", "prior"):
+        np.testing.assert_array_equal(getattr(base, a), getattr(again, a))
+    assert base.texts == again.texts and base.prior.shape[-1] == 3
+    users, hists = _rows_of(split, ds, _config())
+    raw = score_priors(stacked, users, base.cands, hists)
+    np.testing.assert_allclose(base.prior[..., :2], zscore(raw), atol=1e-6)
+
+    cold, _ = _instances(world, rr, _config(cold_dropout=0.5))
+    np.testing.assert_array_equal(cold.cands, base.cands)
+    np.testing.assert_array_equal(cold.label, base.label)
+    assert cold.texts == base.texts and cold.prior.shape[-1] == 4
+    flag = cold.prior[..., -1] > 0.5
+    n = len(flag)
+    is_t = np.zeros(flag.shape, bool)
+    is_t[np.arange(n), cold.label] = True
+    assert abs(flag[is_t].mean() - 0.5) < 0.1 and abs(flag[~is_t].mean() - 0.5) < 0.05
+    assert (cold.prior[..., :2][flag] == 0).all()
+
+
+def _rows_of(split, ds, cfg):
+    """(users, histories) of the training instances, in `build_instances`' order."""
+    from instructrec.rerank.instances import user_sequences
+
+    seqs, *_ = user_sequences(split.train, ds.n_users)
+    users, hists = [], []
+    for u, s in enumerate(seqs):
+        if len(s) < cfg.holdout + 2:
+            continue
+        for t in range(len(s) - cfg.holdout, len(s)):
+            users.extend([u] * cfg.copies)
+            hists.extend([s[:t]] * cfg.copies)
+    return np.asarray(users, np.int64), hists
+
+
+def test_a_cold_candidate_is_scored_by_its_text_not_its_collaborative_inputs(world, cold_trained):
+    """Trained with dropout: whatever the retrievers say about a cold item changes no score
+    in its list (its channels are neutral, the others are z-scored without it), while what
+    the request says about it does."""
+    from instructrec.instructions.derive import derive_intentions
+
+    ds, split, priors = world
+    rr = cold_trained
+    cold_ids = np.flatnonzero(rr.cold_items)
+    warm = np.flatnonzero(~rr.cold_items)
+    rng = np.random.default_rng(0)
+    n = 12
+    u = split.valid["user"].to_numpy()[:n]
+    seqs = split.sequences("valid")
+    h = [seqs[int(x)] for x in u]
+    c = np.stack([np.r_[rng.choice(cold_ids), rng.choice(warm, 9, replace=False)] for _ in u])
+    p = score_priors(priors, u, c, h)
+    intents, _ = derive_intentions(ds, c[:, 0], kind="I2", seed=0)
+    s = rr.score_candidates(u, c, h, intentions=intents, prior=p)
+    p2 = p.copy()
+    p2[:, 0] = rng.normal(scale=100.0, size=p2[:, 0].shape)  # any collaborative score
+    np.testing.assert_allclose(rr.score_candidates(u, c, h, intentions=intents, prior=p2), s)
+    other, _ = derive_intentions(ds, c[:, 1], kind="I2", seed=0)  # a warm item's intention
+    s_other = rr.score_candidates(u, c, h, intentions=other, prior=p)
+    assert not np.allclose(s_other[:, 0], s[:, 0])
+    assert (s[:, 0] - s[:, 1:].mean(1)).mean() > (s_other[:, 0] - s_other[:, 1:].mean(1)).mean()
