@@ -3,9 +3,6 @@ DropoutNet-style training instances, and the same treatment in the score-mix riv
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -16,22 +13,14 @@ from instructrec.rerank.rerank_features import score_priors, stacked_frame
 from instructrec.rerank.reranker import InstructionReranker, RerankerConfig
 from instructrec.retrieval.itemknn import ItemKNN
 from instructrec.retrieval.pop import Pop
+from instructrec.testing.datasets import synthetic_dataset
 from instructrec.training.config import TrainConfig
 from instructrec.training.fit_reranker import fit_reranker
 
 
-def _synthetic_dataset(**kw):
-    spec = importlib.util.spec_from_file_location(
-        "_root_conftest", Path(__file__).parents[1] / "conftest.py"
-    )
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod.synthetic_dataset(**kw)
-
-
 @pytest.fixture(scope="module")
 def world():
-    ds = _synthetic_dataset(n_users=50, n_items=40, per_user=12, seed=1)
+    ds = synthetic_dataset(n_users=50, n_items=40, per_user=12, seed=1)
     split = make_split(ds, seed=0)
     assert len(split.cold_items) > 0
     priors = [
