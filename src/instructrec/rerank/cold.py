@@ -43,6 +43,16 @@ def cold_priors(raw: np.ndarray, cold: np.ndarray) -> np.ndarray:
     return ((x - mu) / np.maximum(sd, 1e-6) * warm).astype(np.float32)
 
 
+def list_priors(raw: np.ndarray, cold: np.ndarray | None = None) -> np.ndarray:
+    """The retriever channels of ``raw`` (n, k, P) z-scored within each list: over every
+    candidate (``cold`` None: no cold channel), else over the warm ones (`cold_priors`)."""
+    if cold is None:
+        from ..models.encoder import zscore
+
+        return zscore(raw)
+    return cold_priors(raw, cold)
+
+
 def cold_dropout_mask(
     natural: np.ndarray, label: np.ndarray, p: float, rng: np.random.Generator
 ) -> np.ndarray:

@@ -166,7 +166,8 @@ def user_sequences(train, n_users: int):
 
 def build_instances(rr, dataset, split: Split, stacked: Sequence, config) -> Instances:
     """Training instances from each user's last ``config.holdout`` training items."""
-    from ..models.encoder import pad_histories, zscore
+    from ..models.encoder import pad_histories
+    from .cold import list_priors
     from .intentions import intentions_for
 
     rng = np.random.default_rng(config.seed)
@@ -216,7 +217,7 @@ def build_instances(rr, dataset, split: Split, stacked: Sequence, config) -> Ins
     label = np.argmax(perm == 0, axis=1).astype(np.int64)
     cold = None
     if getattr(config, "cold_dropout", 0.0) > 0:  # DropoutNet (`rerank.cold`); own draws
-        from .cold import cold_dropout_mask, cold_priors, zero_interaction_items
+        from .cold import cold_dropout_mask, zero_interaction_items
 
         fit_part = stacked_frame(split.train, config.holdout)[0] if config.stack else split.train
         natural = zero_interaction_items(fit_part, n_items)[cands]
@@ -225,10 +226,8 @@ def build_instances(rr, dataset, split: Split, stacked: Sequence, config) -> Ins
         )
     if not stacked:
         prior = np.zeros((n, k, 0))
-    elif cold is None:
-        prior = zscore(_priors(stacked, users_a, cands, hists))
     else:
-        prior = cold_priors(_priors(stacked, users_a, cands, hists), cold)
+        prior = list_priors(_priors(stacked, users_a, cands, hists), cold)
     slots = [config.slots[j] for j in rng.integers(len(config.slots), size=n)]
     intents = intentions_for(dataset, targets_a, slots, seed=config.seed)
     prefs = None
@@ -276,7 +275,8 @@ class Validation:
     """Validation rows (cand10 candidates, I0 and I2 queries) for early stopping."""
 
     def __init__(self, rr, dataset, split: Split, priors: Sequence, config) -> None:
-        from ..models.encoder import pad_histories, zscore
+        from ..models.encoder import pad_histories
+        from .cold import list_priors
         from .intentions import intentions_for
 
         frame = split.valid
@@ -296,12 +296,8 @@ class Validation:
             cold = rr.cold_items[self.cands]
         if not priors:
             self.prior = np.zeros((len(rows), self.cands.shape[1], 0), np.float32)
-        elif cold is None:
-            self.prior = zscore(_priors(priors, users, self.cands, hists))
         else:
-            from .cold import cold_priors
-
-            self.prior = cold_priors(_priors(priors, users, self.cands, hists), cold)
+            self.prior = list_priors(_priors(priors, users, self.cands, hists), cold)
         self.hist = pad_histories(hists, config.history_len)
         self.tok = rr.scorer.tokenizer
         self.texts_i0 = rr.text.render(hists, history=config.query_history)
