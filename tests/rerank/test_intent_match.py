@@ -146,3 +146,29 @@ def test_excluded_genre_sinks_in_the_reranker_head_and_the_filter_rival(ml100k, 
     for row in order:
         hits = horror[row]
         assert hits[np.argmax(hits) :].all() and hits[-1]
+
+
+def test_learned_phrases_read_only_the_rows_the_parser_cannot(ml100k):
+    """``reranker.intent_phrases``: a phrase table fills the channel where the parser reads
+    nothing; rows it reads keep exactly the parser's values."""
+    from instructrec.instructions.phrases import PhraseTable
+
+    a = item_attributes(ml100k)
+    comedy = a.genre_matrix[:, a.genre_names.index("Comedy")]
+    horror = a.genre_matrix[:, a.genre_names.index("Horror")]
+    planted = [("zorbly", comedy), ("grimwald", horror)]  # words no parser list holds
+    texts = [w for w, m in planted for _ in range(int(m.sum()))] + ["a film"] * ml100k.n_items
+    items = np.concatenate([np.flatnonzero(m) for _, m in planted] + [np.arange(ml100k.n_items)])
+    table = PhraseTable().fit(ml100k, texts, items)
+    assert set(table.predict("zorbly")[0]) == {"genre:Comedy"}
+    cands = np.stack([np.arange(40)] * 4)
+    rows = ["a comedy from the 90s", "something zorbly", "zorbly, but no grimwald", ""]
+    assert parse_intention(ml100k, rows[1]) == {} == parse_intention(ml100k, rows[2])
+    plain = intention_match(ml100k, rows, cands)
+    learned = intention_match(ml100k, rows, cands, table)
+    np.testing.assert_array_equal(learned[0], plain[0])  # the parser read it: unchanged
+    assert not plain[1:].any()
+    np.testing.assert_array_equal(learned[1], comedy[:40].astype(np.float32))
+    expect = np.where(horror[:40], EXCLUDED_MATCH, comedy[:40]).astype(np.float32)
+    np.testing.assert_array_equal(learned[2], expect)
+    assert not learned[3].any()

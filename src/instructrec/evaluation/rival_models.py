@@ -108,6 +108,7 @@ class Rivals:
             kind=kind,
             seed=self.seed,
             cold_dropout=cold,
+            phrases=getattr(getattr(self.rec, "reranker", None), "phrases", None),  # same channel
         )
         first = self.base.get("sasrec") or (self.rec.retriever if self.rec else None)
         if proto.kind == "search-full" and stage == FIT_STAGE:

@@ -110,6 +110,7 @@ class ScoreMix:
         rating_shrink: float = 5.0,  # pseudo-ratings shrinking the item mean rating
         seed: int = 0,  # fold assignment and the tree model
         cold_dropout: float = 0.0,  # >0: cold feature + DropoutNet fitting (module docstring)
+        phrases=None,  # the reranker's learned phrase table (``intent_phrases``), read as it does
     ) -> None:
         if kind not in ("auto", *KINDS):
             raise DataError(f"ScoreMix kind must be 'auto', 'linear' or 'gbdt', not {kind!r}")
@@ -126,6 +127,7 @@ class ScoreMix:
         if not 0.0 <= cold_dropout <= 1.0:
             raise DataError(f"cold_dropout must be in [0, 1], got {cold_dropout}")
         self.cold_dropout = float(cold_dropout)
+        self.phrases = phrases
         self.n_items = int(dataset.n_items)
         self._item_features(train, rating_shrink)
         self.model_: dict | None = None  # the fitted model (see `_fit_on`)
@@ -245,7 +247,8 @@ class ScoreMix:
             from ..rerank.intentions import intention_match
 
             has = np.array([bool(t and str(t).strip()) for t in intentions], np.float64)
-            m = intention_match(self.dataset, [str(t) if t else "" for t in intentions], cands)
+            texts = [str(t) if t else "" for t in intentions]
+            m = intention_match(self.dataset, texts, cands, self.phrases)
             return np.maximum(m, 0.0), (m < 0).astype(np.float64), has
         if attrs is None:
             return zero, zero, np.zeros(n)

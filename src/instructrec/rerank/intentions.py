@@ -52,7 +52,7 @@ def preferences_for(
 EXCLUDED_MATCH = -1.0  # intent-match value of a candidate the intention rules out
 
 
-def intention_match(dataset, intentions, candidates) -> np.ndarray:
+def intention_match(dataset, intentions, candidates, phrases=None) -> np.ndarray:
     """(n, k) float32 graded match of each candidate with the row's intention TEXT: the
     fraction of the attributes `parse_intention` reads in the text (each genre, decade, year,
     category, brand) that the candidate satisfies (`intention_matches` per attribute).
@@ -61,7 +61,12 @@ def intention_match(dataset, intentions, candidates) -> np.ndarray:
     whatever else it matches: with the channel's positive learned weight it sinks below
     every candidate without an excluded value. Rows without an exclusion give exactly the
     graded values in [0, 1]. An extra prior channel of the reranker: it is computed from the
-    words the model sees, never from a target."""
+    words the model sees, never from a target.
+
+    ``phrases`` (an `instructions.phrases.PhraseTable`, ``reranker.intent_phrases``): on rows
+    whose text the parser reads nothing from, the learned table reads it instead: the share
+    of the wanted values' strength the candidate has, and ``EXCLUDED_MATCH`` for a candidate
+    with a value the text rules out. Rows the parser reads are unchanged."""
     from ..instructions import intention_excluded, intention_matches
     from ..instructions.parse import parse_intention
 
@@ -93,4 +98,12 @@ def intention_match(dataset, intentions, candidates) -> np.ndarray:
         sub = [parsed[r] for r in ex_rows]
         hit = intention_excluded(dataset, sub, cand[ex_rows])
         out[ex_rows] = np.where(hit, np.float32(EXCLUDED_MATCH), out[ex_rows])
+    if phrases is not None:
+        unread = np.flatnonzero([not d for d in parsed])
+        if len(unread):
+            texts = [str(intentions[r]) if intentions[r] else "" for r in unread]
+            want, excl = phrases.levels(dataset, texts, cand[unread])
+            total = phrases.wanted_strength(texts)[:, None]
+            frac = np.where(total > 0, want / np.maximum(total, 1e-12), 0.0)
+            out[unread] = np.where(excl > 0, EXCLUDED_MATCH, frac).astype(np.float32)
     return out

@@ -38,6 +38,8 @@ class RerankerConfig:
     calibrate: bool = True  # after training, re-fit the prior weights on validation rows
     intent_match: bool = True  # extra prior channel: graded match of each candidate with the
     #                            attributes parsed from the instruction's intention text
+    intent_phrases: bool = False  # the intent channel also reads, where the parser reads
+    #   nothing, a phrase table learned from training intentions (`instructions.phrases`)
     cf_stacked: bool = True  # CF item embeddings from the stacked retriever (False: from the
     #                          one fitted on all training data, which has seen the targets)
     pointwise: bool = True  # also fit the Yes/No "will the user like it" head (needs ratings)
@@ -63,6 +65,7 @@ class InstructionReranker:
         self.pointwise = None  # rerank.pointwise.PointwiseHead (Yes/No), when fitted
         self.cold_items: np.ndarray | None = None  # (n_items,) bool: no training interactions
         #                                            (the cold channel, when cold_dropout > 0)
+        self.phrases = None  # instructions.phrases.PhraseTable (``intent_phrases``), saved
         self.dataset = None  # item attributes for the intent-match channel (not saved: the
         #                      Recommender holding this reranker attaches its dataset)
 
@@ -141,14 +144,15 @@ class InstructionReranker:
                 )
             from .intentions import intention_match
 
-            z[:, :, n_ret] = intention_match(self.dataset, intentions, cands)
+            z[:, :, n_ret] = intention_match(self.dataset, intentions, cands, self.phrases)
         return z
 
     # ------------------------------------------------------------------ persistence
     def save(self, directory: str | Path) -> Path:
         """As data: ``reranker.json`` (config, prior names), ``text.json`` (`TextSide`),
         ``encoder/`` (JSON + safetensors + .npy), the pointwise head's ``.npz`` files and
-        ``cold_items.npy`` (ids with no training interactions, when the cold channel is on)."""
+        ``cold_items.npy`` (ids with no training interactions, when the cold channel is on),
+        ``phrases.json`` (the learned phrase table, when ``intent_phrases`` is on)."""
         from ..data.runfiles import FORMAT, write_json
 
         directory = Path(directory)
@@ -161,6 +165,8 @@ class InstructionReranker:
         write_json(directory / "text.json", self.text.to_dict())
         if self.cold_items is not None:
             np.save(directory / "cold_items.npy", np.flatnonzero(self.cold_items).astype(np.int32))
+        if self.phrases is not None:
+            write_json(directory / "phrases.json", self.phrases.to_dict())
         if self.pointwise is not None:
             self.pointwise.save(directory)
         return directory
@@ -194,6 +200,18 @@ class InstructionReranker:
             ids = np.load(directory / "cold_items.npy", allow_pickle=False)
             rr.cold_items = np.zeros(len(text.titles), bool)
             rr.cold_items[ids] = True
+        if (directory / "phrases.json").exists():
+            from ..instructions.phrases import PhraseTable
+
+            try:
+                rr.phrases = PhraseTable.from_dict(read_json(directory / "phrases.json"))
+            except DataError as e:
+                raise DataError(str(e), source=str(directory / "phrases.json")) from e
+        elif config.intent_phrases:
+            raise DataError(
+                "reranker.json has intent_phrases on but the folder has no phrases.json",
+                source=str(directory),
+            )
         if (directory / "pointwise.npz").exists():
             from .pointwise import PointwiseHead
 

@@ -116,6 +116,16 @@ def fit_reranker(
         [getattr(p, "name", type(p).__name__) for p in priors],
     )
     rr.dataset = dataset
+    if config.intent_phrases and config.intent_match:
+        from ..instructions.phrases import PhraseTable
+
+        t_ph = time.perf_counter()
+        rr.phrases = PhraseTable.from_training(dataset, split, seed=config.seed)
+        log.info(
+            "reranker: phrase table of %d grams learned from training intentions (%.1f s)",
+            len(rr.phrases.table),
+            time.perf_counter() - t_ph,
+        )
     if cold_on:
         from ..rerank.cold import zero_interaction_items
 
