@@ -49,7 +49,16 @@ def title(items, i: int) -> str:
     return f"{row['title']}" + ("" if pd.isna(year) else f" ({int(year)})")
 
 
-def prompt(history: list[str], liked: list[bool], target: str) -> str:
+def prompt(history: list[str], liked: list[bool], target: str, layout: str = "rated") -> str:
+    """The question. ``rated``: the history in order, each title marked liked/disliked;
+    ``tallrec``: TALLRec's layout, liked and disliked titles grouped."""
+    if layout == "tallrec":
+        pos = ", ".join(f'"{t}"' for t, ok in zip(history, liked, strict=True) if ok)
+        neg = ", ".join(f'"{t}"' for t, ok in zip(history, liked, strict=True) if not ok)
+        return (
+            f"User Preference: {pos or 'none'}.\nUser Unpreference: {neg or 'none'}.\n"
+            f'Will the user like the movie "{target}"? Answer Yes or No.'
+        )
     lines = [f"{k + 1}. {t} - {'liked' if ok else 'disliked'}" for k, (t, ok) in
              enumerate(zip(history, liked, strict=True))]  # fmt: skip
     return (
@@ -59,8 +68,26 @@ def prompt(history: list[str], liked: list[bool], target: str) -> str:
     )
 
 
-def build(seed: int = 0, n_pool_users: int = 150, n_test: int = 1000) -> dict:
-    """Train pool (256 + 200 valid) and the fixed 1,000-example test set, from other users."""
+# SHA-256 of the fixed test set's (user, item, rating, answer, rated-layout prompt) rows: the
+# larger validation set must leave the test set as it was (checked by `build`).
+TEST_SHA256 = "3cdd7fbbb4c4741730ae8d404b252fde09d078267398bac4c0cba3eb13283376"
+
+
+def test_hash(test: list[dict]) -> str:
+    import hashlib
+
+    key = [[e["user"], e["item"], e["rating"], e["output"], e["rated_prompt"]] for e in test]
+    return hashlib.sha256(json.dumps(key).encode()).hexdigest()
+
+
+def build(
+    seed: int = 0, n_pool_users: int = 150, n_test: int = 1000, n_dev: int = 1000,
+    layout: str = "rated",
+) -> dict:
+    """Train pool (256 train + 200 early-stopping valid + ``n_dev`` development validation,
+    disjoint, all from the pool users) and the fixed 1,000-example test set from other users.
+    The pool draws come from one permutation, so the test draws (after it) do not depend on
+    ``n_dev``; the test rows are checked against `TEST_SHA256`."""
     from instructrec.data import load_movielens_100k
     from instructrec.data.split import make_split
 
@@ -76,14 +103,16 @@ def build(seed: int = 0, n_pool_users: int = 150, n_test: int = 1000) -> dict:
         it, r = seqs[u]
         h = it[t - HISTORY : t]
         liked = (r[t - HISTORY : t] >= 4).tolist()
+        titles, target = [title(items, i) for i in h], title(items, it[t])
         return {
             "user": int(u), "item": int(it[t]), "rating": float(r[t]),
-            "instruction": prompt([title(items, i) for i in h], liked, title(items, it[t])),
+            "instruction": prompt(titles, liked, target, layout),
+            "rated_prompt": prompt(titles, liked, target, "rated"),
             "output": "Yes" if r[t] > 3 else "No", "liked_fraction": float(np.mean(liked)),
         }  # fmt: skip
 
     pool_rows = [(u, t) for u in sorted(pool) for t in range(HISTORY, len(seqs[u][0]))]
-    pick = rng.permutation(len(pool_rows))[: 256 + 200]
+    pick = rng.permutation(len(pool_rows))[: 256 + 200 + n_dev]
     pool_ex = [example(*pool_rows[i]) for i in pick]
     test_ex = []
     for u in rest:
@@ -93,7 +122,12 @@ def build(seed: int = 0, n_pool_users: int = 150, n_test: int = 1000) -> dict:
                 test_ex.append((u, int(t)))
     order = rng.permutation(len(test_ex))[:n_test]
     test = [example(*test_ex[i]) for i in order]
-    return {"train": pool_ex[:256], "valid": pool_ex[256:], "test": test, "ratings": train}
+    if n_test == 1000 and test_hash(test) != TEST_SHA256:
+        raise AssertionError("the fixed test set changed")
+    return {
+        "train": pool_ex[:256], "valid": pool_ex[256:456], "dev": pool_ex[456:],
+        "test": test, "ratings": train,
+    }  # fmt: skip
 
 
 def bias_scores(ratings, exclude: list[dict], rows: list[dict], lam: float = 10.0) -> np.ndarray:
@@ -122,19 +156,24 @@ def auc_ci(scores: np.ndarray, labels: np.ndarray, seed: int = 0) -> dict:
     return {"auc": auc(scores, labels), "auc_ci": [lo, hi], "n": int(len(labels))}
 
 
-def run_tune(backbone, train, valid, test, seed, epochs, lr, batch, valid_fraction=0.0) -> dict:
+def run_tune(backbone, train, valid, test, seed, epochs, lr, batch, valid_fraction=0.0,
+             lora: dict | None = None, **settings) -> dict:
+    """One `tune` run through the product's API; ``lora``: `LoraSettings` fields (default r 8)
+    or "full" (full fine-tuning); ``settings``: other `TuneConfig` fields."""
     from instructrec.models.lora import LoraSettings
     from instructrec.training.config import TrainConfig
     from instructrec.training.tune import tune
     from instructrec.training.tune_config import TuneConfig
 
+    lora = {"r": 8} if lora is None else lora
     strip = [{"instruction": e["instruction"], "output": e["output"]} for e in train]
     with tempfile.TemporaryDirectory() as tmp:
         cfg = TuneConfig(
             train=TrainConfig(output_dir=f"{tmp}/run", lr=lr, epochs=epochs, batch_size=batch,
                               seed=seed, progress=False, device="cpu", eval_every=10**6,
                               patience=2, save_total_limit=1),
-            lora=LoraSettings(r=8), valid_fraction=valid_fraction,
+            lora=None if lora == "full" else LoraSettings(**lora), valid_fraction=valid_fraction,
+            **settings,
         )  # fmt: skip
         t0 = time.perf_counter()
         valid_rows = [{"instruction": e["instruction"], "output": e["output"]} for e in valid]
