@@ -16,10 +16,13 @@ from the others. Models:
 
 Plus one non-recommendation task: synthetic number comparison ("Is 47 greater than 52?").
 
-    python benchmarks/bench_tune.py [--sizes 16 64 256] [--seeds 0] [--smollm-sizes 256]
-        [--smollm-test 300] [--threads 2]
+    python benchmarks/bench_tune.py [--sizes 16 64 256] [--seeds 0 1 2] [--smollm-sizes 256]
+        [--smollm-test 300] [--skip-numbers] [--threads 2]
 
-Writes benchmarks/results/tune.json and tune.md (AUC with 95% bootstrap CIs over examples).
+Writes benchmarks/results/tune.json and tune.md (AUC with 95% bootstrap CIs over examples,
+paired bootstrap differences against both rivals); rows of models a run leaves out are kept
+from the previous file and marked "earlier run". MiniLM's settings (`MINILM`) were chosen on a
+separate development validation set (`bench_tune_valid.py`); the test set is scored once.
 """
 
 from __future__ import annotations
@@ -39,6 +42,10 @@ import numpy as np  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 HISTORY = 10
+# MiniLM's configuration, chosen on the development validation set (bench_tune_valid.py,
+# results/tune_valid.md): `run_tune` arguments and the prompt layout.
+MINILM = {"epochs": 4, "lr": 1e-3, "batch": 16, "lora": {"r": 8}, "layout": "rated"}
+SMALL_EPOCHS = {16: 10, 64: 6}  # more passes over the tiny training sets
 
 
 def title(items, i: int) -> str:
@@ -147,13 +154,28 @@ def bias_scores(ratings, exclude: list[dict], rows: list[dict], lam: float = 10.
     return np.array([mu + bu.get(e["user"], 0) + bi.get(e["item"], 0) for e in rows])
 
 
-def auc_ci(scores: np.ndarray, labels: np.ndarray, seed: int = 0) -> dict:
-    from instructrec.stats import bootstrap_stat, percentile_ci, resample_indices
+def auc_ci(scores: np.ndarray, labels: np.ndarray, seed: int = 0, against: dict | None = None
+           ) -> dict:  # fmt: skip
+    """AUC with its 95% bootstrap CI; ``against`` {name: scores}: the paired bootstrap of the
+    AUC difference (same resamples) with its CI and two-sided p."""
+    from instructrec.stats import (
+        bootstrap_stat,
+        paired_bootstrap_p,
+        percentile_ci,
+        resample_indices,
+    )
     from instructrec.training.tune_config import auc
 
     idx = resample_indices(len(labels), seed=seed)
-    lo, hi = percentile_ci(bootstrap_stat(lambda r: auc(scores[r], labels[r]), len(labels), idx))
-    return {"auc": auc(scores, labels), "auc_ci": [lo, hi], "n": int(len(labels))}
+    boot = bootstrap_stat(lambda r: auc(scores[r], labels[r]), len(labels), idx)
+    lo, hi = percentile_ci(boot)
+    out = {"auc": auc(scores, labels), "auc_ci": [lo, hi], "n": int(len(labels))}
+    for name, other in (against or {}).items():
+        diff = boot - bootstrap_stat(lambda r, o=other: auc(o[r], labels[r]), len(labels), idx)
+        obs = out["auc"] - auc(other, labels)
+        out[f"vs {name}"] = {"diff": obs, "ci": list(percentile_ci(diff)),
+                             "p": paired_bootstrap_p(diff, obs)}  # fmt: skip
+    return out
 
 
 def run_tune(backbone, train, valid, test, seed, epochs, lr, batch, valid_fraction=0.0,
@@ -205,12 +227,13 @@ def number_task(seed: int = 0, n_train: int = 256, n_test: int = 300) -> tuple[l
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", type=int, nargs="+", default=[16, 64, 256])
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0])
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--smollm-sizes", type=int, nargs="*", default=[256])
     ap.add_argument("--smollm-test", type=int, default=300, help="SmolLM2 test examples")
     ap.add_argument("--smollm-epochs", type=int, default=1)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--skip-minilm", action="store_true")
+    ap.add_argument("--skip-numbers", action="store_true", help="no number-comparison task")
     ap.add_argument("--out", default=str(RESULTS / "tune"))
     args = ap.parse_args()
     import torch
@@ -219,69 +242,118 @@ def main() -> None:
     sys.path.insert(0, str(Path(__file__).parent))
     from instructrec.evaluation.manifest import machine
 
-    data = build(0)
+    cfg = dict(MINILM)
+    data = build(0, layout=cfg.pop("layout"))
     test, valid = data["test"], data["valid"]
     y = np.array([e["output"] == "Yes" for e in test])
-    out = {"machine": machine(), "n_test": len(test), "positive_rate": float(y.mean()),
-           "rows": [], "args": vars(args)}  # fmt: skip
     path = Path(args.out)
+    # rows of models this run does not measure are kept from the previous file, marked
+    old = json.loads(path.with_suffix(".json").read_text()) if path.with_suffix(".json").exists() \
+        else {"rows": []}  # fmt: skip
+    out = {"machine": machine("torch"), "n_test": len(test), "positive_rate": float(y.mean()),
+           "minilm": MINILM, "rows": [], "args": vars(args)}  # fmt: skip
+    rerun = set()
+    if not args.skip_minilm:
+        rerun.add(("minilm+lora head", "ML-100K Yes/No"))
+    if args.smollm_sizes:
+        rerun.add(("smollm2-135m+lora", "ML-100K Yes/No"))
+    if not args.skip_numbers:
+        rerun.add(("minilm+lora head", "number comparison"))
+    kept = [{**r, "earlier_run": r.get("earlier_run", True)} for r in old["rows"]
+            if r["n_train"] and (r["model"], r.get("task", "ML-100K Yes/No")) not in rerun]  # fmt: skip
 
-    def record(name, n, seed, scores, extra=None, subset=None):
-        ys = y if subset is None else y[:subset]
-        row = {"model": name, "n_train": n, "seed": seed, **auc_ci(np.asarray(scores), ys)}
-        row.update(extra or {})
-        out["rows"].append(row)
-        print(json.dumps(row), flush=True)
+    def save():
+        out["rows_earlier"] = kept
         path.with_suffix(".json").write_text(json.dumps(out, indent=1))
         write_md(out, path.with_suffix(".md"))
 
     liked = np.array([e["liked_fraction"] for e in test])
-    record("liked-fraction", 0, 0, liked)
     bias = bias_scores(data["ratings"], test + valid, test)
+    rivals = {"liked-fraction": liked, "bias": bias}
+
+    def record(name, n, seed, scores, extra=None, subset=None):
+        ys = y if subset is None else y[:subset]
+        against = {k: v if subset is None else v[:subset] for k, v in rivals.items()} if n else {}
+        row = {"model": name, "n_train": n, "seed": seed,
+               **auc_ci(np.asarray(scores), ys, against=against)}  # fmt: skip
+        row.update(extra or {})
+        out["rows"].append(row)
+        print(json.dumps(row), flush=True)
+        save()
+
+    record("liked-fraction", 0, 0, liked)
     record("bias (user+item)", 0, 0, bias)
     k = args.smollm_test
-    record("liked-fraction", 0, 0, liked[:k], {"subset": k}, subset=k)
-    record("bias (user+item)", 0, 0, bias[:k], {"subset": k}, subset=k)
+    if args.smollm_sizes:
+        record("liked-fraction", 0, 0, liked[:k], {"subset": k}, subset=k)
+        record("bias (user+item)", 0, 0, bias[:k], {"subset": k}, subset=k)
     for seed in args.seeds:
         if not args.skip_minilm:
             for n in args.sizes:
-                epochs = {16: 10, 64: 6}.get(n, 4)
-                r = run_tune("all-minilm-l6-v2", data["train"][:n], valid, test, seed, epochs,
-                             1e-3, 16)  # fmt: skip
+                c = {**cfg, "epochs": SMALL_EPOCHS.get(n, cfg["epochs"])}
+                r = run_tune("all-minilm-l6-v2", data["train"][:n], valid, test, seed,
+                             c.pop("epochs"), c.pop("lr"), c.pop("batch"), **c)  # fmt: skip
                 record("minilm+lora head", n, seed, r.pop("scores"), r)
         for n in args.smollm_sizes:
             r = run_tune("smollm2-135m-instruct", data["train"][:n], [], test[:k], seed,
                          args.smollm_epochs, 1e-3, 8)  # fmt: skip
             record("smollm2-135m+lora", n, seed, r.pop("scores"), {**r, "subset": k}, subset=k)
-    tr, te = number_task()
-    yt = np.array([e["output"] == "Yes" for e in te])
-    r = run_tune("all-minilm-l6-v2", tr, [], te, 0, 4, 1e-3, 16)
-    row = {"model": "minilm+lora head", "task": "number comparison", "n_train": len(tr),
-           **auc_ci(r.pop("scores"), yt), **r}  # fmt: skip
-    out["rows"].append(row)
-    print(json.dumps(row), flush=True)
-    path.with_suffix(".json").write_text(json.dumps(out, indent=1))
-    write_md(out, path.with_suffix(".md"))
+    if not args.skip_numbers:
+        tr, te = number_task()
+        yt = np.array([e["output"] == "Yes" for e in te])
+        r = run_tune("all-minilm-l6-v2", tr, [], te, 0, 4, 1e-3, 16)
+        row = {"model": "minilm+lora head", "task": "number comparison", "n_train": len(tr),
+               **auc_ci(r.pop("scores"), yt), **r}  # fmt: skip
+        out["rows"].append(row)
+        print(json.dumps(row), flush=True)
+    save()
 
 
 def write_md(out: dict, path: Path) -> None:
     m = out["machine"]
+    load = m.get("load_avg") or ["?"]
     lines = [
         "# Instruction tuning: TALLRec-style Yes/No from ML-100K",
         "",
         f"Machine: {m.get('platform')}, {m.get('cpu_count')} CPUs, torch threads "
-        f"{m.get('torch_threads')}. Test: {out['n_test']} examples from users unseen in "
-        f"training (positive rate {out['positive_rate']:.3f}); AUC with 95% bootstrap CIs.",
+        f"{m.get('torch_threads')}, load average at the start {load[0]} (shared box: times are "
+        f"not comparable across runs). Test: {out['n_test']} examples from users unseen in "
+        f"training (positive rate {out['positive_rate']:.3f}); AUC with 95% bootstrap CIs; "
+        "the differences are paired bootstraps over the same test examples. MiniLM: "
+        f"`{json.dumps(out.get('minilm'))}` (16/64 examples: {SMALL_EPOCHS} epochs).",
         "",
-        "| model | task | train examples | seed | test n | AUC [95% CI] | train s | test s |",
-        "|---|---|---:|---:|---:|---|---:|---:|",
+        "| model | task | train examples | seed | test n | AUC [95% CI] | vs liked-fraction "
+        "[95% CI] | vs bias [95% CI] | train s | test s |",
+        "|---|---|---:|---:|---:|---|---|---|---:|---:|",
     ]
-    for r in out["rows"]:
+
+    def vs(r, name):
+        d = r.get(f"vs {name}")
+        return "" if d is None else f"{d['diff']:+.3f} [{d['ci'][0]:+.3f}, {d['ci'][1]:+.3f}]"
+
+    for r in out["rows"] + out.get("rows_earlier", []):
+        note = " (earlier run)" if r.get("earlier_run") else ""
         lines.append(
-            f"| {r['model']} | {r.get('task', 'ML-100K Yes/No')} | {r['n_train']} | "
+            f"| {r['model']}{note} | {r.get('task', 'ML-100K Yes/No')} | {r['n_train']} | "
             f"{r.get('seed', 0)} | {r['n']} | {r['auc']:.3f} [{r['auc_ci'][0]:.3f}, "
-            f"{r['auc_ci'][1]:.3f}] | {r.get('train_s', '')} | {r.get('test_s', '')} |"
+            f"{r['auc_ci'][1]:.3f}] | {vs(r, 'liked-fraction')} | {vs(r, 'bias')} | "
+            f"{r.get('train_s', '')} | {r.get('test_s', '')} |"
         )
+    by = {}
+    for r in out["rows"]:
+        if r["model"].startswith("minilm") and r.get("task") is None:
+            by.setdefault(r["n_train"], []).append(r)
+    if by:
+        lines += ["", "Mean over seeds (MiniLM, ML-100K Yes/No):", "",
+                  "| train examples | seeds | mean AUC | per seed | mean vs liked-fraction |",
+                  "|---:|---|---:|---|---:|"]  # fmt: skip
+        for n, rs in sorted(by.items()):
+            aucs = [r["auc"] for r in rs]
+            diffs = [r["vs liked-fraction"]["diff"] for r in rs if "vs liked-fraction" in r]
+            lines.append(
+                f"| {n} | {', '.join(str(r['seed']) for r in rs)} | {np.mean(aucs):.3f} | "
+                f"{', '.join(f'{a:.3f}' for a in aucs)} | {np.mean(diffs):+.3f} |"
+            )
     path.write_text("\n".join(lines) + "\n")
 
 
