@@ -235,7 +235,13 @@ def main() -> None:
     ap.add_argument("--skip-minilm", action="store_true")
     ap.add_argument("--skip-numbers", action="store_true", help="no number-comparison task")
     ap.add_argument("--out", default=str(RESULTS / "tune"))
+    ap.add_argument("--combine", nargs="+", default=None,
+                    help="JSON files of runs split by seed (one process each): merge into --out")
+    ap.add_argument("--earlier", default=None, help="result JSON whose rows not rerun are kept "
+                    "(default: --out's)")  # fmt: skip
     args = ap.parse_args()
+    if args.combine:
+        return combine(args.combine, Path(args.out))
     import torch
 
     torch.set_num_threads(args.threads)
@@ -248,8 +254,8 @@ def main() -> None:
     y = np.array([e["output"] == "Yes" for e in test])
     path = Path(args.out)
     # rows of models this run does not measure are kept from the previous file, marked
-    old = json.loads(path.with_suffix(".json").read_text()) if path.with_suffix(".json").exists() \
-        else {"rows": []}  # fmt: skip
+    earlier = Path(args.earlier) if args.earlier else path.with_suffix(".json")
+    old = json.loads(earlier.read_text()) if earlier.exists() else {"rows": []}
     out = {"machine": machine("torch"), "n_test": len(test), "positive_rate": float(y.mean()),
            "minilm": MINILM, "rows": [], "args": vars(args)}  # fmt: skip
     rerun = set()
@@ -309,6 +315,23 @@ def main() -> None:
     save()
 
 
+def combine(files: list[str], path: Path) -> None:
+    """One result file from runs of the same test set split by seed (rows of the rivals once,
+    each model row once; the first file's machine and earlier rows)."""
+    parts = [json.loads(Path(f).read_text()) for f in files]
+    out = {**parts[0], "rows": [], "combined_from": [str(f) for f in files],
+           "machines": [p["machine"] for p in parts]}  # fmt: skip
+    seen = set()
+    for p in parts:
+        for r in p["rows"]:
+            key = (r["model"], r.get("task"), r["n_train"], r.get("seed"), r.get("subset"))
+            if key not in seen:
+                seen.add(key)
+                out["rows"].append(r)
+    path.with_suffix(".json").write_text(json.dumps(out, indent=1))
+    write_md(out, path.with_suffix(".md"))
+
+
 def write_md(out: dict, path: Path) -> None:
     m = out["machine"]
     load = m.get("load_avg") or ["?"]
@@ -332,13 +355,18 @@ def write_md(out: dict, path: Path) -> None:
         return "" if d is None else f"{d['diff']:+.3f} [{d['ci'][0]:+.3f}, {d['ci'][1]:+.3f}]"
 
     for r in out["rows"] + out.get("rows_earlier", []):
-        note = " (earlier run)" if r.get("earlier_run") else ""
+        ml = r.get("task") is None
+        note = (" (earlier run\\*)" if ml else " (earlier run)") if r.get("earlier_run") else ""
         lines.append(
             f"| {r['model']}{note} | {r.get('task', 'ML-100K Yes/No')} | {r['n_train']} | "
             f"{r.get('seed', 0)} | {r['n']} | {r['auc']:.3f} [{r['auc_ci'][0]:.3f}, "
             f"{r['auc_ci'][1]:.3f}] | {vs(r, 'liked-fraction')} | {vs(r, 'bias')} | "
             f"{r.get('train_s', '')} | {r.get('test_s', '')} |"
         )
+    if out.get("rows_earlier"):
+        lines += ["", "\\* kept from the previous run of this benchmark, on the test set the code "
+                  "built then (positive rate 0.585; the one built now differs: positive rate "
+                  f"{out['positive_rate']:.3f}): not comparable with the rows above."]  # fmt: skip
     by = {}
     for r in out["rows"]:
         if r["model"].startswith("minilm") and r.get("task") is None:
