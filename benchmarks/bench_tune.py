@@ -88,7 +88,10 @@ def test_hash(test: list[dict]) -> str:
 
 
 def build(
-    seed: int = 0, n_pool_users: int = 150, n_test: int = 1000, n_dev: int = 1000,
+    seed: int = 0,
+    n_pool_users: int = 150,
+    n_test: int = 1000,
+    n_dev: int = 1000,
     layout: str = "rated",
 ) -> dict:
     """Train pool (256 train + 200 early-stopping valid + ``n_dev`` development validation,
@@ -178,8 +181,19 @@ def auc_ci(scores: np.ndarray, labels: np.ndarray, seed: int = 0, against: dict 
     return out
 
 
-def run_tune(backbone, train, valid, test, seed, epochs, lr, batch, valid_fraction=0.0,
-             lora: dict | None = None, **settings) -> dict:
+def run_tune(
+    backbone,
+    train,
+    valid,
+    test,
+    seed,
+    epochs,
+    lr,
+    batch,
+    valid_fraction=0.0,
+    lora: dict | None = None,
+    **settings,
+) -> dict:
     """One `tune` run through the product's API; ``lora``: `LoraSettings` fields (default r 8)
     or "full" (full fine-tuning); ``settings``: other `TuneConfig` fields."""
     from instructrec.models.lora import LoraSettings
@@ -235,8 +249,12 @@ def main() -> None:
     ap.add_argument("--skip-minilm", action="store_true")
     ap.add_argument("--skip-numbers", action="store_true", help="no number-comparison task")
     ap.add_argument("--out", default=str(RESULTS / "tune"))
-    ap.add_argument("--combine", nargs="+", default=None,
-                    help="JSON files of runs split by seed (one process each): merge into --out")
+    ap.add_argument(
+        "--combine",
+        nargs="+",
+        default=None,
+        help="JSON files of runs split by seed (one process each): merge into --out",
+    )
     ap.add_argument("--earlier", default=None, help="result JSON whose rows not rerun are kept "
                     "(default: --out's)")  # fmt: skip
     args = ap.parse_args()
