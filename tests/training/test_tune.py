@@ -207,6 +207,30 @@ def test_encoder_backbone_classifies_closed_answers_only(tmp_path, yesno_rows):
         tune(write_json(tmp_path / "open.json", open_rows), "all-minilm-l6-v2", cfg)
 
 
+def test_label_head_pooling_and_dropout_reach_the_model_and_survive_saving(tmp_path, yesno_rows):
+    assert TuneConfig().pooling == "mean" and TuneConfig().head_dropout == 0.0  # docs' defaults
+    data = write_json(tmp_path / "train.json", alpaca(yesno_rows))
+    probs = {}
+    for pooling in ("mean", "cls"):
+        cfg = small_config(tmp_path / pooling, valid_fraction=0.0, epochs=1, lr=1e-3)
+        cfg.pooling, cfg.head_dropout = pooling, 0.3
+        res = tune(data, "all-minilm-l6-v2", cfg)
+        engine = res.model.engine
+        assert engine.pooling == pooling and engine.dropout.p == 0.3
+        loaded = TunedModel.load(tmp_path / pooling)
+        assert loaded.engine.pooling == pooling and loaded.engine.dropout.p == 0.3
+        probs[pooling] = [x["probs"]["Yes"] for x in res.model.predict(alpaca(yesno_rows[:4]))]
+        again = [x["probs"]["Yes"] for x in loaded.predict(alpaca(yesno_rows[:4]))]
+        assert again == pytest.approx(probs[pooling])  # dropout is off when predicting
+    assert probs["mean"] != pytest.approx(probs["cls"])
+    cfg = small_config(tmp_path / "bad", valid_fraction=0.0, epochs=1)
+    cfg.pooling = "max"
+    with pytest.raises(DataError, match="pooling must be one of mean, cls"):
+        tune(data, "all-minilm-l6-v2", cfg)
+    with pytest.raises(DataError, match="pooling"):
+        TuneConfig.from_dict({"pooling": 3})
+
+
 def test_open_answers_are_generated(tmp_path, tiny_gpt2_dir):
     rows = [{"instruction": f"Repeat {i}", "output": f"{i} {i}"} for i in range(10)]
     data = write_json(tmp_path / "open.json", rows)

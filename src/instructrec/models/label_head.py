@@ -1,8 +1,9 @@
 """A classification head over a sentence encoder (MiniLM) for closed-answer instructions.
 
 An encoder cannot generate text, so for a task whose answers come from a small set (Yes/No,
-labels) it reads the whole instruction (mean-pooled token vectors, as sentence-transformers
-pools) and a linear layer scores each allowed answer; training is softmax cross-entropy over
+labels) it reads the whole instruction (pooled token vectors: the mean, as sentence-transformers
+pools, or the first token's, as BERT's classifier reads [CLS]) and a linear layer (after
+optional dropout) scores each allowed answer; training is softmax cross-entropy over
 the answers, with LoRA adapters (Hu et al. 2021) on the encoder. Saved as data: the adapter
 (peft), ``head.safetensors`` and ``label_head.json`` naming the base by registry key or path.
 """
@@ -19,12 +20,27 @@ from torch import nn
 from instructrec.models.answers import middle_truncate
 from instructrec.models.loading import Backbone
 
+POOLINGS = ("mean", "cls")
+
 
 class LabelClassifier(nn.Module):
-    """Encoder + linear head: instruction -> one logit per allowed answer."""
+    """Encoder + linear head: instruction -> one logit per allowed answer. ``pooling``:
+    "mean" (token vectors averaged) or "cls" (the first token's vector); ``dropout`` on the
+    pooled vector while training."""
 
-    def __init__(self, backbone: Backbone, labels: list[str], max_length: int = 512) -> None:
+    def __init__(
+        self,
+        backbone: Backbone,
+        labels: list[str],
+        max_length: int = 512,
+        pooling: str = "mean",
+        dropout: float = 0.0,
+    ) -> None:
         super().__init__()
+        if pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {', '.join(POOLINGS)}, got {pooling!r}")
+        self.pooling = pooling
+        self.dropout = nn.Dropout(float(dropout))
         self.backbone = backbone
         self.tokenizer = backbone.tokenizer
         self.encoder = backbone.model
@@ -63,9 +79,12 @@ class LabelClassifier(nn.Module):
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        m = attention_mask.unsqueeze(-1).to(hidden.dtype)
-        pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1.0)
-        return self.head(pooled)
+        if self.pooling == "cls":
+            pooled = hidden[:, 0]
+        else:
+            m = attention_mask.unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1.0)
+        return self.head(self.dropout(pooled))
 
     def collate(self, pairs: list[tuple[str, str]]) -> dict[str, torch.Tensor]:
         """(instruction, answer) pairs -> encoder inputs + the answer's index."""
@@ -112,6 +131,8 @@ class LabelClassifier(nn.Module):
             "base": self.backbone.name_or_path,
             "labels": self.labels,
             "max_length": self.max_length,
+            "pooling": self.pooling,
+            "dropout": self.dropout.p,
             "lora": lora,
         }
         (directory / "label_head.json").write_text(json.dumps(meta, indent=1))
@@ -132,6 +153,12 @@ class LabelClassifier(nn.Module):
             bb = load_any(meta["base"], "encoder")
             bb.model = PeftModel.from_pretrained(bb.model, directory / "adapter")
         bb.name_or_path = meta["base"]
-        model = cls(bb, meta["labels"], meta["max_length"])
+        model = cls(
+            bb,
+            meta["labels"],
+            meta["max_length"],
+            meta.get("pooling", "mean"),  # runs saved before pooling was a setting
+            meta.get("dropout", 0.0),
+        )
         model.head.load_state_dict(load_file(str(directory / "head.safetensors")))
         return model.eval()

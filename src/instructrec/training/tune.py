@@ -71,10 +71,21 @@ def build_engine(config: TuneConfig, spec, backbone: str):
                 "smollm2-135m-instruct (or set task: closed)",
                 column="backbone",
             )
-        from instructrec.models.label_head import LabelClassifier
+        from instructrec.models.label_head import POOLINGS, LabelClassifier
 
+        if config.pooling not in POOLINGS:
+            raise DataError(
+                f"pooling must be one of {', '.join(POOLINGS)}, got {config.pooling!r}",
+                column="pooling",
+            )
+        if not 0.0 <= config.head_dropout < 1.0:
+            raise DataError(
+                f"head_dropout must be in [0, 1), got {config.head_dropout}", column="head_dropout"
+            )
         bb = load_any(backbone, "encoder", config.lora, config.dtype)
-        return LabelClassifier(bb, [spec.display[k] for k in spec.answers]), "label_head"
+        labels = [spec.display[k] for k in spec.answers]
+        head = LabelClassifier(bb, labels, pooling=config.pooling, dropout=config.head_dropout)
+        return head, "label_head"
     from instructrec.models.answers import AnswerLM
     from instructrec.models.causal import CausalScorer
     from instructrec.models.lm_scorer import LMScorerConfig

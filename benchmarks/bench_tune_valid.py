@@ -1,0 +1,122 @@
+"""Validation sweep for the text-only Yes/No task of `bench_tune` (issue 16): each
+configuration is one real `tune` run (MiniLM + label head, early stopping on the 200 pool
+validation examples, as the benchmark trains) scored on 1,000 development-validation examples
+from the same 150 pool users, disjoint from the 256 training and the 200 early-stopping
+examples. The fixed test set is never scored here (`bench_tune.build` checks its hash).
+
+    python benchmarks/bench_tune_valid.py --configs base ep8 --seeds 0 [--threads 2]
+
+Appends every run to benchmarks/results/tune_valid.json and rewrites tune_valid.md, with the
+machine and its load average at the start and end of each run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import numpy as np  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).parent))
+import bench_tune as bt  # noqa: E402
+
+RESULTS = Path(__file__).parent / "results"
+BASE = {"epochs": 4, "lr": 1e-3, "batch": 16, "lora": {"r": 8}, "layout": "rated"}
+ALL_LINEAR = ["query", "key", "value", "dense"]
+# name -> changes from BASE (the benchmark's configuration before this sweep)
+CONFIGS: dict[str, dict] = {
+    "base": {},
+    "ep8": {"epochs": 8},
+    "ep15": {"epochs": 15},
+    "lr3e-4": {"lr": 3e-4},
+    "lr3e-3": {"lr": 3e-3},
+    "r16-all": {"lora": {"r": 16, "alpha": 32, "target_modules": ALL_LINEAR}},
+    "full-1e-4": {"lora": "full", "lr": 1e-4},
+    "full-5e-5": {"lora": "full", "lr": 5e-5},
+    "tallrec": {"layout": "tallrec"},
+    "cls": {"pooling": "cls"},
+    "drop0.1": {"head_dropout": 0.1},
+}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--configs", nargs="+", default=["base"])
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0])
+    ap.add_argument("--n-train", type=int, default=256)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--set", nargs="*", default=[], help="extra KEY=JSON for every config")
+    ap.add_argument("--out", default=str(RESULTS / "tune_valid"))
+    args = ap.parse_args()
+    import torch
+
+    from instructrec.evaluation.manifest import machine
+
+    torch.set_num_threads(args.threads)
+    path = Path(args.out)
+    log = json.loads(path.with_suffix(".json").read_text()) if path.with_suffix(".json").exists() \
+        else {"rows": []}  # fmt: skip
+    extra = {k: json.loads(v) for k, v in (s.split("=", 1) for s in args.set)}
+    data = {lay: bt.build(0, layout=lay) for lay in ("rated", "tallrec")}
+    dev = data["rated"]["dev"]
+    y = np.array([e["output"] == "Yes" for e in dev])
+    if not any(r["model"] == "liked-fraction" for r in log["rows"]):
+        d = data["rated"]
+        bias = bt.bias_scores(d["ratings"], d["test"] + d["valid"] + dev, dev)
+        for name, s in (("liked-fraction", [e["liked_fraction"] for e in dev]), ("bias", bias)):
+            log["rows"].append({"model": name, "config": None, "seed": 0, "n_train": 0,
+                                **bt.auc_ci(np.asarray(s), y)})  # fmt: skip
+    for seed in args.seeds:
+        for name in args.configs:
+            cfg = {**BASE, **CONFIGS[name], **extra}
+            d = data[cfg.pop("layout")]
+            start = machine("torch")
+            r = bt.run_tune("all-minilm-l6-v2", d["train"][: args.n_train], d["valid"], d["dev"],
+                            seed, cfg.pop("epochs"), cfg.pop("lr"), cfg.pop("batch"),
+                            lora=cfg.pop("lora"), **cfg)  # fmt: skip
+            row = {"model": "minilm head", "config": name, "settings": {**BASE, **CONFIGS[name],
+                   **extra}, "seed": seed, "n_train": args.n_train,
+                   **bt.auc_ci(r.pop("scores"), y), **r, "machine": start,
+                   "load_end": [round(x, 2) for x in os.getloadavg()]}  # fmt: skip
+            log["rows"].append(row)
+            print(json.dumps({k: row[k] for k in ("config", "seed", "auc", "auc_ci", "train_s")}),
+                  flush=True)  # fmt: skip
+            path.with_suffix(".json").write_text(json.dumps(log, indent=1))
+            write_md(log, path.with_suffix(".md"))
+    path.with_suffix(".json").write_text(json.dumps(log, indent=1))
+    write_md(log, path.with_suffix(".md"))
+
+
+def write_md(log: dict, path: Path) -> None:
+    lines = [
+        "# Text-only Yes/No: validation sweep (MiniLM + label head, 256 training examples)",
+        "",
+        "Development validation: 1,000 examples from the 150 pool users, disjoint from the 256 "
+        "training and the 200 early-stopping examples; the test set is not scored here. "
+        "AUC with 95% bootstrap CIs. Load: the 1-minute load average at the start and end of "
+        "each run (2 CPUs, shared with other jobs).",
+        "",
+        "| model | config | settings | seed | AUC [95% CI] | best step / steps | train s | load |",
+        "|---|---|---|---:|---|---|---:|---|",
+    ]
+    for r in log["rows"]:
+        load = ""
+        if "machine" in r:
+            load = f"{r['machine']['load_avg'][0]} -> {r['load_end'][0]}"
+        steps = f"{r['best_step']} / {r['steps']}" if "steps" in r else ""
+        lines.append(
+            f"| {r['model']} | {r['config'] or ''} | {json.dumps(r.get('settings', '')) if r.get('settings') else ''} "
+            f"| {r['seed']} | {r['auc']:.3f} [{r['auc_ci'][0]:.3f}, {r['auc_ci'][1]:.3f}] | "
+            f"{steps} | {r.get('train_s', '')} | {load} |"
+        )
+    path.write_text("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()
