@@ -61,7 +61,7 @@ class LearnedFilter:
     ) -> LearnedFilter:
         """Fit on `derive_intentions` of the TRAINING interactions' items (``per_user``: at
         most that many per user, drawn with ``seed``; None: all)."""
-        out = cls(retriever, **options)
+        out = cls(retriever)
         out.phrases = PhraseTable.from_training(
             dataset, split, kinds, seed=seed, per_user=per_user, **options
         )

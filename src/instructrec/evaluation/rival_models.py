@@ -99,8 +99,8 @@ class Rivals:
         # the tree's cross-validated choice costs ~15 tree fits: on large validation sets
         # (Amazon Games: 6,000 rows) the linear mix alone is fitted, and said so in its record
         kind = "auto" if len(self.split.valid) <= LARGE_VALID else "linear"
-        rr_config = getattr(getattr(self.rec, "reranker", None), "config", None)
-        cold = float(getattr(rr_config, "cold_dropout", 0.0))  # the reranker's cold channel too
+        rr = getattr(self.rec, "reranker", None)
+        cold = float(getattr(getattr(rr, "config", None), "cold_dropout", 0.0))  # same cold channel
         mix = ScoreMix(
             self.dataset,
             self.split.train,
@@ -108,7 +108,7 @@ class Rivals:
             kind=kind,
             seed=self.seed,
             cold_dropout=cold,
-            phrases=getattr(getattr(self.rec, "reranker", None), "phrases", None),  # same channel
+            phrases=getattr(rr, "phrases", None),  # the reranker's intent channel too
         )
         first = self.base.get("sasrec") or (self.rec.retriever if self.rec else None)
         if proto.kind == "search-full" and stage == FIT_STAGE:

@@ -108,7 +108,7 @@ class PhraseTable:
         self.min_support, self.min_lift, self.min_prob = int(min_support), min_lift, min_prob
         self.labels: list[str] = []  # attribute value labels ("genre:Comedy"), column order
         self.table: dict[str, dict[int, float]] = {}  # gram -> {value index: strength}
-        self._values: tuple[int, np.ndarray] | None = None  # (id(dataset), (n_items, V) bool)
+        self._values: tuple[object, np.ndarray] | None = None  # (dataset, (n_items, V) bool)
 
     # ------------------------------------------------------------------ learning
     def fit(self, dataset, texts: Sequence[str], items) -> PhraseTable:
@@ -124,7 +124,7 @@ class PhraseTable:
         if items.size and (items.min() < 0 or items.max() >= dataset.n_items):
             raise DataError(f"item ids must lie in 0..{dataset.n_items - 1}")
         self.labels, values = attribute_values(dataset)
-        self._values = (id(dataset), values)
+        self._values = (dataset, values)
         self.table = {}
         # one pair per distinct (text, item): a popular item counts once, not per interaction
         uniq, inv = np.unique(
@@ -217,14 +217,14 @@ class PhraseTable:
 
     def values(self, dataset) -> np.ndarray:
         """(n_items, V) bool attribute values of ``dataset``'s items, in ``labels`` order."""
-        if self._values is None or self._values[0] != id(dataset):
+        if self._values is None or self._values[0] is not dataset:
             labels, values = attribute_values(dataset)
             if labels != self.labels:
                 raise DataError(
                     f"the phrase table was learned on other attribute values ({len(self.labels)} "
                     f"labels) than this dataset has ({len(labels)}): not the same catalogue"
                 )
-            self._values = (id(dataset), values)
+            self._values = (dataset, values)
         return self._values[1]
 
     def levels(self, dataset, texts, candidates) -> tuple[np.ndarray, np.ndarray]:

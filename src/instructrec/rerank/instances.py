@@ -248,7 +248,7 @@ def build_instances(rr, dataset, split: Split, stacked: Sequence, config) -> Ins
     if getattr(config, "intent_match", False):  # from the intention TEXT, as at test time
         from .intentions import intention_match
 
-        match = intention_match(dataset, intents, cands, getattr(rr, "phrases", None))
+        match = intention_match(dataset, intents, cands, rr.phrases)
         prior = np.concatenate([prior, match[..., None]], -1)
     if cold is not None:
         from .cold import with_cold_channel
@@ -309,10 +309,8 @@ class Validation:
             from .intentions import intention_match
 
             zero = np.zeros(self.cands.shape + (1,), np.float32)
-            match = intention_match(dataset, intents, self.cands, getattr(rr, "phrases", None))[
-                ..., None
-            ]
-            self.prior_i2 = np.concatenate([self.prior, match], -1).astype(np.float32)
+            match = intention_match(dataset, intents, self.cands, rr.phrases)
+            self.prior_i2 = np.concatenate([self.prior, match[..., None]], -1).astype(np.float32)
             self.prior = np.concatenate([self.prior, zero], -1).astype(np.float32)
         if cold is not None:
             from .cold import with_cold_channel

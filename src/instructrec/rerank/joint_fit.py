@@ -54,6 +54,7 @@ def build_joint_instances(rr: JointReranker, dataset, split, stacked: Sequence, 
     )
     shim = SimpleNamespace(
         text=rr.text,
+        phrases=None,  # the joint reader's intent channel reads the parser only
         scorer=SimpleNamespace(
             tokenizer=rr.tokenizer, model=SimpleNamespace(config=SimpleNamespace(max_query_len=0))
         ),

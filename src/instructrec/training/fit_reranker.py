@@ -116,7 +116,7 @@ def fit_reranker(
         [getattr(p, "name", type(p).__name__) for p in priors],
     )
     rr.dataset = dataset
-    if getattr(config, "intent_phrases", False) and config.intent_match:
+    if config.intent_phrases and config.intent_match:
         from ..instructions.phrases import PhraseTable
 
         t_ph = time.perf_counter()
