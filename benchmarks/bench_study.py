@@ -41,6 +41,12 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--models", default=MODELS)
     ap.add_argument("--set", dest="sets", action="append", default=["ease.l2=100"])
     ap.add_argument("--n-boot", type=int, default=1000)
+    ap.add_argument(
+        "--reuse",
+        action="store_true",
+        help="read back protocols a seed already has in OUT/eval-STAGE (same split, stage and "
+        "models) instead of scoring them again: seeds evaluated in separate runs combine here",
+    )
     args = ap.parse_args(argv)
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -79,10 +85,10 @@ def main(argv: list[str] | None = None) -> dict:
     names = list(PROTOCOLS) if args.protocols == "all" else args.protocols.split(",")
     probe = {b: None for b in baselines}
     names = [n for n in names if _runnable(n, split, probe, dataset)]
-    tables = {}
+    tables, commits = {}, {}
     for stage in args.stages.split(","):
         t0 = time.perf_counter()
-        _, combined = run_study(
+        study, combined = run_study(
             dataset,
             split,
             names,
@@ -94,7 +100,12 @@ def main(argv: list[str] | None = None) -> dict:
             out_dir=out / f"eval-{stage}",
             n_boot=args.n_boot,
             options=_parse_sets(tuple(args.sets)),
+            reuse=args.reuse,
         )
+        commits[stage] = {
+            s: sorted({str(r.manifest.get("git", {}).get("commit", "?"))[:7] for r in reps.values()})
+            for s, reps in study.items()
+        }
         timings[f"evaluate_s/{stage}"] = time.perf_counter() - t0
         tables[stage] = {
             "headline": headline(combined),
@@ -116,6 +127,7 @@ def main(argv: list[str] | None = None) -> dict:
         "dataset": {"name": dataset.name, "users": dataset.n_users, "items": dataset.n_items},
         "evaluated_rows": {"valid": len(split.valid), "test": len(split.test)},
         "tables": tables,
+        "evaluated_at": commits,
     }
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{args.name}.json").write_text(json.dumps(result, indent=1, default=str))
@@ -130,7 +142,9 @@ def main(argv: list[str] | None = None) -> dict:
         "",
     ]
     for stage, t in tables.items():
-        md += [f"## Stage: {stage}", "", t["headline"], "", t["markdown"], ""]
+        at = "; ".join(f"seed {s}: {', '.join(c)}" for s, c in commits[stage].items())
+        md += [f"## Stage: {stage}", "", f"Scored at commit ({stage}): {at}", ""]
+        md += [t["headline"], "", t["markdown"], ""]
     (RESULTS / f"{args.name}.md").write_text("\n".join(md))
     print("\n".join(md))
     return result

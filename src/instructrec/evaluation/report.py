@@ -152,6 +152,31 @@ class Report:
         plt.close(fig)
         return path
 
+    @classmethod
+    def load(cls, directory: str | Path) -> Report:
+        """The report `save` wrote in ``directory`` (report.json + per_user.csv). Per-user
+        indexes are read as strings (raw ids), so reports loaded alike align with each other."""
+        directory = Path(directory)
+        d = json.loads((directory / "report.json").read_text())
+        table = pd.DataFrame.from_dict(d["table"], orient="index")[list(d["metrics"])]
+        per_user: dict[str, pd.DataFrame] = {}
+        pu = directory / "per_user.csv"
+        if pu.exists():
+            head = pd.read_csv(pu, nrows=0).columns
+            df = pd.read_csv(pu, dtype={head[0]: str}, index_col=0)
+            for name, part in df.groupby("model", sort=False):
+                per_user[str(name)] = part.drop(columns="model")
+        return cls(
+            protocol=d["protocol"],
+            metrics=list(d["metrics"]),
+            table=table,
+            intervals=pd.DataFrame(d["intervals"]),
+            comparisons=pd.DataFrame(d["comparisons"]),
+            per_user=per_user,
+            manifest=d.get("manifest", {}),
+            notes=list(d.get("notes", [])),
+        )
+
     def save(self, directory: str | Path) -> Path:
         """report.md, report.json, manifest.json, per_user.csv and plot.png in ``directory``."""
         directory = Path(directory)

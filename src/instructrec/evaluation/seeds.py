@@ -94,7 +94,9 @@ def _per_user_mean(reports: list, model: str, metric: str) -> pd.Series | None:
         pu = r.per_user.get(model)
         if pu is None or metric not in getattr(pu, "columns", []):
             return None
-        series.append(pu[metric].astype(np.float64))
+        col = pu[metric].astype(np.float64)
+        col.index = col.index.astype(str)  # a report read back from disk has string ids
+        series.append(col)
     return pd.concat(series, axis=1).mean(axis=1)
 
 

@@ -26,6 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..data.dataset import Dataset
+from ..data.errors import DataError
 from ..data.split import Split
 from .seeds import Combined, combine, headline, to_markdown
 
@@ -45,6 +46,51 @@ def _seed_baselines(dataset, split, names, seed, rec, options):
     return {n: have[n] if n in have else fitted[n] for n in names}
 
 
+def expected_models(protocol: str, baselines, rivals, has_model: bool) -> set[str]:
+    """The models a report of ``protocol`` holds when `run_study` scores it (rivals that
+    apply to the protocol, see `Rivals.for_protocol`)."""
+    from .protocols import get_protocol
+
+    proto = get_protocol(protocol)
+    names = set(baselines) | ({MODEL} if has_model else set())
+    rivals = set(rivals or [])
+    if proto.kind == "pointwise":
+        return names | (rivals & {"bias", "mf"})
+    if "score-mix" in rivals and has_model:
+        names.add("score-mix")
+    if proto.intention and "sasrec+filter" in rivals:
+        names.add("sasrec+filter")
+    return names
+
+
+def load_reports(seed_dir, protocols, seed, stage, split, expected) -> dict[str, object]:
+    """{protocol: Report} for the reports in ``seed_dir`` that `run_study` can reuse: same
+    seed, stage and split files (hashes), and every expected model present."""
+    from .manifest import split_hashes
+    from .report import Report
+
+    hashes = split_hashes(split)
+    out = {}
+    for proto in protocols:
+        d = Path(seed_dir) / proto
+        if not (d / "report.json").exists():
+            continue
+        try:
+            rep = Report.load(d)
+        except (OSError, ValueError, KeyError) as e:
+            raise DataError(f"{d}: cannot read the saved report ({e})") from None
+        man = rep.manifest
+        if (
+            rep.protocol == proto
+            and man.get("seed") == seed
+            and man.get("config", {}).get("stage") == stage
+            and man.get("split_files") == hashes
+            and expected[proto] <= set(rep.table.index)
+        ):
+            out[proto] = rep
+    return out
+
+
 def run_study(
     dataset: Dataset,
     split: Split,
@@ -60,11 +106,15 @@ def run_study(
     options: dict[str, dict] | None = None,
     echo: Callable[[str], None] = print,
     fitted: dict[int, dict] | None = None,
+    reuse: bool = False,
 ) -> tuple[dict[int, dict], Combined]:
     """Evaluate ``protocols`` at ``stage`` for each seed (see the module docstring).
     ``fitted``: a dict kept across calls (e.g. one per stage) so each seed's baselines and
     stage-independent rivals are fitted once: {seed: {"baselines": {name: retriever},
-    "rivals": Rivals}}, filled here."""
+    "rivals": Rivals}}, filled here. ``reuse``: a protocol already scored in ``out_dir``
+    for this seed, stage and split with every model of this study is read back, not
+    scored again (seeds evaluated in separate runs combine into one table; each report's
+    manifest keeps the commit it was scored at)."""
     from .manifest import git_commit
     from .rival_models import Rivals
     from .run import run, write_summary
@@ -74,8 +124,6 @@ def run_study(
     run_models = run_models or {}
     missing = [s for s in seeds if run_models and s not in run_models]
     if missing:
-        from ..data.errors import DataError
-
         raise DataError(
             f"the run has models for seeds {sorted(run_models)}, not for {missing}; "
             f"train them with `instructrec train --seeds ...`"
@@ -84,6 +132,15 @@ def run_study(
     for seed in seeds:
         t0 = time.perf_counter()
         rec = run_models.get(seed)
+        loaded = {}
+        if reuse and out_dir is not None:
+            want = {p: expected_models(p, baselines, rivals, rec is not None) for p in protocols}
+            loaded = load_reports(Path(out_dir) / f"seed-{seed}", protocols, seed, stage, split, want)
+            if loaded:
+                echo(f"seed {seed}: reusing {', '.join(loaded)} ({stage}) from {out_dir}")
+            if len(loaded) == len(protocols):
+                study[seed] = {p: loaded[p] for p in protocols}
+                continue
         cache = fitted.setdefault(seed, {}) if fitted is not None else {}
         have = cache.setdefault("baselines", {})
         todo = [b for b in baselines if b not in have]
@@ -95,6 +152,9 @@ def run_study(
             factory = cache["rivals"] = Rivals(dataset, split, base, rec, seed, list(rivals or []))
         study[seed] = {}
         for proto in protocols:
+            if proto in loaded:
+                study[seed][proto] = loaded[proto]
+                continue
             t1 = time.perf_counter()
             models: dict[str, object] = dict(base)
             if rec is not None:
