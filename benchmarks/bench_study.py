@@ -103,7 +103,9 @@ def main(argv: list[str] | None = None) -> dict:
             reuse=args.reuse,
         )
         commits[stage] = {
-            s: sorted({str(r.manifest.get("git", {}).get("commit", "?"))[:7] for r in reps.values()})
+            s: sorted(
+                {str(r.manifest.get("git", {}).get("commit", "?"))[:7] for r in reps.values()}
+            )
             for s, reps in study.items()
         }
         timings[f"evaluate_s/{stage}"] = time.perf_counter() - t0

@@ -4,12 +4,13 @@ when the seed, stage, split and models match."""
 
 from __future__ import annotations
 
+import importlib
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from instructrec.data import make_split
-import importlib
 from instructrec.evaluation.report import Report
 from instructrec.evaluation.study import run_study
 from instructrec.recommender import Recommender

@@ -135,7 +135,9 @@ def run_study(
         loaded = {}
         if reuse and out_dir is not None:
             want = {p: expected_models(p, baselines, rivals, rec is not None) for p in protocols}
-            loaded = load_reports(Path(out_dir) / f"seed-{seed}", protocols, seed, stage, split, want)
+            loaded = load_reports(
+                Path(out_dir) / f"seed-{seed}", protocols, seed, stage, split, want
+            )
             if loaded:
                 echo(f"seed {seed}: reusing {', '.join(loaded)} ({stage}) from {out_dir}")
             if len(loaded) == len(protocols):
