@@ -89,6 +89,12 @@ def main() -> None:
     ap.add_argument("--user", default="1")
     ap.add_argument("--instruction", default="a light comedy from the 90s")
     ap.add_argument("--name", default="cli_load")
+    ap.add_argument(
+        "--serve",
+        action="store_true",
+        help="also time `recommend --server URL` against an `instructrec serve` of the same "
+        "model started here (the persistent path: no model load in the command)",
+    )
     a = ap.parse_args()
 
     sys.path.insert(0, str(ROOT / "src"))
@@ -100,6 +106,31 @@ def main() -> None:
         "after": (ROOT / "src", args),
         "after, --threads 2": (ROOT / "src", [*args[:-1], "--threads", "2", args[-1]]),
     }
+    proc = None
+    if a.serve:
+        import tempfile
+
+        from instructrec.testing.server import start_serve
+
+        db = Path(tempfile.mkdtemp()) / "bench.db"
+        os.environ["PYTHONPATH"] = str(ROOT / "src")  # the service runs this checkout
+        key = ["--api-key", "bench-key"]
+        proc, url = start_serve(
+            ["--model", a.model, "--db", f"sqlite:///{db}", "--seed", "0", *key]
+        )
+        remote = [
+            "-q",
+            "recommend",
+            "--server",
+            url,
+            *key,
+            "--user",
+            a.user,
+            "-n",
+            "10",
+            a.instruction,
+        ]
+        variants["after, --server (a running service)"] = (ROOT / "src", remote)
     load0 = os.getloadavg()
     runs: dict[str, list[dict]] = {k: [] for k in variants}
     for i in range(a.repeats):
@@ -120,6 +151,9 @@ def main() -> None:
             "same_items_as_before": items_of(runs[name][0]["stdout"]) == ref,
             "imports_s": import_breakdown(imp["stderr"]),
         }
+    if proc is not None:
+        proc.kill()
+        proc.wait(10)
     result = {
         "command": "instructrec " + " ".join(args),
         "repeats": a.repeats,

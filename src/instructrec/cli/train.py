@@ -91,9 +91,19 @@ def train(
 @click.option(
     "--model",
     "model_dir",
-    required=True,
+    default=None,
     type=click.Path(file_okay=False),
     help="a run folder written by `instructrec train` or `quickstart`, or its model/",
+)
+@click.option(
+    "--server",
+    default=None,
+    envvar="INSTRUCTREC_SERVER",
+    help="ask a running `instructrec serve` at this address instead of loading --model "
+    "(no model load: the answer is one HTTP round trip; the request is recorded there)",
+)
+@click.option(
+    "--api-key", default=None, envvar="INSTRUCTREC_API_KEY", help="X-API-Key for --server"
 )
 @click.option("--user", default=None, help="raw user id (omit with --history)")
 @click.option("-n", "n", default=10, show_default=True, type=int, help="how many items")
@@ -114,7 +124,9 @@ def train(
 )
 @click.argument("instruction", required=False, default=None)
 def recommend(
-    model_dir: str,
+    model_dir: str | None,
+    server: str | None,
+    api_key: str | None,
     user: str | None,
     n: int,
     history: str | None,
@@ -125,7 +137,27 @@ def recommend(
 ) -> None:
     """Top-N items for a user, an explicit history, or nobody (INSTRUCTION alone: a new
     visitor), following INSTRUCTION if given; each with its reason. Loads the model for
-    inference only (torch-only query tower, no transformers/peft import)."""
+    inference only (torch-only query tower, no transformers/peft import), or asks a running
+    service (--server)."""
+    hist = [h.strip() for h in history.split(",") if h.strip()] if history is not None else None
+    cands = [c.strip() for c in candidates.split(",") if c.strip()] if candidates else None
+    if (model_dir is None) == (server is None):
+        raise click.UsageError("give --model DIR (load it here) or --server URL (ask a service)")
+    if server is not None:
+        from .remote import ask
+
+        body = {"user_id": user, "history": hist, "instruction": instruction, "n": n}
+        if cands:
+            body["candidates"] = cands
+        answer = ask(server, {k: v for k, v in body.items() if v is not None}, api_key)
+        if as_json:
+            import json
+
+            click.echo(json.dumps(answer.raw, indent=1))
+            return
+        click.echo(format_answer(answer))
+        click.echo(f"request: {answer.request_id}")
+        return
     import torch
 
     from instructrec.recommender import Recommender
@@ -136,8 +168,6 @@ def recommend(
     torch.set_num_threads(threads)
     try:
         rec = Recommender.load(model_path(model_dir), inference_only=True)
-        hist = [h.strip() for h in history.split(",") if h.strip()] if history is not None else None
-        cands = [c.strip() for c in candidates.split(",") if c.strip()] if candidates else None
         answer = rec.answer(user=user, instruction=instruction, n=n, history=hist, candidates=cands)
     finally:
         torch.set_num_threads(before)  # (a caller's process, e.g. tests, keeps its setting)
