@@ -62,7 +62,9 @@ def test_nothing_listening_and_no_source_are_named():
     out = CliRunner().invoke(main, ["recommend", "--server", f"http://127.0.0.1:{port}"])
     assert out.exit_code == 2 and "cannot reach the service" in out.output
     neither = CliRunner().invoke(main, ["recommend", "--user", "u3"])
-    assert neither.exit_code == 2 and "--model DIR" in neither.output and "--server" in neither.output
+    assert (
+        neither.exit_code == 2 and "--model DIR" in neither.output and "--server" in neither.output
+    )
     bad = CliRunner().invoke(main, ["recommend", "--server", "localhost:8000"])
     assert bad.exit_code == 2 and "http://" in bad.output
 
