@@ -98,7 +98,6 @@ def main() -> None:
     a = ap.parse_args()
 
     sys.path.insert(0, str(ROOT / "src"))
-    from instructrec.evaluation.manifest import git_state, machine, package_versions
 
     args = ["-q", "recommend", "--model", a.model, "--user", a.user, "-n", "10", a.instruction]
     variants = {
@@ -131,6 +130,17 @@ def main() -> None:
             a.instruction,
         ]
         variants["after, --server (a running service)"] = (ROOT / "src", remote)
+    try:
+        measure(a, variants, args)
+    finally:
+        if proc is not None:  # the service never outlives the benchmark, even on a failure
+            proc.kill()
+            proc.wait(10)
+
+
+def measure(a, variants: dict, args: list[str]) -> None:
+    from instructrec.evaluation.manifest import git_state, machine, package_versions
+
     load0 = os.getloadavg()
     runs: dict[str, list[dict]] = {k: [] for k in variants}
     for i in range(a.repeats):
@@ -151,9 +161,6 @@ def main() -> None:
             "same_items_as_before": items_of(runs[name][0]["stdout"]) == ref,
             "imports_s": import_breakdown(imp["stderr"]),
         }
-    if proc is not None:
-        proc.kill()
-        proc.wait(10)
     result = {
         "command": "instructrec " + " ".join(args),
         "repeats": a.repeats,
