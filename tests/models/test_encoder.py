@@ -171,3 +171,46 @@ def test_learns_a_planted_code_word(tmp_path):
     fit(sc.model, data, collate, loss_fn, cfg)
     after = accuracy(sc.model.eval())
     assert after >= 0.9 > before
+
+
+def test_inference_item_vectors_follow_the_weights():
+    """At inference the projected CF/attribute terms come from tables computed once; they
+    equal the per-request projection and are recomputed whenever the weights change."""
+    rng = np.random.default_rng(1)
+    torch.manual_seed(0)
+    s = EncoderScorer.build(
+        ITEM_TEXTS,
+        EncoderConfig(n_prior=2, lora_r=4, cf_dim=8),
+        cf_vecs=rng.normal(size=(40, 8)).astype(np.float32),
+        attr_vecs=rng.normal(size=(40, 5)).astype(np.float32),
+    )
+    m = s.model
+    with torch.no_grad():
+        m.cf_proj.weight.normal_()
+        m.attr_proj.weight.normal_()
+    ids = torch.tensor([[3, 7, -1], [0, 39, 12]])
+    cold = torch.tensor([[False, True, False], [True, False, False]])
+
+    def both():
+        with torch.enable_grad():
+            trained = m.item_vectors(ids, cold).detach()
+        with torch.no_grad():
+            served = m.item_vectors(ids, cold)
+        return trained, served
+
+    trained, served = both()
+    torch.testing.assert_close(served, trained, rtol=1e-5, atol=1e-6)
+    assert served[0, 2].abs().sum() == 0  # id -1: zeros
+    with torch.no_grad():  # a cold item keeps its text and attribute terms, not its CF term
+        torch.testing.assert_close(served[0, 1], m.item_vecs[7] + m.attr_proj(m.attr_vecs[7]))
+    opt = torch.optim.SGD([m.cf_proj.weight, m.attr_proj.weight], lr=1.0)
+    m.item_vectors(ids).sum().backward()  # a training step changes the weights in place
+    opt.step()
+    after, served_after = both()
+    torch.testing.assert_close(served_after, after, rtol=1e-5, atol=1e-6)
+    assert not torch.allclose(served_after, served)
+    state = {k: v.clone() for k, v in m.state_dict().items()}
+    state["cf_proj.weight"] = torch.zeros_like(state["cf_proj.weight"])
+    m.load_state_dict(state)  # loading weights (a checkpoint) is seen too
+    loaded, served_loaded = both()
+    torch.testing.assert_close(served_loaded, loaded, rtol=1e-5, atol=1e-6)

@@ -129,6 +129,15 @@ class EncoderReranker(nn.Module):
         """Item vectors for internal ids (any shape) -> (..., d); id -1 gives zeros; ``cold``
         (same shape, bool): items whose CF term is left out (`rerank.cold`)."""
         safe = ids.clamp_min(0)
+        if not torch.is_grad_enabled():  # inference: rows of tables projected once
+            cf, attr = self._item_tables()
+            v = self.item_vecs[safe]
+            if cf is not None:
+                c = cf[safe]
+                v = v + (c if cold is None else c * (~cold).unsqueeze(-1).to(c.dtype))
+            if attr is not None:
+                v = v + attr[safe]
+            return v * (ids >= 0).unsqueeze(-1).to(v.dtype)
         v = self.item_vecs[safe]
         if self.cf_proj is not None:
             cf = self.cf_proj(self.cf_vecs[safe])
@@ -136,6 +145,20 @@ class EncoderReranker(nn.Module):
         if self.attr_proj is not None:
             v = v + self.attr_proj(self.attr_vecs[safe])
         return v * (ids >= 0).unsqueeze(-1).to(v.dtype)
+
+    def _item_tables(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(projected CF vectors, projected attribute vectors) of every cached item (None
+        where the model has no such term), recomputed only when a projection's weights change
+        (their in-place version counters) or move: serving and evaluation gather rows instead
+        of projecting each request's candidates and history again."""
+        projs = [p.weight for p in (self.cf_proj, self.attr_proj) if p is not None]
+        key = (self.item_vecs.device, *[(w.data_ptr(), w._version) for w in projs])
+        cached = self.__dict__.get("_tables")
+        if cached is None or cached[0] != key:
+            cf = self.cf_proj(self.cf_vecs) if self.cf_proj is not None else None
+            attr = self.attr_proj(self.attr_vecs) if self.attr_proj is not None else None
+            cached = self.__dict__["_tables"] = (key, cf, attr)
+        return cached[1], cached[2]
 
     def forward(
         self,
