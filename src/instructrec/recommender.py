@@ -158,13 +158,18 @@ class Recommender:
 
     # ------------------------------------------------------------------ evaluation hooks
     def prior_scores(
-        self, users: np.ndarray, candidates: np.ndarray, histories: list[np.ndarray] | None
+        self,
+        users: np.ndarray,
+        candidates: np.ndarray,
+        histories: list[np.ndarray] | None,
+        priors: list | None = None,
     ) -> np.ndarray:
-        """(n, k, P) raw scores of every prior retriever for ``candidates`` (n, k)."""
+        """(n, k, P) raw scores of every prior retriever for ``candidates`` (n, k);
+        ``priors``: stand-ins for ``self.priors``, in order (e.g. memoised ones)."""
         users = np.asarray(users)
         cand = np.asarray(candidates).astype(np.int64)
         return np.stack(
-            [r.score(users, cand, histories=histories) for r in self.priors], axis=-1
+            [r.score(users, cand, histories=histories) for r in priors or self.priors], axis=-1
         ).astype(np.float32)
 
     def score_candidates(

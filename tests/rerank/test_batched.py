@@ -125,3 +125,29 @@ def test_other_rerankers_answer_request_by_request(tiny_dataset):
     reqs = [Request(user="u3", n=4), Request(user="u4", instruction="a comedy", n=3)]
     for b, s in zip(r.answer_many(reqs), [single(r, q) for q in reqs], strict=True):
         assert_same(b, s)
+
+
+def test_first_stage_scores_are_computed_once_per_user_and_history(rec):
+    """The memo that lets the retriever's catalogue scores serve again as its prior: the
+    same scores as the retriever, one underlying call per distinct (user, history)."""
+    from instructrec.rerank.batched import _MemoScores
+
+    calls = []
+
+    class Counting:
+        def score_all(self, users, histories=None):
+            calls.append(len(users))
+            return rec.retriever.score_all(users, histories)
+
+    memo = _MemoScores(Counting())
+    users = np.array([3, 5, 3])
+    hists = [np.array([1, 2]), np.array([4]), np.array([1, 2])]
+    want = rec.retriever.score_all(users, hists)
+    np.testing.assert_allclose(memo.score_all(users, hists), want, rtol=0, atol=1e-6)
+    assert calls == [2]  # users 3 and 5 once each
+    items = np.array([[0, 7], [1, 2], [9, 9]])
+    got = memo.score(users, items, hists)
+    np.testing.assert_allclose(got, np.take_along_axis(want, items, axis=1), atol=1e-6)
+    assert calls == [2]  # served from the memo
+    other = memo.score_all(np.array([3]), [np.array([2, 1])])  # another history: scored
+    assert calls == [2, 1] and other.shape == (1, rec.dataset.n_items)

@@ -9,7 +9,8 @@ arrived within a few milliseconds of each other.
 What is shared across a batch:
 
 1. the first stage: the retriever's ``score_all`` runs once over all histories
-   (`candidates.instruction_candidates`, grouped by candidate depth);
+   (`candidates.instruction_candidates`, grouped by candidate depth); when the retriever is
+   also a prior (the shipped SASRec), its candidates' prior scores are read from those rows;
 2. the query tower: each distinct query text is encoded once, and kept in a bounded LRU
    cache (`QueryCache`): the same text serves the dense candidate channel and the head, and
    repeated requests ("a light comedy" for the same kind of history) skip the tower;
@@ -241,6 +242,7 @@ def _answer_rows(rec, rows: list[_Row]) -> list:
     if rr is not None and getattr(rr, "dataset", 0) is None:
         rr.dataset = rec.dataset
     pop = popularity(rec)
+    first = _memo(rec.retriever)  # its catalogue scores serve the candidates and its prior
     # query texts (the reranker's reading of each request) and their vectors, once each
     qvec = {}
     if state is not None:
@@ -253,7 +255,7 @@ def _answer_rows(rec, rows: list[_Row]) -> list:
     for r in rows:
         if r.given is not None:
             r.cset = given_candidates(
-                rec.dataset, rec.retriever, max(r.uid, 0), r.hist, r.given, r.text, r.seen, pop
+                rec.dataset, first, max(r.uid, 0), r.hist, r.given, r.text, r.seen, pop
             )
         else:
             wide = r.text is not None
@@ -265,7 +267,7 @@ def _answer_rows(rec, rows: list[_Row]) -> list:
         if wide and state is not None:
             dense_src = _Dense(_dense_rows(state, qvec, [r.query for r in grp]))
         cs = instruction_candidates(
-            rec.dataset, rec.retriever,
+            rec.dataset, first,
             np.array([max(r.uid, 0) for r in grp]), [r.hist for r in grp],
             [r.text for r in grp], seen=[r.seen for r in grp], reranker=dense_src,
             templates=grp[0].template if not isinstance(dense_src, _Dense) else None,
@@ -282,7 +284,7 @@ def _answer_rows(rec, rows: list[_Row]) -> list:
             r.head = k if (r.text or r.given is not None) else min(rec.rerank_depth, k)
             todo.append(r)
     if todo and state is not None:
-        scored = _score_rows(rec, state, qvec, todo)
+        scored = _score_rows(rec, state, qvec, todo, first)
     else:
         for r in todo:  # a reranker without the shared path: as `score_request` does
             users = np.array([max(r.uid, 0)])
@@ -350,7 +352,53 @@ def _one_row(cs: CandidateSet, j: int) -> CandidateSet:
     )
 
 
-def _score_rows(rec, state: dict, qvec: dict, rows: list[_Row]) -> dict[int, np.ndarray]:
+class _MemoScores:
+    """``retriever`` with ``score_all`` computed once per (user, history) while a batch is
+    answered: the first stage's catalogue scores serve again when the same retriever scores
+    the candidates as a prior (the shipped SASRec is both)."""
+
+    def __init__(self, retriever) -> None:
+        self.retriever = retriever
+        self.rows: dict[tuple, np.ndarray] = {}
+
+    def __getattr__(self, name: str):
+        return getattr(self.retriever, name)
+
+    def score_all(self, users, histories=None) -> np.ndarray:
+        users = np.asarray(users, np.int64)
+        if histories is None:
+            return self.retriever.score_all(users)
+        hs = [np.asarray(h, np.int64) for h in histories]
+        keys = [(int(u), h.tobytes()) for u, h in zip(users, hs, strict=True)]
+        first: dict[tuple, int] = {}
+        for j, k in enumerate(keys):
+            if k not in self.rows:
+                first.setdefault(k, j)
+        new = list(first.values())
+        if new:
+            got = np.asarray(self.retriever.score_all(users[new], [hs[j] for j in new]))
+            for j, row in zip(new, got, strict=True):
+                self.rows[keys[j]] = row
+        return np.stack([self.rows[k] for k in keys])
+
+    def score(self, users, items, histories=None) -> np.ndarray:
+        full = self.score_all(users, histories)
+        return np.take_along_axis(full, np.asarray(items).astype(np.int64), axis=1)
+
+
+def _memo(retriever):
+    """A `_MemoScores` of ``retriever`` where its ``score`` is the base class's (gathered
+    from ``score_all``); a retriever with its own ``score`` is used as it is."""
+    from ..retrieval.base import Retriever
+
+    if type(retriever).score is not Retriever.score:
+        return retriever
+    return _MemoScores(retriever)
+
+
+def _score_rows(
+    rec, state: dict, qvec: dict, rows: list[_Row], first=None
+) -> dict[int, np.ndarray]:
     """Reranker scores of every row's first ``head`` candidates in one `score_batch` call
     (the one scoring path, `models.encoder`)."""
     import torch
@@ -367,7 +415,8 @@ def _score_rows(rec, state: dict, qvec: dict, rows: list[_Row]) -> dict[int, np.
         cands[i, : r.head] = c
     users = np.array([max(r.uid, 0) for r in rows])
     hists = [r.hist for r in rows]
-    prior = rec.prior_scores(users, cands, hists)  # (n, kmax, P): one call per retriever
+    priors = [first if first is not None and p is rec.retriever else p for p in rec.priors]
+    prior = rec.prior_scores(users, cands, hists, priors)  # (n, kmax, P): one call each
     z = np.zeros((n, kmax, model.config.n_prior), np.float32)
     for i, r in enumerate(rows):  # z-scored within each row's own list, as unbatched
         h = r.head
