@@ -214,3 +214,10 @@ def test_inference_item_vectors_follow_the_weights():
     m.load_state_dict(state)  # loading weights (a checkpoint) is seen too
     loaded, served_loaded = both()
     torch.testing.assert_close(served_loaded, loaded, rtol=1e-5, atol=1e-6)
+    m.item_vecs = m.item_vecs.flip(0).contiguous()  # another catalogue's cached vectors
+    swapped, served_swapped = both()
+    torch.testing.assert_close(served_swapped, swapped, rtol=1e-5, atol=1e-6)
+    with torch.no_grad():  # the table path without a cold mask: the same vectors
+        plain = m.item_vectors(ids)
+    with torch.enable_grad():
+        torch.testing.assert_close(plain, m.item_vectors(ids).detach(), rtol=1e-5, atol=1e-6)

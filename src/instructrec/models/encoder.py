@@ -128,16 +128,13 @@ class EncoderReranker(nn.Module):
     def item_vectors(self, ids: torch.Tensor, cold: torch.Tensor | None = None) -> torch.Tensor:
         """Item vectors for internal ids (any shape) -> (..., d); id -1 gives zeros; ``cold``
         (same shape, bool): items whose CF term is left out (`rerank.cold`)."""
+        if not torch.is_grad_enabled():  # inference: one gather from a table built once
+            idx = torch.where(ids >= 0, ids, len(self.item_vecs))  # -1: the zero row
+            full = self._item_table(cf=True)
+            if cold is None or self.cf_proj is None:
+                return full[idx]
+            return torch.where(cold.unsqueeze(-1), self._item_table(cf=False)[idx], full[idx])
         safe = ids.clamp_min(0)
-        if not torch.is_grad_enabled():  # inference: rows of tables projected once
-            cf, attr = self._item_tables()
-            v = self.item_vecs[safe]
-            if cf is not None:
-                c = cf[safe]
-                v = v + (c if cold is None else c * (~cold).unsqueeze(-1).to(c.dtype))
-            if attr is not None:
-                v = v + attr[safe]
-            return v * (ids >= 0).unsqueeze(-1).to(v.dtype)
         v = self.item_vecs[safe]
         if self.cf_proj is not None:
             cf = self.cf_proj(self.cf_vecs[safe])
@@ -146,19 +143,27 @@ class EncoderReranker(nn.Module):
             v = v + self.attr_proj(self.attr_vecs[safe])
         return v * (ids >= 0).unsqueeze(-1).to(v.dtype)
 
-    def _item_tables(self) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """(projected CF vectors, projected attribute vectors) of every cached item (None
-        where the model has no such term), recomputed only when a projection's weights change
-        (their in-place version counters) or move: serving and evaluation gather rows instead
-        of projecting each request's candidates and history again."""
-        projs = [p.weight for p in (self.cf_proj, self.attr_proj) if p is not None]
-        key = (self.item_vecs.device, *[(w.data_ptr(), w._version) for w in projs])
-        cached = self.__dict__.get("_tables")
-        if cached is None or cached[0] != key:
-            cf = self.cf_proj(self.cf_vecs) if self.cf_proj is not None else None
-            attr = self.attr_proj(self.attr_vecs) if self.attr_proj is not None else None
-            cached = self.__dict__["_tables"] = (key, cf, attr)
-        return cached[1], cached[2]
+    def _item_table(self, cf: bool = True) -> torch.Tensor:
+        """(n_items + 1, d): every cached item's vector as `item_vectors` computes it (text
+        + projected CF term unless ``cf`` is False + projected attributes, added in that
+        order, so the values are the same), then a zero row for id -1. Rebuilt only when a
+        weight or a cached vector changes (in-place version counters), moves or is replaced:
+        serving and evaluation gather rows instead of projecting each request's items."""
+        used = [self.item_vecs]
+        if self.cf_proj is not None:
+            used += [self.cf_proj.weight, self.cf_vecs]
+        if self.attr_proj is not None:
+            used += [self.attr_proj.weight, self.attr_vecs]
+        key = (cf, *[(t.device, t.data_ptr(), t._version, t.shape) for t in used])
+        tables = self.__dict__.setdefault("_tables", {})
+        if tables.get(cf, (None,))[0] != key:
+            v = self.item_vecs
+            if cf and self.cf_proj is not None:
+                v = v + self.cf_proj(self.cf_vecs)
+            if self.attr_proj is not None:
+                v = v + self.attr_proj(self.attr_vecs)
+            tables[cf] = (key, torch.cat([v, v.new_zeros(1, v.shape[1])]))
+        return tables[cf][1]
 
     def forward(
         self,
