@@ -194,3 +194,26 @@ def test_repeated_texts_are_parsed_once_but_rows_do_not_share_dicts(ml100k):
     assert got[0] == got[1] == got[2] and got[3] == {}
     got[0]["genres_any"].append("X")
     assert "X" not in got[1]["genres_any"]
+
+
+def test_repeated_texts_are_read_from_a_bounded_cache(ml100k, monkeypatch):
+    """A text already read for this catalogue is not parsed again; each caller gets its own
+    copy; the cache keeps at most PARSE_CACHE texts, dropping the least recently used."""
+    from instructrec.instructions import parse as P
+
+    calls = []
+    real = P._parse
+    monkeypatch.setattr(P, "_parse", lambda a, t: calls.append(t) or real(a, t))
+    monkeypatch.setattr(P, "PARSE_CACHE", 2)
+    item_attributes(ml100k).__dict__.pop("_parsed", None)
+    first = parse_intention(ml100k, "a comedy, no horror")
+    first["genres_any"].append("Western")  # a caller changing its answer
+    again = parse_intention(ml100k, "a comedy, no horror")
+    assert calls == ["a comedy, no horror"]
+    assert again == {"genres_any": ["Comedy"], "excluded": {"genres": ["Horror"]}}
+    parse_intention(ml100k, "a western")
+    parse_intention(ml100k, "a comedy, no horror")  # now the most recent
+    parse_intention(ml100k, "a 1995 drama")  # evicts "a western"
+    parse_intention(ml100k, "a comedy, no horror")
+    parse_intention(ml100k, "a western")
+    assert calls == ["a comedy, no horror", "a western", "a 1995 drama", "a western"]

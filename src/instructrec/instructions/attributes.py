@@ -39,6 +39,14 @@ class ItemAttributes:
     price_band: np.ndarray  # int8 index into PRICE_BANDS, -1 unknown
     price_edges: tuple[float, float]  # tertile edges of known prices
 
+    def index(self, kind: str) -> dict[str, int]:
+        """{name: code} of ``kind`` ("genre", "category" or "brand"), built once."""
+        cache = self.__dict__.setdefault("_index", {})
+        if kind not in cache:
+            names = getattr(self, f"{kind}_names")
+            cache[kind] = {name: k for k, name in enumerate(names)}
+        return cache[kind]
+
     @property
     def n_genres(self) -> int:
         return len(self.genre_names)

@@ -294,15 +294,13 @@ def intention_matches(dataset: Dataset, attrs: list[dict | None], candidates) ->
         )
     a = item_attributes(dataset)
     out = np.ones(cand.shape, bool)
-    gidx = {name: k for k, name in enumerate(a.genre_names)}
-    cidx = {name: k for k, name in enumerate(a.category_names)}
-    bidx = {name: k for k, name in enumerate(a.brand_names)}
-    keys = [_key(d) for d in attrs]
-    codes, uniq = pd.factorize(pd.Series(keys, dtype=object))
-    for u, key in enumerate(uniq):
+    gidx, cidx, bidx = a.index("genre"), a.index("category"), a.index("brand")
+    groups: dict[tuple, list[int]] = {}  # rows with the same intention, checked together
+    for i, d in enumerate(attrs):
+        groups.setdefault(_key(d), []).append(i)
+    for key, rows in groups.items():
         if not key:
             continue
-        rows = np.flatnonzero(codes == u)
         c = cand[rows]
         ok = np.ones(c.shape, bool)
         d = dict(key)
@@ -343,10 +341,11 @@ def intention_excluded(dataset: Dataset, attrs: list[dict | None], candidates) -
     if not any(keys):
         return out
     a = item_attributes(dataset)
-    codes, uniq = pd.factorize(pd.Series(keys, dtype=object))
-    for u, key in enumerate(uniq):
+    groups: dict[tuple, list[int]] = {}
+    for i, key in enumerate(keys):
+        groups.setdefault(key, []).append(i)
+    for key, rows in groups.items():
         if key:
-            rows = np.flatnonzero(codes == u)
             out[rows] = _excluded(a, dict(key), cand[rows])
     return out
 
@@ -354,18 +353,18 @@ def intention_excluded(dataset: Dataset, attrs: list[dict | None], candidates) -
 def _excluded(a: ItemAttributes, ex: dict, c: np.ndarray) -> np.ndarray:
     """Candidates ``c`` having any value of ``ex`` (unknown values exclude nothing)."""
     hit = np.zeros(c.shape, bool)
-    gidx = {name: k for k, name in enumerate(a.genre_names)}
+    gidx = a.index("genre")
     cols = [gidx[g] for g in ex.get("genres", ()) if g in gidx]
     if cols:
         hit |= a.genre_matrix[c][:, :, cols].any(axis=2)
     for field, values in ((a.decade, ex.get("decades", ())), (a.year, ex.get("years", ()))):
         if len(values):
             hit |= np.isin(field[c], np.asarray([int(v) for v in values])) & (field[c] > 0)
-    for field, names, values in (
-        (a.category, a.category_names, ex.get("categories", ())),
-        (a.brand, a.brand_names, ex.get("brands", ())),
+    for field, index, values in (
+        (a.category, a.index("category"), ex.get("categories", ())),
+        (a.brand, a.index("brand"), ex.get("brands", ())),
     ):
-        codes = [k for k, n in enumerate(names) if n in set(values)]
+        codes = sorted({index[v] for v in values if v in index})
         if codes:
             hit |= np.isin(field[c], codes)
     return hit

@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import copy
 import re
+import threading
 import weakref
+from collections import OrderedDict
 
 from instructrec.data.dataset import Dataset
 
@@ -97,13 +99,35 @@ EXCLUDED_KEYS = (("genre", "genres"), ("decade", "decades"), ("year", "years"))
 EXCLUDED_KEYS += (("category", "categories"), ("brand", "brands"))
 
 
+PARSE_CACHE = 4096  # distinct texts whose reading is kept per catalogue (LRU)
+_PARSE_LOCK = threading.Lock()
+
+
 def parse_intention(dataset: Dataset, text: str | None) -> dict:
     """Attributes stated in ``text`` ({} when none is recognised); keys as `intention_matches`,
-    plus ``"excluded"`` when the text rules values out (see the module docstring)."""
+    plus ``"excluded"`` when the text rules values out (see the module docstring). A text
+    already read for this catalogue is answered from a bounded cache (a fresh copy each time:
+    callers may change what they get)."""
     if not text or not str(text).strip():
         return {}
-    low = " " + str(text).lower().replace("\u2019", "'") + " "
     attrs = item_attributes(dataset)
+    key = str(text)
+    with _PARSE_LOCK:
+        cache = attrs.__dict__.setdefault("_parsed", OrderedDict())
+        hit = cache.get(key)
+        if hit is not None:
+            cache.move_to_end(key)
+    if hit is None:
+        hit = _parse(attrs, key)
+        with _PARSE_LOCK:
+            cache[key] = hit
+            if len(cache) > PARSE_CACHE:
+                cache.popitem(last=False)
+    return copy.deepcopy(hit)
+
+
+def _parse(attrs, text: str) -> dict:
+    low = " " + text.lower().replace("\u2019", "'") + " "
     excluded: list = []
     masked: list = []
     if _has_cue(low):  # most requests have none: skip the mention scan

@@ -196,7 +196,8 @@ def similarity_function(
         sim = getattr(r, "sim", None)
         if sim is not None and hasattr(sim, "tocsr"):
             sim = sim.tocsr()
-            return lambda items, hist, sim=sim: np.asarray(sim[items][:, hist].todense())
+            # rows first (CSR row slices are cheap), then the history's columns densely
+            return lambda items, hist, sim=sim: sim[items].toarray()[:, hist]
     for r in retrievers:
         e = r.item_embeddings() if hasattr(r, "item_embeddings") else None
         if e is not None and (n_items is None or len(e) >= n_items):
