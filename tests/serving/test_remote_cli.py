@@ -53,6 +53,11 @@ def test_service_errors_are_one_line(base, api_key):
     )
     assert unknown.exit_code == 2 and "404" in unknown.output and "nobody" in unknown.output
     assert "Traceback" not in unknown.output
+    zero = CliRunner().invoke(
+        main, ["recommend", "--server", base, "--api-key", api_key, "--user", "u3", "-n", "0"]
+    )  # the service's validation error names the field
+    assert zero.exit_code == 2 and "422" in zero.output and "body.n:" in zero.output
+    assert len(zero.output.strip().splitlines()) == 1
 
 
 def test_nothing_listening_and_no_source_are_named():
