@@ -55,6 +55,7 @@ def main(argv: list[str] | None = None) -> dict:
     from instructrec.config import RunConfig
     from instructrec.data import load_split
     from instructrec.data.spec import load_data_spec
+    from instructrec.data.split import add_candidate_files
     from instructrec.evaluation.manifest import git_state, machine, package_versions
     from instructrec.evaluation.protocols import PROTOCOLS
     from instructrec.evaluation.run import _runnable
@@ -109,6 +110,11 @@ def main(argv: list[str] | None = None) -> dict:
             for s, reps in study.items()
         }
         timings[f"evaluate_s/{stage}"] = time.perf_counter() - t0
+        # candidate files built here (hard negatives from the first seed's SASRec, search-hard)
+        # are kept with the split, so seeds evaluated later score the same candidates
+        added = add_candidate_files(split, out / "split")
+        if added:
+            print(f"saved {', '.join(added)} into {out / 'split'}")
         tables[stage] = {
             "headline": headline(combined),
             "markdown": to_markdown(combined),

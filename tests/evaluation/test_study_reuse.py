@@ -112,3 +112,54 @@ def test_a_broken_saved_report_is_named(setting, tmp_path):
 
     with pytest.raises(DataError, match=r"seed-0/full: cannot read the saved report"):
         _study(setting, [0], tmp_path, reuse=True)
+
+
+def test_candidate_files_built_later_are_kept_with_the_split(setting, tmp_path):
+    """`add_candidate_files` writes only what the folder lacks; a later load has it, hashes
+    verified; the files already there are untouched."""
+    from instructrec.data.split import add_candidate_files, load_split, save_split, set_candidates
+
+    ds, _, _ = setting
+    split = make_split(ds, seed=0)
+    save_split(split, tmp_path / "split", ds)
+    before = {p.name: p.read_bytes() for p in (tmp_path / "split").iterdir()}
+    loaded = load_split(tmp_path / "split", ds)
+    test = loaded.frame("test")
+    arr = np.stack([test["item"].to_numpy(), (test["item"].to_numpy() + 1) % ds.n_items], 1)
+    set_candidates(loaded, "extra", "test", arr, note={"made": "here"})
+    assert add_candidate_files(loaded, tmp_path / "split") == ["extra.test.npy"]
+    assert add_candidate_files(loaded, tmp_path / "split") == []  # nothing new the second time
+    again = load_split(tmp_path / "split", ds)
+    np.testing.assert_array_equal(again.candidates["extra"]["test"], arr)
+    assert again.notes["extra"] == {"test": {"made": "here"}}
+    for name, data in before.items():
+        if name != "split.json":
+            assert (tmp_path / "split" / name).read_bytes() == data
+
+
+def test_a_report_scored_with_candidates_the_split_lacks_is_scored_again(
+    setting, tmp_path, monkeypatch
+):
+    import json
+
+    from instructrec.data.split import set_candidates
+
+    ds, split0, _ = setting
+    _study(setting, [0], tmp_path)
+    rj = tmp_path / "seed-0" / "full" / "report.json"
+    d = json.loads(rj.read_text())
+    split = make_split(ds, seed=0)  # same files as split0, and one more candidate file
+    test = split.frame("test")
+    set_candidates(split, "extra", "test", np.stack([test["item"].to_numpy()] * 2, 1))
+    d["manifest"]["split_files"]["extra.test.npy"] = "not the same file"
+    rj.write_text(json.dumps(d))
+    calls = []
+    real = run_module.run
+    monkeypatch.setattr(run_module, "run", lambda p, *a, **k: calls.append(p) or real(p, *a, **k))
+    _study(setting, [0], tmp_path, reuse=True, split=split)
+    assert calls == ["full"]  # cand10 is reused; full named a file this split has otherwise
+    d["manifest"]["split_files"]["extra.test.npy"] = split.hashes["extra.test.npy"]
+    rj.write_text(json.dumps(d))
+    calls.clear()
+    _study(setting, [0], tmp_path, reuse=True, split=split)
+    assert calls == []

@@ -325,6 +325,44 @@ def save_split(split: Split, directory: str | Path, dataset: Dataset | None = No
     return directory
 
 
+def add_candidate_files(split: Split, directory: str | Path) -> list[str]:
+    """Write the candidate files ``split`` holds that the split folder ``directory`` (made by
+    `save_split`) does not list yet (e.g. `hard` negatives an evaluation built), with their
+    notes, and list them in its ``split.json`` (replaced atomically); the files already there
+    are left as they are. Returns the names written. Later runs that load the folder use the
+    same candidates."""
+    directory = Path(directory)
+    mpath = directory / "split.json"
+    manifest = json.loads(mpath.read_text())
+    files = manifest["files"]
+    written = []
+    for name, by_stage in split.candidates.items():
+        for stage, arr in by_stage.items():
+            fname = f"{name}.{stage}.npy"
+            if fname in files:
+                continue
+            tmp = directory / f".{fname}.tmp"
+            with open(tmp, "wb") as f:
+                np.save(f, arr)
+            tmp.replace(directory / fname)
+            files[fname] = _sha256(directory / fname)
+            written.append(fname)
+            stages = manifest.setdefault("candidate_stages", {}).setdefault(name, [])
+            manifest["candidate_stages"][name] = sorted({*stages, stage})
+            manifest.setdefault("candidate_sets", {})[name] = int(arr.shape[1])
+    for name in {fname.split(".")[0] for fname in written}:
+        if name in split.notes:
+            p = directory / f"{name}.note.json"
+            p.write_text(json.dumps(split.notes[name], indent=2, sort_keys=True))
+            files[p.name] = _sha256(p)
+    if written:
+        tmp = directory / ".split.json.tmp"
+        tmp.write_text(json.dumps(manifest, indent=2))
+        tmp.replace(mpath)
+        split.hashes.update({k: v for k, v in files.items() if k in written})
+    return written
+
+
 def load_split(directory: str | Path, dataset: Dataset | None = None) -> Split:
     """Read a split written by `save_split`, verifying every file's hash (and the dataset's
     fingerprint when ``dataset`` is given)."""

@@ -65,7 +65,9 @@ def expected_models(protocol: str, baselines, rivals, has_model: bool) -> set[st
 
 def load_reports(seed_dir, protocols, seed, stage, split, expected) -> dict[str, object]:
     """{protocol: Report} for the reports in ``seed_dir`` that `run_study` can reuse: same
-    seed, stage and split files (hashes), and every expected model present."""
+    seed and stage, every split file the report was scored with present in ``split`` with
+    the same hash (candidate files an evaluation built, such as `hard`, must have been saved
+    into the split folder: `data.split.add_candidate_files`), every expected model present."""
     from .manifest import split_hashes
     from .report import Report
 
@@ -84,7 +86,8 @@ def load_reports(seed_dir, protocols, seed, stage, split, expected) -> dict[str,
             rep.protocol == proto
             and man.get("seed") == seed
             and man.get("config", {}).get("stage") == stage
-            and man.get("split_files") == hashes
+            and man.get("split_files")
+            and all(hashes.get(k) == v for k, v in man["split_files"].items())
             and expected[proto] <= set(rep.table.index)
         ):
             out[proto] = rep
