@@ -22,7 +22,6 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-OUT = ROOT / "benchmarks" / "results"
 
 CHILD = r"""
 import json, sys, time
@@ -73,7 +72,7 @@ def main() -> None:
     a = ap.parse_args()
 
     sys.path.insert(0, str(ROOT / "src"))
-    from bench_cli_load import base_tree
+    from bench_cli_load import base_tree, table_row, write_results
 
     from instructrec.evaluation.manifest import git_state, machine, package_versions
 
@@ -110,8 +109,6 @@ def main() -> None:
         "git": git_state(),
         "results": rows,
     }
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / f"{a.name}.json").write_text(json.dumps(result, indent=1) + "\n")
     lines = [
         f"# `Recommender.answer_many`, batches of 8 ({a.batches} batches x {a.repeats} repeats, "
         "alternating)",
@@ -124,13 +121,10 @@ def main() -> None:
         "|---|---|---|---|---|",
     ]
     for name, r in rows.items():
-        lines.append(
-            f"| {name} | {r['cpu_ms_per_batch_median']} | {r['wall_ms_per_batch_median']} | "
-            f"{', '.join(map(str, r['cpu_ms_per_batch']))} | "
-            f"{'yes' if r['same_items_as_before'] else 'NO'} |"
-        )
-    (OUT / f"{a.name}.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+        per = ", ".join(map(str, r["cpu_ms_per_batch"]))
+        cells = [r["cpu_ms_per_batch_median"], r["wall_ms_per_batch_median"], per]
+        lines.append(table_row(name, cells, r["same_items_as_before"]))
+    write_results(a.name, result, lines)
 
 
 if __name__ == "__main__":

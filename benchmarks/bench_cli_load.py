@@ -172,8 +172,6 @@ def measure(a, variants: dict, args: list[str]) -> None:
         "results": rows,
         "printed_items": ref,
     }
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / f"{a.name}.json").write_text(json.dumps(result, indent=1) + "\n")
     lines = [
         f"# `instructrec recommend` end to end ({a.repeats} repeats, alternating)",
         "",
@@ -186,11 +184,21 @@ def measure(a, variants: dict, args: list[str]) -> None:
     ]
     for name, r in rows.items():
         imps = ", ".join(f"{k} {v}" for k, v in r["imports_s"].items())
-        lines.append(
-            f"| {name} | {r['wall_median_s']} | {r['wall_min_s']} | {r['cpu_median_s']} | "
-            f"{'yes' if r['same_items_as_before'] else 'NO'} | {imps} |"
-        )
-    (OUT / f"{a.name}.md").write_text("\n".join(lines) + "\n")
+        cells = [r["wall_median_s"], r["wall_min_s"], r["cpu_median_s"]]
+        lines.append(table_row(name, cells, r["same_items_as_before"], imps))
+    write_results(a.name, result, lines)
+
+
+def table_row(name: str, cells: list, same: bool, *rest: str) -> str:
+    """One markdown row: the variant, its figures, whether it printed the same items."""
+    return "| " + " | ".join([name, *map(str, cells), "yes" if same else "NO", *rest]) + " |"
+
+
+def write_results(name: str, result: dict, lines: list[str]) -> None:
+    """benchmarks/results/NAME.json (``result``) and NAME.md (``lines``); prints the table."""
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / f"{name}.json").write_text(json.dumps(result, indent=1) + "\n")
+    (OUT / f"{name}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 
