@@ -72,9 +72,7 @@ def main() -> None:
     a = ap.parse_args()
 
     sys.path.insert(0, str(ROOT / "src"))
-    from bench_cli_load import base_tree, table_row, write_results
-
-    from instructrec.evaluation.manifest import git_state, machine, package_versions
+    from bench_cli_load import base_tree, run_facts, table_row, write_results
 
     trees = {
         f"before ({a.base_commit})": base_tree(a.base_commit, Path(a.base_tree)),
@@ -101,12 +99,7 @@ def main() -> None:
     result = {
         "model": a.model,
         "batches": a.batches,
-        "repeats": a.repeats,
-        "loadavg_start": [round(x, 2) for x in load0],
-        "loadavg_end": [round(x, 2) for x in load1],
-        "machine": machine(),
-        "versions": package_versions(),
-        "git": git_state(),
+        **run_facts(a.repeats, load0, load1),
         "results": rows,
     }
     lines = [

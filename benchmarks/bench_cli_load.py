@@ -139,7 +139,6 @@ def main() -> None:
 
 
 def measure(a, variants: dict, args: list[str]) -> None:
-    from instructrec.evaluation.manifest import git_state, machine, package_versions
 
     load0 = os.getloadavg()
     runs: dict[str, list[dict]] = {k: [] for k in variants}
@@ -163,12 +162,7 @@ def measure(a, variants: dict, args: list[str]) -> None:
         }
     result = {
         "command": "instructrec " + " ".join(args),
-        "repeats": a.repeats,
-        "loadavg_start": [round(x, 2) for x in load0],
-        "loadavg_end": [round(x, 2) for x in load1],
-        "machine": machine(),
-        "versions": package_versions(),
-        "git": git_state(),
+        **run_facts(a.repeats, load0, load1),
         "results": rows,
         "printed_items": ref,
     }
@@ -187,6 +181,20 @@ def measure(a, variants: dict, args: list[str]) -> None:
         cells = [r["wall_median_s"], r["wall_min_s"], r["cpu_median_s"]]
         lines.append(table_row(name, cells, r["same_items_as_before"], imps))
     write_results(a.name, result, lines)
+
+
+def run_facts(repeats: int, load0, load1) -> dict:
+    """What every results file of these A/B benchmarks records about the run and the box."""
+    from instructrec.evaluation.manifest import git_state, machine, package_versions
+
+    return {
+        "repeats": repeats,
+        "loadavg_start": [round(x, 2) for x in load0],
+        "loadavg_end": [round(x, 2) for x in load1],
+        "machine": machine(),
+        "versions": package_versions(),
+        "git": git_state(),
+    }
 
 
 def table_row(name: str, cells: list, same: bool, *rest: str) -> str:
