@@ -152,21 +152,30 @@ class Rivals:
         return self._ratings
 
     def for_protocol(self, name: str, stage: str) -> dict[str, object]:
-        """{rival name: fitted model} for protocol ``name`` scored at ``stage``."""
+        """{rival name: fitted model} for protocol ``name`` scored at ``stage`` (the rivals
+        `applicable_rivals` names that can be fitted here)."""
         if name not in PROTOCOLS:
             raise DataError(f"unknown protocol {name!r}")
         proto = get_protocol(name)
+        build = {
+            "bias": lambda: self.rating_models().get("bias"),
+            "mf": lambda: self.rating_models().get("mf"),
+            "score-mix": lambda: self.score_mix(proto, stage),
+            "sasrec+filter": self.learned_filter,
+        }
         out: dict[str, object] = {}
-        if proto.kind == "pointwise":
-            ratings = self.rating_models()
-            out.update({k: v for k, v in ratings.items() if k in self.names})
-            return out
-        if "score-mix" in self.names:
-            mix = self.score_mix(proto, stage)
-            if mix is not None:
-                out["score-mix"] = mix
-        if proto.intention and "sasrec+filter" in self.names:
-            f = self.learned_filter()
-            if f is not None:
-                out["sasrec+filter"] = f
+        for rival in applicable_rivals(name, self.names):
+            model = build[rival]()
+            if model is not None:
+                out[rival] = model
         return out
+
+
+def applicable_rivals(protocol: str, names) -> list[str]:
+    """The rivals among ``names`` that apply to ``protocol``: the rating models on
+    `pointwise`; elsewhere score-mix, and the filter where there is an intention."""
+    proto = get_protocol(protocol)
+    if proto.kind == "pointwise":
+        return [r for r in ("bias", "mf") if r in names]
+    wanted = ("score-mix", "sasrec+filter") if proto.intention else ("score-mix",)
+    return [r for r in wanted if r in names]

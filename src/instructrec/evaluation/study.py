@@ -47,20 +47,13 @@ def _seed_baselines(dataset, split, names, seed, rec, options):
 
 
 def expected_models(protocol: str, baselines, rivals, has_model: bool) -> set[str]:
-    """The models a report of ``protocol`` holds when `run_study` scores it (rivals that
-    apply to the protocol, see `Rivals.for_protocol`)."""
-    from .protocols import get_protocol
+    """The models a report of ``protocol`` holds when `run_study` scores it (the rivals
+    `rival_models.applicable_rivals` names; score-mix only beside a run's model)."""
+    from .rival_models import applicable_rivals
 
-    proto = get_protocol(protocol)
     names = set(baselines) | ({MODEL} if has_model else set())
-    rivals = set(rivals or [])
-    if proto.kind == "pointwise":
-        return names | (rivals & {"bias", "mf"})
-    if "score-mix" in rivals and has_model:
-        names.add("score-mix")
-    if proto.intention and "sasrec+filter" in rivals:
-        names.add("sasrec+filter")
-    return names
+    applied = applicable_rivals(protocol, rivals or [])
+    return names | {r for r in applied if has_model or r != "score-mix"}
 
 
 def load_reports(seed_dir, protocols, seed, stage, split, expected) -> dict[str, object]:
