@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from ..data.errors import DataError
+from ..retrieval.base import Retriever
 from .candidates import (
     N_MATCH,
     CandidateSet,
@@ -381,26 +382,21 @@ class _MemoScores:
                 self.rows[keys[j]] = row
         return np.stack([self.rows[k] for k in keys])
 
-    def score(self, users, items, histories=None) -> np.ndarray:
-        full = self.score_all(users, histories)
-        return np.take_along_axis(full, np.asarray(items).astype(np.int64), axis=1)
+    score = Retriever.score  # gathered from the memoised ``score_all``
 
 
 def _memo(retriever):
     """A `_MemoScores` of ``retriever`` where its ``score`` is the base class's (gathered
     from ``score_all``); a retriever with its own ``score`` is used as it is."""
-    from ..retrieval.base import Retriever
-
     if type(retriever).score is not Retriever.score:
         return retriever
     return _MemoScores(retriever)
 
 
-def _score_rows(
-    rec, state: dict, qvec: dict, rows: list[_Row], first=None
-) -> dict[int, np.ndarray]:
+def _score_rows(rec, state: dict, qvec: dict, rows: list[_Row], first) -> dict[int, np.ndarray]:
     """Reranker scores of every row's first ``head`` candidates in one `score_batch` call
-    (the one scoring path, `models.encoder`)."""
+    (the one scoring path, `models.encoder`); ``first``: the retriever as this batch scores
+    it (`_memo`), standing in for it among the priors."""
     import torch
 
     from ..models import encoder
@@ -415,7 +411,7 @@ def _score_rows(
         cands[i, : r.head] = c
     users = np.array([max(r.uid, 0) for r in rows])
     hists = [r.hist for r in rows]
-    priors = [first if first is not None and p is rec.retriever else p for p in rec.priors]
+    priors = [first if p is rec.retriever else p for p in rec.priors]
     prior = rec.prior_scores(users, cands, hists, priors)  # (n, kmax, P): one call each
     z = np.zeros((n, kmax, model.config.n_prior), np.float32)
     for i, r in enumerate(rows):  # z-scored within each row's own list, as unbatched
