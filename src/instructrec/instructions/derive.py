@@ -295,10 +295,7 @@ def intention_matches(dataset: Dataset, attrs: list[dict | None], candidates) ->
     a = item_attributes(dataset)
     out = np.ones(cand.shape, bool)
     gidx, cidx, bidx = a.index("genre"), a.index("category"), a.index("brand")
-    groups: dict[tuple, list[int]] = {}  # rows with the same intention, checked together
-    for i, d in enumerate(attrs):
-        groups.setdefault(_key(d), []).append(i)
-    for key, rows in groups.items():
+    for key, rows in _rows_by_key([_key(d) for d in attrs]).items():
         if not key:
             continue
         c = cand[rows]
@@ -341,10 +338,7 @@ def intention_excluded(dataset: Dataset, attrs: list[dict | None], candidates) -
     if not any(keys):
         return out
     a = item_attributes(dataset)
-    groups: dict[tuple, list[int]] = {}
-    for i, key in enumerate(keys):
-        groups.setdefault(key, []).append(i)
-    for key, rows in groups.items():
+    for key, rows in _rows_by_key(keys).items():
         if key:
             out[rows] = _excluded(a, dict(key), cand[rows])
     return out
@@ -368,6 +362,14 @@ def _excluded(a: ItemAttributes, ex: dict, c: np.ndarray) -> np.ndarray:
         if codes:
             hit |= np.isin(field[c], codes)
     return hit
+
+
+def _rows_by_key(keys: list[tuple]) -> dict[tuple, list[int]]:
+    """Row indexes per distinct key: rows with the same intention are checked together."""
+    groups: dict[tuple, list[int]] = {}
+    for i, key in enumerate(keys):
+        groups.setdefault(key, []).append(i)
+    return groups
 
 
 def _key(d: dict | None) -> tuple:

@@ -157,18 +157,9 @@ def _parse(attrs, text: str) -> dict:
 
 
 def parse_intentions(dataset: Dataset, texts) -> list[dict]:
-    """`parse_intention` for each text (None/"" give {}); a repeated text is parsed once (each
-    row still gets its own dict)."""
-    seen: dict = {}
-    out = []
-    for t in texts:
-        key = None if t is None else str(t)
-        if key not in seen:
-            seen[key] = parse_intention(dataset, key)
-            out.append(seen[key])
-        else:
-            out.append(copy.deepcopy(seen[key]))
-    return out
+    """`parse_intention` for each text (None/"" give {}); a repeated text is parsed once
+    (`parse_intention`'s cache; each row still gets its own dict)."""
+    return [parse_intention(dataset, None if t is None else str(t)) for t in texts]
 
 
 def _positive(attrs, low: str) -> dict:
