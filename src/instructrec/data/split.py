@@ -335,7 +335,8 @@ def add_candidate_files(split: Split, directory: str | Path) -> list[str]:
     mpath = directory / "split.json"
     manifest = json.loads(mpath.read_text())
     files = manifest["files"]
-    written = []
+    stages_of = manifest.setdefault("candidate_stages", {})
+    written, names = [], set()
     for name, by_stage in split.candidates.items():
         for stage, arr in by_stage.items():
             fname = f"{name}.{stage}.npy"
@@ -345,21 +346,20 @@ def add_candidate_files(split: Split, directory: str | Path) -> list[str]:
             with open(tmp, "wb") as f:
                 np.save(f, arr)
             tmp.replace(directory / fname)
-            files[fname] = _sha256(directory / fname)
+            files[fname] = array_sha256(arr)  # the saved file's hash, without reading it back
             written.append(fname)
-            stages = manifest.setdefault("candidate_stages", {}).setdefault(name, [])
-            manifest["candidate_stages"][name] = sorted({*stages, stage})
+            names.add(name)
+            stages_of[name] = sorted({*stages_of.get(name, []), stage})
             manifest.setdefault("candidate_sets", {})[name] = int(arr.shape[1])
-    for name in {fname.split(".")[0] for fname in written}:
-        if name in split.notes:
-            p = directory / f"{name}.note.json"
-            p.write_text(json.dumps(split.notes[name], indent=2, sort_keys=True))
-            files[p.name] = _sha256(p)
+    for name in names & set(split.notes):
+        p = directory / f"{name}.note.json"
+        p.write_text(json.dumps(split.notes[name], indent=2, sort_keys=True))
+        files[p.name] = _sha256(p)
     if written:
         tmp = directory / ".split.json.tmp"
         tmp.write_text(json.dumps(manifest, indent=2))
         tmp.replace(mpath)
-        split.hashes.update({k: v for k, v in files.items() if k in written})
+        split.hashes.update({k: files[k] for k in written})
     return written
 
 
