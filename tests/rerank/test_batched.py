@@ -10,7 +10,8 @@ import torch
 from instructrec.data import make_split
 from instructrec.data.errors import DataError
 from instructrec.recommender import Recommender
-from instructrec.rerank.batched import QueryCache, Request
+from instructrec.rerank.batch_cache import QueryCache
+from instructrec.rerank.batched import Request
 from instructrec.retrieval.itemknn import ItemKNN
 from instructrec.retrieval.pop import Pop
 from instructrec.testing.shipped import shipped_like
@@ -130,7 +131,7 @@ def test_other_rerankers_answer_request_by_request(tiny_dataset):
 def test_first_stage_scores_are_computed_once_per_user_and_history(rec):
     """The memo that lets the retriever's catalogue scores serve again as its prior: the
     same scores as the retriever, one underlying call per distinct (user, history)."""
-    from instructrec.rerank.batched import _MemoScores
+    from instructrec.rerank.batch_cache import MemoScores
 
     calls = []
 
@@ -139,7 +140,7 @@ def test_first_stage_scores_are_computed_once_per_user_and_history(rec):
             calls.append(len(users))
             return rec.retriever.score_all(users, histories)
 
-    memo = _MemoScores(Counting())
+    memo = MemoScores(Counting())
     users = np.array([3, 5, 3])
     hists = [np.array([1, 2]), np.array([4]), np.array([1, 2])]
     want = rec.retriever.score_all(users, hists)

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from ..data.errors import DataError
-from ..retrieval.base import Retriever
+from .batch_cache import QueryCache, memo_scores
 from .candidates import (
     N_MATCH,
     CandidateSet,
@@ -45,7 +45,6 @@ from .candidates import (
     popularity,
 )
 
-QUERY_CACHE_SIZE = 4096  # distinct query texts whose tower vectors are kept (LRU)
 DENSE_CACHE_SIZE = 1024  # distinct query texts whose catalogue score rows are kept (LRU)
 
 
@@ -89,43 +88,6 @@ class _Row:
     cset: CandidateSet | None = None  # one row, width = its own candidate count
     head: int = 0  # how many candidates the reranker scores
     query: str | None = None  # the reranker's query text
-
-
-class QueryCache:
-    """Bounded LRU cache of query-tower vectors by query text, for one model (inference
-    only: the cached vectors are inference tensors). Thread-safe."""
-
-    def __init__(self, scorer, size: int = QUERY_CACHE_SIZE) -> None:
-        self.scorer, self.size = scorer, size
-        self._vecs: OrderedDict[str, Any] = OrderedDict()
-        self._lock = threading.Lock()
-        self.hits = self.misses = 0
-
-    def __call__(self, texts: list[str]):
-        """(len(texts), d) query vectors; texts not cached are encoded in one tower pass."""
-        import torch
-
-        model = self.scorer.model
-        with self._lock:
-            found = {t: self._vecs[t] for t in dict.fromkeys(texts) if t in self._vecs}
-            for t in found:
-                self._vecs.move_to_end(t)
-        missing = [t for t in dict.fromkeys(texts) if t not in found]
-        self.hits += len(texts) - len(missing)
-        self.misses += len(missing)
-        if missing:
-            dev = model.item_vecs.device
-            tok = self.scorer.tokenize(missing)
-            q = model.encode_query(tok["input_ids"].to(dev), tok["attention_mask"].to(dev))
-            found.update(zip(missing, q, strict=True))
-            with self._lock:
-                for t, v in zip(missing, q, strict=True):
-                    self._vecs[t] = v
-                while len(self._vecs) > self.size:
-                    self._vecs.popitem(last=False)
-        if not texts:
-            return torch.zeros((0, model.item_vecs.shape[1]))
-        return torch.stack([found[t] for t in texts])
 
 
 def _encoder_state(reranker) -> dict | None:
@@ -243,7 +205,7 @@ def _answer_rows(rec, rows: list[_Row]) -> list:
     if rr is not None and getattr(rr, "dataset", 0) is None:
         rr.dataset = rec.dataset
     pop = popularity(rec)
-    first = _memo(rec.retriever)  # its catalogue scores serve the candidates and its prior
+    first = memo_scores(rec.retriever)  # its catalogue scores serve the candidates and its prior
     # query texts (the reranker's reading of each request) and their vectors, once each
     qvec = {}
     if state is not None:
@@ -353,50 +315,10 @@ def _one_row(cs: CandidateSet, j: int) -> CandidateSet:
     )
 
 
-class _MemoScores:
-    """``retriever`` with ``score_all`` computed once per (user, history) while a batch is
-    answered: the first stage's catalogue scores serve again when the same retriever scores
-    the candidates as a prior (the shipped SASRec is both)."""
-
-    def __init__(self, retriever) -> None:
-        self.retriever = retriever
-        self.rows: dict[tuple, np.ndarray] = {}
-
-    def __getattr__(self, name: str):
-        return getattr(self.retriever, name)
-
-    def score_all(self, users, histories=None) -> np.ndarray:
-        users = np.asarray(users, np.int64)
-        if histories is None:
-            return self.retriever.score_all(users)
-        hs = [np.asarray(h, np.int64) for h in histories]
-        keys = [(int(u), h.tobytes()) for u, h in zip(users, hs, strict=True)]
-        first: dict[tuple, int] = {}
-        for j, k in enumerate(keys):
-            if k not in self.rows:
-                first.setdefault(k, j)
-        new = list(first.values())
-        if new:
-            got = np.asarray(self.retriever.score_all(users[new], [hs[j] for j in new]))
-            for j, row in zip(new, got, strict=True):
-                self.rows[keys[j]] = row
-        return np.stack([self.rows[k] for k in keys])
-
-    score = Retriever.score  # gathered from the memoised ``score_all``
-
-
-def _memo(retriever):
-    """A `_MemoScores` of ``retriever`` where its ``score`` is the base class's (gathered
-    from ``score_all``); a retriever with its own ``score`` is used as it is."""
-    if type(retriever).score is not Retriever.score:
-        return retriever
-    return _MemoScores(retriever)
-
-
 def _score_rows(rec, state: dict, qvec: dict, rows: list[_Row], first) -> dict[int, np.ndarray]:
     """Reranker scores of every row's first ``head`` candidates in one `score_batch` call
     (the one scoring path, `models.encoder`); ``first``: the retriever as this batch scores
-    it (`_memo`), standing in for it among the priors."""
+    it (`memo_scores`), standing in for it among the priors."""
     import torch
 
     from ..models import encoder
