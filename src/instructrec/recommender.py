@@ -105,6 +105,26 @@ class Recommender:
         """Fit the retriever and priors on ``split.train``; then the reranker: by
         ``reranker_trainer(self)`` if given, else as ``self.config`` says (if it has one;
         ``resume``: from the newest checkpoint in ``output_dir/training``)."""
+        aside = {}  # stacked prior fits started in second processes (`training.fit_aside`)
+        train_rr = reranker_trainer is None and getattr(self.config, "rerank", False)
+        if train_rr and self.config.reranker.stack_aside:
+            from .training.fit_reranker import start_stacked_aside
+
+            aside = start_stacked_aside(self.priors, split, self.dataset, self.config.reranker)
+        try:
+            self._fit_first_stage(split)
+        except BaseException:
+            for job in aside.values():
+                job.cancel()
+            raise
+        self.sequences = split.sequences("serve")
+        if reranker_trainer is not None:
+            self.reranker = reranker_trainer(self)
+        elif train_rr:
+            self.reranker = self._train_reranker(split, output_dir, resume, aside)
+        return self
+
+    def _fit_first_stage(self, split: Split) -> None:
         import inspect
         import time
 
@@ -121,14 +141,10 @@ class Recommender:
                 self.fit_info[f"fit_s/{name}"] = time.perf_counter() - t0
                 log.info("%s: fitted in %.1f s", name, self.fit_info[f"fit_s/{name}"])
                 fitted.add(id(r))
-        self.sequences = split.sequences("serve")
-        if reranker_trainer is not None:
-            self.reranker = reranker_trainer(self)
-        elif self.config is not None and getattr(self.config, "rerank", False):
-            self.reranker = self._train_reranker(split, output_dir, resume)
-        return self
 
-    def _train_reranker(self, split: Split, output_dir: str | Path | None, resume: bool = False):
+    def _train_reranker(
+        self, split: Split, output_dir: str | Path | None, resume: bool = False, aside=None
+    ):
         import tempfile
         import time
         from dataclasses import replace
@@ -151,6 +167,7 @@ class Recommender:
             config=cfg.reranker,
             train_config=tc,
             cf_retriever=self.retriever,
+            aside=aside,
         )
         self.fit_info["fit_s/reranker"] = time.perf_counter() - t0
         log.info("reranker: trained in %.1f s", self.fit_info["fit_s/reranker"])

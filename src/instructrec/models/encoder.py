@@ -268,16 +268,47 @@ def score_arrays(
     prior: np.ndarray,
     batch_size: int = 256,
 ) -> np.ndarray:
-    """Scores (n, k) float32 of ``n`` rows, ``batch_size`` rows per `score_batch`, no grad
-    (the model's train/eval mode is left as it is)."""
-    max_len = _unwrap(model).config.max_query_len
+    """Scores (n, k) float32 of ``n`` rows, no grad (the model's train/eval mode is left as
+    it is). Each distinct text is encoded once (`encode_queries`; templates repeat across
+    users, so an evaluation has far fewer texts than rows), then ``batch_size`` rows per
+    `score_batch` with those query vectors."""
     out = np.zeros(np.shape(cands)[:2], np.float32)
+    uniq = list(dict.fromkeys(texts))
+    pos = {t: j for j, t in enumerate(uniq)}
+    index = torch.as_tensor([pos[t] for t in texts], dtype=torch.long)
     with torch.no_grad():
+        query = encode_queries(model, tokenizer, uniq, batch_size)
         for s in range(0, len(texts), batch_size):
             sl = slice(s, s + batch_size)
-            batch = batch_tensors(tokenizer, max_len, texts[sl], cands[sl], hist[sl], prior[sl])
+            batch = {
+                "cands": torch.as_tensor(cands[sl]),
+                "hist": torch.as_tensor(hist[sl]),
+                "prior": torch.as_tensor(prior[sl]),
+                "query": query[index[sl]],
+            }
             out[sl] = score_batch(model, batch).float().cpu().numpy()
     return out
+
+
+def encode_queries(model: nn.Module, tokenizer, texts: list[str], batch_size: int = 256):
+    """Query vectors (len(texts), d) of the model's tower, ``batch_size`` texts per pass, in
+    the caller's grad mode."""
+    net = _unwrap(model)
+    max_len = net.config.max_query_len
+    dev = next(net.parameters()).device
+    parts = []
+    for s in range(0, len(texts), batch_size):
+        tok = tokenizer(
+            texts[s : s + batch_size],
+            padding=True,
+            truncation=True,
+            max_length=max_len,
+            return_tensors="pt",
+        )
+        parts.append(net.encode_query(tok["input_ids"].to(dev), tok["attention_mask"].to(dev)))
+    if not parts:
+        return torch.zeros(0, net.item_vecs.shape[1], device=dev)
+    return torch.cat(parts)
 
 
 def _unwrap(model: nn.Module) -> nn.Module:

@@ -34,6 +34,8 @@ class RerankerConfig:
     max_instances: int | None = None  # cap on training instances (a quick run)
     valid_rows: int | None = 400  # validation rows used for early stopping (None: all)
     stack: bool = True  # False: priors from retrievers fitted on all training data (leaky)
+    stack_aside: bool = True  # fit a one-thread SASRec's stacked twin in a second process,
+    #                           beside the first-stage fit (`training.fit_aside`; same weights)
     warm_start: bool = True  # start the head's prior weights at the best priors-only mixture
     calibrate: bool = True  # after training, re-fit the prior weights on validation rows
     intent_match: bool = True  # extra prior channel: graded match of each candidate with the

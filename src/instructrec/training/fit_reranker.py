@@ -46,10 +46,12 @@ def fit_reranker(
     train_config=None,
     cf_retriever=None,
     stacked: Sequence | None = None,
+    aside: dict | None = None,
 ) -> InstructionReranker:
     """Train a reranker. ``priors``: retrievers already fitted on ``split.train`` (their order
     defines the prior features); ``train_config``: a `TrainConfig` for the engine; ``stacked``:
-    the same retrievers already fitted on `stacked_frame` (else fitted here)."""
+    the same retrievers already fitted on `stacked_frame` (else fitted here); ``aside``: the
+    stacked fits `start_stacked_aside` began in second processes (collected here)."""
     from ..models.encoder import EncoderConfig, EncoderScorer, score_batch
     from ..rerank.instances import TextSide, Validation, build_instances
     from .loop import fit as engine_fit
@@ -66,17 +68,7 @@ def fit_reranker(
     if stacked is not None:
         stacked = list(stacked)
     elif config.stack:
-        fit_part, _ = stacked_frame(split.train, config.holdout)
-        log.info(
-            "reranker: re-fitting %d priors without each user's last %d training items",
-            len(priors),
-            config.holdout,
-        )
-        stacked = []
-        for p in priors:
-            q = copy.deepcopy(p)
-            q.fit(fit_part, dataset.n_users, dataset.n_items)
-            stacked.append(q)
+        stacked = fit_stacked(priors, split, dataset, config.holdout, aside)
     else:
         stacked = list(priors)
     cf = None
@@ -165,6 +157,48 @@ def fit_reranker(
     if config.pointwise and "rating" in split.train and split.train["rating"].notna().any():
         fit_pointwise(rr, dataset, split, cf)
     return rr
+
+
+def fit_stacked(priors: Sequence, split, dataset, holdout: int, aside: dict | None = None):
+    """The priors re-fitted on ``split.train`` minus each user's last ``holdout`` items (step
+    1); ``aside``: {index: `FitAside`} of priors already fitting in a second process."""
+    aside = dict(aside or {})
+    fit_part, _ = stacked_frame(split.train, holdout)
+    log.info(
+        "reranker: re-fitting %d priors without each user's last %d training items",
+        len(priors) - len(aside),
+        holdout,
+    )
+    stacked = [None] * len(priors)
+    try:
+        for i, p in enumerate(priors):
+            if i not in aside:
+                q = copy.deepcopy(p)
+                q.fit(fit_part, dataset.n_users, dataset.n_items)
+                stacked[i] = q
+        for i, job in list(aside.items()):
+            stacked[i] = job.result()
+            del aside[i]
+    finally:
+        for job in aside.values():
+            job.cancel()
+    return stacked
+
+
+def start_stacked_aside(priors: Sequence, split, dataset, config: RerankerConfig) -> dict:
+    """Start, in second processes, the stacked fits of the priors worth it (`fit_aside`):
+    {index: `FitAside`}; nothing when stacking is off."""
+    from .fit_aside import FitAside, fits_aside
+
+    if not config.stack:
+        return {}
+    fit_part, _ = stacked_frame(split.train, config.holdout)
+    jobs, seen = {}, set()
+    for i, p in enumerate(priors):
+        if id(p) not in seen and fits_aside(p):
+            jobs[i] = FitAside.start(p, fit_part, dataset.n_users, dataset.n_items)
+            seen.add(id(p))
+    return jobs
 
 
 def fit_pointwise(rr: InstructionReranker, dataset, split, cf_vecs: np.ndarray | None = None):

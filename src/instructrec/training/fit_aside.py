@@ -1,0 +1,138 @@
+"""Fit a retriever in a second process while this one does other work.
+
+The reranker's stacked priors (`fit_reranker`, step 1) are the same retrievers re-fitted
+without each user's last training items. SASRec trains on one CPU thread (its default: a tiny
+model, where a second thread buys little), so on a machine with two or more cores its stacked
+twin can train beside the first-stage fit instead of after it. ``FitAside.start`` writes the
+retriever's registry name, config and training rows to a temporary folder and starts
+``python -m instructrec.training.fit_aside FOLDER``; the child fits the same class with the
+same config and seed, and saves it as data (`Retriever.save`); ``result()`` waits and loads it
+(`Retriever.load`). The child runs the same code on one thread with its own RNG, so the
+weights equal those of an in-process fit (tests/training/test_fit_aside.py checks it).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+log = logging.getLogger(__name__)
+
+SPEC = "spec.json"
+ROWS = "train.parquet"
+MODEL = "model"
+LOG = "child.log"
+
+
+def usable_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def fits_aside(retriever) -> bool:
+    """Worth a second process: a torch retriever on the CPU with one thread, two usable
+    cores, and no distributed run (every rank would start one)."""
+    from ..retrieval.sasrec import SASRec
+
+    if not isinstance(retriever, SASRec):
+        return False
+    cfg = retriever.config
+    if cfg.threads != 1 or cfg.device not in ("cpu", "auto") or usable_cpus() < 2:
+        return False
+    if cfg.device == "auto":
+        import torch
+
+        if torch.cuda.is_available():
+            return False
+    return int(os.environ.get("WORLD_SIZE", "1")) <= 1
+
+
+class FitAside:
+    """One retriever fitting in a child process; ``result()`` returns it fitted."""
+
+    def __init__(self, proc: subprocess.Popen, folder: Path, name: str, t0: float) -> None:
+        self.proc, self.folder, self.name, self.t0 = proc, folder, name, t0
+
+    @classmethod
+    def start(cls, retriever, train: pd.DataFrame, n_users: int, n_items: int) -> FitAside:
+        """Start fitting an unfitted copy of ``retriever`` (same class and config) on ``train``."""
+        from ..data.runfiles import json_ready, write_json
+        from ..retrieval.registry import registry_name
+
+        import instructrec
+
+        folder = Path(tempfile.mkdtemp(prefix="instructrec-aside-"))
+        name = registry_name(retriever)
+        config = dataclasses.asdict(retriever.config)
+        write_json(
+            folder / SPEC,
+            {"name": name, "config": json_ready(config), "n_users": n_users, "n_items": n_items},
+        )
+        train.to_parquet(folder / ROWS, index=False)
+        env = dict(os.environ)
+        src = str(Path(instructrec.__file__).resolve().parents[1])  # the code this process runs
+        env["PYTHONPATH"] = os.pathsep.join([src, *filter(None, [env.get("PYTHONPATH")])])
+        with open(folder / LOG, "wb") as err:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "instructrec.training.fit_aside", str(folder)],
+                stdin=subprocess.DEVNULL,
+                stdout=err,
+                stderr=subprocess.STDOUT,
+                env=env,
+            )
+        log.info("%s: fitting a stacked copy in a second process (pid %d)", name, proc.pid)
+        return cls(proc, folder, name, time.perf_counter())
+
+    def result(self):
+        """Wait for the child; the fitted retriever (a RuntimeError with the child's last log
+        line if it failed). The temporary folder is removed either way."""
+        from ..retrieval.base import Retriever
+
+        try:
+            rc = self.proc.wait()
+            if rc != 0:
+                lines = (self.folder / LOG).read_text(errors="replace").strip().splitlines()
+                last = lines[-1] if lines else "no output"
+                raise RuntimeError(f"fitting {self.name} in a second process failed ({last})")
+            fitted = Retriever.load(self.folder / MODEL)
+            log.info(
+                "%s: stacked copy fitted in a second process (%.1f s wall)",
+                self.name,
+                time.perf_counter() - self.t0,
+            )
+            return fitted
+        finally:
+            shutil.rmtree(self.folder, ignore_errors=True)
+
+    def cancel(self) -> None:
+        """Stop the child (an error elsewhere) and remove its folder."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _child(folder: Path) -> None:
+    from ..data.runfiles import read_json
+    from ..retrieval.registry import make_retriever
+
+    spec = read_json(folder / SPEC)
+    train = pd.read_parquet(folder / ROWS)
+    r = make_retriever(spec["name"], spec["config"])
+    r.fit(train, int(spec["n_users"]), int(spec["n_items"]))
+    r.save(folder / MODEL)
+
+
+if __name__ == "__main__":
+    _child(Path(sys.argv[1]))

@@ -1,0 +1,72 @@
+"""The stacked twin fitted in a second process equals the in-process fit."""
+
+import numpy as np
+import pytest
+
+from instructrec.data import make_split
+from instructrec.rerank.reranker import RerankerConfig
+from instructrec.retrieval import ItemKNN, SASRec, SASRecConfig
+from instructrec.testing.datasets import synthetic_dataset
+from instructrec.training import fit_aside
+from instructrec.training.fit_aside import FitAside, fits_aside
+from instructrec.training.fit_reranker import fit_stacked, start_stacked_aside
+
+SMALL = dict(hidden=16, n_layers=1, n_heads=1, inner=32, max_epochs=3, patience=3, seed=5)
+
+
+@pytest.fixture(scope="module")
+def data():
+    ds = synthetic_dataset(n_users=50, n_items=30, per_user=10, seed=1)
+    return ds, make_split(ds, seed=0)
+
+
+def test_aside_fit_equals_in_process_fit(data, monkeypatch):
+    ds, split = data
+    monkeypatch.setattr(fit_aside, "usable_cpus", lambda: 2)
+    priors = [SASRec(SASRecConfig(**SMALL)), ItemKNN()]
+    for p in priors:
+        p.fit(split.train, ds.n_users, ds.n_items)
+    jobs = start_stacked_aside(priors, split, ds, RerankerConfig(holdout=2))
+    assert list(jobs) == [0]  # SASRec only: item-kNN is cheap
+    aside = fit_stacked(priors, split, ds, 2, jobs)
+    here = fit_stacked(priors, split, ds, 2)
+    users = np.arange(ds.n_users)
+    for a, b in zip(aside, here, strict=True):
+        assert type(a) is type(b)
+        np.testing.assert_array_equal(a.score_all(users), b.score_all(users))
+    # the stacked twin has not seen the held-out items: it differs from the full fit
+    assert not np.array_equal(aside[0].score_all(users), priors[0].score_all(users))
+
+
+def test_fits_aside_rules(monkeypatch):
+    monkeypatch.setattr(fit_aside, "usable_cpus", lambda: 2)
+    assert fits_aside(SASRec(SASRecConfig(threads=1, device="cpu")))
+    assert not fits_aside(SASRec(SASRecConfig(threads=2, device="cpu")))
+    assert not fits_aside(ItemKNN())
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert not fits_aside(SASRec(SASRecConfig(threads=1, device="cpu")))
+    monkeypatch.delenv("WORLD_SIZE")
+    monkeypatch.setattr(fit_aside, "usable_cpus", lambda: 1)
+    assert not fits_aside(SASRec(SASRecConfig(threads=1, device="cpu")))
+
+
+def test_child_failure_is_one_line_and_cleans_up(data):
+    ds, split = data
+    bad = SASRec(SASRecConfig(**{**SMALL, "hidden": 15, "n_heads": 2}))  # 15 % 2: the net fails
+    job = FitAside.start(bad, split.train, ds.n_users, ds.n_items)
+    with pytest.raises(RuntimeError, match="fitting sasrec in a second process failed"):
+        job.result()
+    assert not job.folder.exists()
+
+
+def test_cancel_stops_the_child(data):
+    ds, split = data
+    job = FitAside.start(
+        SASRec(SASRecConfig(**{**SMALL, "max_epochs": 500, "patience": 500})),
+        split.train,
+        ds.n_users,
+        ds.n_items,
+    )
+    job.cancel()
+    assert job.proc.poll() is not None
+    assert not job.folder.exists()
