@@ -76,9 +76,27 @@ def apply_lora(model: torch.nn.Module, settings: LoraSettings | None) -> torch.n
         lora_alpha=settings.alpha,
         lora_dropout=settings.dropout,
         target_modules=list(settings.target_modules or default_targets(model)),
-        layers_to_transform=list(settings.layers) if settings.layers else None,
+        layers_to_transform=resolve_layers(model, settings.layers),
     )
     return get_peft_model(model, cfg)
+
+
+def resolve_layers(model: torch.nn.Module, layers) -> list[int] | None:
+    """Layer indices for peft's ``layers_to_transform``: negative ones count from the top
+    (-1 = the last layer; ``[-3, -2, -1]`` = the top three of any depth); None/empty = all. A
+    `ValueError` names an index the model does not have."""
+    if not layers:
+        return None
+    n = getattr(getattr(model, "config", None), "num_hidden_layers", None)
+    if n is None:
+        if any(i < 0 for i in layers):
+            raise ValueError("negative lora_layers need a model config with num_hidden_layers")
+        return sorted({int(i) for i in layers})
+    out = sorted({int(i) + n if int(i) < 0 else int(i) for i in layers})
+    bad = [i for i in out if not 0 <= i < n]
+    if bad:
+        raise ValueError(f"lora_layers {list(layers)}: the backbone has layers 0..{n - 1}")
+    return out
 
 
 def count_parameters(model: torch.nn.Module) -> tuple[int, int]:

@@ -64,6 +64,19 @@ def fit_reranker(
     if cold_on:
         derived["cold_channel"] = True
     encoder_config = encoder_config or EncoderConfig()
+    texts = item_texts(dataset)
+    loaded = item_vecs = None
+    if aside:  # while the stacked twins fit in second processes: the backbone and item vectors
+        from ..models.text_encoder import encode_texts, load_encoder
+
+        log.info("reranker: loading the backbone, encoding %d item texts", len(texts))
+        try:
+            loaded = load_encoder(encoder_config.backbone)
+            item_vecs = encode_texts(*loaded, texts)
+        except BaseException:
+            for job in aside.values():
+                job.cancel()
+            raise
     # stacked priors: the same retrievers re-fitted without the held-out targets
     if stacked is not None:
         stacked = list(stacked)
@@ -92,14 +105,20 @@ def fit_reranker(
                 cf = cf.astype(np.float32)
             derived["cf_dim"] = int(cf.shape[1])
     model_config = dataclasses.replace(encoder_config, **derived)
-    texts = item_texts(dataset)
-    log.info("reranker: loading the backbone, encoding %d item texts", len(texts))
+    if loaded is None:
+        log.info("reranker: loading the backbone, encoding %d item texts", len(texts))
     attrs = attribute_matrix(dataset) if model_config.attributes else None
     from accelerate.utils import set_seed
 
     set_seed(train_config.seed if train_config is not None else config.seed)  # LoRA init
     scorer = EncoderScorer.build(
-        texts, model_config, cf_vecs=cf, history_len=config.history_len, attr_vecs=attrs
+        texts,
+        model_config,
+        cf_vecs=cf,
+        item_vecs=item_vecs,
+        history_len=config.history_len,
+        attr_vecs=attrs,
+        loaded=loaded,
     )
     rr = InstructionReranker(
         scorer,
