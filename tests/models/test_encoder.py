@@ -221,3 +221,49 @@ def test_inference_item_vectors_follow_the_weights():
         plain = m.item_vectors(ids)
     with torch.enable_grad():
         torch.testing.assert_close(plain, m.item_vectors(ids).detach(), rtol=1e-5, atol=1e-6)
+
+
+def test_lora_layers_count_from_the_top_and_stop_the_backward():
+    import re
+
+    from instructrec.models.lora import resolve_layers
+
+    sc = EncoderScorer.build(ITEM_TEXTS, EncoderConfig(n_prior=0, lora_r=4))  # default: top 3
+    n = sc.model.tower.config.num_hidden_layers
+    adapted = {
+        int(re.search(r"layer\.(\d+)\.", name).group(1))
+        for name, p in sc.model.named_parameters()
+        if "lora_" in name
+    }
+    assert adapted == set(range(n - 3, n))
+    assert resolve_layers(sc.model.tower, [0, -1]) == [0, n - 1]
+    assert resolve_layers(sc.model.tower, None) is None
+    with pytest.raises(ValueError, match=f"layers 0..{n - 1}"):
+        resolve_layers(sc.model.tower, [n])
+    # one training step: activations below the lowest adapted layer carry no gradient
+    seen = []
+    hook = sc.model.tower.base_model.model.encoder.layer[n - 4].register_full_backward_hook(
+        lambda *a: seen.append(1)
+    )
+    batch = sc.tokenize(["a comedy please", "something sad"])
+    sc.model.train()
+    sc.model.encode_query(batch["input_ids"], batch["attention_mask"]).sum().backward()
+    hook.remove()
+    assert seen == []
+    grads = [p.grad for name, p in sc.model.named_parameters() if "lora_B" in name]
+    assert grads and all(g is not None for g in grads)
+
+
+def test_encode_queries_sorts_by_length_and_returns_rows_in_order(scorer):
+    from instructrec.models.encoder import encode_queries
+
+    texts = ["a", "a much longer request for a quiet romantic film from the fifties", "comedy"]
+    texts = texts * 3 + ["short one"]
+    scorer.model.eval()
+    with torch.no_grad():
+        got = encode_queries(scorer.model, scorer.tokenizer, texts, batch_size=4)
+        for i, t in enumerate(texts):  # each alone: no padding at all
+            tok = scorer.tokenize([t])
+            one = scorer.model.encode_query(tok["input_ids"], tok["attention_mask"])
+            torch.testing.assert_close(got[i], one[0], atol=1e-5, rtol=1e-4)
+    assert encode_queries(scorer.model, scorer.tokenizer, []).shape == (0, got.shape[1])

@@ -292,24 +292,29 @@ def score_arrays(
 
 
 def encode_queries(model: nn.Module, tokenizer, texts: list[str], batch_size: int = 256):
-    """Query vectors (len(texts), d) of the model's tower, ``batch_size`` texts per pass, in
-    the caller's grad mode."""
+    """Query vectors (len(texts), d) of the model's tower, in the caller's grad mode: texts
+    sorted by token count, ``batch_size`` per pass, each pass padded to its own longest
+    (padding is masked, so only the work changes)."""
     net = _unwrap(model)
-    max_len = net.config.max_query_len
     dev = next(net.parameters()).device
-    parts = []
-    for s in range(0, len(texts), batch_size):
-        tok = tokenizer(
-            texts[s : s + batch_size],
-            padding=True,
-            truncation=True,
-            max_length=max_len,
-            return_tensors="pt",
-        )
-        parts.append(net.encode_query(tok["input_ids"].to(dev), tok["attention_mask"].to(dev)))
-    if not parts:
+    if not texts:
         return torch.zeros(0, net.item_vecs.shape[1], device=dev)
-    return torch.cat(parts)
+    tok = tokenizer(list(texts), truncation=True, max_length=net.config.max_query_len)
+    ids = tok["input_ids"]
+    order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+    parts = []
+    for s in range(0, len(order), batch_size):
+        rows = order[s : s + batch_size]
+        width = max(len(ids[i]) for i in rows)
+        pad = tokenizer.pad_token_id or 0
+        x = torch.full((len(rows), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for j, i in enumerate(rows):
+            x[j, : len(ids[i])] = torch.as_tensor(ids[i])
+            mask[j, : len(ids[i])] = 1
+        parts.append(net.encode_query(x.to(dev), mask.to(dev)))
+    out = torch.cat(parts)
+    return out[torch.as_tensor(np.argsort(order, kind="stable"))]
 
 
 def _unwrap(model: nn.Module) -> nn.Module:
