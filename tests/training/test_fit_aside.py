@@ -1,5 +1,7 @@
 """The stacked twin fitted in a second process equals the in-process fit."""
 
+import os
+
 import numpy as np
 import pytest
 
@@ -70,3 +72,54 @@ def test_cancel_stops_the_child(data):
     job.cancel()
     assert job.proc.poll() is not None
     assert not job.folder.exists()
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/stat"), reason="reads /proc (Linux)")
+def test_the_child_exits_when_its_parent_is_killed(data, tmp_path):
+    """A parent killed with SIGKILL runs no cleanup: the orphan notices and exits."""
+    import signal
+    import subprocess
+    import sys
+    import textwrap
+    import time
+
+    ds, split = data
+    rows = tmp_path / "rows.parquet"
+    split.train.to_parquet(rows)
+    script = textwrap.dedent(
+        f"""
+        import pandas as pd, time
+        from instructrec.retrieval import SASRec, SASRecConfig
+        from instructrec.training.fit_aside import FitAside
+        job = FitAside.start(SASRec(SASRecConfig(hidden=16, n_layers=1, n_heads=1, inner=32,
+                             max_epochs=100000, patience=100000)),
+                             pd.read_parquet({str(rows)!r}), {ds.n_users}, {ds.n_items})
+        print(job.proc.pid, job.folder, flush=True)
+        time.sleep(600)
+        """
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    pid, folder = parent.stdout.readline().split()
+    pid = int(pid)
+    os.kill(parent.pid, signal.SIGKILL)
+    parent.wait()
+
+    def running(pid: int) -> bool:  # an exited orphan may stay a zombie nobody reaps
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+        except FileNotFoundError:
+            return False
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if not running(pid):
+            break
+        time.sleep(0.2)
+    else:
+        os.kill(pid, signal.SIGKILL)
+        raise AssertionError("the orphaned child kept running")
+    deadline = time.monotonic() + 5
+    while os.path.exists(folder) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not os.path.exists(folder)

@@ -102,6 +102,14 @@ class EncoderReranker(nn.Module):
         model = backbone if backbone is not None else load_encoder(config.backbone)[1]
         lora = lora_settings(config) if adapters else replace(lora_settings(config), r=0)
         self.tower = apply_lora(model, lora)  # r 0: a frozen tower
+        self._prefix = None  # training: the frozen bottom layers' outputs, cached per text
+        if adapters and lora.r > 0 and lora.layers:
+            from .frozen_prefix import FrozenPrefix
+            from .lora import resolve_layers
+
+            self._prefix = FrozenPrefix.for_tower(
+                self.tower, min(resolve_layers(model, lora.layers))
+            )
         dim = int(item_vecs.shape[1])
         self.register_buffer(
             "item_vecs", torch.as_tensor(item_vecs, dtype=torch.float32), persistent=False
@@ -123,8 +131,18 @@ class EncoderReranker(nn.Module):
         self.head = make_head(config.head, dim, config.n_prior, **config.head_options)
 
     def encode_query(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        h = self.tower(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        """Unit query vectors (B, d). In training (with grad), a tower adapted on its top layers
+        only reads its frozen bottom from `FrozenPrefix` (computed once per text)."""
+        if self._prefix is not None and self.training and torch.is_grad_enabled():
+            h = self._prefix.forward(input_ids, attention_mask)
+        else:
+            h = self.tower(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         return nn.functional.normalize(mean_pool(h, attention_mask), dim=-1)
+
+    def drop_prefix_cache(self) -> None:
+        """Free the training-time cache of the frozen bottom layers (after training)."""
+        if self._prefix is not None:
+            self._prefix.clear()
 
     def item_vectors(self, ids: torch.Tensor, cold: torch.Tensor | None = None) -> torch.Tensor:
         """Item vectors for internal ids (any shape) -> (..., d); id -1 gives zeros; ``cold``

@@ -67,10 +67,10 @@ class FitAside:
     @classmethod
     def start(cls, retriever, train: pd.DataFrame, n_users: int, n_items: int) -> FitAside:
         """Start fitting an unfitted copy of ``retriever`` (same class and config) on ``train``."""
+        import instructrec
+
         from ..data.runfiles import json_ready, write_json
         from ..retrieval.registry import registry_name
-
-        import instructrec
 
         folder = Path(tempfile.mkdtemp(prefix="instructrec-aside-"))
         name = registry_name(retriever)
@@ -85,7 +85,13 @@ class FitAside:
         env["PYTHONPATH"] = os.pathsep.join([src, *filter(None, [env.get("PYTHONPATH")])])
         with open(folder / LOG, "wb") as err:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "instructrec.training.fit_aside", str(folder)],
+                [
+                    sys.executable,
+                    "-m",
+                    "instructrec.training.fit_aside",
+                    str(folder),
+                    str(os.getpid()),
+                ],
                 stdin=subprocess.DEVNULL,
                 stdout=err,
                 stderr=subprocess.STDOUT,
@@ -123,7 +129,24 @@ class FitAside:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
-def _child(folder: Path) -> None:
+def _watch_parent(folder: Path, parent: int, every: float = 1.0) -> None:
+    """Exit (removing ``folder``) as soon as process ``parent`` is no longer this one's parent:
+    a parent killed with SIGKILL cannot stop its child, and an orphan would train for minutes
+    (``parent`` comes from the command line: the parent may die before this runs)."""
+    import threading
+
+    def watch() -> None:
+        while True:
+            time.sleep(every)
+            if os.getppid() != parent:
+                shutil.rmtree(folder, ignore_errors=True)
+                os._exit(3)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
+def _child(folder: Path, parent: int) -> None:
+    _watch_parent(folder, parent)
     from ..data.runfiles import read_json
     from ..retrieval.registry import make_retriever
 
@@ -135,4 +158,4 @@ def _child(folder: Path) -> None:
 
 
 if __name__ == "__main__":
-    _child(Path(sys.argv[1]))
+    _child(Path(sys.argv[1]), int(sys.argv[2]))

@@ -79,6 +79,8 @@ def fit_reranker(
             raise
     # stacked priors: the same retrievers re-fitted without the held-out targets
     if stacked is not None:
+        for job in (aside or {}).values():  # the caller's own stacked priors win
+            job.cancel()
         stacked = list(stacked)
     elif config.stack:
         stacked = fit_stacked(priors, split, dataset, config.holdout, aside)
@@ -171,6 +173,9 @@ def fit_reranker(
         model, train, train.collate, loss_fn, train_config, evaluate=valid.metrics
     )
     model.eval()
+    drop = getattr(model, "drop_prefix_cache", None)
+    if drop is not None:
+        drop()
     if config.calibrate:
         calibrate(rr, valid)
     if config.pointwise and "rating" in split.train and split.train["rating"].notna().any():

@@ -1,0 +1,120 @@
+"""The frozen bottom of a LoRA-adapted BERT tower, computed once per text in training.
+
+With LoRA on the top layers only (`EncoderConfig.lora_layers`, default the top 3 of 6), the
+embeddings and the layers below the lowest adapted one never change during training. The
+reranker's instances repeat their query texts (the quickstart's 3,772 training instances have
+1,253 distinct texts, a batch of 64 holds ~47, and two epochs pass each text ~4 times), so
+`FrozenPrefix` keeps the bottom layers' output per token sequence and each training step runs
+only the adapted layers. The bottom layers run in eval mode (no dropout: they are not trained,
+and dropout there only perturbs what the adapted layers read); everything above is unchanged,
+dropout included. In eval mode the result equals the tower's own forward pass
+(tests/models/test_frozen_prefix.py). Any other architecture, or a tower without a frozen
+bottom, keeps the plain forward pass (`for_tower` returns None).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+MAX_FLOATS = 1 << 26  # cache budget: 256 MiB of float32 hidden states; beyond it, recompute
+
+
+class FrozenPrefix:
+    """Cached outputs of ``bert``'s embeddings + ``layers[:depth]`` per token sequence."""
+
+    def __init__(self, bert: nn.Module, depth: int, max_floats: int = MAX_FLOATS) -> None:
+        self.bert, self.depth, self.max_floats = bert, int(depth), int(max_floats)
+        self.cache: dict[tuple[int, ...], torch.Tensor] = {}
+        self.floats = 0
+        self.stamp = None
+
+    @classmethod
+    def for_tower(cls, tower: nn.Module, depth: int) -> FrozenPrefix | None:
+        """A prefix cache for a (peft-wrapped) BERT-like ``tower`` whose bottom ``depth`` layers
+        and embeddings have no trainable parameter; None otherwise."""
+        bert = tower.get_base_model() if hasattr(tower, "get_base_model") else tower
+        layers = getattr(getattr(bert, "encoder", None), "layer", None)
+        ok = (
+            depth > 0
+            and hasattr(bert, "embeddings")
+            and hasattr(bert, "_create_attention_masks")
+            and layers is not None
+            and depth < len(layers)
+            and not getattr(bert.config, "is_decoder", False)
+        )
+        if not ok:
+            return None
+        bottom = [bert.embeddings, *layers[:depth]]
+        if any(p.requires_grad for m in bottom for p in m.parameters()):
+            return None
+        return cls(bert, depth)
+
+    def clear(self) -> None:
+        self.cache.clear()
+        self.floats = 0
+
+    def _check_stamp(self) -> None:
+        """Forget everything when a bottom weight was changed, moved or replaced."""
+        bottom = [self.bert.embeddings, *self.bert.encoder.layer[: self.depth]]
+        stamp = tuple((p.data_ptr(), p._version, p.device) for m in bottom for p in m.parameters())
+        if stamp != self.stamp:
+            self.clear()
+            self.stamp = stamp
+
+    def _mask(self, attention_mask: torch.Tensor, hidden: torch.Tensor):
+        mask, _ = self.bert._create_attention_masks(
+            attention_mask=attention_mask,
+            encoder_attention_mask=None,
+            embedding_output=hidden,
+            encoder_hidden_states=None,
+            cache=None,
+        )
+        return mask
+
+    def _bottom(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        bottom = [self.bert.embeddings, *self.bert.encoder.layer[: self.depth]]
+        modes = [m.training for m in bottom]
+        try:
+            for m in bottom:
+                m.eval()
+            with torch.no_grad():
+                h = self.bert.embeddings(input_ids=input_ids)
+                mask = self._mask(attention_mask, h)
+                for layer in self.bert.encoder.layer[: self.depth]:
+                    h = layer(h, mask)
+        finally:
+            for m, was in zip(bottom, modes, strict=True):
+                m.train(was)
+        return h
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Last hidden states (B, L, d): cached bottom, then the adapted layers (with grad)."""
+        lengths = attention_mask.sum(1).tolist()
+        if any(not bool(attention_mask[i, :n].all()) for i, n in enumerate(lengths)):
+            raise ValueError("FrozenPrefix needs right-padded rows (mask = ones then zeros)")
+        self._check_stamp()
+        ids = input_ids.tolist()
+        keys = [tuple(row[:n]) for row, n in zip(ids, lengths, strict=True)]
+        rows: dict[int, torch.Tensor] = {}
+        miss = [i for i, k in enumerate(keys) if k not in self.cache]
+        if miss:
+            fresh = self._bottom(input_ids[miss], attention_mask[miss])
+            for j, i in enumerate(miss):
+                h = fresh[j, : lengths[i]]
+                rows[i] = h
+                if keys[i] not in self.cache and self.floats + h.numel() <= self.max_floats:
+                    self.cache[keys[i]] = h.clone()
+                    self.floats += h.numel()
+        b, n = input_ids.shape
+        d = self.bert.config.hidden_size
+        hidden = torch.zeros(b, n, d, device=input_ids.device)
+        for i, k in enumerate(keys):
+            h = rows.get(i)
+            if h is None:
+                h = self.cache[k]
+            hidden[i, : lengths[i]] = h
+        mask = self._mask(attention_mask, hidden)
+        for layer in self.bert.encoder.layer[self.depth :]:
+            hidden = layer(hidden, mask)
+        return hidden

@@ -1,0 +1,74 @@
+"""The frozen-bottom cache gives the tower's own output, and trains only what LoRA adapts."""
+
+import pytest
+import torch
+
+from instructrec.models.encoder import EncoderConfig, EncoderScorer
+from instructrec.models.frozen_prefix import FrozenPrefix
+from instructrec.testing.scorer import ITEM_TEXTS
+
+TEXTS = ["a comedy please", "something sad and slow from the seventies", "a comedy please", "x"]
+
+
+@pytest.fixture(scope="module")
+def scorer():
+    return EncoderScorer.build(ITEM_TEXTS, EncoderConfig(n_prior=0, lora_r=4))  # top 3 adapted
+
+
+def _full(model, batch):
+    return model.tower(**batch).last_hidden_state
+
+
+def test_cached_bottom_equals_the_towers_forward_in_eval_mode(scorer):
+    model = scorer.model
+    prefix = model._prefix
+    assert isinstance(prefix, FrozenPrefix) and prefix.depth == 3
+    batch = dict(scorer.tokenize(TEXTS))
+    batch.pop("token_type_ids", None)
+    model.eval()
+    prefix.clear()
+    with torch.no_grad():
+        want = _full(model, batch)
+        got = prefix.forward(batch["input_ids"], batch["attention_mask"])
+        again = prefix.forward(batch["input_ids"], batch["attention_mask"])  # from the cache
+    m = batch["attention_mask"].bool()
+    torch.testing.assert_close(got[m], want[m], atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(again[m], got[m])
+    assert len(prefix.cache) == 3  # distinct texts
+
+
+def test_training_uses_the_cache_and_gradients_reach_lora(scorer):
+    model = scorer.model
+    model._prefix.clear()
+    batch = scorer.tokenize(TEXTS)
+    model.train()
+    q = model.encode_query(batch["input_ids"], batch["attention_mask"])
+    assert len(model._prefix.cache) == 3
+    q.sum().backward()
+    grads = [p.grad for n, p in model.named_parameters() if "lora_B" in n]
+    assert grads and all(g is not None and g.abs().sum() > 0 for g in grads)
+    model.zero_grad()
+    model.drop_prefix_cache()
+    assert model._prefix.cache == {}
+    model.eval()
+
+
+def test_a_changed_bottom_weight_empties_the_cache(scorer):
+    model = scorer.model
+    batch = scorer.tokenize(TEXTS[:1])
+    with torch.no_grad():
+        model._prefix.forward(batch["input_ids"], batch["attention_mask"])
+        assert model._prefix.cache
+        emb = model._prefix.bert.embeddings.word_embeddings.weight
+        emb.add_(0.0)  # an in-place write bumps the version counter
+        model._prefix.forward(batch["input_ids"], batch["attention_mask"])
+    assert len(model._prefix.cache) == 1
+
+
+def test_no_prefix_without_a_frozen_bottom():
+    all_layers = EncoderScorer.build(
+        ITEM_TEXTS, EncoderConfig(n_prior=0, lora_r=4, lora_layers=None)
+    )
+    assert all_layers.model._prefix is None
+    frozen = EncoderScorer.build(ITEM_TEXTS, EncoderConfig(n_prior=0, lora_r=0))
+    assert frozen.model._prefix is None
