@@ -130,6 +130,7 @@ def _evaluate(rec, cfg, dataset, split, work, fast: bool, echo) -> dict:
 
     seed = cfg.training.seed
     tables, groups = {}, []
+    fitted: dict = {}  # baselines and rivals fitted once for both template groups
     for label, protos, templates in (
         ("seen templates", list(PROTOCOLS), None),
         ("held-out templates", ["cand10", "search", "vague"], "held_out"),
@@ -147,6 +148,7 @@ def _evaluate(rec, cfg, dataset, split, work, fast: bool, echo) -> dict:
             n_boot=200 if fast else 1000,
             templates=templates,
             echo=echo,
+            fitted=fitted,
         )
         tables[label] = combined
         groups.append((label, reports, combined))

@@ -38,16 +38,37 @@ class CrossFitted:
     def __init__(self, mix, folds: int = 5) -> None:
         self.mix, self.folds = mix, folds
         self.retriever = getattr(mix, "retriever", None)
+        self._memo: dict[str, np.ndarray] = {}  # the same rows again (another template group)
 
     def score_candidates(
         self, users, candidates, histories, intentions=None, templates=None, attrs=None
     ):
-        return self.mix.cross_fit_scores(
-            users, candidates, histories, intentions=intentions, folds=self.folds
-        )
+        key = _rows_key(users, candidates, histories, intentions)  # templates: not read
+        if key not in self._memo:
+            self._memo[key] = self.mix.cross_fit_scores(
+                users, candidates, histories, intentions=intentions, folds=self.folds
+            )
+        return self._memo[key].copy()
 
     def describe(self) -> dict:
         return {"cross_fitted": True, "folds": self.folds, **self.mix.describe()}
+
+
+def _rows_key(users, candidates, histories, intentions) -> str:
+    """A digest of everything a rival reads from a set of rows."""
+    import hashlib
+
+    h = hashlib.blake2b(digest_size=16)
+    for a in (users, candidates):
+        a = np.ascontiguousarray(a)
+        h.update(str((a.dtype, a.shape)).encode())
+        h.update(a.tobytes())
+    for hist in histories:
+        hist = np.asarray(hist, np.int64)
+        h.update(len(hist).to_bytes(8, "little"))
+        h.update(hist.tobytes())
+    h.update(repr(None if intentions is None else list(intentions)).encode())
+    return h.hexdigest()
 
 
 class Rivals:
@@ -59,6 +80,7 @@ class Rivals:
         self.dataset, self.split, self.base, self.rec = dataset, split, base, rec
         self.seed, self.names = seed, list(names)
         self._filter = self._ratings = None
+        self._mixes: dict[tuple[str, str], object] = {}  # score-mix per (protocol, stage)
 
     def priors(self) -> list:
         if self.rec is not None:
@@ -124,6 +146,14 @@ class Rivals:
             return CrossFitted(mix)  # scored on its own fitting rows: out-of-fold only
         return mix.fit(users, cands, hists, intentions=texts)
 
+    def _score_mix_once(self, proto: Protocol, stage: str):
+        """`score_mix`, fitted once per (protocol, stage): a second template group (the
+        held-out templates) scores the same rows, and rivals read no template."""
+        key = (proto.name, stage)
+        if key not in self._mixes:
+            self._mixes[key] = self.score_mix(proto, stage)
+        return self._mixes[key]
+
     def learned_filter(self):
         from .learned_filter import LearnedFilter
 
@@ -160,7 +190,7 @@ class Rivals:
         build = {
             "bias": lambda: self.rating_models().get("bias"),
             "mf": lambda: self.rating_models().get("mf"),
-            "score-mix": lambda: self.score_mix(proto, stage),
+            "score-mix": lambda: self._score_mix_once(proto, stage),
             "sasrec+filter": self.learned_filter,
         }
         out: dict[str, object] = {}
