@@ -101,10 +101,14 @@ class Recommender:
         reranker_trainer: Any | None = None,
         output_dir: str | Path | None = None,
         resume: bool = False,
+        on_wait=None,
     ) -> Recommender:
         """Fit the retriever and priors on ``split.train``; then the reranker: by
         ``reranker_trainer(self)`` if given, else as ``self.config`` says (if it has one;
-        ``resume``: from the newest checkpoint in ``output_dir/training``)."""
+        ``resume``: from the newest checkpoint in ``output_dir/training``). ``on_wait(self)``
+        is called once if the reranker has to wait for stacked priors fitting in second
+        processes (`training.fit_aside`): work for the idle core (the quickstart fits its
+        evaluation's rivals there)."""
         aside = {}  # stacked prior fits started in second processes (`training.fit_aside`)
         train_rr = reranker_trainer is None and getattr(self.config, "rerank", False)
         if train_rr and self.config.reranker.stack_aside:
@@ -121,7 +125,8 @@ class Recommender:
         if reranker_trainer is not None:
             self.reranker = reranker_trainer(self)
         elif train_rr:
-            self.reranker = self._train_reranker(split, output_dir, resume, aside)
+            hook = (lambda: on_wait(self)) if on_wait is not None else None
+            self.reranker = self._train_reranker(split, output_dir, resume, aside, hook)
         return self
 
     def _fit_first_stage(self, split: Split) -> None:
@@ -143,7 +148,12 @@ class Recommender:
                 fitted.add(id(r))
 
     def _train_reranker(
-        self, split: Split, output_dir: str | Path | None, resume: bool = False, aside=None
+        self,
+        split: Split,
+        output_dir: str | Path | None,
+        resume: bool = False,
+        aside=None,
+        on_wait=None,
     ):
         import tempfile
         import time
@@ -168,6 +178,7 @@ class Recommender:
             train_config=tc,
             cf_retriever=self.retriever,
             aside=aside,
+            on_wait=on_wait,
         )
         self.fit_info["fit_s/reranker"] = time.perf_counter() - t0
         log.info("reranker: trained in %.1f s", self.fit_info["fit_s/reranker"])

@@ -68,9 +68,12 @@ def _load_logged(config: RunConfig):
     return dataset
 
 
-def train_into(config: RunConfig, work: Path, dataset, split=None, *, resume: bool = False):
+def train_into(
+    config: RunConfig, work: Path, dataset, split=None, *, resume: bool = False, on_wait=None
+):
     """`train_run`'s body: write the run into the folder ``work`` as it is (no staging).
-    ``resume`` continues the reranker's training from the newest checkpoint in ``work``."""
+    ``resume`` continues the reranker's training from the newest checkpoint in ``work``;
+    ``on_wait``: see `Recommender.fit`."""
     from .data import make_split, save_split
     from .recommender import Recommender
     from .training.rundir import is_main_process, refuse_changed_settings
@@ -92,7 +95,7 @@ def train_into(config: RunConfig, work: Path, dataset, split=None, *, resume: bo
         save_split(split, work / "split", dataset)
         config.to_yaml(work / "config.yaml")
     rec = Recommender.from_config(config, dataset=dataset)
-    rec.fit(split, output_dir=work, resume=resume)
+    rec.fit(split, output_dir=work, resume=resume, on_wait=on_wait)
     manifest = run_manifest(config, dataset, split, rec, time.perf_counter() - t0)
     if main:
         rec.save(work / "model")

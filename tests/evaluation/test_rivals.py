@@ -120,6 +120,27 @@ def test_cross_fit_never_scores_a_row_with_a_model_fitted_on_it(mix_setup):
         np.testing.assert_allclose(oof[rows], expect, rtol=1e-6, atol=1e-8)
 
 
+def test_cross_fitted_scores_the_same_rows_once(mix_setup, monkeypatch):
+    from instructrec.evaluation.rival_models import CrossFitted
+
+    ds, split, priors, users, cands, hists = mix_setup
+    n = 80
+    mix = ScoreMix(ds, split.train, priors, kind="linear")
+    calls = []
+    real = mix.cross_fit_scores
+    monkeypatch.setattr(mix, "cross_fit_scores", lambda *a, **k: calls.append(1) or real(*a, **k))
+    cf = CrossFitted(mix, folds=4)
+    first = cf.score_candidates(users[:n], cands[:n], hists[:n], templates="seen")
+    first[:] = -1.0  # the caller owns what it gets back
+    again = cf.score_candidates(users[:n], cands[:n], hists[:n], templates="held_out")
+    assert len(calls) == 1 and not (again == -1.0).all()
+    np.testing.assert_array_equal(again, real(users[:n], cands[:n], hists[:n], folds=4))
+    other = cands[:n].copy()
+    other[0, [0, 1]] = other[0, [1, 0]]  # different rows: scored anew
+    cf.score_candidates(users[:n], other, hists[:n])
+    assert len(calls) == 2
+
+
 def test_score_mix_rejects_bad_input(mix_setup):
     ds, split, priors, users, cands, hists = mix_setup
     with pytest.raises(DataError, match="kind"):

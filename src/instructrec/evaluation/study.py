@@ -46,6 +46,27 @@ def _seed_baselines(dataset, split, names, seed, rec, options):
     return {n: have[n] if n in have else fitted[n] for n in names}
 
 
+def prefit_rivals(fitted: dict, dataset, split, rec, seed: int, baselines, rivals, options=None):
+    """Fill ``fitted`` (`run_study`'s cache) for ``seed`` before ``rec``'s reranker exists:
+    the baselines (``rec``'s own priors where it has them) and the rivals that do not read
+    the reranker (the rating models, the learned filter). `run_study` with the same
+    baselines and rivals then reuses them; score-mix, which reads the reranker's settings,
+    is still fitted there."""
+    from .rival_models import Rivals
+
+    cache = fitted.setdefault(seed, {})
+    have = cache.setdefault("baselines", {})
+    todo = [b for b in baselines if b not in have]
+    have.update(_seed_baselines(dataset, split, todo, seed, rec, options or {}))
+    base = {b: have[b] for b in baselines}
+    factory = cache["rivals"] = Rivals(dataset, split, base, rec, seed, list(rivals or []))
+    if {"bias", "mf"} & set(factory.names):
+        factory.rating_models()
+    if "sasrec+filter" in factory.names:
+        factory.learned_filter()
+    return factory
+
+
 def expected_models(protocol: str, baselines, rivals, has_model: bool) -> set[str]:
     """The models a report of ``protocol`` holds when `run_study` scores it (the rivals
     `rival_models.applicable_rivals` names; score-mix only beside a run's model)."""

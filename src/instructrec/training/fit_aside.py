@@ -100,6 +100,9 @@ class FitAside:
         log.info("%s: fitting a stacked copy in a second process (pid %d)", name, proc.pid)
         return cls(proc, folder, name, time.perf_counter())
 
+    def running(self) -> bool:
+        return self.proc.poll() is None
+
     def result(self):
         """Wait for the child; the fitted retriever (a RuntimeError with the child's last log
         line if it failed). The temporary folder is removed either way."""

@@ -47,11 +47,13 @@ def fit_reranker(
     cf_retriever=None,
     stacked: Sequence | None = None,
     aside: dict | None = None,
+    on_wait=None,
 ) -> InstructionReranker:
     """Train a reranker. ``priors``: retrievers already fitted on ``split.train`` (their order
     defines the prior features); ``train_config``: a `TrainConfig` for the engine; ``stacked``:
     the same retrievers already fitted on `stacked_frame` (else fitted here); ``aside``: the
-    stacked fits `start_stacked_aside` began in second processes (collected here)."""
+    stacked fits `start_stacked_aside` began in second processes (collected here);
+    ``on_wait()``: called once while they are still running (`fit_stacked`)."""
     from ..models.encoder import EncoderConfig, EncoderScorer, score_batch
     from ..rerank.instances import TextSide, Validation, build_instances
     from .loop import fit as engine_fit
@@ -83,7 +85,7 @@ def fit_reranker(
             job.cancel()
         stacked = list(stacked)
     elif config.stack:
-        stacked = fit_stacked(priors, split, dataset, config.holdout, aside)
+        stacked = fit_stacked(priors, split, dataset, config.holdout, aside, on_wait)
     else:
         stacked = list(priors)
     cf = None
@@ -183,9 +185,12 @@ def fit_reranker(
     return rr
 
 
-def fit_stacked(priors: Sequence, split, dataset, holdout: int, aside: dict | None = None):
+def fit_stacked(
+    priors: Sequence, split, dataset, holdout: int, aside: dict | None = None, on_wait=None
+):
     """The priors re-fitted on ``split.train`` minus each user's last ``holdout`` items (step
-    1); ``aside``: {index: `FitAside`} of priors already fitting in a second process."""
+    1); ``aside``: {index: `FitAside`} of priors already fitting in a second process;
+    ``on_wait()`` runs once before collecting them if one is still running."""
     aside = dict(aside or {})
     fit_part, _ = stacked_frame(split.train, holdout)
     log.info(
@@ -200,6 +205,8 @@ def fit_stacked(priors: Sequence, split, dataset, holdout: int, aside: dict | No
                 q = copy.deepcopy(p)
                 q.fit(fit_part, dataset.n_users, dataset.n_items)
                 stacked[i] = q
+        if on_wait is not None and any(job.running() for job in aside.values()):
+            on_wait()
         for i, job in list(aside.items()):
             stacked[i] = job.result()
             del aside[i]
