@@ -16,12 +16,15 @@ stage, run once). ``--fast`` is a tiny budget for CI: its numbers mean nothing.
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 
 import click
 
 from .common import set_option
+
+log = logging.getLogger(__name__)
 
 SAMPLE_INSTRUCTIONS = (
     "something funny from the 90s, no horror",
@@ -101,8 +104,12 @@ def run_quickstart(
     def prefit(rec) -> None:  # while the stacked SASRec trains in a second process
         from instructrec.evaluation.study import prefit_rivals
 
-        seed = cfg.training.seed
-        prefit_rivals(fitted, dataset, split, rec, seed, BASELINES, RIVALS)
+        t = time.perf_counter()
+        prefit_rivals(fitted, dataset, split, rec, cfg.training.seed, BASELINES, RIVALS)
+        log.info(
+            "evaluation: rating models and filter fitted meanwhile (%.1f s)",
+            time.perf_counter() - t,
+        )
 
     with staged_output(out, resume=resume, overwrite=overwrite) as work:
         rec, manifest = train_into(cfg, work, dataset, split, resume=resume, on_wait=prefit)
