@@ -163,3 +163,36 @@ def test_a_report_scored_with_candidates_the_split_lacks_is_scored_again(
     calls.clear()
     _study(setting, [0], tmp_path, reuse=True, split=split)
     assert calls == []
+
+
+def test_rivals_fitted_before_the_study_are_reused(setting, monkeypatch):
+    """The quickstart fits the rating models and the filter while its reranker waits for the
+    stacked SASRec (`prefit_rivals`); `run_study` must use those, not fit them again."""
+    from instructrec.evaluation import rival_models
+    from instructrec.evaluation.study import prefit_rivals
+
+    ds, split, models = setting
+    rec = models[0]
+    fitted: dict = {}
+    factory = prefit_rivals(fitted, ds, split, rec, 0, ["pop", "itemknn"], ["bias", "mf"])
+    ratings = factory._ratings
+    assert set(ratings) == {"bias", "mf"}
+
+    def refuse(*a, **k):
+        raise AssertionError("the rating models were fitted again")
+
+    monkeypatch.setattr(rival_models.Rivals, "__init__", refuse)
+    reports, _ = run_study(
+        ds,
+        split,
+        ["pointwise"],
+        [0],
+        run_models={0: rec},
+        baselines=["pop", "itemknn"],
+        rivals=["bias", "mf"],
+        n_boot=20,
+        echo=lambda _: None,
+        fitted=fitted,
+    )
+    assert fitted[0]["rivals"] is factory and factory._ratings is ratings
+    assert {"bias", "mf"} <= set(reports[0]["pointwise"].table.index)
