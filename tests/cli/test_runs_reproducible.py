@@ -258,7 +258,7 @@ def test_quickstart_resumes_a_crashed_run_to_the_same_model(tmp_path, tiny_confi
     )
     monkeypatch.setattr(instructrec.data, "load_movielens_100k", synthetic_dataset)
 
-    def evaluate(rec, cfg, dataset, split, work, fast, echo):
+    def evaluate(rec, cfg, dataset, split, work, fast, echo, fitted=None):
         (work / "eval").mkdir()
         return {}
 

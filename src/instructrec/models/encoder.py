@@ -311,28 +311,34 @@ def score_arrays(
 
 def encode_queries(model: nn.Module, tokenizer, texts: list[str], batch_size: int = 256):
     """Query vectors (len(texts), d) of the model's tower, in the caller's grad mode: texts
-    sorted by token count, ``batch_size`` per pass, each pass padded to its own longest
-    (padding is masked, so only the work changes)."""
+    sorted by token count, ``batch_size`` per pass, each pass trimmed to its own longest row
+    (right padding is masked, so only the work changes). ``tokenizer`` is called as
+    ``tokenizer(texts, padding=True, truncation=True, max_length=N, return_tensors="pt")``
+    (transformers' and `bert_lite`'s tokenizers both answer that)."""
     net = _unwrap(model)
     dev = next(net.parameters()).device
     if not texts:
         return torch.zeros(0, net.item_vecs.shape[1], device=dev)
-    tok = tokenizer(list(texts), truncation=True, max_length=net.config.max_query_len)
-    ids = tok["input_ids"]
-    order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+    tok = tokenizer(
+        list(texts),
+        padding=True,
+        truncation=True,
+        max_length=net.config.max_query_len,
+        return_tensors="pt",
+    )
+    ids, mask = tok["input_ids"], tok["attention_mask"]
+    lengths = mask.sum(1)
+    if getattr(tokenizer, "padding_side", "right") != "right":  # trimming would cut tokens
+        lengths = torch.full_like(lengths, ids.shape[1])
+    order = torch.argsort(lengths, stable=True)
     parts = []
     for s in range(0, len(order), batch_size):
         rows = order[s : s + batch_size]
-        width = max(len(ids[i]) for i in rows)
-        pad = tokenizer.pad_token_id or 0
-        x = torch.full((len(rows), width), pad, dtype=torch.long)
-        mask = torch.zeros((len(rows), width), dtype=torch.long)
-        for j, i in enumerate(rows):
-            x[j, : len(ids[i])] = torch.as_tensor(ids[i])
-            mask[j, : len(ids[i])] = 1
-        parts.append(net.encode_query(x.to(dev), mask.to(dev)))
-    out = torch.cat(parts)
-    return out[torch.as_tensor(np.argsort(order, kind="stable"))]
+        width = int(lengths[rows].max())
+        parts.append(net.encode_query(ids[rows, :width].to(dev), mask[rows, :width].to(dev)))
+    out = torch.empty(len(texts), parts[0].shape[1], device=dev, dtype=parts[0].dtype)
+    out[order.to(dev)] = torch.cat(parts)
+    return out
 
 
 def _unwrap(model: nn.Module) -> nn.Module:
