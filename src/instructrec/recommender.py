@@ -117,16 +117,15 @@ class Recommender:
             aside = start_stacked_aside(self.priors, split, self.dataset, self.config.reranker)
         try:
             self._fit_first_stage(split)
-        except BaseException:
+            self.sequences = split.sequences("serve")
+            if reranker_trainer is not None:
+                self.reranker = reranker_trainer(self)
+            elif train_rr:
+                hook = (lambda: on_wait(self)) if on_wait is not None else None
+                self.reranker = self._train_reranker(split, output_dir, resume, aside, hook)
+        finally:  # the one cleanup: a child still running after an error is stopped
             for job in aside.values():
                 job.cancel()
-            raise
-        self.sequences = split.sequences("serve")
-        if reranker_trainer is not None:
-            self.reranker = reranker_trainer(self)
-        elif train_rr:
-            hook = (lambda: on_wait(self)) if on_wait is not None else None
-            self.reranker = self._train_reranker(split, output_dir, resume, aside, hook)
         return self
 
     def _fit_first_stage(self, split: Split) -> None:

@@ -46,12 +46,9 @@ def _seed_baselines(dataset, split, names, seed, rec, options):
     return {n: have[n] if n in have else fitted[n] for n in names}
 
 
-def prefit_rivals(fitted: dict, dataset, split, rec, seed: int, baselines, rivals, options=None):
-    """Fill ``fitted`` (`run_study`'s cache) for ``seed`` before ``rec``'s reranker exists:
-    the baselines (``rec``'s own priors where it has them) and the rivals that do not read
-    the reranker (the rating models, the learned filter). `run_study` with the same
-    baselines and rivals then reuses them; score-mix, which reads the reranker's settings,
-    is still fitted there."""
+def _seed_models(fitted: dict, dataset, split, rec, seed: int, baselines, rivals, options):
+    """(baselines {name: retriever}, `Rivals` factory) of ``seed``, kept in ``fitted`` (the
+    cache `run_study` and `prefit_rivals` share) and built only where missing or different."""
     from .rival_models import Rivals
 
     cache = fitted.setdefault(seed, {})
@@ -59,7 +56,19 @@ def prefit_rivals(fitted: dict, dataset, split, rec, seed: int, baselines, rival
     todo = [b for b in baselines if b not in have]
     have.update(_seed_baselines(dataset, split, todo, seed, rec, options or {}))
     base = {b: have[b] for b in baselines}
-    factory = cache["rivals"] = Rivals(dataset, split, base, rec, seed, list(rivals or []))
+    factory = cache.get("rivals")  # the filter and rating models serve every stage
+    if factory is None or factory.names != list(rivals or []) or factory.base != base:
+        factory = cache["rivals"] = Rivals(dataset, split, base, rec, seed, list(rivals or []))
+    return base, factory
+
+
+def prefit_rivals(fitted: dict, dataset, split, rec, seed: int, baselines, rivals, options=None):
+    """Fill ``fitted`` (`run_study`'s cache) for ``seed`` before ``rec``'s reranker exists:
+    the baselines (``rec``'s own priors where it has them) and the rivals that do not read
+    the reranker (the rating models, the learned filter). `run_study` with the same
+    baselines and rivals then reuses them; score-mix, which reads the reranker's settings,
+    is still fitted there."""
+    _, factory = _seed_models(fitted, dataset, split, rec, seed, baselines, rivals, options)
     if {"bias", "mf"} & set(factory.names):
         factory.rating_models()
     if "sasrec+filter" in factory.names:
@@ -133,7 +142,6 @@ def run_study(
     scored again (seeds evaluated in separate runs combine into one table; each report's
     manifest keeps the commit it was scored at)."""
     from .manifest import git_commit
-    from .rival_models import Rivals
     from .run import run, write_summary
 
     git_commit()  # the code that runs is the checkout as it is now (cached for every manifest)
@@ -160,15 +168,17 @@ def run_study(
             if len(loaded) == len(protocols):
                 study[seed] = {p: loaded[p] for p in protocols}
                 continue
-        cache = fitted.setdefault(seed, {}) if fitted is not None else {}
-        have = cache.setdefault("baselines", {})
-        todo = [b for b in baselines if b not in have]
-        have.update(_seed_baselines(dataset, split, todo, seed, rec, options or {}))
-        base = {b: have[b] for b in baselines}
+        base, factory = _seed_models(
+            fitted if fitted is not None else {},
+            dataset,
+            split,
+            rec,
+            seed,
+            baselines,
+            rivals,
+            options,
+        )
         echo(f"seed {seed}: baselines {', '.join(base)} ready ({time.perf_counter() - t0:.0f} s)")
-        factory = cache.get("rivals")  # the filter and rating models serve every stage
-        if factory is None or factory.names != list(rivals or []) or factory.base != base:
-            factory = cache["rivals"] = Rivals(dataset, split, base, rec, seed, list(rivals or []))
         study[seed] = {}
         for proto in protocols:
             if proto in loaded:

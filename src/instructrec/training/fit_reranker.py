@@ -52,8 +52,8 @@ def fit_reranker(
     """Train a reranker. ``priors``: retrievers already fitted on ``split.train`` (their order
     defines the prior features); ``train_config``: a `TrainConfig` for the engine; ``stacked``:
     the same retrievers already fitted on `stacked_frame` (else fitted here); ``aside``: the
-    stacked fits `start_stacked_aside` began in second processes (collected here);
-    ``on_wait()``: called once while they are still running (`fit_stacked`)."""
+    stacked fits `start_stacked_aside` began in second processes (collected here; the caller
+    stops them on an error); ``on_wait()``: called once while they still run (`fit_stacked`)."""
     from ..models.encoder import EncoderConfig, EncoderScorer, score_batch
     from ..rerank.instances import TextSide, Validation, build_instances
     from .loop import fit as engine_fit
@@ -72,17 +72,10 @@ def fit_reranker(
         from ..models.text_encoder import encode_texts, load_encoder
 
         log.info("reranker: loading the backbone, encoding %d item texts", len(texts))
-        try:
-            loaded = load_encoder(encoder_config.backbone)
-            item_vecs = encode_texts(*loaded, texts)
-        except BaseException:
-            for job in aside.values():
-                job.cancel()
-            raise
+        loaded = load_encoder(encoder_config.backbone)
+        item_vecs = encode_texts(*loaded, texts)
     # stacked priors: the same retrievers re-fitted without the held-out targets
     if stacked is not None:
-        for job in (aside or {}).values():  # the caller's own stacked priors win
-            job.cancel()
         stacked = list(stacked)
     elif config.stack:
         stacked = fit_stacked(priors, split, dataset, config.holdout, aside, on_wait)
@@ -191,7 +184,7 @@ def fit_stacked(
     """The priors re-fitted on ``split.train`` minus each user's last ``holdout`` items (step
     1); ``aside``: {index: `FitAside`} of priors already fitting in a second process;
     ``on_wait()`` runs once before collecting them if one is still running."""
-    aside = dict(aside or {})
+    aside = aside or {}
     fit_part, _ = stacked_frame(split.train, holdout)
     log.info(
         "reranker: re-fitting %d priors without each user's last %d training items",
@@ -199,20 +192,15 @@ def fit_stacked(
         holdout,
     )
     stacked = [None] * len(priors)
-    try:
-        for i, p in enumerate(priors):
-            if i not in aside:
-                q = copy.deepcopy(p)
-                q.fit(fit_part, dataset.n_users, dataset.n_items)
-                stacked[i] = q
-        if on_wait is not None and any(job.running() for job in aside.values()):
-            on_wait()
-        for i, job in list(aside.items()):
-            stacked[i] = job.result()
-            del aside[i]
-    finally:
-        for job in aside.values():
-            job.cancel()
+    for i, p in enumerate(priors):
+        if i not in aside:
+            q = copy.deepcopy(p)
+            q.fit(fit_part, dataset.n_users, dataset.n_items)
+            stacked[i] = q
+    if on_wait is not None and any(job.running() for job in aside.values()):
+        on_wait()
+    for i, job in aside.items():
+        stacked[i] = job.result()
     return stacked
 
 
