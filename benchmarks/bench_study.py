@@ -59,8 +59,8 @@ def main(argv: list[str] | None = None) -> dict:
     from instructrec.evaluation.manifest import git_state, machine, package_versions
     from instructrec.evaluation.protocols import PROTOCOLS
     from instructrec.evaluation.run import _runnable
-    from instructrec.evaluation.seeds import headline, to_markdown
-    from instructrec.evaluation.study import RIVALS, run_study
+    from instructrec.evaluation.seeds import headline, stacked_markdown, to_markdown
+    from instructrec.evaluation.study import RIVALS, STACKED, run_study
     from instructrec.runs import SEEDS_FILE, load_seed_models, train_seeds
 
     seeds = parse_seeds(args.seeds)
@@ -81,8 +81,8 @@ def main(argv: list[str] | None = None) -> dict:
     run_models = load_seed_models(out)
     timings["load_s"] = time.perf_counter() - t0
     wanted = [m for m in args.models.split(",") if m]
-    rivals = [m for m in wanted if m in RIVALS]
-    baselines = [m for m in wanted if m not in RIVALS]
+    rivals = [m for m in wanted if m in (*RIVALS, STACKED)]
+    baselines = [m for m in wanted if m not in rivals]
     names = list(PROTOCOLS) if args.protocols == "all" else args.protocols.split(",")
     probe = {b: None for b in baselines}
     names = [n for n in names if _runnable(n, split, probe, dataset)]
@@ -118,6 +118,7 @@ def main(argv: list[str] | None = None) -> dict:
         tables[stage] = {
             "headline": headline(combined),
             "markdown": to_markdown(combined),
+            "stacked": stacked_markdown(study, n_boot=args.n_boot),
             "means": combined.means.to_dict(orient="records"),
             "tests": combined.tests.to_dict(orient="records"),
         }
@@ -152,7 +153,11 @@ def main(argv: list[str] | None = None) -> dict:
     for stage, t in tables.items():
         at = "; ".join(f"seed {s}: {', '.join(c)}" for s, c in commits[stage].items())
         md += [f"## Stage: {stage}", "", f"Scored at commit ({stage}): {at}", ""]
-        md += [t["headline"], "", t["markdown"], ""]
+        md += [t["headline"], ""]
+        if t["stacked"]:
+            md += [f"### {STACKED}: score-mix with the reranker's score as one more feature", ""]
+            md += [t["stacked"], ""]
+        md += [t["markdown"], ""]
     (RESULTS / f"{args.name}.md").write_text("\n".join(md))
     print("\n".join(md))
     return result

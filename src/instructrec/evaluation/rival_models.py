@@ -4,6 +4,7 @@ being scored (the classes live in `rivals.py`; this module says what each is fit
 | rival | protocols | fitted on |
 |---|---|---|
 | ``score-mix`` | every candidate protocol, ``full``, ``search-full`` (test stage only) | the protocol's validation rows (cross-fitted over users when the validation stage is scored; ``search-full``: the ``search`` rows) |
+| ``score-mix+lm`` (not a rival: a measurement) | as ``score-mix`` | as ``score-mix``, with the run's own reranker score as one more feature: what the language model adds to the same mix fitted the same way |
 | ``sasrec+filter`` | protocols with an intention | intentions generated for training targets (phrase table), SASRec fitted on training |
 | ``bias``, ``mf`` | ``pointwise`` | training ratings (regularisation chosen on validation ratings) |
 """
@@ -37,16 +38,24 @@ class CrossFitted:
 
     def __init__(self, mix, folds: int = 5) -> None:
         self.mix, self.folds = mix, folds
+        self.name = mix.name
         self.retriever = getattr(mix, "retriever", None)
         self._memo: dict[str, np.ndarray] = {}  # the same rows again (another template group)
 
     def score_candidates(
         self, users, candidates, histories, intentions=None, templates=None, attrs=None
     ):
-        key = _rows_key(users, candidates, histories, intentions)  # templates: not read
+        key = _rows_key(users, candidates, histories, intentions)
+        if self.mix.extra:  # only the extra scorers (the reranker) read the wording
+            key += repr(templates)
         if key not in self._memo:
             self._memo[key] = self.mix.cross_fit_scores(
-                users, candidates, histories, intentions=intentions, folds=self.folds
+                users,
+                candidates,
+                histories,
+                intentions=intentions,
+                folds=self.folds,
+                templates=templates,
             )
         return self._memo[key].copy()
 
@@ -80,7 +89,7 @@ class Rivals:
         self.dataset, self.split, self.base, self.rec = dataset, split, base, rec
         self.seed, self.names = seed, list(names)
         self._filter = self._ratings = None
-        self._mixes: dict[tuple[str, str], object] = {}  # score-mix per (protocol, stage)
+        self._mixes: dict[tuple, object] = {}  # score-mix per (protocol, stage, +lm)
 
     def priors(self) -> list:
         if self.rec is not None:
@@ -115,9 +124,13 @@ class Rivals:
             texts, _, _ = protocol_intentions(fit_proto, self.dataset, rows.targets, iseed)
         return rows.users, cands, rows.histories, texts
 
-    def score_mix(self, proto: Protocol, stage: str):
+    def score_mix(self, proto: Protocol, stage: str, lm: bool = False):
+        """score-mix for ``proto`` scored at ``stage``; ``lm``: with the run's reranker score as
+        one more feature (score-mix+lm; None without a run's model)."""
         from .rivals import ScoreMix
 
+        if lm and self.rec is None:
+            return None
         # the tree's cross-validated choice costs ~15 tree fits: on large validation sets
         # (Amazon Games: 6,000 rows) the linear mix alone is fitted, and said so in its record
         kind = "auto" if len(self.split.valid) <= LARGE_VALID else "linear"
@@ -131,6 +144,7 @@ class Rivals:
             seed=self.seed,
             cold_dropout=cold,
             phrases=getattr(rr, "phrases", None),  # the reranker's intent channel too
+            extra={"instructrec": self.rec} if lm else None,
         )
         first = self.base.get("sasrec") or (self.rec.retriever if self.rec else None)
         if proto.kind == "search-full" and stage == FIT_STAGE:
@@ -146,12 +160,13 @@ class Rivals:
             return CrossFitted(mix)  # scored on its own fitting rows: out-of-fold only
         return mix.fit(users, cands, hists, intentions=texts)
 
-    def _score_mix_once(self, proto: Protocol, stage: str):
+    def _score_mix_once(self, proto: Protocol, stage: str, lm: bool = False):
         """`score_mix`, fitted once per (protocol, stage): a second template group (the
-        held-out templates) scores the same rows, and rivals read no template."""
-        key = (proto.name, stage)
+        held-out templates) scores the same rows; the fit reads no template (score-mix+lm's
+        reranker reads its default wording on the fitting rows)."""
+        key = (proto.name, stage, lm)
         if key not in self._mixes:
-            self._mixes[key] = self.score_mix(proto, stage)
+            self._mixes[key] = self.score_mix(proto, stage, lm=lm)
         return self._mixes[key]
 
     def learned_filter(self):
@@ -191,6 +206,7 @@ class Rivals:
             "bias": lambda: self.rating_models().get("bias"),
             "mf": lambda: self.rating_models().get("mf"),
             "score-mix": lambda: self._score_mix_once(proto, stage),
+            "score-mix+lm": lambda: self._score_mix_once(proto, stage, lm=True),
             "sasrec+filter": self.learned_filter,
         }
         out: dict[str, object] = {}
@@ -207,5 +223,6 @@ def applicable_rivals(protocol: str, names) -> list[str]:
     proto = get_protocol(protocol)
     if proto.kind == "pointwise":
         return [r for r in ("bias", "mf") if r in names]
-    wanted = ("score-mix", "sasrec+filter") if proto.intention else ("score-mix",)
+    wanted = ("score-mix", "score-mix+lm")
+    wanted += ("sasrec+filter",) if proto.intention else ()
     return [r for r in wanted if r in names]

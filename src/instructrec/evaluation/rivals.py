@@ -111,6 +111,7 @@ class ScoreMix:
         seed: int = 0,  # fold assignment and the tree model
         cold_dropout: float = 0.0,  # >0: cold feature + DropoutNet fitting (module docstring)
         phrases=None,  # the reranker's learned phrase table (``intent_phrases``), read as it does
+        extra: Mapping[str, object] | None = None,  # scorers whose scores join ("lm:<name>")
     ) -> None:
         if kind not in ("auto", *KINDS):
             raise DataError(f"ScoreMix kind must be 'auto', 'linear' or 'gbdt', not {kind!r}")
@@ -128,6 +129,9 @@ class ScoreMix:
             raise DataError(f"cold_dropout must be in [0, 1], got {cold_dropout}")
         self.cold_dropout = float(cold_dropout)
         self.phrases = phrases
+        self.extra = dict(extra or {})
+        if self.extra:
+            self.name = "score-mix+lm"
         self.n_items = int(dataset.n_items)
         self._item_features(train, rating_shrink)
         self.model_: dict | None = None  # the fitted model (see `_fit_on`)
@@ -162,6 +166,7 @@ class ScoreMix:
         self.cold_items = np.bincount(items, minlength=self.n_items) == 0  # no training rows
         if self.cold_dropout > 0:
             names.append("cold")
+        names += [f"lm:{n}" for n in self.extra]
         self.feature_names = names
 
     def _check(self, users, candidates, histories, intentions, attrs):
@@ -184,11 +189,19 @@ class ScoreMix:
         return users, cands
 
     def features(
-        self, users, candidates, histories, intentions=None, attrs=None, dropped=None
+        self,
+        users,
+        candidates,
+        histories,
+        intentions=None,
+        attrs=None,
+        dropped=None,
+        templates=None,
     ) -> np.ndarray:
         """(n, k, F) features, in the order of ``self.feature_names``; ``dropped`` (n, k) bool:
         candidates treated as cold besides the items with no training interactions (fitting
-        only; ``cold_dropout > 0``)."""
+        only; ``cold_dropout > 0``); ``templates``: the request wording, read by the
+        ``extra`` scorers only."""
         users, cands = self._check(users, candidates, histories, intentions, attrs)
         n, k = cands.shape
         hists = list(histories)
@@ -223,6 +236,11 @@ class ScoreMix:
         if cold is not None:
             cols = [np.where(cold, 0.0, c) if j in collab else c for j, c in enumerate(cols)]
             cols.append(cold.astype(np.float64))
+        for model in self.extra.values():  # e.g. the reranker itself: score-mix+lm
+            raw = model.score_candidates(
+                users, cands, hists, intentions=intentions, templates=templates
+            )
+            cols.append(_zscore(np.asarray(raw, np.float64).reshape(n, k)))
         return np.stack(cols, axis=-1).astype(np.float64)
 
     def _fit_x(self, users, candidates, histories, intentions, attrs, x) -> np.ndarray:
@@ -334,20 +352,26 @@ class ScoreMix:
     def score_candidates(
         self, users, candidates, histories, intentions=None, templates=None, attrs=None
     ) -> np.ndarray:
-        """Scores (n, k); ``templates`` is ignored (no text is read)."""
+        """Scores (n, k); ``templates`` is read by the ``extra`` scorers only."""
         if self.model_ is None:
             raise ValueError("ScoreMix is not fitted: call fit() on validation rows first")
-        return self._score_with(
-            self.model_, self.features(users, candidates, histories, intentions, attrs)
-        )
+        x = self.features(users, candidates, histories, intentions, attrs, templates=templates)
+        return self._score_with(self.model_, x)
 
     def cross_fit_scores(
-        self, users, candidates, histories, intentions=None, attrs=None, folds: int = 5
+        self,
+        users,
+        candidates,
+        histories,
+        intentions=None,
+        attrs=None,
+        folds: int = 5,
+        templates=None,
     ) -> np.ndarray:
         """Out-of-fold scores (n, k): row i is scored by a model (kind chosen once by CV over
         all the rows, then fixed) fitted on the other folds only. ``self.cross_folds_`` keeps each
         row's fold. Does not change the fitted model."""
-        x = self.features(users, candidates, histories, intentions, attrs)
+        x = self.features(users, candidates, histories, intentions, attrs, templates=templates)
         x_fit = self._fit_x(users, candidates, histories, intentions, attrs, x)
         fold = self._fold_ids(len(x), folds)
         kind = self.kind

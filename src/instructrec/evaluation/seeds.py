@@ -30,6 +30,8 @@ from .. import stats as S
 PRIMARY = {"full": "NDCG@10", "search-full": "NDCG@10", "search-full-para": "NDCG@10"}
 PRIMARY["pointwise"] = "AUC"
 DEFAULT_PRIMARY = "HR@1"
+# rows that measure the model rather than rival it: never a rival unless asked for by name
+MEASUREMENTS = ("score-mix+lm",)
 
 
 def primary_metric(protocol: str, metrics: list[str]) -> str:
@@ -108,7 +110,8 @@ def combine(
     boot_seed: int = 0,
 ) -> Combined:
     """Combine ``{seed: {protocol: Report}}`` (see the module docstring). ``rivals``: the
-    models ``model`` is tested against (default: every other model of each report)."""
+    models ``model`` is tested against (default: every other model of each report but the
+    `MEASUREMENTS`)."""
     seeds = sorted(study)
     if not seeds:
         raise ValueError("no seeds to combine")
@@ -133,7 +136,8 @@ def combine(
         if model not in models:
             continue
         metric = primary_metric(proto, metrics)
-        for rival in [m for m in models if m != model and (rivals is None or m in rivals)]:
+        wanted = [m for m in models if m not in MEASUREMENTS] if rivals is None else rivals
+        for rival in [m for m in models if m != model and m in wanted]:
             per_seed = []
             for s, r in zip(seeds, reports, strict=True):
                 c = r.comparisons
@@ -299,3 +303,40 @@ def headline(
             cells += ["", "", "", ""]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def stacked_markdown(
+    study: dict[int, dict[str, object]],
+    model: str = "score-mix+lm",
+    base: str = "score-mix",
+    n_boot: int = S.N_BOOT,
+    digits: int = 4,
+) -> str:
+    """What the language model adds to score-mix fitted the same way: per protocol, ``base``,
+    ``model`` (``base`` with the reranker's score as one more feature), the pooled paired
+    difference with its CI, Holm p over these tests, and the verdict. Empty when no report
+    holds ``model``."""
+    if not any(model in r.table.index for reps in study.values() for r in reps.values()):
+        return ""
+    c = combine(study, model=model, rivals=[base], n_boot=n_boot)
+    if c.tests.empty:
+        return ""
+    f = f"{{:.{digits}f}}"
+    out = [
+        f"| protocol | metric | {base} | {model} | diff [95% CI] | Holm p | verdict |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for _, r in c.tests.iterrows():
+        m = c.means[(c.means.protocol == r.protocol) & (c.means.metric == r.metric)]
+        mean = m.set_index("model")["mean"]
+        ci = (
+            f" [{r['diff_low']:+.3f}, {r['diff_high']:+.3f}]"
+            if np.isfinite(r["diff_low"])
+            else " (per seed: " + ", ".join(f"{r[f'seed{s}_diff']:+.3f}" for s in c.seeds) + ")"
+        )
+        p = "n/a" if not np.isfinite(r["p_holm"]) else f"{r['p_holm']:.2g}"
+        out.append(
+            f"| {r.protocol} | {r.metric} | {f.format(mean[base])} | {f.format(mean[model])} | "
+            f"{r['diff']:+.{digits}f}{ci} | {p} | {r['verdict']} |"
+        )
+    return "\n".join(out)

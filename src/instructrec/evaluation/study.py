@@ -28,10 +28,11 @@ from pathlib import Path
 from ..data.dataset import Dataset
 from ..data.errors import DataError
 from ..data.split import Split
-from .seeds import Combined, combine, headline, to_markdown
+from .seeds import Combined, combine, headline, stacked_markdown, to_markdown
 
 MODEL = "instructrec"
 RIVALS = ("score-mix", "sasrec+filter", "bias", "mf")
+STACKED = "score-mix+lm"  # a measurement, asked for by name (`rival_models`), never a rival
 
 
 def _seed_baselines(dataset, split, names, seed, rec, options):
@@ -83,7 +84,7 @@ def expected_models(protocol: str, baselines, rivals, has_model: bool) -> set[st
 
     names = set(baselines) | ({MODEL} if has_model else set())
     applied = applicable_rivals(protocol, rivals or [])
-    return names | {r for r in applied if has_model or r != "score-mix"}
+    return names | {r for r in applied if has_model or not r.startswith("score-mix")}
 
 
 def load_reports(seed_dir, protocols, seed, stage, split, expected) -> dict[str, object]:
@@ -208,15 +209,17 @@ def run_study(
             write_summary(study[seed], Path(out_dir) / f"seed-{seed}")
     combined = combine(study, model=MODEL, n_boot=n_boot)
     if out_dir is not None:
-        save_combined(combined, out_dir, stage)
+        save_combined(combined, out_dir, stage, stacked_markdown(study, n_boot=n_boot))
     return study, combined
 
 
-def save_combined(c: Combined, out_dir: str | Path, stage: str) -> Path:
+def save_combined(c: Combined, out_dir: str | Path, stage: str, stacked: str = "") -> Path:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    extra = f"### score-mix + the reranker's score (what the LM adds)\n\n{stacked}\n\n"
     (out / "combined.md").write_text(
         f"## Stage: {stage}\n\n### Headline (primary metric per protocol)\n\n{headline(c)}\n\n"
+        + (extra if stacked else "")
         + to_markdown(c)
     )
     (out / "combined.json").write_text(
