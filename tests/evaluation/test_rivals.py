@@ -364,3 +364,72 @@ def test_score_mix_cold_feature_and_dropout_fitting(mix_setup):
     assert mix.describe()["cold_dropout"] == 0.3 and "cold" in mix.describe()["weights"]
     with pytest.raises(DataError, match="cold_dropout"):
         ScoreMix(ds, split.train, priors, cold_dropout=2.0)
+
+
+# ---------------------------------------------------------------------- score-mix+lm
+class _Oracle:
+    """A stand-in reranker that knows the target (column 0) on rows asked in ``wording``
+    ("held_out" by default: None, the fitting rows' wording, reads nothing) and records
+    what it was asked."""
+
+    def __init__(self, wording=None) -> None:
+        self.wording, self.calls = wording, []
+
+    def score_candidates(self, users, candidates, histories, intentions=None, templates=None):
+        self.calls.append(templates)
+        out = np.zeros(np.shape(candidates))
+        if templates == self.wording:
+            out[:, 0] = 1.0
+        return out
+
+
+def test_score_mix_lm_adds_the_extra_scorer_as_a_feature(mix_setup):
+    """Priors are noise; the extra scorer knows the target: score-mix+lm learns to trust it
+    and solves the rows, score-mix alone cannot."""
+    ds, split, priors, users, cands, hists = mix_setup
+    noise = {"noise": priors["noise"]}
+    oracle = _Oracle()
+    plain = ScoreMix(ds, split.train, noise, kind="linear").fit(users, cands, hists)
+    mix = ScoreMix(ds, split.train, noise, kind="linear", extra={"instructrec": oracle})
+    mix.fit(users[:180], cands[:180], hists[:180])
+    assert mix.name == "score-mix+lm" and plain.name == "score-mix"
+    assert mix.feature_names[-1] == "lm:instructrec"
+    assert mix.describe()["weights"]["lm:instructrec"] > 1.0
+    assert _hr1(mix.score_candidates(users[180:], cands[180:], hists[180:])) == 1.0
+    assert _hr1(plain.score_candidates(users[180:], cands[180:], hists[180:])) < 0.5
+    # the wording reaches the extra scorer: an oracle blind to it is no help
+    assert oracle.calls[-1] is None
+    mix.score_candidates(users[180:], cands[180:], hists[180:], templates="held_out")
+    assert oracle.calls[-1] == "held_out"
+    assert _hr1(mix.score_candidates(users[180:], cands[180:], hists[180:], templates="x")) < 0.5
+
+
+def test_cross_fitted_stack_scores_each_wording_anew(mix_setup):
+    """score-mix alone reads no template (one cross-fit for every wording); with the
+    reranker's score it does, so each wording is cross-fitted on its own scores."""
+    from instructrec.evaluation.rival_models import CrossFitted
+
+    ds, split, priors, users, cands, hists = mix_setup
+    n = 80
+    oracle = _Oracle(wording="held_out")
+    mix = ScoreMix(ds, split.train, priors, kind="linear", extra={"instructrec": oracle})
+    cf = CrossFitted(mix, folds=4)
+    assert cf.name == "score-mix+lm"
+    seen = cf.score_candidates(users[:n], cands[:n], hists[:n], templates=None)
+    held = cf.score_candidates(users[:n], cands[:n], hists[:n], templates="held_out")
+    assert _hr1(held) == 1.0 and _hr1(seen) < 1.0
+    asked = len(oracle.calls)
+    cf.score_candidates(users[:n], cands[:n], hists[:n], templates="held_out")
+    assert len(oracle.calls) == asked  # the same rows and wording: memoised
+
+
+def test_stacked_measurement_is_never_a_rival():
+    from instructrec.evaluation.rival_models import applicable_rivals
+    from instructrec.evaluation.study import expected_models
+
+    names = ["score-mix", "score-mix+lm", "sasrec+filter", "bias"]
+    assert applicable_rivals("vague", names) == ["score-mix", "score-mix+lm", "sasrec+filter"]
+    assert applicable_rivals("cand10", ["score-mix"]) == ["score-mix"]
+    assert applicable_rivals("pointwise", names) == ["bias"]
+    # without a run's model neither mix applies (both read the run's priors / reranker)
+    assert expected_models("cand10", ["sasrec"], names, has_model=False) == {"sasrec"}

@@ -92,3 +92,32 @@ def test_headline_names_the_strongest_rival_and_verdict():
     text = headline(c)
     row = next(line for line in text.splitlines() if line.startswith("| cand10"))
     assert "sasrec (" in row and row.rstrip(" |").endswith("beats")
+
+
+def test_measurement_rows_are_not_rivals_and_get_their_own_table():
+    """score-mix+lm (score-mix plus the reranker's score) is tested against score-mix in its
+    own table, never picked as the model's strongest rival."""
+    from instructrec.evaluation.seeds import MEASUREMENTS, stacked_markdown
+
+    rng = np.random.default_rng(0)
+
+    def vals(lm: bool):
+        out = {"instructrec": rng.random(300) < 0.5, "score-mix": rng.random(300) < 0.5}
+        if lm:
+            out["score-mix+lm"] = rng.random(300) < 0.9  # would be the strongest rival
+        return {k: v.astype(float) for k, v in out.items()}
+
+    study = {s: {"cand10": _report("cand10", vals(True), seed=s)} for s in (0, 1)}
+    c = combine(study, n_boot=200)
+    assert "score-mix+lm" in MEASUREMENTS
+    assert set(c.tests.rival) == {"score-mix"}
+    assert c.strongest_rival("cand10") == "score-mix"
+    md = stacked_markdown(study, n_boot=200)
+    row = [line for line in md.splitlines() if line.startswith("| cand10")]
+    assert len(row) == 1 and row[0].endswith("| beats |")
+    # asked for by name it is a rival like any other
+    c2 = combine(study, rivals=["score-mix+lm"], n_boot=200)
+    assert set(c2.tests.rival) == {"score-mix+lm"}
+    # no report holds it: no table
+    plain = {s: {"cand10": _report("cand10", vals(False), seed=s)} for s in (0, 1)}
+    assert stacked_markdown(plain, n_boot=200) == ""

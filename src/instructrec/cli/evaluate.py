@@ -74,7 +74,8 @@ def _parse_sets(values: tuple[str, ...]) -> dict[str, dict]:
     help="comma-separated baselines (retrievers fitted on the split's training part: pop, "
     "itemknn, bpr, ease, sasrec) and rivals (score-mix: the reranker's non-text inputs mixed "
     "by a model fitted on validation; sasrec+filter on protocols with an intention; bias, mf "
-    "on pointwise)",
+    "on pointwise); score-mix+lm (with --model-dir: score-mix plus the reranker's score, what "
+    "the language model adds, tested against score-mix in combined.md)",
 )
 @click.option(
     "--model-dir",
@@ -138,7 +139,7 @@ def evaluate(
     from instructrec.evaluation.protocols import PROTOCOLS
     from instructrec.evaluation.run import _runnable
     from instructrec.evaluation.seeds import to_markdown
-    from instructrec.evaluation.study import RIVALS, run_study
+    from instructrec.evaluation.study import RIVALS, STACKED, run_study
     from instructrec.runs import load_seed_models, run_split_dir
     from instructrec.training.rundir import check_output, staged_output
 
@@ -151,8 +152,8 @@ def evaluate(
             raise DataError(f"unknown protocol {n!r}; choose from {list(PROTOCOLS)} or 'all'")
     seed_list = parse_seeds(seeds) if seeds is not None else [seed]
     wanted = [m.strip() for m in models.split(",") if m.strip()]
-    rivals = [m for m in wanted if m in RIVALS]
-    baselines = [m for m in wanted if m not in RIVALS]
+    rivals = [m for m in wanted if m in (*RIVALS, STACKED)]
+    baselines = [m for m in wanted if m not in rivals]
     final = Path(out or Path("runs") / "eval" / time.strftime("%Y%m%d-%H%M%S", time.gmtime()))
     check_output(final, overwrite=overwrite)
     run_models = {}
