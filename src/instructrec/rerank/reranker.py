@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data.errors import DataError
+
 
 @dataclass
 class RerankerConfig:
@@ -42,12 +44,21 @@ class RerankerConfig:
     #                            attributes parsed from the instruction's intention text
     intent_phrases: bool = False  # the intent channel also reads, where the parser reads
     #   nothing, a phrase table learned from training intentions (`instructions.phrases`)
+    intent_phrases_coverage: float = 1.0  # ... only for a request whose words all (this
+    #   share) occur in the training intentions; 0: any request (as first built)
     cf_stacked: bool = True  # CF item embeddings from the stacked retriever (False: from the
     #                          one fitted on all training data, which has seen the targets)
     pointwise: bool = True  # also fit the Yes/No "will the user like it" head (needs ratings)
     cold_dropout: float = 0.0  # >0: cold-item channel + this share of training candidates made
     #                            cold (DropoutNet; `rerank.cold`); 0 = no channel, as before
     seed: int = 0  # negatives, slots, templates
+
+    def __post_init__(self) -> None:
+        for name in ("intent_phrases_coverage", "cold_dropout"):
+            if not 0.0 <= float(getattr(self, name)) <= 1.0:
+                raise DataError(
+                    f"{name} must be in [0, 1], got {getattr(self, name)!r}", column=name
+                )
 
 
 class InstructionReranker:

@@ -128,7 +128,9 @@ def fit_reranker(
         from ..instructions.phrases import PhraseTable
 
         t_ph = time.perf_counter()
-        rr.phrases = PhraseTable.from_training(dataset, split, seed=config.seed)
+        rr.phrases = PhraseTable.from_training(
+            dataset, split, seed=config.seed, min_coverage=config.intent_phrases_coverage
+        )
         log.info(
             "reranker: phrase table of %d grams learned from training intentions (%.1f s)",
             len(rr.phrases.table),
