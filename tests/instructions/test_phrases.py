@@ -65,3 +65,27 @@ def test_bad_saved_tables_and_other_catalogues_are_refused(planted):
     other = synthetic_dataset(n_users=20, n_items=12, seed=9)  # other years
     with pytest.raises(DataError, match="not the same catalogue"):
         PhraseTable.from_dict(d).levels(other, ["hilarious"], np.zeros((1, 2), np.int64))
+
+
+def test_coverage_gate_reads_only_requests_in_words_it_has_seen(planted):
+    """With ``min_coverage`` 1.0 a request with a word no training intention used is not
+    read (the table's reads of other wording are mostly wrong); 0 reads every text."""
+    ds, table, comedy, _ = planted
+    gated = PhraseTable.from_dict({**table.to_dict(), "min_coverage": 1.0})
+    assert table.min_coverage == 0.0 and "hilarious" in gated.vocab
+    assert gated.coverage("something hilarious please") == 1.0
+    assert gated.coverage("something hilarious mate") == pytest.approx(2 / 3)
+    cands = np.tile(np.arange(ds.n_items), (2, 1))
+    texts = ["something hilarious please", "something hilarious mate"]
+    want, _ = gated.levels(ds, texts, cands)
+    np.testing.assert_array_equal(want[0] > 0, comedy)
+    assert not want[1].any()  # an unseen word: nothing read
+    assert table.levels(ds, texts, cands)[0][1].any()  # ungated: read anyway
+    np.testing.assert_allclose(gated.wanted_strength(texts), [1.0, 0.0])
+    half = PhraseTable.from_dict({**table.to_dict(), "min_coverage": 0.6})
+    assert half.levels(ds, texts[1:], cands[:1])[0].any()
+    # a table saved before the vocabulary existed reads every text, as it did
+    old = {k: v for k, v in gated.to_dict().items() if k not in ("vocab", "min_coverage")}
+    assert PhraseTable.from_dict(old).levels(ds, texts[1:], cands[:1])[0].any()
+    with pytest.raises(DataError, match="min_coverage"):
+        PhraseTable(min_coverage=1.5)

@@ -56,8 +56,12 @@ def _planted(ds) -> PhraseTable:
 def test_fit_learns_the_table_from_training_intentions(world):
     ds, split, priors, rr = world
     assert isinstance(rr.phrases, PhraseTable) and rr.phrases.table
-    reference = PhraseTable.from_training(ds, split, seed=rr.config.seed)
+    reference = PhraseTable.from_training(
+        ds, split, seed=rr.config.seed, min_coverage=rr.config.intent_phrases_coverage
+    )
     assert rr.phrases.to_dict() == reference.to_dict()
+    assert rr.phrases.min_coverage == 1.0  # the shipped gate: words seen in training only
+    assert rr.phrases.vocab  # saved with the table (phrases.json)
 
 
 @pytest.fixture
