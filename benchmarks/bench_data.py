@@ -53,7 +53,8 @@ def child(spec: str, out: str) -> dict:
     """Load ``spec``, split, draw candidates, save; stage times and peak RSS."""
     from instructrec.data import load_movielens_100k
     from instructrec.data.readers import read_any
-    from instructrec.data.split import add_candidates, leave_one_out, save_split
+    from instructrec.data.split import add_candidates, leave_one_out
+    from instructrec.data.split_files import save_split
 
     times = {}
     t0 = t = time.perf_counter()

@@ -40,7 +40,7 @@ def main() -> None:
     import httpx
     import torch
 
-    from instructrec.data.split import load_split
+    from instructrec.data.split_files import load_split
     from instructrec.evaluation.manifest import machine
     from instructrec.feedback.mechanisms import Mechanisms
     from instructrec.feedback.replay import ReplayConfig, replay_users, split_known_hidden

@@ -90,7 +90,7 @@ def main() -> None:
 
         dataset = load_movielens_100k()
     if args.split is not None:
-        from instructrec.data.split import load_split
+        from instructrec.data.split_files import load_split
 
         split = load_split(args.split, dataset)
     else:

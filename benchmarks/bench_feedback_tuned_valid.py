@@ -59,7 +59,7 @@ def log_feedback(rec, store, users, cfg, base_dir: Path):
 def main() -> None:
     import torch
 
-    from instructrec.data.split import load_split
+    from instructrec.data.split_files import load_split
     from instructrec.evaluation.manifest import machine
     from instructrec.evaluation.run import run
     from instructrec.feedback.replay import ReplayConfig, replay_users, split_known_hidden

@@ -72,7 +72,7 @@ def main() -> None:
     from instructrec.cli.quickstart import quickstart_config
     from instructrec.data import load_movielens_100k, make_split
     from instructrec.evaluation.manifest import machine
-    from instructrec.models.encoder import EncoderScorer
+    from instructrec.models.encoder_scorer import EncoderScorer
     from instructrec.rerank.instances import TextSide, build_instances
     from instructrec.rerank.rerank_features import item_texts
     from instructrec.rerank.reranker import InstructionReranker

@@ -49,7 +49,8 @@ def speed(reps: int = 10) -> dict:
     """Latency of listwise reranking vs pointwise cross-encoder passes; training throughput."""
     import torch
 
-    from instructrec.models.encoder import EncoderConfig, EncoderScorer
+    from instructrec.models.encoder import EncoderConfig
+    from instructrec.models.encoder_scorer import EncoderScorer
 
     rng = np.random.default_rng(0)
     n_items, k = 1682, 20

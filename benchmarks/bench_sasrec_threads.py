@@ -43,7 +43,7 @@ def main() -> None:
     args = ap.parse_args()
     from instructrec.data import load_movielens_100k, make_split
     from instructrec.data.spec import load_data_spec
-    from instructrec.data.split import load_split
+    from instructrec.data.split_files import load_split
     from instructrec.evaluation.manifest import git_commit, machine
 
     rows = []

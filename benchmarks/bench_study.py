@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> dict:
     from instructrec.config import RunConfig
     from instructrec.data import load_split
     from instructrec.data.spec import load_data_spec
-    from instructrec.data.split import add_candidate_files
+    from instructrec.data.split_files import add_candidate_files
     from instructrec.evaluation.manifest import git_state, machine, package_versions
     from instructrec.evaluation.protocols import PROTOCOLS
     from instructrec.evaluation.run import _runnable

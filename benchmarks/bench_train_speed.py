@@ -96,7 +96,7 @@ def bench_reranker(dataset, split, steps: int) -> dict:
     import torch
 
     from instructrec.cli.quickstart import quickstart_config
-    from instructrec.models.encoder import EncoderScorer
+    from instructrec.models.encoder_scorer import EncoderScorer
     from instructrec.rerank.instances import TextSide, build_instances
     from instructrec.rerank.rerank_features import attribute_matrix, item_texts, stacked_frame
     from instructrec.rerank.reranker import InstructionReranker

@@ -33,7 +33,7 @@ FLOORS = [
     ["rerank"],
     ["training"],
     ["config"],  # the run's typed configuration: one section per room below
-    ["recommender"],
+    ["recommender", "recommender_files"],  # recommender_files: the saved Recommender folder
     ["legacy"],  # converts old runs into Recommender folders
     ["evaluation"],
     ["runs"],  # run folders: config + model + evaluation report

@@ -29,21 +29,8 @@ import pandas as pd
 
 from .data.dataset import Dataset
 from .data.errors import DataError
-from .data.runfiles import (
-    FORMAT,
-    inside,
-    json_ready,
-    load_arrays,
-    pack_ragged,
-    read_dataset,
-    read_json,
-    refuse_pickles,
-    save_arrays,
-    unpack_ragged,
-    write_dataset,
-    write_json,
-)
 from .data.split import Split
+from .recommender_files import load_recommender, save_recommender
 from .retrieval.base import Retriever
 
 if TYPE_CHECKING:
@@ -325,37 +312,7 @@ class Recommender:
         name, fit timings), config.yaml (when built from a config), dataset/ (Parquet tables +
         dataset.json), sequences.safetensors (serving histories: users, items, offsets),
         retriever/ and prior-<i>/ (`Retriever.save`), reranker/ (its own ``save``)."""
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        write_dataset(self.dataset, directory / "dataset")
-        users = np.array(sorted(self.sequences), np.int64)
-        items, offsets = pack_ragged([self.sequences[int(u)] for u in users])
-        save_arrays(
-            directory / SEQUENCES_FILE, {"users": users, "items": items, "offsets": offsets}
-        )
-        self.retriever.save(directory / "retriever")
-        prior_dirs = []
-        for i, r in enumerate(self.priors):
-            if r is self.retriever:
-                prior_dirs.append("retriever")
-            else:
-                r.save(directory / f"prior-{i}")
-                prior_dirs.append(f"prior-{i}")
-        meta = {
-            "format": FORMAT,
-            "rerank_depth": self.rerank_depth,
-            "retriever": "retriever",
-            "priors": prior_dirs,
-            "reranker": None,
-            "fit_info": json_ready(self.fit_info),
-        }
-        if self.config is not None:
-            self.config.to_yaml(directory / "config.yaml")
-        if self.reranker is not None:
-            meta["reranker"] = reranker_name(self.reranker)
-            self.reranker.save(directory / "reranker")
-        write_json(directory / "recommender.json", meta)
-        return directory
+        return save_recommender(self, directory)
 
     @classmethod
     def load(cls, directory: str | Path, inference_only: bool = False) -> Recommender:
@@ -363,89 +320,4 @@ class Recommender:
         pickles (an older instructrec's layout) is refused with a `DataError`.
         ``inference_only``: the reranker's tower without transformers/peft (same scores, a
         faster load; not for further training), as `instructrec recommend` uses it."""
-        directory = Path(directory)
-        if not (directory / "recommender.json").exists():
-            refuse_pickles(directory)
-            raise DataError("not a saved Recommender (no recommender.json)", source=str(directory))
-        refuse_pickles(directory)
-        try:
-            return cls._load(directory, inference_only)
-        except FileNotFoundError as e:
-            raise DataError("missing run file", source=str(e.filename or directory)) from e
-        except DataError:
-            raise
-        except (ValueError, KeyError, TypeError, RuntimeError, RecursionError) as e:
-            # a hand-edited or truncated file: a clear error, never a server 500
-            raise DataError(f"broken run ({type(e).__name__}: {e})", source=str(directory)) from e
-
-    @classmethod
-    def _load(cls, directory: Path, inference_only: bool = False) -> Recommender:
-        meta = read_json(directory / "recommender.json")
-        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-            raise DataError(
-                f"recommender.json: unknown run format {meta.get('format') if isinstance(meta, dict) else meta!r}"
-                f" (this instructrec reads format {FORMAT})",
-                source=str(directory),
-            )
-        dataset = read_dataset(directory / "dataset")
-        retriever = Retriever.load(inside(directory, meta.get("retriever", "retriever")))
-        reranker = None
-        if meta.get("reranker"):
-            extra = {"inference_only": True} if inference_only else {}
-            reranker = reranker_class(meta["reranker"]).load(directory / "reranker", **extra)
-        priors = [
-            retriever
-            if d == meta.get("retriever", "retriever")
-            else Retriever.load(inside(directory, d))
-            for d in meta.get("priors", ["retriever"])
-        ]
-        config = None
-        if (directory / "config.yaml").exists():
-            from .config import RunConfig
-
-            config = RunConfig.from_yaml(directory / "config.yaml")
-        rec = cls(
-            dataset,
-            retriever,
-            reranker,
-            int(meta.get("rerank_depth", RERANK_DEPTH)),
-            priors=priors,
-            config=config,
-        )
-        rec.fit_info = dict(meta.get("fit_info") or {})
-        seq = load_arrays(directory / SEQUENCES_FILE)
-        try:
-            rows = unpack_ragged(seq["items"], seq["offsets"])
-            rec.sequences = {int(u): r for u, r in zip(seq["users"], rows, strict=True)}
-        except (KeyError, ValueError) as e:
-            raise DataError(
-                f"not a sequences file ({e})", source=str(directory / SEQUENCES_FILE)
-            ) from e
-        return rec
-
-
-RERANKERS = {  # registry name -> "module:Class" (the name is what a saved run records)
-    "instruction": "instructrec.rerank.reranker:InstructionReranker",
-}
-SEQUENCES_FILE = "sequences.safetensors"
-
-
-def reranker_name(reranker: Any) -> str:
-    """The registry name of ``reranker``'s class (a `TypeError` when it is not registered)."""
-    for name in RERANKERS:
-        if reranker_class(name) is type(reranker):
-            return name
-    raise TypeError(
-        f"{type(reranker).__name__} is not in instructrec.recommender.RERANKERS, "
-        "so it cannot be saved as data"
-    )
-
-
-def reranker_class(name: str) -> type:
-    """The reranker class registered under ``name`` (a `DataError` for unknown names)."""
-    import importlib
-
-    if not isinstance(name, str) or name not in RERANKERS:
-        raise DataError(f"unknown reranker {name!r}; known: {sorted(RERANKERS)}")
-    module, attr = RERANKERS[name].split(":")
-    return getattr(importlib.import_module(module), attr)
+        return load_recommender(cls, directory, inference_only, RERANK_DEPTH)

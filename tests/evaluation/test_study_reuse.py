@@ -117,7 +117,8 @@ def test_a_broken_saved_report_is_named(setting, tmp_path):
 def test_candidate_files_built_later_are_kept_with_the_split(setting, tmp_path):
     """`add_candidate_files` writes only what the folder lacks; a later load has it, hashes
     verified; the files already there are untouched."""
-    from instructrec.data.split import add_candidate_files, load_split, save_split, set_candidates
+    from instructrec.data.split import set_candidates
+    from instructrec.data.split_files import add_candidate_files, load_split, save_split
 
     ds, _, _ = setting
     split = make_split(ds, seed=0)

@@ -14,7 +14,8 @@ import torch
 
 from instructrec.models.base import RerankExample
 from instructrec.models.bert_lite import load_lite, supports
-from instructrec.models.encoder import EncoderConfig, EncoderScorer
+from instructrec.models.encoder import EncoderConfig
+from instructrec.models.encoder_scorer import EncoderScorer
 from instructrec.models.text_encoder import default_backbone, encode_texts, load_encoder
 
 TEXTS = [
@@ -107,7 +108,7 @@ def test_inference_only_load_imports_neither_transformers_nor_peft(saved):
     _, d = saved
     code = (
         "import sys, json\n"
-        "from instructrec.models.encoder import EncoderScorer\n"
+        "from instructrec.models.encoder_scorer import EncoderScorer\n"
         f"EncoderScorer.load({str(d)!r}, inference_only=True)\n"
         "print(json.dumps([m for m in ('transformers', 'peft') if m in sys.modules]))\n"
     )

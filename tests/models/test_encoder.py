@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from instructrec.models.base import RerankExample
-from instructrec.models.encoder import EncoderConfig, EncoderScorer, pad_histories, zscore
+from instructrec.models.encoder import EncoderConfig, pad_histories, zscore
+from instructrec.models.encoder_scorer import EncoderScorer
 from instructrec.models.heads import LinearHead, make_head
 
 GENRES = ["Comedy", "Horror", "Western", "Romance"]
@@ -255,7 +256,7 @@ def test_lora_layers_count_from_the_top_and_stop_the_backward():
 
 
 def test_encode_queries_sorts_by_length_and_returns_rows_in_order(scorer):
-    from instructrec.models.encoder import encode_queries
+    from instructrec.models.scoring import encode_queries
 
     texts = ["a", "a much longer request for a quiet romantic film from the fifties", "comedy"]
     texts = texts * 3 + ["short one"]

@@ -280,7 +280,8 @@ class TestEncoderScorerWithRRHead(ScorerContract):
     def make_scorer(self):
         import copy
 
-        from instructrec.models.encoder import EncoderConfig, EncoderScorer
+        from instructrec.models.encoder import EncoderConfig
+        from instructrec.models.encoder_scorer import EncoderScorer
 
         if TestEncoderScorerWithRRHead._template is None:  # load MiniLM once per session
             torch.manual_seed(0)
@@ -300,7 +301,7 @@ class TestEncoderScorerWithRRHead(ScorerContract):
         return scorer
 
     def test_T_round_trips_through_save_load(self, tmp_path):
-        from instructrec.models.encoder import EncoderScorer
+        from instructrec.models.encoder_scorer import EncoderScorer
 
         scorer = self.make_scorer()
         scorer.save(tmp_path / "s")

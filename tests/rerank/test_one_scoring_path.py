@@ -1,17 +1,18 @@
 """One scoring path: serving (`Recommender.answer`), the evaluation harness, the `Scorer`
 contract, the training loss and validation all call the model through
-`instructrec.models.encoder.score_batch`, and give the same scores for the same inputs."""
+`instructrec.models.scoring.score_batch`, and give the same scores for the same inputs."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-import instructrec.models.encoder as encoder
+import instructrec.models.scoring as scoring
 from instructrec.data import make_split
 from instructrec.evaluation import protocols
 from instructrec.models.base import RerankExample
-from instructrec.models.encoder import EncoderConfig, EncoderScorer
+from instructrec.models.encoder import EncoderConfig
+from instructrec.models.encoder_scorer import EncoderScorer
 from instructrec.recommender import Recommender
 from instructrec.rerank.instances import TextSide, Validation
 from instructrec.rerank.rerank_features import item_texts
@@ -48,14 +49,14 @@ def world():
 def calls(monkeypatch):
     """Every call of `score_batch`, with the rows it scored; the scores pass through."""
     seen: list[int] = []
-    real = encoder.score_batch
+    real = scoring.score_batch
 
     def counting(model, batch):
         out = real(model, batch)
         seen.append(int(out.shape[0]))
         return out
 
-    monkeypatch.setattr(encoder, "score_batch", counting)
+    monkeypatch.setattr(scoring, "score_batch", counting)
     return seen
 
 

@@ -15,7 +15,7 @@ import sys
 import pytest
 
 from instructrec.scale.invariant import ProbeConfig, compare_trajectories, run_probe
-from instructrec.training.loop import epoch_batches
+from instructrec.training.schedule import epoch_batches
 
 # Tolerance of the loss trajectories: float32 sums in a different order (gloo all-reduce of two
 # half-batch gradients, padded vs unpadded micro-batches) differ by ~1e-7; a real divergence

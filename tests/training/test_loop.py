@@ -8,7 +8,8 @@ import torch
 from instructrec.data.errors import DataError
 from instructrec.training.checkpoint import list_checkpoints
 from instructrec.training.config import TrainConfig
-from instructrec.training.loop import epoch_batches, fit
+from instructrec.training.loop import fit
+from instructrec.training.schedule import epoch_batches
 
 
 class Net(torch.nn.Module):

@@ -112,7 +112,8 @@ def split(data, out, seed, overwrite) -> None:
     from tqdm.auto import tqdm
 
     from instructrec.data.spec import load_data_spec
-    from instructrec.data.split import add_candidates, leave_one_out, save_split
+    from instructrec.data.split import add_candidates, leave_one_out
+    from instructrec.data.split_files import save_split
     from instructrec.training.rundir import check_output, staged_output
 
     check_output(out, overwrite=overwrite)

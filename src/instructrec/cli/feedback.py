@@ -330,7 +330,8 @@ def _replay(
 ) -> None:
     """`feedback simulate --replay`: parse, call `replay_study`, print and write the report."""
     from instructrec.data.errors import DataError
-    from instructrec.data.split import leave_one_out, load_split
+    from instructrec.data.split import leave_one_out
+    from instructrec.data.split_files import load_split
     from instructrec.feedback.replay import ReplayConfig, split_known_hidden
     from instructrec.feedback.replay_report import (
         plot,

@@ -32,9 +32,9 @@ _EXPORTS = {
     "Split": "split",
     "add_candidates": "split",
     "leave_one_out": "split",
-    "load_split": "split",
+    "load_split": "split_files",
     "make_split": "split",
-    "save_split": "split",
+    "save_split": "split_files",
 }
 
 __all__ = sorted(_EXPORTS)

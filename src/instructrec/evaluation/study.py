@@ -91,7 +91,7 @@ def load_reports(seed_dir, protocols, seed, stage, split, expected) -> dict[str,
     """{protocol: Report} for the reports in ``seed_dir`` that `run_study` can reuse: same
     seed and stage, every split file the report was scored with present in ``split`` with
     the same hash (candidate files an evaluation built, such as `hard`, must have been saved
-    into the split folder: `data.split.add_candidate_files`), every expected model present."""
+    into the split folder: `data.split_files.add_candidate_files`), every expected model present."""
     from .manifest import split_hashes
     from .report import Report
 

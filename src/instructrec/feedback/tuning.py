@@ -117,7 +117,7 @@ def _feedback_module(reranker):
             self.sat_bias = nn.Parameter(torch.zeros(()))
 
         def forward(self, batch):
-            from ..models.encoder import score_batch
+            from ..models.scoring import score_batch
 
             scores = score_batch(self.net, batch)
             return scores, torch.sigmoid(self.sat_scale * scores + self.sat_bias)
@@ -301,12 +301,13 @@ def _add_fixed_inputs(tuned, examples: list[dict]) -> None:
 
 
 def _collate(rr, width: int):
-    """The batch builder of the feedback lists: `models.encoder.batch_tensors` of lists
+    """The batch builder of the feedback lists: `models.scoring.batch_tensors` of lists
     padded to ``width`` candidates, plus observed satisfaction, the mask of real candidates
     and the chosen item."""
     import torch
 
-    from ..models.encoder import batch_tensors, pad_histories
+    from ..models.encoder import pad_histories
+    from ..models.scoring import batch_tensors
 
     n_prior = rr.scorer.model.config.n_prior
 

@@ -17,7 +17,7 @@ What is shared across a batch:
 3. the item vectors of the whole catalogue (text + projected CF and attribute vectors: frozen
    at inference) are computed once per model, not per request;
 4. the prior retrievers score every request's candidates in one call each, and the model
-   scores all rows in one `models.encoder.score_batch` call (the one scoring path, with the
+   scores all rows in one `models.scoring.score_batch` call (the one scoring path, with the
    cached query vectors; rows padded to the longest list; the linear head scores each
    candidate on its own, so padding cannot change a valid candidate's score).
 
@@ -317,11 +317,11 @@ def _one_row(cs: CandidateSet, j: int) -> CandidateSet:
 
 def _score_rows(rec, state: dict, qvec: dict, rows: list[_Row], first) -> dict[int, np.ndarray]:
     """Reranker scores of every row's first ``head`` candidates in one `score_batch` call
-    (the one scoring path, `models.encoder`); ``first``: the retriever as this batch scores
+    (the one scoring path, `models.scoring`); ``first``: the retriever as this batch scores
     it (`memo_scores`), standing in for it among the priors."""
     import torch
 
-    from ..models import encoder
+    from ..models import scoring
     from ..models.encoder import pad_histories
 
     rr, model = rec.reranker, state["model"]
@@ -347,5 +347,5 @@ def _score_rows(rec, state: dict, qvec: dict, rows: list[_Row], first) -> dict[i
         "hist": torch.as_tensor(pad_histories(hists, rr.config.history_len)),
         "prior": torch.as_tensor(z),
     }
-    s = encoder.score_batch(model, batch).float().cpu().numpy()
+    s = scoring.score_batch(model, batch).float().cpu().numpy()
     return {id(r): s[i, : r.head] for i, r in enumerate(rows)}

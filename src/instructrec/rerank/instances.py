@@ -132,11 +132,11 @@ class Instances(Sequence):
         return int(i)
 
     def collate(self, rows: list[int]) -> dict:
-        """`models.encoder.batch_tensors` of the rows (each distinct text encoded once) +
+        """`models.scoring.batch_tensors` of the rows (each distinct text encoded once) +
         ``label``."""
         import torch
 
-        from ..models.encoder import batch_tensors
+        from ..models.scoring import batch_tensors
 
         idx = np.asarray(rows, dtype=np.int64)
         texts = [self.texts[i] for i in idx]
@@ -319,7 +319,7 @@ class Validation:
             self.prior_i2 = with_cold_channel(self.prior_i2, cold)
 
     def _scores(self, model, texts: list[str], bs: int = 256, prior=None) -> np.ndarray:
-        from ..models.encoder import score_arrays
+        from ..models.scoring import score_arrays
 
         prior = self.prior if prior is None else prior
         return score_arrays(model, self.tok, texts, self.cands, self.hist, prior, bs)

@@ -68,7 +68,7 @@ class InstructionReranker:
     def __init__(
         self, scorer, text, config: RerankerConfig, prior_names: list[str] | None = None
     ) -> None:
-        self.scorer = scorer  # instructrec.models.encoder.EncoderScorer
+        self.scorer = scorer  # instructrec.models.encoder_scorer.EncoderScorer
         self.text = text  # instances.TextSide: display titles + noun, for rendering queries
         self.config = config
         self.prior_names = list(prior_names or [])
@@ -190,7 +190,7 @@ class InstructionReranker:
         ``inference_only``: see `EncoderScorer.load`."""
         from ..data.errors import DataError
         from ..data.runfiles import read_json, refuse_pickles
-        from ..models.encoder import EncoderScorer
+        from ..models.encoder_scorer import EncoderScorer
         from .instances import TextSide
 
         directory = Path(directory)

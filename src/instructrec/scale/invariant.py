@@ -5,7 +5,7 @@ In the style of TRL's ``tests/invariant``: a run is summarised by its per-step t
 the same trajectory:
 
 - data parallelism: 2 processes x batch 8 == 1 process x batch 16 (DDP averages gradients;
-  `instructrec.training.loop.epoch_batches` deals batch i to process i mod world, so step 1
+  `instructrec.training.schedule.epoch_batches` deals batch i to process i mod world, so step 1
   of the 2-process run sees exactly the first 16 examples of the 1-process run);
 - gradient accumulation: batch 1 x 8 micro-batches == batch 8 x 1.
 

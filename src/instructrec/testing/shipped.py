@@ -16,7 +16,8 @@ def shipped_like(n_users: int = 40, n_items: int = 60, seed: int = 2):
     import torch
 
     from instructrec.data import make_split
-    from instructrec.models.encoder import EncoderConfig, EncoderScorer
+    from instructrec.models.encoder import EncoderConfig
+    from instructrec.models.encoder_scorer import EncoderScorer
     from instructrec.recommender import Recommender
     from instructrec.rerank.instances import TextSide
     from instructrec.rerank.rerank_features import attribute_matrix, item_texts

@@ -8,9 +8,10 @@ same code runs in one process (CPU or GPU, fp32/bf16/fp16) and under ``accelerat
 ``torchrun`` with DDP (gloo on CPU). InstructRec (Zhang et al. 2023) instruction-tunes its
 backbone with exactly such a loop; what varies between tasks is only ``collate`` and ``loss_fn``.
 
-Data order: epoch ``e`` visits the examples in ``randperm(n, seed + e)``, each process taking
-every ``world``-th batch, so the position (epoch, batches consumed) fully determines the rest
-of the run and a resumed run is identical to an uninterrupted one.
+Data order (`training.schedule.epoch_batches`): epoch ``e`` visits the examples in
+``randperm(n, seed + e)``, each process taking every ``world``-th batch, so the position
+(epoch, batches consumed) fully determines the rest of the run and a resumed run is identical
+to an uninterrupted one.
 
 With several processes, what is logged (TensorBoard, progress bar, ``history``, ``final_loss``)
 is pooled over all of them: the train loss is the mean of every process's micro-batch losses,
@@ -48,10 +49,15 @@ from instructrec.training.distributed import (
     _mean_over_processes,
     _metrics_over_processes,
 )
+from instructrec.training.schedule import (
+    batches_per_epoch,
+    epoch_batches,
+    warmup_then_linear_decay,
+)
 
 log = logging.getLogger(__name__)  # one line per evaluation (the CLI shows it)
 
-__all__ = ["TrainResult", "fit", "epoch_batches", "move_to_device"]
+__all__ = ["TrainResult", "fit", "move_to_device"]
 
 BEST = "best/model.safetensors"  # the best evaluation's trainable weights (written atomically)
 LossFn = Callable[[torch.nn.Module, Any], "torch.Tensor | dict[str, torch.Tensor]"]
@@ -72,20 +78,6 @@ class TrainResult:
     final_loss: float | None = None  # mean train loss since the last evaluation, all processes
     stopped_early: bool = False
     output_dir: str = ""
-
-
-def epoch_batches(
-    n: int, batch_size: int, seed: int, epoch: int, rank: int = 0, world: int = 1
-) -> list[list[int]]:
-    """Index batches of one epoch for one process: a seeded permutation, cut into batches,
-    dealt round-robin to processes (a trailing batch that not every process gets is dropped
-    when world > 1, so all processes take the same number of steps)."""
-    g = torch.Generator().manual_seed(int(seed) * 1_000_003 + int(epoch))
-    order = torch.randperm(n, generator=g).tolist()
-    batches = [order[i : i + batch_size] for i in range(0, n, batch_size)]
-    if world > 1:
-        batches = batches[: len(batches) // world * world]
-    return batches[rank::world]
 
 
 def move_to_device(batch: Any, device: torch.device) -> Any:
@@ -116,31 +108,6 @@ def _improved(value: float, best: float | None, greater: bool) -> bool:
     if best is None:
         return True
     return value > best if greater else value < best
-
-
-def _batches_per_epoch(n: int, config: TrainConfig, rank: int, world: int) -> int:
-    """This process's batches per epoch; a `DataError` when there is nothing to train on."""
-    from instructrec.data.errors import DataError
-
-    if n == 0:
-        raise DataError("no training examples")
-    n_batches = len(epoch_batches(n, config.batch_size, config.seed, 0, rank, world))
-    if n_batches == 0:
-        raise DataError(
-            f"{n} training examples are too few for {world} processes x batch {config.batch_size}"
-        )
-    return n_batches
-
-
-def _warmup_then_linear_decay(warmup: int, total_steps: int) -> Callable[[int], float]:
-    """The learning-rate factor of a step: linear warm-up, then linear decay to 0."""
-
-    def factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / (warmup + 1)
-        return max(0.0, (total_steps - step) / max(1, total_steps - warmup))
-
-    return factor
 
 
 def _new_state() -> dict[str, Any]:
@@ -366,7 +333,7 @@ def fit(
 
     # the schedule: max_steps, or epochs x optimizer steps per epoch
     n = len(train_data)
-    n_batches = _batches_per_epoch(n, config, rank, world)
+    n_batches = batches_per_epoch(n, config, rank, world)
     total_steps = config.max_steps or math.ceil(n_batches / config.grad_accum) * config.epochs
     warmup = math.ceil(config.warmup_ratio * total_steps)
 
@@ -376,7 +343,7 @@ def fit(
         raise ValueError("model has no trainable parameters")
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, _warmup_then_linear_decay(warmup, total_steps)
+        optimizer, warmup_then_linear_decay(warmup, total_steps)
     )
     model, optimizer = acc.prepare(model, optimizer)
     st = _resume(acc, config, out_dir, acc.unwrap_model(model), optimizer, scheduler, _new_state())
