@@ -48,10 +48,9 @@ import numpy as np
 import pandas as pd
 
 from ..data.errors import DataError
+from .listwise import KINDS, fit_listwise, list_metrics, score_listwise
 
 __all__ = ["ScoreMix"]
-
-KINDS = ("linear", "gbdt")
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -74,17 +73,6 @@ def _history_mean(vecs: np.ndarray, histories: Sequence[np.ndarray], last: int) 
         if len(h):
             out[r] = vecs[h].mean(axis=0)
     return out
-
-
-def ranks(scores: np.ndarray) -> np.ndarray:
-    """0-based rank of column 0 per row, ties counted against it (as `metrics`)."""
-    return (scores[:, 1:] >= scores[:, :1]).sum(axis=1)
-
-
-def list_metrics(scores: np.ndarray) -> dict[str, float]:
-    """HR@1 and NDCG over the whole list of the target in column 0."""
-    r = ranks(scores)
-    return {"hr@1": float((r == 0).mean()), "ndcg": float((1.0 / np.log2(r + 2.0)).mean())}
 
 
 class ScoreMix:
@@ -280,30 +268,11 @@ class ScoreMix:
     # ------------------------------------------------------------------ models
     def _fit_on(self, x: np.ndarray, kind: str) -> dict:
         """A model of ``kind`` fitted on features ``x`` (n, k, F), target in column 0."""
-        if kind == "linear":
-            return _fit_linear(x, self.l2)
-        from sklearn.ensemble import HistGradientBoostingClassifier
-
-        n, k, f = x.shape
-        y = np.zeros((n, k), np.int8)
-        y[:, 0] = 1
-        clf = HistGradientBoostingClassifier(
-            max_iter=100,
-            learning_rate=0.05,
-            max_leaf_nodes=15,
-            l2_regularization=1.0,
-            early_stopping=False,
-            random_state=self.seed,
-        )
-        clf.fit(x.reshape(-1, f), y.ravel())
-        return {"kind": "gbdt", "clf": clf}
+        return fit_listwise(x, kind, self.l2, self.seed)
 
     @staticmethod
     def _score_with(model: dict, x: np.ndarray) -> np.ndarray:
-        n, k, f = x.shape
-        if model["kind"] == "linear":
-            return ((x - model["mean"]) / model["std"]) @ model["w"]
-        return model["clf"].decision_function(x.reshape(-1, f)).reshape(n, k)
+        return score_listwise(model, x)
 
     def _fold_ids(self, n: int, folds: int) -> np.ndarray:
         if n < folds:
@@ -405,30 +374,3 @@ class ScoreMix:
         elif m.get("kind") == "gbdt":
             out["importances"] = self.importances_
         return out
-
-
-def _fit_linear(x: np.ndarray, l2: float) -> dict:
-    """Conditional logit: softmax over each row's candidates of standardised features @ w,
-    cross-entropy on column 0 plus ``l2 * |w|^2`` (scipy L-BFGS, exact gradient)."""
-    from scipy.optimize import minimize
-
-    n, k, f = x.shape
-    flat = x.reshape(-1, f)
-    mean = flat.mean(axis=0)
-    std = flat.std(axis=0)
-    std = np.where(std > 1e-9, std, 1.0)
-    z = (x - mean) / std
-    z0 = z[:, 0].mean(axis=0)
-
-    def loss(w):
-        s = z @ w
-        top = s.max(axis=1, keepdims=True)
-        e = np.exp(s - top)
-        tot = e.sum(axis=1, keepdims=True)
-        p = e / tot
-        val = float((np.log(tot[:, 0]) + top[:, 0] - s[:, 0]).mean() + l2 * w @ w)
-        grad = np.einsum("nk,nkf->f", p, z) / n - z0 + 2 * l2 * w
-        return val, grad
-
-    res = minimize(loss, np.zeros(f), jac=True, method="L-BFGS-B", options={"maxiter": 500})
-    return {"kind": "linear", "mean": mean, "std": std, "w": res.x}
