@@ -22,7 +22,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-HEADLINE = {"full": "NDCG@10", "pointwise": "AUC"}  # else HR@1
+HEADLINE = {"full": "NDCG@10", "search-full": "NDCG@10", "search-full-para": "NDCG@10"}
+HEADLINE["pointwise"] = "AUC"  # else HR@1
 
 
 def paired(pairs: list[tuple[np.ndarray, np.ndarray]], n_boot: int = 2000, seed: int = 0) -> dict:

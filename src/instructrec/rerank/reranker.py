@@ -42,7 +42,7 @@ class RerankerConfig:
     calibrate: bool = True  # after training, re-fit the prior weights on validation rows
     intent_match: bool = True  # extra prior channel: graded match of each candidate with the
     #                            attributes parsed from the instruction's intention text
-    intent_phrases: bool = False  # the intent channel also reads, where the parser reads
+    intent_phrases: bool = True  # the intent channel also reads, where the parser reads
     #   nothing, a phrase table learned from training intentions (`instructions.phrases`)
     intent_phrases_coverage: float = 1.0  # ... only for a request whose words all (this
     #   share) occur in the training intentions; 0: any request (as first built)
