@@ -135,6 +135,30 @@ def test_grades_order_and_exclusions(ml100k):
     assert order[0].tolist() == [0, 3, 1, 2]  # padding last
 
 
+def test_an_exclusion_alone_matches_everything_else(ml100k):
+    """ "no horror" asks for nothing positive: every item without Horror matches it (the answer
+    used to say no unseen movie matched 'not Horror')."""
+    from instructrec.instructions import parse_intention
+    from instructrec.rerank.explain import message
+
+    p = parse_intention(ml100k, "no horror")
+    assert p.get("excluded") and not _conditions_of(p)
+    grade, match = match_grades(ml100k, p)
+    a = item_attributes(ml100k)
+    horror = a.genre_matrix[:, a.genre_names.index("Horror")]
+    np.testing.assert_array_equal(match, ~horror)
+    assert (grade[horror] == -1).all() and (grade[~horror] == 0).all()
+    n_matching = int(match.sum())
+    assert message(p, "no horror", 10, 10, n_matching, ("movie", "movies")) is None
+    assert "no unseen movie" in message(p, "no horror", 10, 10, 0, ("movie", "movies"))
+
+
+def _conditions_of(parsed):
+    from instructrec.rerank.candidates import units
+
+    return units(parsed)
+
+
 def test_instruction_only_request(tiny_rec):
     rec = tiny_rec
     answer = rec.answer(instruction="a comedy", n=3)

@@ -101,6 +101,8 @@ def match_grades(
     if len(hits):
         grade = hits.mean(axis=0).astype(np.float32)
         match = intention_matches(dataset, [parsed], items[None])[0]
+    else:  # only exclusions ("no horror"): every item without an excluded value matches
+        match = np.ones(len(items), bool)
     if parsed.get("excluded"):
         ex = intention_excluded(dataset, [parsed], items[None])[0]
         grade = np.where(ex, np.float32(-1.0), grade)
