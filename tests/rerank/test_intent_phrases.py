@@ -96,6 +96,23 @@ def test_saved_as_data_and_read_back(world, planted_rr, tmp_path):
         InstructionReranker.load(folder)
 
 
+def test_a_reranker_without_a_table_is_saved_as_it_behaves(world, tmp_path):
+    """intent_phrases on in the config but no table (built by hand, or intent_match off):
+    saved with intent_phrases off, so the folder loads (a folder whose reranker.json says
+    on and that lacks phrases.json is still refused, above)."""
+    ds, split, priors, rr = world
+    learned, rr.phrases = rr.phrases, None
+    try:
+        assert rr.config.intent_phrases
+        folder = rr.save(tmp_path / "bare")
+    finally:
+        rr.phrases = learned
+    assert rr.config.intent_phrases  # the object's config is not touched
+    assert not (folder / "phrases.json").exists()
+    back = InstructionReranker.load(folder)
+    assert back.phrases is None and back.config.intent_phrases is False
+
+
 def test_score_mix_reads_the_same_channel(world):
     ds, split, priors, rr = world
     table = _planted(ds)

@@ -165,15 +165,19 @@ class InstructionReranker:
         """As data: ``reranker.json`` (config, prior names), ``text.json`` (`TextSide`),
         ``encoder/`` (JSON + safetensors + .npy), the pointwise head's ``.npz`` files and
         ``cold_items.npy`` (ids with no training interactions, when the cold channel is on),
-        ``phrases.json`` (the learned phrase table, when ``intent_phrases`` is on)."""
+        ``phrases.json`` (the learned phrase table, when ``intent_phrases`` is on). A reranker
+        built without a table (``intent_match`` off, or assembled by hand) is saved with
+        ``intent_phrases: false``, as it behaves: its channel reads the parser only."""
         from ..data.runfiles import FORMAT, write_json
 
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         self.scorer.save(directory / "encoder")
+        config = asdict(self.config)
+        config["intent_phrases"] = bool(config["intent_phrases"] and self.phrases is not None)
         write_json(
             directory / "reranker.json",
-            {"format": FORMAT, "config": asdict(self.config), "prior_names": self.prior_names},
+            {"format": FORMAT, "config": config, "prior_names": self.prior_names},
         )
         write_json(directory / "text.json", self.text.to_dict())
         if self.cold_items is not None:
