@@ -113,6 +113,23 @@ def test_a_reranker_without_a_table_is_saved_as_it_behaves(world, tmp_path):
     assert back.phrases is None and back.config.intent_phrases is False
 
 
+def test_a_reranker_saved_before_the_table_existed_loads_as_it_was(world, tmp_path):
+    """A reranker.json without ``intent_phrases`` (saved before the key, when the channel read
+    the parser only) loads with it off, though the shipped default is now on."""
+    import json
+
+    ds, split, priors, rr = world
+    folder = rr.save(tmp_path / "old")
+    (folder / "phrases.json").unlink()
+    meta = json.loads((folder / "reranker.json").read_text())
+    for key in ("intent_phrases", "intent_phrases_coverage"):
+        del meta["config"][key]
+    (folder / "reranker.json").write_text(json.dumps(meta))
+    back = InstructionReranker.load(folder)
+    assert back.config.intent_phrases is False and back.phrases is None
+    assert RerankerConfig().intent_phrases  # the shipped default
+
+
 def test_score_mix_reads_the_same_channel(world):
     ds, split, priors, rr = world
     table = _planted(ds)

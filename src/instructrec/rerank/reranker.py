@@ -19,6 +19,10 @@ import numpy as np
 
 from ..data.errors import DataError
 
+# values of keys a saved reranker.json may lack because it was saved before the key existed,
+# where the shipped default has changed since: the behaviour it was trained with
+SAVED_BEFORE = {"intent_phrases": False}
+
 
 @dataclass
 class RerankerConfig:
@@ -205,7 +209,7 @@ class InstructionReranker:
             )
         meta = read_json(directory / "reranker.json")
         try:
-            config = RerankerConfig(**meta["config"])
+            config = RerankerConfig(**{**SAVED_BEFORE, **meta["config"]})
             text = TextSide.from_dict(read_json(directory / "text.json"))
         except (KeyError, TypeError) as e:
             raise DataError(f"reranker.json: bad config ({e})", source=str(directory)) from e
