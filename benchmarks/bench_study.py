@@ -59,8 +59,8 @@ def main(argv: list[str] | None = None) -> dict:
     from instructrec.evaluation.manifest import git_state, machine, package_versions
     from instructrec.evaluation.protocols import PROTOCOLS
     from instructrec.evaluation.run import _runnable
-    from instructrec.evaluation.seeds import headline, stacked_markdown, to_markdown
-    from instructrec.evaluation.study import RIVALS, STACKED, run_study
+    from instructrec.evaluation.seeds import STACKED, headline, stacked_markdown, to_markdown
+    from instructrec.evaluation.study import RIVALS, run_study
     from instructrec.runs import SEEDS_FILE, load_seed_models, train_seeds
 
     seeds = parse_seeds(args.seeds)

@@ -138,8 +138,8 @@ def evaluate(
     from instructrec.data.spec import load_data_spec
     from instructrec.evaluation.protocols import PROTOCOLS
     from instructrec.evaluation.run import _runnable
-    from instructrec.evaluation.seeds import to_markdown
-    from instructrec.evaluation.study import RIVALS, STACKED, run_study
+    from instructrec.evaluation.seeds import STACKED, to_markdown
+    from instructrec.evaluation.study import RIVALS, run_study
     from instructrec.runs import load_seed_models, run_split_dir
     from instructrec.training.rundir import check_output, staged_output
 

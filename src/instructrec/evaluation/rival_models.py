@@ -24,6 +24,7 @@ from .protocols import (
     select_rows,
     stage_rows,
 )
+from .seeds import STACKED
 
 LARGE_VALID = 3000  # validation rows above which score-mix is linear only (cost)
 FIT_STAGE = "valid"  # rivals are fitted on validation rows, never on the rows scored at test
@@ -206,7 +207,7 @@ class Rivals:
             "bias": lambda: self.rating_models().get("bias"),
             "mf": lambda: self.rating_models().get("mf"),
             "score-mix": lambda: self._score_mix_once(proto, stage),
-            "score-mix+lm": lambda: self._score_mix_once(proto, stage, lm=True),
+            STACKED: lambda: self._score_mix_once(proto, stage, lm=True),
             "sasrec+filter": self.learned_filter,
         }
         out: dict[str, object] = {}
@@ -223,6 +224,6 @@ def applicable_rivals(protocol: str, names) -> list[str]:
     proto = get_protocol(protocol)
     if proto.kind == "pointwise":
         return [r for r in ("bias", "mf") if r in names]
-    wanted = ("score-mix", "score-mix+lm")
+    wanted = ("score-mix", STACKED)
     wanted += ("sasrec+filter",) if proto.intention else ()
     return [r for r in wanted if r in names]

@@ -49,6 +49,7 @@ import pandas as pd
 
 from ..data.errors import DataError
 from .listwise import KINDS, fit_listwise, list_metrics, score_listwise
+from .seeds import STACKED
 
 __all__ = ["ScoreMix"]
 
@@ -119,7 +120,7 @@ class ScoreMix:
         self.phrases = phrases
         self.extra = dict(extra or {})
         if self.extra:
-            self.name = "score-mix+lm"
+            self.name = STACKED
         self.n_items = int(dataset.n_items)
         self._item_features(train, rating_shrink)
         self.model_: dict | None = None  # the fitted model (see `_fit_on`)

@@ -30,8 +30,9 @@ from .. import stats as S
 PRIMARY = {"full": "NDCG@10", "search-full": "NDCG@10", "search-full-para": "NDCG@10"}
 PRIMARY["pointwise"] = "AUC"
 DEFAULT_PRIMARY = "HR@1"
+STACKED = "score-mix+lm"  # score-mix plus the reranker's own score (`rivals.ScoreMix` extra)
 # rows that measure the model rather than rival it: never a rival unless asked for by name
-MEASUREMENTS = ("score-mix+lm",)
+MEASUREMENTS = (STACKED,)
 
 
 def primary_metric(protocol: str, metrics: list[str]) -> str:
@@ -287,27 +288,28 @@ def headline(
         cells += [f.format(row[x]) if x in row else "" for x in cols]
         if best is not None and len(t):
             r = t[t.rival == best].iloc[0]
-            ci = (
-                f" [{r['diff_low']:+.3f}, {r['diff_high']:+.3f}]"
-                if np.isfinite(r["diff_low"])
-                else " (per seed: " + ", ".join(f"{r[f'seed{s}_diff']:+.3f}" for s in c.seeds) + ")"
-            )
-            p = "n/a" if not np.isfinite(r["p_holm"]) else f"{r['p_holm']:.2g}"
-            cells += [
-                f"{best} ({f.format(row[best])})",
-                f"{r['diff']:+.{digits}f}{ci}",
-                p,
-                r["verdict"],
-            ]
+            cells += [f"{best} ({f.format(row[best])})", *_diff_cells(r, c.seeds, digits)]
         else:
             cells += ["", "", "", ""]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
+def _diff_cells(r, seeds: list[int], digits: int) -> list[str]:
+    """The cells of one test row: diff with its pooled CI (or the per-seed diffs where there
+    is none), Holm p, verdict."""
+    ci = (
+        f" [{r['diff_low']:+.3f}, {r['diff_high']:+.3f}]"
+        if np.isfinite(r["diff_low"])
+        else " (per seed: " + ", ".join(f"{r[f'seed{s}_diff']:+.3f}" for s in seeds) + ")"
+    )
+    p = "n/a" if not np.isfinite(r["p_holm"]) else f"{r['p_holm']:.2g}"
+    return [f"{r['diff']:+.{digits}f}{ci}", p, r["verdict"]]
+
+
 def stacked_markdown(
     study: dict[int, dict[str, object]],
-    model: str = "score-mix+lm",
+    model: str = STACKED,
     base: str = "score-mix",
     n_boot: int = S.N_BOOT,
     digits: int = 4,
@@ -329,14 +331,6 @@ def stacked_markdown(
     for _, r in c.tests.iterrows():
         m = c.means[(c.means.protocol == r.protocol) & (c.means.metric == r.metric)]
         mean = m.set_index("model")["mean"]
-        ci = (
-            f" [{r['diff_low']:+.3f}, {r['diff_high']:+.3f}]"
-            if np.isfinite(r["diff_low"])
-            else " (per seed: " + ", ".join(f"{r[f'seed{s}_diff']:+.3f}" for s in c.seeds) + ")"
-        )
-        p = "n/a" if not np.isfinite(r["p_holm"]) else f"{r['p_holm']:.2g}"
-        out.append(
-            f"| {r.protocol} | {r.metric} | {f.format(mean[base])} | {f.format(mean[model])} | "
-            f"{r['diff']:+.{digits}f}{ci} | {p} | {r['verdict']} |"
-        )
+        cells = [r.protocol, r.metric, f.format(mean[base]), f.format(mean[model])]
+        out.append("| " + " | ".join([*cells, *_diff_cells(r, c.seeds, digits)]) + " |")
     return "\n".join(out)

@@ -28,11 +28,10 @@ from pathlib import Path
 from ..data.dataset import Dataset
 from ..data.errors import DataError
 from ..data.split import Split
-from .seeds import Combined, combine, headline, stacked_markdown, to_markdown
+from .seeds import STACKED, Combined, combine, headline, stacked_markdown, to_markdown
 
 MODEL = "instructrec"
-RIVALS = ("score-mix", "sasrec+filter", "bias", "mf")
-STACKED = "score-mix+lm"  # a measurement, asked for by name (`rival_models`), never a rival
+RIVALS = ("score-mix", "sasrec+filter", "bias", "mf")  # and STACKED, asked for by name
 
 
 def _seed_baselines(dataset, split, names, seed, rec, options):
@@ -84,7 +83,7 @@ def expected_models(protocol: str, baselines, rivals, has_model: bool) -> set[st
 
     names = set(baselines) | ({MODEL} if has_model else set())
     applied = applicable_rivals(protocol, rivals or [])
-    return names | {r for r in applied if has_model or not r.startswith("score-mix")}
+    return names | {r for r in applied if has_model or r not in ("score-mix", STACKED)}
 
 
 def load_reports(seed_dir, protocols, seed, stage, split, expected) -> dict[str, object]:

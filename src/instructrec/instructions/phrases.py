@@ -151,11 +151,14 @@ class PhraseTable:
         inv, items = pair[:, 0], pair[:, 1]
         vocab: dict[str, int] = {}
         rows, cols = [], []
-        self.vocab = frozenset(g for t in uniq for g, _ in grams(t) if " " not in g)
+        words: set[str] = set()
         for r, t in enumerate(uniq):
-            for g in {g for g, negated in grams(t) if not negated}:
+            gs = grams(t)
+            words.update(g for g, _ in gs if " " not in g)
+            for g in {g for g, negated in gs if not negated}:
                 rows.append(r)
                 cols.append(vocab.setdefault(g, len(vocab)))
+        self.vocab = frozenset(words)
         if not vocab or not self.labels or not len(items):
             return self
         text_gram = sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(uniq), len(vocab)))
@@ -221,7 +224,10 @@ class PhraseTable:
     def coverage(self, text) -> float:
         """Share of ``text``'s words that occur in the training intentions (1.0 for a text
         without words, or a table saved without its vocabulary)."""
-        words = [g for g, _ in grams(text or "") if " " not in g]
+        return self._coverage(grams(text or ""))
+
+    def _coverage(self, gs: list[tuple[str, bool]]) -> float:
+        words = [g for g, _ in gs if " " not in g]
         if not words or not self.vocab:
             return 1.0
         return sum(w in self.vocab for w in words) / len(words)
@@ -231,9 +237,10 @@ class PhraseTable:
         `coverage` is below ``min_coverage``."""
         want: dict[int, float] = {}
         avoid: dict[int, float] = {}
-        if self.min_coverage > 0 and self.coverage(text) < self.min_coverage - 1e-9:
+        gs = grams(text or "")
+        if self.min_coverage > 0 and self._coverage(gs) < self.min_coverage - 1e-9:
             return want, avoid
-        for g, negated in grams(text or ""):
+        for g, negated in gs:
             for v, s in self.table.get(g, {}).items():
                 d = avoid if negated else want
                 d[v] = max(d.get(v, 0.0), s)

@@ -196,7 +196,6 @@ class InstructionReranker:
     def load(cls, directory: str | Path, inference_only: bool = False) -> InstructionReranker:
         """A reranker saved by `save` (never unpickles: a folder with pickles is refused);
         ``inference_only``: see `EncoderScorer.load`."""
-        from ..data.errors import DataError
         from ..data.runfiles import read_json, refuse_pickles
         from ..models.encoder_scorer import EncoderScorer
         from .instances import TextSide
