@@ -104,6 +104,10 @@ class Recommender:
             aside = start_stacked_aside(self.priors, split, self.dataset, self.config.reranker)
         try:
             self._fit_first_stage(split)
+            if aside:  # the twins that follow their prior's kept epoch learn it now
+                from .training.fit_reranker import cap_stacked_aside
+
+                cap_stacked_aside(self.priors, aside)
             self.sequences = split.sequences("serve")
             if reranker_trainer is not None:
                 self.reranker = reranker_trainer(self)

@@ -122,12 +122,14 @@ def test_a_reranker_saved_before_the_table_existed_loads_as_it_was(world, tmp_pa
     folder = rr.save(tmp_path / "old")
     (folder / "phrases.json").unlink()
     meta = json.loads((folder / "reranker.json").read_text())
-    for key in ("intent_phrases", "intent_phrases_coverage"):
+    for key in ("intent_phrases", "intent_phrases_coverage", "stack_epochs"):
         del meta["config"][key]
     (folder / "reranker.json").write_text(json.dumps(meta))
     back = InstructionReranker.load(folder)
     assert back.config.intent_phrases is False and back.phrases is None
     assert RerankerConfig().intent_phrases  # the shipped default
+    # its stacked SASRec stopped on its own (the record says how it was trained)
+    assert back.config.stack_epochs == "own" and RerankerConfig().stack_epochs == "match"
 
 
 def test_score_mix_reads_the_same_channel(world):

@@ -69,3 +69,58 @@ def test_fit_without_valid_holds_out_last_item():
 def test_unfitted_raises():
     with pytest.raises(RuntimeError, match="not fitted"):
         SASRec().score_all(np.array([0]))
+
+
+def _capped_fits(cap_for):
+    """Fits of one model where ``cap_for(epoch_seen, wait)`` answers the epoch cap."""
+    ds = planted_dataset()
+    split = make_split(ds, seed=0)
+    m = SASRec(SASRecConfig(**{**SMALL, "max_epochs": 8, "patience": 8}))
+    seen = []
+
+    def cap(wait):
+        seen.append(wait)
+        return cap_for(len(seen), wait)
+
+    m.fit(split.train, ds.n_users, ds.n_items, epoch_cap=cap)
+    return m, seen, ds, split
+
+
+@pytest.mark.parametrize(
+    "when",
+    ["from the start", "after the fit passed it", "only at the end"],
+)
+def test_epoch_cap_equals_a_fit_with_that_many_epochs(when):
+    """A cap learned while fitting (the stacked twin following the first stage's kept epoch)
+    gives the weights of a fit with ``max_epochs`` = the cap, whenever it arrives."""
+    cap = 1  # the uncapped fit keeps a later epoch (checked below)
+    rule = {
+        "from the start": lambda n, wait: cap,
+        "after the fit passed it": lambda n, wait: cap if n >= 6 else None,
+        "only at the end": lambda n, wait: cap if wait else None,
+    }[when]
+    m, seen, ds, split = _capped_fits(rule)
+    ref = SASRec(SASRecConfig(**{**SMALL, "max_epochs": cap, "patience": 8}))
+    ref.fit(split.train, ds.n_users, ds.n_items)
+    users = np.arange(ds.n_users)
+    np.testing.assert_array_equal(m.score_all(users), ref.score_all(users))
+    assert [h["valid_ndcg@10"] for h in m.history_] == [h["valid_ndcg@10"] for h in ref.history_]
+    assert m.best_valid_ndcg_ == ref.best_valid_ndcg_
+    assert m.best_epoch == ref.best_epoch <= cap
+    ran = {"from the start": cap, "after the fit passed it": 6, "only at the end": 8}[when]
+    assert seen.count(False) == ran  # it stopped as soon as it knew
+    own, _, _, _ = _capped_fits(lambda n, wait: None)
+    assert own.best_epoch > cap
+    assert not np.array_equal(own.score_all(users), m.score_all(users))
+
+
+def test_no_cap_at_the_end_is_the_own_fit():
+    m, seen, ds, split = _capped_fits(lambda n, wait: None)
+    ref = SASRec(SASRecConfig(**{**SMALL, "max_epochs": 8, "patience": 8}))
+    ref.fit(split.train, ds.n_users, ds.n_items)
+    np.testing.assert_array_equal(
+        m.score_all(np.arange(ds.n_users)), ref.score_all(np.arange(ds.n_users))
+    )
+    assert seen[-1] is True and len(m.history_) == 8
+    best = int(np.argmax([h["valid_ndcg@10"] for h in ref.history_])) + 1
+    assert m.best_epoch == best

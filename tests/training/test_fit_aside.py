@@ -40,6 +40,47 @@ def test_aside_fit_equals_in_process_fit(data, monkeypatch):
     assert not np.array_equal(aside[0].score_all(users), priors[0].score_all(users))
 
 
+def test_a_following_twin_equals_the_capped_in_process_fit(data, monkeypatch):
+    """stack_epochs "match": the twin fitting aside learns the first stage's kept epoch when
+    the first stage is fitted; it gives the weights of an in-process fit capped there."""
+    from instructrec.training.fit_reranker import cap_stacked_aside, stacked_epochs
+
+    ds, split = data
+    monkeypatch.setattr(fit_aside, "usable_cpus", lambda: 2)
+    cfg = {**SMALL, "max_epochs": 6, "patience": 6, "lr": 2e-2}  # keeps an early epoch
+    priors = [SASRec(SASRecConfig(**cfg)), ItemKNN()]
+    jobs = start_stacked_aside(priors, split, ds, RerankerConfig(holdout=2))  # "match"
+    assert jobs[0].follow
+    for p in priors:
+        p.fit(split.train, ds.n_users, ds.n_items, **({"valid": split.valid} if p is priors[0]
+                                                      else {}))  # fmt: skip
+    kept = stacked_epochs(priors[0])
+    assert kept == priors[0].best_epoch and stacked_epochs(priors[1]) is None
+    cap_stacked_aside(priors, jobs)
+    aside = fit_stacked(priors, split, ds, 2, jobs, match_epochs=True)
+    here = fit_stacked(priors, split, ds, 2, match_epochs=True)
+    users = np.arange(ds.n_users)
+    np.testing.assert_array_equal(aside[0].score_all(users), here[0].score_all(users))
+    assert kept < 6 and len(aside[0].history_) == kept
+    own = fit_stacked(priors, split, ds, 2)  # its own stopping: six epochs here
+    assert len(own[0].history_) == 6
+
+
+def test_an_uncapped_following_twin_does_not_wait_for_ever(data):
+    ds, split = data
+    job = FitAside.start(SASRec(SASRecConfig(**SMALL)), split.train, ds.n_users, ds.n_items,
+                         follow=True)  # fmt: skip
+    twin = job.result()  # nobody sent a cap: result() sends "no limit"
+    assert len(twin.history_) == SMALL["max_epochs"]
+
+
+def test_stack_epochs_is_checked():
+    from instructrec.data.errors import DataError
+
+    with pytest.raises(DataError, match="stack_epochs must be 'match' or 'own'"):
+        RerankerConfig(stack_epochs="best")
+
+
 def test_fits_aside_rules(monkeypatch):
     monkeypatch.setattr(fit_aside, "usable_cpus", lambda: 2)
     assert fits_aside(SASRec(SASRecConfig(threads=1, device="cpu")))

@@ -21,7 +21,7 @@ from ..data.errors import DataError
 
 # values of keys a saved reranker.json may lack because it was saved before the key existed,
 # where the shipped default has changed since: the behaviour it was trained with
-SAVED_BEFORE = {"intent_phrases": False}
+SAVED_BEFORE = {"intent_phrases": False, "stack_epochs": "own"}
 
 
 @dataclass
@@ -42,6 +42,8 @@ class RerankerConfig:
     stack: bool = True  # False: priors from retrievers fitted on all training data (leaky)
     stack_aside: bool = True  # fit a one-thread SASRec's stacked twin in a second process,
     #                           beside the first-stage fit (`training.fit_aside`; same weights)
+    stack_epochs: str = "match"  # "match": a stacked twin trained in epochs (SASRec) trains
+    #   no more epochs than its first-stage model kept; "own": its own early stopping
     warm_start: bool = True  # start the head's prior weights at the best priors-only mixture
     calibrate: bool = True  # after training, re-fit the prior weights on validation rows
     intent_match: bool = True  # extra prior channel: graded match of each candidate with the
@@ -58,6 +60,11 @@ class RerankerConfig:
     seed: int = 0  # negatives, slots, templates
 
     def __post_init__(self) -> None:
+        if self.stack_epochs not in ("match", "own"):
+            raise DataError(
+                f"stack_epochs must be 'match' or 'own', got {self.stack_epochs!r}",
+                column="stack_epochs",
+            )
         for name in ("intent_phrases_coverage", "cold_dropout"):
             if not 0.0 <= float(getattr(self, name)) <= 1.0:
                 raise DataError(

@@ -20,6 +20,7 @@ import logging
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Self
 
 import numpy as np
@@ -187,11 +188,22 @@ class SASRec(Retriever):
 
     # ------------------------------------------------------------------ training
     def fit(
-        self, train: pd.DataFrame, n_users: int, n_items: int, valid: pd.DataFrame | None = None
+        self,
+        train: pd.DataFrame,
+        n_users: int,
+        n_items: int,
+        valid: pd.DataFrame | None = None,
+        epoch_cap: Callable[[bool], int | None] | None = None,
     ) -> Self:
         """Train on ``train``; stop early on NDCG@10 of ``valid`` (rows after each user's
         training items). Without ``valid``, each user's last training item is held out for
-        stopping (and the model then sees it only as history)."""
+        stopping (and the model then sees it only as history).
+
+        ``epoch_cap(wait)``: a limit on the epochs that may become known while this fits
+        (the stacked twin of `training.fit_aside` learns the first-stage model's selected
+        epoch this way); asked after every epoch with ``wait=False`` and once at the end with
+        ``wait=True`` (it may block then; None: no limit). The result equals a fit with
+        ``max_epochs`` = the cap, whenever the cap arrives."""
         import torch
 
         cfg = self.config
@@ -208,6 +220,8 @@ class SASRec(Retriever):
             opt = torch.optim.AdamW(self.net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
             x_all, y_all = torch.from_numpy(x_all), torch.from_numpy(y_all)
             best, best_state, bad = -1.0, None, 0
+            kept: list[tuple[int, float, dict]] = []  # (epoch, NDCG, state) at each new best
+            cap = None
             for epoch in range(cfg.max_epochs):
                 t0 = time.perf_counter()
                 self.net.train()
@@ -243,15 +257,34 @@ class SASRec(Retriever):
                     )
                 if ndcg > best:
                     best, best_state, bad = ndcg, copy.deepcopy(self.net.state_dict()), 0
+                    if epoch_cap is not None:
+                        kept.append((epoch + 1, ndcg, best_state))
                 else:
                     bad += 1
                     if bad >= cfg.patience:
                         break
+                if epoch_cap is not None:
+                    cap = epoch_cap(False)
+                    if cap is not None and epoch + 1 >= cap:
+                        break
+            if epoch_cap is not None:
+                cap = cap if cap is not None else epoch_cap(True)
+                if cap is not None:  # the best of the epochs a fit capped at ``cap`` ran
+                    self.history_ = self.history_[:cap]
+                    _, best, best_state = ([k for k in kept if k[0] <= cap] or kept[:1])[-1]
             if best_state is not None:
                 self.net.load_state_dict(best_state)
         self.net.eval()
         self.best_valid_ndcg_ = best
         return self
+
+    @property
+    def best_epoch(self) -> int | None:
+        """The epoch whose weights the model kept (the first best validation NDCG@10)."""
+        if not self.history_:
+            return None
+        scores = [h["valid_ndcg@10"] for h in self.history_]
+        return int(self.history_[int(np.argmax(scores))]["epoch"])
 
     def _device(self) -> str:
         import torch

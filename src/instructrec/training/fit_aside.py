@@ -31,6 +31,7 @@ SPEC = "spec.json"
 ROWS = "train.parquet"
 MODEL = "model"
 LOG = "child.log"
+CAP = "epochs.json"  # the first-stage fit's selected epoch, for a twin that follows it
 
 
 def usable_cpus() -> int:
@@ -61,12 +62,19 @@ def fits_aside(retriever) -> bool:
 class FitAside:
     """One retriever fitting in a child process; ``result()`` returns it fitted."""
 
-    def __init__(self, proc: subprocess.Popen, folder: Path, name: str, t0: float) -> None:
+    def __init__(
+        self, proc: subprocess.Popen, folder: Path, name: str, t0: float, follow: bool = False
+    ) -> None:
         self.proc, self.folder, self.name, self.t0 = proc, folder, name, t0
+        self.follow, self.capped = follow, False
 
     @classmethod
-    def start(cls, retriever, train: pd.DataFrame, n_users: int, n_items: int) -> FitAside:
-        """Start fitting an unfitted copy of ``retriever`` (same class and config) on ``train``."""
+    def start(
+        cls, retriever, train: pd.DataFrame, n_users: int, n_items: int, follow: bool = False
+    ) -> FitAside:
+        """Start fitting an unfitted copy of ``retriever`` (same class and config) on ``train``.
+        ``follow``: the child trains no more epochs than `cap` later says (it waits for it
+        before choosing its weights; ``result`` sends "no limit" if nobody did)."""
         import instructrec
 
         from ..data.runfiles import json_ready, write_json
@@ -77,7 +85,13 @@ class FitAside:
         config = dataclasses.asdict(retriever.config)
         write_json(
             folder / SPEC,
-            {"name": name, "config": json_ready(config), "n_users": n_users, "n_items": n_items},
+            {
+                "name": name,
+                "config": json_ready(config),
+                "n_users": n_users,
+                "n_items": n_items,
+                "follow": bool(follow),
+            },
         )
         train.to_parquet(folder / ROWS, index=False)
         env = dict(os.environ)
@@ -98,7 +112,17 @@ class FitAside:
                 env=env,
             )
         log.info("%s: fitting a stacked copy in a second process (pid %d)", name, proc.pid)
-        return cls(proc, folder, name, time.perf_counter())
+        return cls(proc, folder, name, time.perf_counter(), follow)
+
+    def cap(self, epochs: int | None) -> None:
+        """Tell a following child the most epochs it may train (None: its own stopping)."""
+        from ..data.runfiles import write_json
+
+        if self.follow and not self.capped:
+            tmp = self.folder / (CAP + ".tmp")
+            write_json(tmp, {"epochs": None if epochs is None else max(int(epochs), 1)})
+            os.replace(tmp, self.folder / CAP)
+            self.capped = True
 
     def running(self) -> bool:
         return self.proc.poll() is None
@@ -109,6 +133,7 @@ class FitAside:
         from ..retrieval.base import Retriever
 
         try:
+            self.cap(None)  # a following child nobody capped would wait for ever
             rc = self.proc.wait()
             if rc != 0:
                 lines = (self.folder / LOG).read_text(errors="replace").strip().splitlines()
@@ -156,8 +181,21 @@ def _child(folder: Path, parent: int) -> None:
     spec = read_json(folder / SPEC)
     train = pd.read_parquet(folder / ROWS)
     r = make_retriever(spec["name"], spec["config"])
-    r.fit(train, int(spec["n_users"]), int(spec["n_items"]))
+    kw = {"epoch_cap": lambda wait: _read_cap(folder, wait)} if spec.get("follow") else {}
+    r.fit(train, int(spec["n_users"]), int(spec["n_items"]), **kw)
     r.save(folder / MODEL)
+
+
+def _read_cap(folder: Path, wait: bool, every: float = 0.1) -> int | None:
+    """The cap `FitAside.cap` wrote (None while there is none, unless ``wait``)."""
+    from ..data.runfiles import read_json
+
+    while True:
+        if (folder / CAP).exists():
+            return read_json(folder / CAP)["epochs"]
+        if not wait:
+            return None
+        time.sleep(every)
 
 
 if __name__ == "__main__":
