@@ -18,9 +18,9 @@ from __future__ import annotations
 import copy
 import logging
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
-from collections.abc import Callable
 from typing import Self
 
 import numpy as np
