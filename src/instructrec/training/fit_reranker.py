@@ -227,8 +227,8 @@ def stacked_epochs(prior) -> int | None:
     """The epochs a stacked twin of ``prior`` trains at most under ``stack_epochs: match``:
     the epoch the fitted prior kept on validation (None: not a model trained in epochs).
     The twin's own stopping (on one more held-out item per user) ran SASRec's twin 23
-    epochs where the first stage kept epoch 12 (ML-100K, seed 0): a sharper prior at
-    training time than the one the reranker reads at inference, fitted while it waited."""
+    epochs where the first stage kept epoch 12 (ML-100K, seed 0): a prior trained longer
+    than the one the reranker reads at inference, and the reranker waited for it."""
     epochs = getattr(prior, "best_epoch", None)
     config = getattr(prior, "config", None)
     return epochs if epochs is not None and hasattr(config, "max_epochs") else None
