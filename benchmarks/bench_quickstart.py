@@ -31,6 +31,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_cli_load import ROOT, base_tree, run_facts, write_results  # noqa: E402
 
+# the results record the git state of the tree this measures (not of an installed checkout)
+sys.path.insert(0, str(ROOT / "src"))
+
 PROTOCOLS = [
     ("seen", "cand10", "HR@1"),
     ("seen", "full", "NDCG@10"),
