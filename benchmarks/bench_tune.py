@@ -119,6 +119,7 @@ def build(
             "instruction": prompt(titles, liked, target, layout),
             "rated_prompt": prompt(titles, liked, target, "rated"),
             "output": "Yes" if r[t] > 3 else "No", "liked_fraction": float(np.mean(liked)),
+            "history": h.tolist(), "titles": titles, "liked": liked, "target": target,
         }  # fmt: skip
 
     pool_rows = [(u, t) for u in sorted(pool) for t in range(HISTORY, len(seqs[u][0]))]
@@ -138,6 +139,33 @@ def build(
         "train": pool_ex[:256], "valid": pool_ex[256:456], "dev": pool_ex[456:],
         "test": test, "ratings": train,
     }  # fmt: skip
+
+
+def rotate(examples: list[dict], k: int, seed: int, layout: str = "rated") -> list[dict]:
+    """Rotation augmentation: for each example, ``k`` more questions built from its own text,
+    each asking about one of its history titles (label: its liked/disliked mark) with the
+    other nine and the original target (marked by its answer) as the history, in their order.
+    No rating outside the examples is read: the marks are already in their prompts."""
+    rng = np.random.default_rng(seed + 7919)
+    out = []
+    for e in examples:
+        titles = e["titles"] + [e["target"]]
+        liked = e["liked"] + [e["output"] == "Yes"]
+        for j in sorted(rng.choice(HISTORY, size=min(k, HISTORY), replace=False).tolist()):
+            rest = [i for i in range(HISTORY + 1) if i != j]
+            out.append({
+                "instruction": prompt([titles[i] for i in rest], [liked[i] for i in rest],
+                                      titles[j], layout),
+                "output": "Yes" if liked[j] else "No",
+            })  # fmt: skip
+    return out
+
+
+def seen_in(train: list[dict], rows: list[dict]) -> np.ndarray:
+    """Whether each row's (user, item) is rated anywhere in the training examples' text (a
+    history title or a target): those rows leak their label to a model trained on rotations."""
+    seen = {(e["user"], i) for e in train for i in e["history"] + [e["item"]]}
+    return np.array([(e["user"], e["item"]) in seen for e in rows])
 
 
 def bias_scores(ratings, exclude: list[dict], rows: list[dict], lam: float = 10.0) -> np.ndarray:
