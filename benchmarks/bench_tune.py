@@ -276,6 +276,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--skip-minilm", action="store_true")
     ap.add_argument("--skip-numbers", action="store_true", help="no number-comparison task")
+    ap.add_argument("--rotations", type=int, default=0, help="also train MiniLM with K rotated "
+                    "questions per example (`rotate`), at the --sizes given")  # fmt: skip
     ap.add_argument("--out", default=str(RESULTS / "tune"))
     ap.add_argument(
         "--combine",
@@ -311,8 +313,17 @@ def main() -> None:
         rerun.add(("smollm2-135m+lora", "ML-100K Yes/No"))
     if not args.skip_numbers:
         rerun.add(("minilm+lora head", "number comparison"))
-    kept = [{**r, "earlier_run": r.get("earlier_run", True)} for r in old["rows"]
-            if r["n_train"] and (r["model"], r.get("task", "ML-100K Yes/No")) not in rerun]  # fmt: skip
+    rot_name = f"minilm+lora head, {args.rotations} rotations"
+    if args.rotations:
+        rerun.add((rot_name, "ML-100K Yes/No"))
+    # earlier_run: "same" = the current test set (its hash is checked), True = an older one
+    kept = [
+        {**r, "earlier_run": r.get("earlier_run", "same")}
+        for r in old["rows"]
+        if r["n_train"] and (r["model"], r.get("task", "ML-100K Yes/No")) not in rerun
+    ]
+    kept += [r for r in old.get("rows_earlier", [])
+             if (r["model"], r.get("task", "ML-100K Yes/No")) not in rerun]  # fmt: skip
 
     def save():
         out["rows_earlier"] = kept
@@ -346,6 +357,14 @@ def main() -> None:
                 r = run_tune("all-minilm-l6-v2", data["train"][:n], valid, test, seed,
                              c.pop("epochs"), c.pop("lr"), c.pop("batch"), **c)  # fmt: skip
                 record("minilm+lora head", n, seed, r.pop("scores"), r)
+        if args.rotations:
+            for n in args.sizes:
+                c = {**cfg, "epochs": SMALL_EPOCHS.get(n, cfg["epochs"])}
+                tr = data["train"][:n]
+                tr = tr + rotate(tr, args.rotations, seed)
+                r = run_tune("all-minilm-l6-v2", tr, valid, test, seed,
+                             c.pop("epochs"), c.pop("lr"), c.pop("batch"), **c)  # fmt: skip
+                record(rot_name, n, seed, r.pop("scores"), {**r, "rows": len(tr)})
         for n in args.smollm_sizes:
             r = run_tune("smollm2-135m-instruct", data["train"][:n], [], test[:k], seed,
                          args.smollm_epochs, 1e-3, 8)  # fmt: skip
@@ -402,31 +421,35 @@ def write_md(out: dict, path: Path) -> None:
 
     for r in out["rows"] + out.get("rows_earlier", []):
         ml = r.get("task") is None
-        note = (" (earlier run\\*)" if ml else " (earlier run)") if r.get("earlier_run") else ""
+        note = ""
+        if r.get("earlier_run") == "same":
+            note = " (earlier run, same test set)"
+        elif r.get("earlier_run"):
+            note = " (earlier run\\*)" if ml else " (earlier run)"
         lines.append(
             f"| {r['model']}{note} | {r.get('task', 'ML-100K Yes/No')} | {r['n_train']} | "
             f"{r.get('seed', 0)} | {r['n']} | {r['auc']:.3f} [{r['auc_ci'][0]:.3f}, "
             f"{r['auc_ci'][1]:.3f}] | {vs(r, 'liked-fraction')} | {vs(r, 'bias')} | "
             f"{r.get('train_s', '')} | {r.get('test_s', '')} |"
         )
-    if out.get("rows_earlier"):
+    if any(r.get("earlier_run") is True for r in out.get("rows_earlier", [])):
         lines += ["", "\\* kept from the previous run of this benchmark, on the test set the code "
                   "built then, before `make_split` made 5% of items cold (positive rate 0.585; "
                   f"the one built now: {out['positive_rate']:.3f}; checked: with "
                   "cold_fraction=0 the old rate returns): not comparable with the rows above."]  # fmt: skip
     by = {}
-    for r in out["rows"]:
+    for r in out["rows"] + [r for r in out.get("rows_earlier", []) if r["earlier_run"] == "same"]:
         if r["model"].startswith("minilm") and r.get("task") is None:
-            by.setdefault(r["n_train"], []).append(r)
+            by.setdefault((r["model"], r["n_train"]), []).append(r)
     if by:
         lines += ["", "Mean over seeds (MiniLM, ML-100K Yes/No):", "",
-                  "| train examples | seeds | mean AUC | per seed | mean vs liked-fraction |",
-                  "|---:|---|---:|---|---:|"]  # fmt: skip
-        for n, rs in sorted(by.items()):
+                  "| model | train examples | seeds | mean AUC | per seed | mean vs liked-fraction |",
+                  "|---|---:|---|---:|---|---:|"]  # fmt: skip
+        for (model, n), rs in sorted(by.items()):
             aucs = [r["auc"] for r in rs]
             diffs = [r["vs liked-fraction"]["diff"] for r in rs if "vs liked-fraction" in r]
             lines.append(
-                f"| {n} | {', '.join(str(r['seed']) for r in rs)} | {np.mean(aucs):.3f} | "
+                f"| {model} | {n} | {', '.join(str(r['seed']) for r in rs)} | {np.mean(aucs):.3f} | "
                 f"{', '.join(f'{a:.3f}' for a in aucs)} | {np.mean(diffs):+.3f} |"
             )
     path.write_text("\n".join(lines) + "\n")

@@ -46,6 +46,9 @@ CONFIGS: dict[str, dict] = {
     "rot3": {"rotations": 3},
     "rot10": {"rotations": 10},
     "rot3-ep2": {"rotations": 3, "epochs": 2},
+    # the label head reads the question's own vector beside the mean (`pooling`)
+    "last-line": {"pooling": "mean+last-line"},
+    "last-line-rot3": {"pooling": "mean+last-line", "rotations": 3},
 }
 
 

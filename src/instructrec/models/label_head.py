@@ -2,8 +2,9 @@
 
 An encoder cannot generate text, so for a task whose answers come from a small set (Yes/No,
 labels) it reads the whole instruction (pooled token vectors: the mean, as sentence-transformers
-pools, or the first token's, as BERT's classifier reads [CLS]) and a linear layer (after
-optional dropout) scores each allowed answer; training is softmax cross-entropy over
+pools, or the first token's, as BERT's classifier reads [CLS], or the mean beside the mean of the
+instruction's last line, the question: its vector is not diluted by a long context such as a
+rated history) and a linear layer (after optional dropout) scores each allowed answer; training is softmax cross-entropy over
 the answers, with LoRA adapters (Hu et al. 2021) on the encoder. Saved as data: the adapter
 (peft), ``head.safetensors`` and ``label_head.json`` naming the base by registry key or path.
 """
@@ -20,13 +21,19 @@ from torch import nn
 from instructrec.models.answers import middle_truncate
 from instructrec.models.loading import Backbone
 
-POOLINGS = ("mean", "cls")
+POOLINGS = ("mean", "cls", "mean+last-line")
+
+
+def _mean(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    m = mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * m).sum(1) / m.sum(1).clamp(min=1.0)
 
 
 class LabelClassifier(nn.Module):
     """Encoder + linear head: instruction -> one logit per allowed answer. ``pooling``:
-    "mean" (token vectors averaged) or "cls" (the first token's vector); ``dropout`` on the
-    pooled vector while training."""
+    "mean" (token vectors averaged), "cls" (the first token's vector) or "mean+last-line" (the
+    mean and, concatenated, the mean over the tokens of the instruction's last non-empty line,
+    read in context: one pass); ``dropout`` on the pooled vector while training."""
 
     def __init__(
         self,
@@ -47,7 +54,8 @@ class LabelClassifier(nn.Module):
         self.labels = list(labels)
         limit = getattr(self.encoder.config, "max_position_embeddings", 512) or 512
         self.max_length = min(int(max_length or limit), int(limit))
-        self.head = nn.Linear(self.encoder.config.hidden_size, len(self.labels))
+        width = self.encoder.config.hidden_size * (2 if pooling == "mean+last-line" else 1)
+        self.head = nn.Linear(width, len(self.labels))
         self.truncated = 0
         self.tokens_cut = 0
 
@@ -57,33 +65,61 @@ class LabelClassifier(nn.Module):
 
     def prompt_ids(self, texts: list[str]) -> list[list[int]]:
         """Tokenized instructions ([CLS] ... [SEP]), middle-truncated to ``max_length``."""
+        return [ids for ids, _ in self._prompts(texts)]
+
+    def _prompts(self, texts: list[str]) -> list[tuple[list[int], int]]:
+        """(token ids, how many tokens before the final special token belong to the last
+        line) per instruction; middle truncation keeps the end, so the count survives it."""
         out, self.truncated, self.tokens_cut = [], 0, 0
         for t in texts:
-            ids, cut = middle_truncate(self.tokenizer.encode(t), self.max_length)
+            if self.pooling == "mean+last-line":
+                enc = self.tokenizer(t, return_offsets_mapping=True)
+                body = t.rstrip()
+                start = body.rfind("\n") + 1
+                # tokens whose text starts inside the last line (special tokens: (0, 0) spans)
+                n_last = sum(1 for a, b in enc["offset_mapping"] if b > a and a >= start)
+                full = list(enc["input_ids"])
+            else:
+                full, n_last = self.tokenizer.encode(t), 0
+            ids, cut = middle_truncate(full, self.max_length)
             self.truncated += cut > 0
             self.tokens_cut += cut
-            out.append(ids)
+            keep = len(ids) - 2 if not cut else self.max_length - self.max_length // 2 - 1
+            out.append((ids, min(n_last, max(keep, 0))))
         return out
 
     def full_length(self, texts: list[str]) -> list[int]:
         return [len(self.tokenizer.encode(t)) for t in texts]
 
     def encode(self, texts: list[str]) -> dict[str, torch.Tensor]:
-        rows = self.prompt_ids(texts)
-        width = max(len(r) for r in rows)
+        rows = self._prompts(texts)
+        width = max(len(r) for r, _ in rows)
         ids = torch.full((len(rows), width), self.tokenizer.pad_token_id or 0, dtype=torch.long)
         mask = torch.zeros((len(rows), width), dtype=torch.long)
-        for j, r in enumerate(rows):
+        last = torch.zeros((len(rows), width), dtype=torch.long)
+        for j, (r, n) in enumerate(rows):
             ids[j, : len(r)], mask[j, : len(r)] = torch.tensor(r), 1
-        return {"input_ids": ids, "attention_mask": mask}
+            last[j, len(r) - 1 - n : len(r) - 1] = 1
+        out = {"input_ids": ids, "attention_mask": mask}
+        if self.pooling == "mean+last-line":
+            out["last_line_mask"] = last
+        return out
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        last_line_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         if self.pooling == "cls":
             pooled = hidden[:, 0]
         else:
-            m = attention_mask.unsqueeze(-1).to(hidden.dtype)
-            pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1.0)
+            pooled = _mean(hidden, attention_mask)
+            if self.pooling == "mean+last-line":
+                if last_line_mask is None:
+                    raise ValueError("pooling 'mean+last-line' needs last_line_mask (see encode)")
+                pooled = torch.cat([pooled, _mean(hidden, last_line_mask)], dim=-1)
         return self.head(self.dropout(pooled))
 
     def collate(self, pairs: list[tuple[str, str]]) -> dict[str, torch.Tensor]:
@@ -95,7 +131,7 @@ class LabelClassifier(nn.Module):
 
     @staticmethod
     def loss(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        logits = model(batch["input_ids"], batch["attention_mask"])
+        logits = model(batch["input_ids"], batch["attention_mask"], batch.get("last_line_mask"))
         return nn.functional.cross_entropy(logits.float(), batch["target"])
 
     @torch.no_grad()

@@ -38,7 +38,9 @@ class TuneConfig:
     max_new_tokens: int = 32  # generated tokens (open tasks)
     chat: bool | None = None  # wrap prompts in the chat template (None: when there is one)
     dtype: str | None = None  # "float32" | "bfloat16" | "float16" | None (checkpoint's)
-    pooling: str = "mean"  # encoder label head: "mean" of the token vectors | "cls" (first)
+    # encoder label head: "mean" of the token vectors | "cls" (first) | "mean+last-line" (the
+    # mean beside the mean of the instruction's last line, the question)
+    pooling: str = "mean"
     head_dropout: float = 0.0  # encoder label head: dropout on the pooled vector in training
 
     @classmethod
