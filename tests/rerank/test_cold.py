@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from instructrec.data import make_split
+from instructrec.data.errors import DataError
 from instructrec.models.encoder import EncoderConfig, zscore
 from instructrec.rerank.cold import cold_dropout_mask, cold_priors, zero_interaction_items
 from instructrec.rerank.rerank_features import score_priors, stacked_frame
@@ -199,3 +200,23 @@ def test_a_cold_candidate_is_scored_by_its_text_not_its_collaborative_inputs(wor
     s_other = rr.score_candidates(u, c, h, intentions=other, prior=p)
     assert not np.allclose(s_other[:, 0], s[:, 0])
     assert (s[:, 0] - s[:, 1:].mean(1)).mean() > (s_other[:, 0] - s_other[:, 1:].mean(1)).mean()
+
+
+def test_intent_dropout_zeroes_the_match_channel_of_a_share_of_instances(world, cold_trained):
+    """`intent_dropout` (issue 15): whole instances lose the intent-match channel, as a request
+    the parser cannot read has it; every other array, and the instances kept, stay as at 0."""
+    rr = cold_trained
+    base, _ = _instances(world, rr, _config())
+    drop, _ = _instances(world, rr, _config(intent_dropout=0.5))
+    for a in ("cands", "label", "hist"):
+        np.testing.assert_array_equal(getattr(base, a), getattr(drop, a))
+    assert drop.texts == base.texts and drop.prior.shape == base.prior.shape
+    np.testing.assert_array_equal(drop.prior[..., :-1], base.prior[..., :-1])
+    matched = (base.prior[..., -1] != 0).any(1)  # rows whose intention matched something
+    assert matched.sum() > 20
+    zeroed = (drop.prior[..., -1] == 0).all(1)
+    kept = ~zeroed & matched
+    np.testing.assert_array_equal(drop.prior[kept], base.prior[kept])
+    assert 0.3 < zeroed[matched].mean() < 0.7
+    with pytest.raises(DataError, match="intent_dropout"):
+        RerankerConfig(intent_dropout=1.5)

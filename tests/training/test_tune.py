@@ -211,7 +211,7 @@ def test_label_head_pooling_and_dropout_reach_the_model_and_survive_saving(tmp_p
     assert TuneConfig().pooling == "mean" and TuneConfig().head_dropout == 0.0  # docs' defaults
     data = write_json(tmp_path / "train.json", alpaca(yesno_rows))
     probs = {}
-    for pooling in ("mean", "cls"):
+    for pooling in ("mean", "cls", "mean+last-line"):
         cfg = small_config(tmp_path / pooling, valid_fraction=0.0, epochs=1, lr=1e-3)
         cfg.pooling, cfg.head_dropout = pooling, 0.3
         res = tune(data, "all-minilm-l6-v2", cfg)
@@ -223,12 +223,50 @@ def test_label_head_pooling_and_dropout_reach_the_model_and_survive_saving(tmp_p
         again = [x["probs"]["Yes"] for x in loaded.predict(alpaca(yesno_rows[:4]))]
         assert again == pytest.approx(probs[pooling])  # dropout is off when predicting
     assert probs["mean"] != pytest.approx(probs["cls"])
+    assert probs["mean+last-line"] != pytest.approx(probs["mean"])
     cfg = small_config(tmp_path / "bad", valid_fraction=0.0, epochs=1)
     cfg.pooling = "max"
     with pytest.raises(DataError, match="pooling must be one of mean, cls"):
         tune(data, "all-minilm-l6-v2", cfg)
     with pytest.raises(DataError, match="pooling"):
         TuneConfig.from_dict({"pooling": 3})
+
+
+def test_last_line_pooling_reads_the_question_tokens_even_when_the_middle_is_cut():
+    from instructrec.models.label_head import LabelClassifier
+    from instructrec.models.offline import load_any
+
+    bb = load_any("all-minilm-l6-v2", "encoder")
+    head = LabelClassifier(bb, ["Yes", "No"], max_length=64, pooling="mean+last-line")
+    history = "\n".join(f"{k}. Some movie number {k} - liked" for k in range(30))
+    texts = [history + '\nWill the user like "Heat (1995)"? Answer Yes or No.\n',
+             "one line only", "first\n\nlast words"]  # fmt: skip
+    batch = head.encode(texts)
+    assert head.truncated == 1 and batch["input_ids"].shape[1] == 64
+    read = [
+        bb.tokenizer.decode(ids[m.bool()].tolist())
+        for ids, m in zip(batch["input_ids"], batch["last_line_mask"], strict=True)
+    ]
+    assert read == ['will the user like " heat ( 1995 ) "? answer yes or no.', "one line only",
+                    "last words"]  # fmt: skip
+    # the question's vector is its own: the same question after another history moves the
+    # mean part more than the last-line part
+    other = "\n".join(f"{k}. A different film {k} - disliked" for k in range(3))
+    b2 = head.encode([other + '\nWill the user like "Heat (1995)"? Answer Yes or No.'])
+    with torch.no_grad():
+        h1 = head.encoder(
+            input_ids=batch["input_ids"][:1], attention_mask=batch["attention_mask"][:1]
+        ).last_hidden_state
+        h2 = head.encoder(**{k: b2[k] for k in ("input_ids", "attention_mask")}).last_hidden_state
+
+    def pooled(h, mask):
+        m = mask[0].bool()
+        return h[0][m].mean(0)
+
+    cos = torch.nn.functional.cosine_similarity
+    q = cos(pooled(h1, batch["last_line_mask"][:1]), pooled(h2, b2["last_line_mask"]), dim=0)
+    mean = cos(pooled(h1, batch["attention_mask"][:1]), pooled(h2, b2["attention_mask"]), dim=0)
+    assert q > mean
 
 
 def test_open_answers_are_generated(tmp_path, tiny_gpt2_dir):

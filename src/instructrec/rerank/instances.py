@@ -249,6 +249,10 @@ def build_instances(rr, dataset, split: Split, stacked: Sequence, config) -> Ins
         from .intentions import intention_match
 
         match = intention_match(dataset, intents, cands, rr.phrases)
+        drop = float(getattr(config, "intent_dropout", 0.0))
+        if drop > 0:  # own draws: the other instances stay as without dropout
+            gone = np.random.default_rng([config.seed, 16]).random(n) < drop
+            match = np.where(gone[:, None], 0.0, match)
         prior = np.concatenate([prior, match[..., None]], -1)
     if cold is not None:
         from .cold import with_cold_channel

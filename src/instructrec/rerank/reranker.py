@@ -57,6 +57,8 @@ class RerankerConfig:
     pointwise: bool = True  # also fit the Yes/No "will the user like it" head (needs ratings)
     cold_dropout: float = 0.0  # >0: cold-item channel + this share of training candidates made
     #                            cold (DropoutNet; `rerank.cold`); 0 = no channel, as before
+    intent_dropout: float = 0.0  # share of training instances whose intent-match channel is
+    #   zeroed (as for a request the parser cannot read), so the text term must read it
     seed: int = 0  # negatives, slots, templates
 
     def __post_init__(self) -> None:
@@ -65,7 +67,7 @@ class RerankerConfig:
                 f"stack_epochs must be 'match' or 'own', got {self.stack_epochs!r}",
                 column="stack_epochs",
             )
-        for name in ("intent_phrases_coverage", "cold_dropout"):
+        for name in ("intent_phrases_coverage", "cold_dropout", "intent_dropout"):
             if not 0.0 <= float(getattr(self, name)) <= 1.0:
                 raise DataError(
                     f"{name} must be in [0, 1], got {getattr(self, name)!r}", column=name
