@@ -33,7 +33,7 @@ def world():
 
 def _config(**kw) -> RerankerConfig:
     base = dict(n_random=5, n_hard=2, hard_pool=10, valid_rows=30, copies=2)
-    base.update(slots=["P1I0", "P1I2"], intent_match=True, cold_dropout=0.0)
+    base.update(slots=["P1I0", "P1I2"], intent_match=True, cold_dropout=0.0, intent_dropout=0.0)
     return RerankerConfig(**{**base, **kw})
 
 
@@ -218,5 +218,6 @@ def test_intent_dropout_zeroes_the_match_channel_of_a_share_of_instances(world, 
     kept = ~zeroed & matched
     np.testing.assert_array_equal(drop.prior[kept], base.prior[kept])
     assert 0.3 < zeroed[matched].mean() < 0.7
+    assert RerankerConfig().intent_dropout == 0.5  # the shipped default (docs/reranker.md)
     with pytest.raises(DataError, match="intent_dropout"):
         RerankerConfig(intent_dropout=1.5)

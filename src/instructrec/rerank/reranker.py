@@ -57,8 +57,9 @@ class RerankerConfig:
     pointwise: bool = True  # also fit the Yes/No "will the user like it" head (needs ratings)
     cold_dropout: float = 0.0  # >0: cold-item channel + this share of training candidates made
     #                            cold (DropoutNet; `rerank.cold`); 0 = no channel, as before
-    intent_dropout: float = 0.0  # share of training instances whose intent-match channel is
-    #   zeroed (as for a request the parser cannot read), so the text term must read it
+    intent_dropout: float = 0.5  # share of training instances whose intent-match channel is
+    #   zeroed (as for a request the parser cannot read), so the text term must read it;
+    #   0 = every instance keeps it (as trained before; docs/reranker.md)
     seed: int = 0  # negatives, slots, templates
 
     def __post_init__(self) -> None:
