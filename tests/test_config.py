@@ -111,6 +111,26 @@ def test_cli_set_errors_are_one_line_exit_2(tmp_path):
     assert not (tmp_path / "o").exists() and not (tmp_path / "q").exists()
 
 
+def test_a_key_written_twice_is_refused_naming_its_lines(tmp_path):
+    """PyYAML keeps the last of two equal keys silently; a run file must not."""
+    run = tmp_path / "run.yaml"
+    run.write_text("reranker:\n  intent_dropout: 0.5\n  seed: 0\n  intent_dropout: 0.0\n")
+    with pytest.raises(DataError, match=r"key 'intent_dropout' repeated \(first on line 2\)") as e:
+        RunConfig.from_yaml(run)
+    assert str(run) in str(e.value) and "line 4" in str(e.value)
+    res = CliRunner().invoke(main, ["train", "--config", str(run), "--out", str(tmp_path / "o")])
+    assert res.exit_code == 2 and "repeated" in res.output and not (tmp_path / "o").exists()
+    # the same key in two sections, and a merge key overridden, are not repeats
+    run.write_text("reranker:\n  seed: 1\ntraining:\n  seed: 2\n")
+    cfg = RunConfig.from_yaml(run)
+    assert (cfg.reranker.seed, cfg.training.seed) == (1, 2)
+    merged = tmp_path / "merge.yaml"
+    merged.write_text("base: &b {lr: 0.1, epochs: 2}\ntraining:\n  <<: *b\n  lr: 0.5\n")
+    from instructrec.data.yamlfile import read_yaml_mapping
+
+    assert read_yaml_mapping(merged)["training"] == {"lr": 0.5, "epochs": 2}
+
+
 def test_tune_takes_set_and_refuses_its_old_flags(tmp_path):
     data = tmp_path / "t.tsv"
     data.write_text("q\tyes\n")

@@ -16,13 +16,41 @@ def safe_load(text: str) -> Any:
     return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
 
+def _strict_loader():
+    """A safe loader (libyaml's when built) that refuses a key repeated in one mapping: PyYAML
+    keeps the last silently, so a setting written twice would be read from wherever it was
+    written last (merge keys ``<<`` may still be overridden)."""
+    import yaml
+
+    base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+    class Strict(base):  # type: ignore[misc, valid-type]
+        def construct_mapping(self, node, deep=False):
+            if isinstance(node, yaml.MappingNode):
+                seen: dict[tuple[str, str], int] = {}
+                for key, _ in node.value:
+                    if not isinstance(key, yaml.ScalarNode) or key.tag.endswith(":merge"):
+                        continue
+                    first = seen.setdefault((key.tag, key.value), key.start_mark.line + 1)
+                    if first != key.start_mark.line + 1:
+                        raise yaml.constructor.ConstructorError(
+                            None, None, f"key {key.value!r} repeated (first on line {first})",
+                            key.start_mark,
+                        )  # fmt: skip
+            return super().construct_mapping(node, deep=deep)
+
+    return Strict
+
+
 def read_yaml_mapping(path: str | Path, what: str = "settings") -> dict[str, Any]:
     """The mapping in YAML file ``path`` ({} for an empty file); a `DataError` naming the file
-    when it is missing, not valid YAML, or not a mapping."""
+    when it is missing, not valid YAML (a key repeated in one mapping included), or not a
+    mapping."""
     import yaml
 
     try:
-        d = safe_load(Path(path).read_text(encoding="utf-8-sig")) or {}
+        text = Path(path).read_text(encoding="utf-8-sig")
+        d = yaml.load(text, Loader=_strict_loader()) or {}
     except FileNotFoundError:
         raise DataError("config file not found", source=str(path)) from None
     except IsADirectoryError:
