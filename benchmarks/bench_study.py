@@ -39,7 +39,10 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--stages", default="valid", help="valid, test or valid,test")
     ap.add_argument("--protocols", default="all")
     ap.add_argument("--models", default=MODELS)
-    ap.add_argument("--set", dest="sets", action="append", default=["ease.l2=100"])
+    ap.add_argument("--set", dest="sets", action="append", default=["ease.l2=100"],
+                    help="evaluation options (MODEL.OPTION=VALUE), not training settings")  # fmt: skip
+    ap.add_argument("--train-set", dest="train_sets", action="append", default=[],
+                    help="SECTION.KEY=VALUE over --config for training (as `train --set`)")  # fmt: skip
     ap.add_argument("--n-boot", type=int, default=1000)
     ap.add_argument(
         "--reuse",
@@ -66,7 +69,7 @@ def main(argv: list[str] | None = None) -> dict:
     seeds = parse_seeds(args.seeds)
     out = Path(args.out)
     timings: dict[str, float] = {}
-    cfg = RunConfig.from_yaml(args.config)
+    cfg = RunConfig.from_yaml(args.config, args.train_sets)
     done = out / SEEDS_FILE
     if not (done.exists() and set(json.loads(done.read_text())["seeds"]) >= set(seeds)):
         t0 = time.perf_counter()
