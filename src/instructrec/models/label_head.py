@@ -2,11 +2,12 @@
 
 An encoder cannot generate text, so for a task whose answers come from a small set (Yes/No,
 labels) it reads the whole instruction (pooled token vectors: the mean, as sentence-transformers
-pools, or the first token's, as BERT's classifier reads [CLS], or the mean beside the mean of the
-instruction's last line, the question: its vector is not diluted by a long context such as a
-rated history) and a linear layer (after optional dropout) scores each allowed answer; training is softmax cross-entropy over
-the answers, with LoRA adapters (Hu et al. 2021) on the encoder. Saved as data: the adapter
-(peft), ``head.safetensors`` and ``label_head.json`` naming the base by registry key or path.
+pools, or the first token's, as BERT's classifier reads [CLS], or the mean beside the mean of
+the instruction's last line, the question, whose vector a long context such as a rated history
+would otherwise dilute) and a linear layer (after optional dropout) scores each allowed answer;
+training is softmax cross-entropy over the answers, with LoRA adapters (Hu et al. 2021) on the
+encoder. Saved as data: the adapter (peft), ``head.safetensors`` and ``label_head.json`` naming
+the base by registry key or path.
 """
 
 from __future__ import annotations

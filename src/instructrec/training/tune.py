@@ -83,6 +83,12 @@ def build_engine(config: TuneConfig, spec, backbone: str):
                 f"head_dropout must be in [0, 1), got {config.head_dropout}", column="head_dropout"
             )
         bb = load_any(backbone, "encoder", config.lora, config.dtype)
+        if config.pooling == "mean+last-line" and not getattr(bb.tokenizer, "is_fast", False):
+            raise DataError(
+                "pooling mean+last-line needs a fast tokenizer (token offsets); "
+                f"{backbone!r} has a slow one: use mean or cls",
+                column="pooling",
+            )
         labels = [spec.display[k] for k in spec.answers]
         head = LabelClassifier(bb, labels, pooling=config.pooling, dropout=config.head_dropout)
         return head, "label_head"
