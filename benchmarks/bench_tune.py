@@ -307,15 +307,15 @@ def main() -> None:
     out = {"machine": machine("torch"), "n_test": len(test), "positive_rate": float(y.mean()),
            "minilm": MINILM, "rows": [], "args": vars(args)}  # fmt: skip
     rerun = set()
-    if not args.skip_minilm:
-        rerun.add(("minilm+lora head", "ML-100K Yes/No"))
     if args.smollm_sizes:
         rerun.add(("smollm2-135m+lora", "ML-100K Yes/No"))
     if not args.skip_numbers:
         rerun.add(("minilm+lora head", "number comparison"))
-    rot_name = f"minilm+lora head, {args.rotations} rotations"
+    # (model name, rotated questions per example) of the MiniLM runs
+    minilm_variants = [] if args.skip_minilm else [("minilm+lora head", 0)]
     if args.rotations:
-        rerun.add((rot_name, "ML-100K Yes/No"))
+        minilm_variants.append((f"minilm+lora head, {args.rotations} rotations", args.rotations))
+    rerun |= {(name, "ML-100K Yes/No") for name, _ in minilm_variants}
     # earlier_run: "same" = the current test set (its hash is checked), True = an older one
     kept = [
         {**r, "earlier_run": r.get("earlier_run", "same")}
@@ -351,20 +351,14 @@ def main() -> None:
         record("liked-fraction", 0, 0, liked[:k], {"subset": k}, subset=k)
         record("bias (user+item)", 0, 0, bias[:k], {"subset": k}, subset=k)
     for seed in args.seeds:
-        if not args.skip_minilm:
-            for n in args.sizes:
-                c = {**cfg, "epochs": SMALL_EPOCHS.get(n, cfg["epochs"])}
-                r = run_tune("all-minilm-l6-v2", data["train"][:n], valid, test, seed,
-                             c.pop("epochs"), c.pop("lr"), c.pop("batch"), **c)  # fmt: skip
-                record("minilm+lora head", n, seed, r.pop("scores"), r)
-        if args.rotations:
+        for name, k in minilm_variants:
             for n in args.sizes:
                 c = {**cfg, "epochs": SMALL_EPOCHS.get(n, cfg["epochs"])}
                 tr = data["train"][:n]
-                tr = tr + rotate(tr, args.rotations, seed)
+                tr = tr + rotate(tr, k, seed) if k else tr
                 r = run_tune("all-minilm-l6-v2", tr, valid, test, seed,
                              c.pop("epochs"), c.pop("lr"), c.pop("batch"), **c)  # fmt: skip
-                record(rot_name, n, seed, r.pop("scores"), {**r, "rows": len(tr)})
+                record(name, n, seed, r.pop("scores"), {**r, "rows": len(tr)} if k else r)
         for n in args.smollm_sizes:
             r = run_tune("smollm2-135m-instruct", data["train"][:n], [], test[:k], seed,
                          args.smollm_epochs, 1e-3, 8)  # fmt: skip

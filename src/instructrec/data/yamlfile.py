@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ def safe_load(text: str) -> Any:
     return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
 
+@functools.cache
 def _strict_loader():
     """A safe loader (libyaml's when built) that refuses a key repeated in one mapping: PyYAML
     keeps the last silently, so a setting written twice would be read from wherever it was

@@ -21,13 +21,9 @@ from torch import nn
 
 from instructrec.models.answers import middle_truncate
 from instructrec.models.loading import Backbone
+from instructrec.models.text_encoder import mean_pool
 
 POOLINGS = ("mean", "cls", "mean+last-line")
-
-
-def _mean(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    m = mask.unsqueeze(-1).to(hidden.dtype)
-    return (hidden * m).sum(1) / m.sum(1).clamp(min=1.0)
 
 
 class LabelClassifier(nn.Module):
@@ -97,12 +93,13 @@ class LabelClassifier(nn.Module):
         width = max(len(r) for r, _ in rows)
         ids = torch.full((len(rows), width), self.tokenizer.pad_token_id or 0, dtype=torch.long)
         mask = torch.zeros((len(rows), width), dtype=torch.long)
-        last = torch.zeros((len(rows), width), dtype=torch.long)
-        for j, (r, n) in enumerate(rows):
+        for j, (r, _) in enumerate(rows):
             ids[j, : len(r)], mask[j, : len(r)] = torch.tensor(r), 1
-            last[j, len(r) - 1 - n : len(r) - 1] = 1
         out = {"input_ids": ids, "attention_mask": mask}
-        if self.pooling == "mean+last-line":
+        if self.pooling == "mean+last-line":  # the last line: the n tokens before the final one
+            last = torch.zeros((len(rows), width), dtype=torch.long)
+            for j, (r, n) in enumerate(rows):
+                last[j, len(r) - 1 - n : len(r) - 1] = 1
             out["last_line_mask"] = last
         return out
 
@@ -116,11 +113,11 @@ class LabelClassifier(nn.Module):
         if self.pooling == "cls":
             pooled = hidden[:, 0]
         else:
-            pooled = _mean(hidden, attention_mask)
+            pooled = mean_pool(hidden, attention_mask)
             if self.pooling == "mean+last-line":
                 if last_line_mask is None:
                     raise ValueError("pooling 'mean+last-line' needs last_line_mask (see encode)")
-                pooled = torch.cat([pooled, _mean(hidden, last_line_mask)], dim=-1)
+                pooled = torch.cat([pooled, mean_pool(hidden, last_line_mask)], dim=-1)
         return self.head(self.dropout(pooled))
 
     def collate(self, pairs: list[tuple[str, str]]) -> dict[str, torch.Tensor]:
