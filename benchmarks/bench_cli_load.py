@@ -7,8 +7,11 @@ shared machine. Reports the median wall and CPU (user + system) seconds, whether
 the same recommendations, and an import-time breakdown (`python -X importtime`, cumulative
 microseconds of the packages imported at top level) of one extra run of each.
 
-    python benchmarks/bench_cli_load.py --model runs/quickstart           # base 0d3b6e9
+    python benchmarks/bench_cli_load.py --model runs/quickstart           # base 7ae519f
     python benchmarks/bench_cli_load.py --model RUN --base-commit HEAD~3 --repeats 9
+
+Variants: the base commit, this checkout with ``--runtime torch`` (the torch models) and with
+its default (``--runtime auto``: NumPy, torch never imported).
 
 Writes benchmarks/results/cli_load.json and cli_load.md (with the machine and load average).
 """
@@ -83,7 +86,7 @@ def items_of(stdout: str) -> list[str]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", required=True, help="a run folder (with a reranker)")
-    ap.add_argument("--base-commit", default="0d3b6e9")
+    ap.add_argument("--base-commit", default="7ae519f")
     ap.add_argument("--base-tree", default="/tmp/fastcli-base")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--user", default="1")
@@ -102,8 +105,8 @@ def main() -> None:
     args = ["-q", "recommend", "--model", a.model, "--user", a.user, "-n", "10", a.instruction]
     variants = {
         f"before ({a.base_commit})": (base_tree(a.base_commit, Path(a.base_tree)), args),
-        "after": (ROOT / "src", args),
-        "after, --threads 2": (ROOT / "src", [*args[:-1], "--threads", "2", args[-1]]),
+        "after, --runtime torch": (ROOT / "src", [*args[:-1], "--runtime", "torch", args[-1]]),
+        "after (default --runtime auto: NumPy, no torch import)": (ROOT / "src", args),
     }
     proc = None
     if a.serve:

@@ -49,7 +49,7 @@ def speed(reps: int = 10) -> dict:
     """Latency of listwise reranking vs pointwise cross-encoder passes; training throughput."""
     import torch
 
-    from instructrec.models.encoder import EncoderConfig
+    from instructrec.models.encoder_config import EncoderConfig
     from instructrec.models.encoder_scorer import EncoderScorer
 
     rng = np.random.default_rng(0)

@@ -220,7 +220,7 @@ def main(argv: list[str] | None = None) -> dict:
     torch.set_num_threads(args.threads)
     from instructrec.data import load_movielens_100k, make_split
     from instructrec.evaluation import protocols as P
-    from instructrec.models.encoder import EncoderConfig
+    from instructrec.models.encoder_config import EncoderConfig
     from instructrec.recommender import Recommender
     from instructrec.rerank.reranker import RerankerConfig
     from instructrec.retrieval.itemknn import ItemKNN

@@ -26,7 +26,7 @@ SRC = ROOT / "src" / "instructrec"
 
 # bottom to top: a module may import its own room and rooms on lower floors only
 FLOORS = [
-    ["data", "stats"],
+    ["data", "stats", "np_ops"],  # np_ops: NumPy kernels of the torch-free inference
     ["instructions"],
     ["retrieval"],
     ["models"],

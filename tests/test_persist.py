@@ -42,7 +42,7 @@ class Planted:
 def rec():
     """Every retriever as a prior, and a small untrained reranker with perturbed weights (so
     the round trip is not trivially the initialisation) and a pointwise head."""
-    from instructrec.models.encoder import EncoderConfig
+    from instructrec.models.encoder_config import EncoderConfig
     from instructrec.models.encoder_scorer import EncoderScorer
     from instructrec.rerank.instances import TextSide
     from instructrec.rerank.rerank_features import attribute_matrix, item_texts

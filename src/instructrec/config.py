@@ -28,7 +28,7 @@ from .data.errors import DataError
 from .data.settings import build_config, check_mapping, load_config
 from .data.spec import DataSpec, parse_data_spec
 from .data.yamlfile import dump_yaml
-from .models.encoder import EncoderConfig
+from .models.encoder_config import EncoderConfig
 from .rerank.reranker import RerankerConfig
 from .training.config import TrainConfig, reranker_training
 

@@ -66,6 +66,7 @@ class Recommender:
         self.config = config  # the RunConfig it was built from (None when built by hand)
         self.sequences: dict[int, np.ndarray] = {}
         self.fit_info: dict[str, Any] = {}
+        self.runtime = "torch"  # "numpy" when loaded with load(runtime="numpy"|"auto")
 
     @classmethod
     def from_config(cls, config: Any, dataset: Dataset | None = None) -> Recommender:
@@ -319,9 +320,15 @@ class Recommender:
         return save_recommender(self, directory)
 
     @classmethod
-    def load(cls, directory: str | Path, inference_only: bool = False) -> Recommender:
+    def load(
+        cls, directory: str | Path, inference_only: bool = False, runtime: str = "torch"
+    ) -> Recommender:
         """A Recommender saved by `save`. Nothing in the folder is executed: a folder holding
         pickles (an older instructrec's layout) is refused with a `DataError`.
         ``inference_only``: the reranker's tower without transformers/peft (same scores, a
-        faster load; not for further training), as `instructrec recommend` uses it."""
-        return load_recommender(cls, directory, inference_only, RERANK_DEPTH)
+        faster load; not for further training). ``runtime``: "torch"; "numpy" scores SASRec
+        and the encoder reranker in NumPy without importing torch (the same scores to float32
+        rounding; inference only; a `DataError` for a run it cannot score: a non-linear head,
+        a backbone that is not a local BERT directory); "auto": NumPy where it can, as
+        `instructrec recommend` loads. ``self.runtime`` says which was used."""
+        return load_recommender(cls, directory, inference_only, RERANK_DEPTH, runtime)

@@ -39,6 +39,7 @@ RERANKERS = {  # registry name -> "module:Class" (the name is what a saved run r
     "instruction": "instructrec.rerank.reranker:InstructionReranker",
 }
 SEQUENCES_FILE = "sequences.safetensors"
+RUNTIMES = ("torch", "numpy", "auto")  # `load_recommender`'s runtime: what scores the models
 
 
 def reranker_name(reranker: Any) -> str:
@@ -96,17 +97,23 @@ def save_recommender(rec: Recommender, directory: str | Path) -> Path:
 
 
 def load_recommender(
-    cls: type[Recommender], directory: str | Path, inference_only: bool, rerank_depth: int
+    cls: type[Recommender],
+    directory: str | Path,
+    inference_only: bool,
+    rerank_depth: int,
+    runtime: str = "torch",
 ) -> Recommender:
     """A ``cls`` saved by `save_recommender` (`Recommender.load`); ``rerank_depth``: the
-    depth of a folder whose recommender.json records none."""
+    depth of a folder whose recommender.json records none; ``runtime``: see `resolve_runtime`."""
+    if runtime not in RUNTIMES:
+        raise DataError(f"unknown runtime {runtime!r}; choose one of {', '.join(RUNTIMES)}")
     directory = Path(directory)
     if not (directory / "recommender.json").exists():
         refuse_pickles(directory)
         raise DataError("not a saved Recommender (no recommender.json)", source=str(directory))
     refuse_pickles(directory)
     try:
-        return _read(cls, directory, inference_only, rerank_depth)
+        return _read(cls, directory, inference_only, rerank_depth, runtime)
     except FileNotFoundError as e:
         raise DataError("missing run file", source=str(e.filename or directory)) from e
     except DataError:
@@ -116,8 +123,29 @@ def load_recommender(
         raise DataError(f"broken run ({type(e).__name__}: {e})", source=str(directory)) from e
 
 
+def resolve_runtime(directory: Path, meta: dict, runtime: str) -> str:
+    """ "torch" or "numpy" for ``runtime`` ("auto": NumPy when the saved reranker, if any,
+    is one the NumPy runtime scores, `models.np_encoder.unsupported`; else torch). "numpy"
+    for a run it cannot score is a `DataError` naming why."""
+    if runtime == "torch" or not meta.get("reranker"):
+        return "torch" if runtime == "torch" else "numpy"
+    from .models.encoder_config import EncoderConfig
+    from .models.np_encoder import unsupported
+
+    path = directory / "reranker" / "encoder" / "encoder.json"
+    try:
+        why = unsupported(EncoderConfig(**read_json(path)["config"]))
+    except (KeyError, TypeError) as e:
+        why = f"unreadable {path.name} ({e})"
+    if why is None:
+        return "numpy"
+    if runtime == "numpy":
+        raise DataError(f"the NumPy runtime cannot score this run: {why}", source=str(path))
+    return "torch"
+
+
 def _read(
-    cls: type[Recommender], directory: Path, inference_only: bool, rerank_depth: int
+    cls: type[Recommender], directory: Path, inference_only: bool, rerank_depth: int, runtime: str
 ) -> Recommender:
     meta = read_json(directory / "recommender.json")
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
@@ -126,16 +154,19 @@ def _read(
             f" (this instructrec reads format {FORMAT})",
             source=str(directory),
         )
+    runtime = resolve_runtime(directory, meta, runtime)
     dataset = read_dataset(directory / "dataset")
-    retriever = Retriever.load(inside(directory, meta.get("retriever", "retriever")))
+    retriever = Retriever.load(inside(directory, meta.get("retriever", "retriever")), runtime)
     reranker = None
     if meta.get("reranker"):
         extra = {"inference_only": True} if inference_only else {}
+        if runtime == "numpy":
+            extra["runtime"] = "numpy"
         reranker = reranker_class(meta["reranker"]).load(directory / "reranker", **extra)
     priors = [
         retriever
         if d == meta.get("retriever", "retriever")
-        else Retriever.load(inside(directory, d))
+        else Retriever.load(inside(directory, d), runtime)
         for d in meta.get("priors", ["retriever"])
     ]
     config = None
@@ -152,6 +183,7 @@ def _read(
         config=config,
     )
     rec.fit_info = dict(meta.get("fit_info") or {})
+    rec.runtime = runtime
     seq = load_arrays(directory / SEQUENCES_FILE)
     try:
         rows = unpack_ragged(seq["items"], seq["offsets"])

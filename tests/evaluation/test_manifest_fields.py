@@ -16,7 +16,7 @@ from instructrec.testing.datasets import synthetic_dataset
 
 @pytest.fixture(scope="module")
 def setup():
-    from instructrec.models.encoder import EncoderConfig
+    from instructrec.models.encoder_config import EncoderConfig
     from instructrec.models.encoder_scorer import EncoderScorer
     from instructrec.rerank.instances import TextSide
     from instructrec.rerank.rerank_features import attribute_matrix, item_texts

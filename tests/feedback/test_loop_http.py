@@ -23,7 +23,7 @@ def served(tmp_path_factory):
     on the known part only, saved under a model root; the replay's known/hidden cut."""
     from instructrec.data import make_split
     from instructrec.feedback.replay_report import refit_priors
-    from instructrec.models.encoder import EncoderConfig
+    from instructrec.models.encoder_config import EncoderConfig
     from instructrec.models.encoder_scorer import EncoderScorer
     from instructrec.recommender import Recommender
     from instructrec.rerank.instances import TextSide

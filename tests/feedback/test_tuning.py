@@ -49,7 +49,7 @@ def plain_rec():
 @pytest.fixture(scope="module")
 def rec_with_reranker(plain_rec):
     """The item-kNN recommender plus a fresh MiniLM reranker (LoRA r=4): slow to build."""
-    from instructrec.models.encoder import EncoderConfig
+    from instructrec.models.encoder_config import EncoderConfig
     from instructrec.models.encoder_scorer import EncoderScorer
     from instructrec.rerank.instances import TextSide
     from instructrec.rerank.rerank_features import item_texts

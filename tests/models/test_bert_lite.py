@@ -13,8 +13,9 @@ import pytest
 import torch
 
 from instructrec.models.base import RerankExample
-from instructrec.models.bert_lite import load_lite, supports
-from instructrec.models.encoder import EncoderConfig
+from instructrec.models.bert_files import supports
+from instructrec.models.bert_lite import load_lite
+from instructrec.models.encoder_config import EncoderConfig
 from instructrec.models.encoder_scorer import EncoderScorer
 from instructrec.models.text_encoder import default_backbone, encode_texts, load_encoder
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from instructrec.models.base import RerankExample
-from instructrec.models.encoder import EncoderConfig, pad_histories, zscore
+from instructrec.models.encoder_config import EncoderConfig, pad_histories, zscore
 from instructrec.models.encoder_scorer import EncoderScorer
 from instructrec.models.heads import LinearHead, make_head
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from instructrec.models.encoder import EncoderConfig
+from instructrec.models.encoder_config import EncoderConfig
 from instructrec.models.encoder_scorer import EncoderScorer
 from instructrec.testing.scorer import ITEM_TEXTS, ScorerContract
 

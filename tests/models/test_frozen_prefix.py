@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from instructrec.models.encoder import EncoderConfig
+from instructrec.models.encoder_config import EncoderConfig
 from instructrec.models.encoder_scorer import EncoderScorer
 from instructrec.models.frozen_prefix import FrozenPrefix
 from instructrec.testing.scorer import ITEM_TEXTS

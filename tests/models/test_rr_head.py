@@ -280,7 +280,7 @@ class TestEncoderScorerWithRRHead(ScorerContract):
     def make_scorer(self):
         import copy
 
-        from instructrec.models.encoder import EncoderConfig
+        from instructrec.models.encoder_config import EncoderConfig
         from instructrec.models.encoder_scorer import EncoderScorer
 
         if TestEncoderScorerWithRRHead._template is None:  # load MiniLM once per session

@@ -8,7 +8,7 @@ import pytest
 
 from instructrec.data import make_split
 from instructrec.data.errors import DataError
-from instructrec.models.encoder import EncoderConfig, zscore
+from instructrec.models.encoder_config import EncoderConfig, zscore
 from instructrec.rerank.cold import cold_dropout_mask, cold_priors, zero_interaction_items
 from instructrec.rerank.rerank_features import score_priors, stacked_frame
 from instructrec.rerank.reranker import InstructionReranker, RerankerConfig

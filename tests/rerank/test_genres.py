@@ -23,7 +23,7 @@ GENRES = [
 def weak_rec(ml100k, ml100k_split):
     import torch
 
-    from instructrec.models.encoder import EncoderConfig
+    from instructrec.models.encoder_config import EncoderConfig
     from instructrec.models.encoder_scorer import EncoderScorer
     from instructrec.rerank.instances import TextSide
     from instructrec.rerank.rerank_features import item_texts

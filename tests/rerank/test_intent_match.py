@@ -95,7 +95,7 @@ def test_excluded_genre_sinks_in_the_reranker_head_and_the_filter_rival(ml100k, 
     import torch
 
     from instructrec.evaluation.adapters import AttributeFilterModel
-    from instructrec.models.encoder import zscore
+    from instructrec.models.encoder_config import zscore
     from instructrec.models.heads import make_head
     from instructrec.retrieval.itemknn import ItemKNN
     from instructrec.retrieval.pop import Pop

@@ -13,7 +13,7 @@ from instructrec.evaluation.rivals import ScoreMix
 from instructrec.instructions import parse_intention
 from instructrec.instructions.attributes import item_attributes
 from instructrec.instructions.phrases import PhraseTable
-from instructrec.models.encoder import EncoderConfig
+from instructrec.models.encoder_config import EncoderConfig
 from instructrec.rerank.intentions import intention_match
 from instructrec.rerank.rerank_features import score_priors
 from instructrec.rerank.reranker import InstructionReranker, RerankerConfig

@@ -11,7 +11,7 @@ import instructrec.models.scoring as scoring
 from instructrec.data import make_split
 from instructrec.evaluation import protocols
 from instructrec.models.base import RerankExample
-from instructrec.models.encoder import EncoderConfig
+from instructrec.models.encoder_config import EncoderConfig
 from instructrec.models.encoder_scorer import EncoderScorer
 from instructrec.recommender import Recommender
 from instructrec.rerank.instances import TextSide, Validation

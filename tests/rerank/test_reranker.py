@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from instructrec.data import make_split
-from instructrec.models.encoder import EncoderConfig
+from instructrec.models.encoder_config import EncoderConfig
 from instructrec.rerank.rerank_features import item_texts, ranking_metrics, stacked_frame
 from instructrec.rerank.reranker import InstructionReranker, RerankerConfig
 from instructrec.retrieval.itemknn import ItemKNN

@@ -119,8 +119,16 @@ def train(
     type=click.IntRange(min=1),
     default=1,
     show_default=True,
-    help="torch CPU threads (one request is too small to share: on a busy 2-core box 2 "
+    help="torch CPU threads with --runtime torch (one request is too small to share: on a busy 2-core box 2 "
     "threads made load + answer 4.6 s instead of 0.8 s)",
+)
+@click.option(
+    "--runtime",
+    type=click.Choice(["auto", "numpy", "torch"]),
+    default="auto",
+    show_default=True,
+    help="what scores the models: numpy (no torch import: SASRec and the MiniLM reranker "
+    "with the linear head, same items), torch, or auto (numpy where the run allows it)",
 )
 @click.argument("instruction", required=False, default=None)
 def recommend(
@@ -133,12 +141,13 @@ def recommend(
     candidates: str | None,
     as_json: bool,
     threads: int,
+    runtime: str,
     instruction: str | None,
 ) -> None:
     """Top-N items for a user, an explicit history, or nobody (INSTRUCTION alone: a new
     visitor), following INSTRUCTION if given; each with its reason. Loads the model for
-    inference only (torch-only query tower, no transformers/peft import), or asks a running
-    service (--server)."""
+    inference only (by default in NumPy, without importing torch: docs/speed.md), or asks a
+    running service (--server)."""
     hist = [h.strip() for h in history.split(",") if h.strip()] if history is not None else None
     cands = [c.strip() for c in candidates.split(",") if c.strip()] if candidates else None
     if (model_dir is None) == (server is None):
@@ -158,19 +167,24 @@ def recommend(
         click.echo(format_answer(answer))
         click.echo(f"request: {answer.request_id}")
         return
-    import torch
-
     from instructrec.recommender import Recommender
 
     from .common import model_path
 
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        rec = Recommender.load(model_path(model_dir), inference_only=True)
+    rec = Recommender.load(model_path(model_dir), inference_only=True, runtime=runtime)
+    if rec.runtime == "numpy":
         answer = rec.answer(user=user, instruction=instruction, n=n, history=hist, candidates=cands)
-    finally:
-        torch.set_num_threads(before)  # (a caller's process, e.g. tests, keeps its setting)
+    else:
+        import torch
+
+        before = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        try:
+            answer = rec.answer(
+                user=user, instruction=instruction, n=n, history=hist, candidates=cands
+            )
+        finally:
+            torch.set_num_threads(before)  # (a caller's process, e.g. tests, keeps its setting)
     if as_json:
         import json
 

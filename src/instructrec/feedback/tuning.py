@@ -280,7 +280,7 @@ def _tune_into(recommender, examples: list[dict], out_dir: Path, cfg: FeedbackTu
 def _add_fixed_inputs(tuned, examples: list[dict]) -> None:
     """Each example's query text (``query``) and z-scored priors (``prior``, (k, n_prior)):
     fixed inputs of the training, computed once."""
-    from ..models.encoder import zscore
+    from ..models.encoder_config import zscore
 
     rr = tuned.reranker
     n_prior = rr.scorer.model.config.n_prior
@@ -306,7 +306,7 @@ def _collate(rr, width: int):
     and the chosen item."""
     import torch
 
-    from ..models.encoder import pad_histories
+    from ..models.encoder_config import pad_histories
     from ..models.scoring import batch_tensors
 
     n_prior = rr.scorer.model.config.n_prior

@@ -19,7 +19,6 @@ Only BERT-style encoders (model_type bert, absolute positions, gelu) are support
 from __future__ import annotations
 
 import contextlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,44 +26,13 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-LORA_KEY = "lora_"  # peft's adapter parameter names: ...query.lora_A.default.weight
-
-
-@dataclass
-class LiteConfig:
-    """The fields of a BERT config.json this encoder reads."""
-
-    vocab_size: int
-    hidden_size: int
-    num_hidden_layers: int
-    num_attention_heads: int
-    intermediate_size: int
-    max_position_embeddings: int = 512
-    type_vocab_size: int = 2
-    layer_norm_eps: float = 1e-12
-    pad_token_id: int = 0
-
-    @classmethod
-    def from_dir(cls, path: str | Path) -> LiteConfig:
-        raw = json.loads((Path(path) / "config.json").read_text())
-        return cls(**{k: raw[k] for k in cls.__dataclass_fields__ if k in raw})
-
-
-def supports(path: str | Path) -> bool:
-    """Whether ``path`` is a local BERT-style encoder this module can load exactly."""
-    p = Path(path)
-    need = ("config.json", "model.safetensors", "tokenizer.json")
-    if not all((p / f).exists() for f in need):
-        return False
-    try:
-        raw = json.loads((p / "config.json").read_text())
-    except (OSError, ValueError):
-        return False
-    return (
-        raw.get("model_type") == "bert"
-        and raw.get("position_embedding_type", "absolute") == "absolute"
-        and raw.get("hidden_act", "gelu") == "gelu"
-    )
+from .bert_files import (
+    FastTokenizer,
+    LiteConfig,
+    checkpoint_state,
+    lora_pairs,
+    tokenizer_max_length,
+)
 
 
 class AdaptedLinear(nn.Linear):
@@ -111,19 +79,6 @@ class Layer(nn.Module):
         return self.out_norm(x + self.out(F.gelu(self.inter(x))))
 
 
-# our module path -> the BertModel checkpoint's (per layer: "encoder.layer.{i}." + value)
-LAYER_KEYS = {
-    "query": "attention.self.query",
-    "key": "attention.self.key",
-    "value": "attention.self.value",
-    "attn_out": "attention.output.dense",
-    "attn_norm": "attention.output.LayerNorm",
-    "inter": "intermediate.dense",
-    "out": "output.dense",
-    "out_norm": "output.LayerNorm",
-}
-
-
 @dataclass
 class Output:
     last_hidden_state: torch.Tensor
@@ -164,42 +119,18 @@ class BertLite(nn.Module):
 
     def load_checkpoint(self, state: dict[str, torch.Tensor]) -> None:
         """Take a `BertModel` state dict (keys with or without a ``bert.`` prefix)."""
-        state = {k.removeprefix("bert."): v for k, v in state.items()}
-        ours = {
-            "word.weight": "embeddings.word_embeddings.weight",
-            "position.weight": "embeddings.position_embeddings.weight",
-            "token_type.weight": "embeddings.token_type_embeddings.weight",
-            "emb_norm.weight": "embeddings.LayerNorm.weight",
-            "emb_norm.bias": "embeddings.LayerNorm.bias",
-        }
-        for i in range(len(self.layers)):
-            for mine, theirs in LAYER_KEYS.items():
-                for p in ("weight", "bias"):
-                    ours[f"layers.{i}.{mine}.{p}"] = f"encoder.layer.{i}.{theirs}.{p}"
-        missing = [v for v in ours.values() if v not in state]
-        if missing:
-            raise ValueError(f"not a BERT checkpoint: missing {missing[:3]}")
-        self.load_state_dict({k: state[v].float() for k, v in ours.items()}, assign=True)
+        ours = checkpoint_state(state, len(self.layers))
+        self.load_state_dict({k: v.float() for k, v in ours.items()}, assign=True)
 
     def merge_lora(self, state: dict[str, torch.Tensor], scaling: float) -> int:
         """Merge peft LoRA weights (keys ``...encoder.layer.{i}.attention.self.{query|value}
         .lora_A.default.weight`` / ``lora_B``, any prefix) into the layers; returns how many
         linear layers were adapted (a `ValueError` for an adapter on a module we lack)."""
-        pairs: dict[str, dict[str, torch.Tensor]] = {}
-        for k, v in state.items():
-            if LORA_KEY not in k:
-                continue
-            module, rest = k.split(".lora_", 1)
-            pairs.setdefault(module, {})[rest[0]] = v  # "A" or "B"
-        back = {theirs: mine for mine, theirs in LAYER_KEYS.items()}
         n = 0
-        for module, ab in pairs.items():
-            tail = module[module.index("encoder.layer.") + len("encoder.layer.") :]
-            i, theirs = tail.split(".", 1)
-            mine = back.get(theirs)
-            target = getattr(self.layers[int(i)], mine, None) if mine else None
-            if not isinstance(target, AdaptedLinear) or set(ab) != {"A", "B"}:
-                raise ValueError(f"LoRA weights for an unsupported module: {module}")
+        for i, mine, ab in lora_pairs(state):
+            target = getattr(self.layers[i], mine)
+            if not isinstance(target, AdaptedLinear):
+                raise ValueError(f"LoRA weights for an unsupported module: layer {i} {mine}")
             target.merge_lora(ab["A"], ab["B"], scaling)
             n += 1
         return n
@@ -217,47 +148,6 @@ class BertLite(nn.Module):
                 m.use_adapter = True
 
 
-class FastTokenizer:
-    """The ``tokenizer(texts, padding=True, truncation=True, max_length=N,
-    return_tensors="pt")`` call of a transformers fast tokenizer, straight on `tokenizers`."""
-
-    def __init__(self, path: str | Path, model_max_length: int = 512) -> None:
-        from tokenizers import Tokenizer
-
-        self.tok = Tokenizer.from_file(str(Path(path) / "tokenizer.json"))
-        self.tok.no_truncation()
-        self.tok.no_padding()
-        pad = self.tok.token_to_id("[PAD]")
-        self.pad_id = 0 if pad is None else pad
-        self.model_max_length = model_max_length
-        self._limit: int | None = None
-
-    def __call__(
-        self,
-        texts: list[str],
-        padding: bool = True,
-        truncation: bool = True,
-        max_length: int | None = None,
-        return_tensors: str = "pt",
-    ) -> dict[str, torch.Tensor]:
-        limit = (max_length or self.model_max_length) if truncation else None
-        if limit != self._limit:  # the Rust tokenizer truncates (special tokens kept)
-            if limit is None:
-                self.tok.no_truncation()
-            else:
-                self.tok.enable_truncation(limit)
-            self._limit = limit
-        enc = self.tok.encode_batch(list(texts))
-        width = max((len(e.ids) for e in enc), default=0)
-        out = torch.full((len(enc), width), self.pad_id, dtype=torch.long)
-        mask = torch.zeros((len(enc), width), dtype=torch.long)
-        for i, e in enumerate(enc):
-            n = len(e.ids)
-            out[i, :n] = torch.tensor(e.ids, dtype=torch.long)
-            mask[i, :n] = 1
-        return {"input_ids": out, "attention_mask": mask}
-
-
 def load_lite(path: str | Path) -> tuple[FastTokenizer, BertLite]:
     """(tokenizer, encoder in eval mode) from a local BERT directory (see `supports`); the
     safetensors file is memory-mapped and its tensors become the parameters (no copy for fp32)."""
@@ -267,16 +157,7 @@ def load_lite(path: str | Path) -> tuple[FastTokenizer, BertLite]:
     config = LiteConfig.from_dir(path)
     model = BertLite(config)  # (a `torch.device("meta")` block would import torch._dynamo: +2 s)
     model.load_checkpoint(load_file(str(path / "model.safetensors")))
-    max_len = config.max_position_embeddings
-    tcfg = path / "tokenizer_config.json"
-    if tcfg.exists():
-        max_len = min(max_len, int(json.loads(tcfg.read_text()).get("model_max_length", max_len)))
-    return FastTokenizer(path, max_len), model.eval()
+    return FastTokenizer(path, tokenizer_max_length(path, config)), model.eval()
 
 
-def lora_scaling(alpha: float, r: int) -> float:
-    """peft's LoRA scaling (alpha / r; rank-stabilised variants are not used here)."""
-    return float(alpha) / float(r) if r else 0.0
-
-
-__all__ = ["BertLite", "FastTokenizer", "LiteConfig", "load_lite", "lora_scaling", "supports"]
+__all__ = ["BertLite", "load_lite"]

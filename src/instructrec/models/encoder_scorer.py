@@ -18,7 +18,8 @@ import torch
 
 from . import scoring  # called as scoring.score_batch: the one place the model is called
 from .base import RerankExample, Scorer
-from .encoder import EncoderConfig, EncoderReranker, pad_histories, zscore
+from .encoder import EncoderReranker
+from .encoder_config import EncoderConfig, pad_histories, zscore
 from .text_encoder import default_backbone, encode_texts, load_encoder
 
 
@@ -219,7 +220,7 @@ class EncoderScorer(Scorer):
         state = load_file(str(directory / "weights.safetensors"))
         lite = _lite_backbone(config) if inference_only else None
         if lite is not None:
-            from .bert_lite import LORA_KEY, lora_scaling
+            from .bert_files import LORA_KEY, lora_scaling
 
             tok, tower = lite
             model = EncoderReranker(config, backbone=tower, adapters=False, **arrays)
@@ -242,7 +243,8 @@ class EncoderScorer(Scorer):
 def _lite_backbone(config: EncoderConfig):
     """(tokenizer, `BertLite`) for ``config.backbone`` when it is a local BERT directory and
     the adapters are plain LoRA on query/value; None otherwise (load transformers instead)."""
-    from .bert_lite import load_lite, supports
+    from .bert_files import supports
+    from .bert_lite import load_lite
 
     path = config.backbone or default_backbone()
     if config.lora_r > 0 and not set(config.lora_targets) <= {"query", "value", "key"}:

@@ -322,7 +322,7 @@ def _score_rows(rec, state: dict, qvec: dict, rows: list[_Row], first) -> dict[i
     import torch
 
     from ..models import scoring
-    from ..models.encoder import pad_histories
+    from ..models.encoder_config import pad_histories
 
     rr, model = rec.reranker, state["model"]
     n, kmax = len(rows), max(r.head for r in rows)

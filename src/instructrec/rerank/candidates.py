@@ -122,6 +122,12 @@ def dense_scores(
     if callable(hook):
         return np.asarray(hook(histories, intentions, templates), np.float32)
     scorer = getattr(reranker, "scorer", None)
+    by_text = getattr(scorer, "instruction_item_scores", None)  # the NumPy runtime's scorer
+    if callable(by_text) and hasattr(reranker, "queries"):
+        texts = reranker.queries(
+            [np.asarray(h, np.int64) for h in histories], list(intentions), templates
+        )
+        return np.asarray(by_text(texts), np.float32)
     model = getattr(scorer, "model", None)
     if model is None or not hasattr(model, "encode_query") or not hasattr(reranker, "queries"):
         return None

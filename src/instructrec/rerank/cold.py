@@ -47,7 +47,7 @@ def list_priors(raw: np.ndarray, cold: np.ndarray | None = None) -> np.ndarray:
     """The retriever channels of ``raw`` (n, k, P) z-scored within each list: over every
     candidate (``cold`` None: no cold channel), else over the warm ones (`cold_priors`)."""
     if cold is None:
-        from ..models.encoder import zscore
+        from ..models.encoder_config import zscore
 
         return zscore(raw)
     return cold_priors(raw, cold)

@@ -206,7 +206,8 @@ def similarity_function(
             return lambda items, hist, e=e: e[items] @ e[hist].T
     model = getattr(getattr(reranker, "scorer", None), "model", None)
     if model is not None and hasattr(model, "item_vecs"):
-        v = model.item_vecs.detach().cpu().numpy()
+        v = model.item_vecs
+        v = v if isinstance(v, np.ndarray) else v.detach().cpu().numpy()
         return lambda items, hist, v=v: v[items] @ v[hist].T
     return None
 

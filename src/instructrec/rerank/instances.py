@@ -166,7 +166,7 @@ def user_sequences(train, n_users: int):
 
 def build_instances(rr, dataset, split: Split, stacked: Sequence, config) -> Instances:
     """Training instances from each user's last ``config.holdout`` training items."""
-    from ..models.encoder import pad_histories
+    from ..models.encoder_config import pad_histories
     from .cold import list_priors
     from .intentions import intentions_for
 
@@ -280,7 +280,7 @@ class Validation:
     """Validation rows (cand10 candidates, I0 and I2 queries) for early stopping."""
 
     def __init__(self, rr, dataset, split: Split, priors: Sequence, config) -> None:
-        from ..models.encoder import pad_histories
+        from ..models.encoder_config import pad_histories
         from .cold import list_priors
         from .intentions import intentions_for
 

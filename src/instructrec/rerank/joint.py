@@ -255,7 +255,7 @@ class JointReranker:
 
     def prior_features(self, candidates, intentions=None, prior=None) -> np.ndarray:
         """(n, k, n_prior): z-scored retriever scores, then the intention-match channel."""
-        from ..models.encoder import zscore
+        from ..models.encoder_config import zscore
 
         cands = np.asarray(candidates, np.int64)
         n, k = cands.shape

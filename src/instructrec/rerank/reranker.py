@@ -128,7 +128,7 @@ class InstructionReranker:
     ) -> np.ndarray:
         """Scores (n, k) for ``candidates`` (n, k) of internal ids; ``prior`` (n, k[, P]) raw
         retriever scores (z-scored here); ``intentions`` one string (or None/'') per row."""
-        from ..models.encoder import pad_histories
+        from ..models.encoder_config import pad_histories
 
         cands = np.asarray(candidates, dtype=np.int64)
         hists = [np.asarray(h, np.int64) for h in histories]
@@ -203,11 +203,14 @@ class InstructionReranker:
         return directory
 
     @classmethod
-    def load(cls, directory: str | Path, inference_only: bool = False) -> InstructionReranker:
+    def load(
+        cls, directory: str | Path, inference_only: bool = False, runtime: str = "torch"
+    ) -> InstructionReranker:
         """A reranker saved by `save` (never unpickles: a folder with pickles is refused);
-        ``inference_only``: see `EncoderScorer.load`."""
+        ``inference_only``: see `EncoderScorer.load`; ``runtime="numpy"``: the scorer is
+        `models.np_encoder.NumpyEncoderScorer` (the same scores without importing torch;
+        inference only, a `ValueError` naming what a run has beyond it)."""
         from ..data.runfiles import read_json, refuse_pickles
-        from ..models.encoder_scorer import EncoderScorer
         from .instances import TextSide
 
         directory = Path(directory)
@@ -224,7 +227,14 @@ class InstructionReranker:
             raise DataError(f"reranker.json: bad config ({e})", source=str(directory)) from e
         except DataError as e:
             raise DataError(str(e), source=str(directory / "text.json")) from e
-        scorer = EncoderScorer.load(directory / "encoder", inference_only=inference_only)
+        if runtime == "numpy":
+            from ..models.np_encoder import NumpyEncoderScorer
+
+            scorer = NumpyEncoderScorer.load(directory / "encoder")
+        else:
+            from ..models.encoder_scorer import EncoderScorer
+
+            scorer = EncoderScorer.load(directory / "encoder", inference_only=inference_only)
         rr = cls(scorer, text, config, meta.get("prior_names"))
         if (directory / "cold_items.npy").exists():
             ids = np.load(directory / "cold_items.npy", allow_pickle=False)

@@ -47,6 +47,7 @@ class Retriever(ABC):
 
     name: str = "retriever"
     n_items: int = 0
+    runtime: str = "torch"  # "numpy": inference without torch (`load(runtime=...)`)
 
     @abstractmethod
     def fit(self, train: pd.DataFrame, n_users: int, n_items: int) -> Self:
@@ -175,9 +176,11 @@ class Retriever(ABC):
         return directory
 
     @classmethod
-    def load(cls, directory: str | Path) -> Retriever:
+    def load(cls, directory: str | Path, runtime: str = "torch") -> Retriever:
         """The retriever saved in ``directory`` by `save`, of the class its registry name says
-        (a `DataError` for a folder that is not one, or one holding another class)."""
+        (a `DataError` for a folder that is not one, or one holding another class).
+        ``runtime="numpy"``: a retriever with a torch network (SASRec) scores it in NumPy,
+        without importing torch (inference only; the others are NumPy already)."""
         from .registry import make_retriever
 
         directory = Path(directory)
@@ -192,6 +195,7 @@ class Retriever(ABC):
                 f"holds a {meta['name']!r} retriever, not a {cls.__name__}", source=str(directory)
             )
         arrays = load_arrays(directory / ARRAYS_FILE)
+        obj.runtime = runtime
         try:
             obj.set_state(dict(meta.get("state") or {}), arrays)
         except (KeyError, ValueError, TypeError, RuntimeError) as e:

@@ -122,6 +122,39 @@ def _net(n_items: int, cfg: SASRecConfig):
     return Net()
 
 
+def _np_scores(w: dict[str, np.ndarray], seq: np.ndarray, cfg: SASRecConfig) -> np.ndarray:
+    """``_net(...).scores`` in NumPy (eval mode: no dropout) from the ``net.*`` weights
+    (names without ``net.``): (B, n_items) for ``seq`` (B, L) ids + 1, left-padded with 0."""
+    from ..np_ops import gelu, layer_norm, softmax
+
+    b, n = seq.shape
+    d, h = cfg.hidden, cfg.n_heads
+    x = w["item.weight"][seq] * np.float32(cfg.hidden**0.5) + w["pos.weight"][-n:]
+    causal = np.tril(np.ones((n, n), bool))
+    real = (seq > 0)[:, None, None, :]
+    mask = causal & (real | np.eye(n, dtype=bool))  # (B, 1, n, n): as `Net.forward`
+    bias = np.where(mask, np.float32(0.0), np.float32(-np.inf))
+    scale = np.float32(1.0 / np.sqrt(d // h))
+    eps = 1e-5  # nn.LayerNorm's default
+
+    def heads(y):
+        return y.reshape(b, n, h, d // h).transpose(0, 2, 1, 3)
+
+    def lin(y, name):
+        return y @ w[f"{name}.weight"].T + w[f"{name}.bias"]
+
+    for i in range(cfg.n_layers):
+        p = f"blocks.{i}"
+        qkv = lin(layer_norm(x, w[f"{p}.ln1.weight"], w[f"{p}.ln1.bias"], eps), f"{p}.qkv")
+        q, k, v = (heads(t) for t in np.split(qkv, 3, axis=2))
+        y = softmax((q @ k.transpose(0, 1, 3, 2)) * scale + bias) @ v
+        x = x + lin(y.transpose(0, 2, 1, 3).reshape(b, n, d), f"{p}.proj")
+        y = layer_norm(x, w[f"{p}.ln2.weight"], w[f"{p}.ln2.bias"], eps)
+        x = x + lin(gelu(lin(y, f"{p}.mlp.0")), f"{p}.mlp.2")
+    last = layer_norm(x[:, -1], w["ln.weight"], w["ln.bias"], eps)
+    return (last @ w["item.weight"][1:].T).astype(np.float32)
+
+
 @contextmanager
 def _threads(n: int):
     """Temporarily use ``n`` torch CPU threads (0: leave as is)."""
@@ -184,6 +217,7 @@ class SASRec(Retriever):
     def __init__(self, config: SASRecConfig | None = None, **kwargs) -> None:
         self.config = config or SASRecConfig(**kwargs)
         self.net = None
+        self._np_weights: dict[str, np.ndarray] | None = None  # runtime "numpy" (`_np_scores`)
         self.history_: list[dict] = []  # per-epoch loss / validation NDCG@10 / seconds
 
     # ------------------------------------------------------------------ training
@@ -216,6 +250,7 @@ class SASRec(Retriever):
         with torch.random.fork_rng(devices=[]), _threads(cfg.threads):
             torch.manual_seed(cfg.seed)
             self.net = _net(self.n_items, cfg).to(device)
+            self._np_weights = None
             gen = torch.Generator().manual_seed(cfg.seed)
             opt = torch.optim.AdamW(self.net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
             x_all, y_all = torch.from_numpy(x_all), torch.from_numpy(y_all)
@@ -295,6 +330,8 @@ class SASRec(Retriever):
 
     # ------------------------------------------------------------------ inference
     def score_all(self, users: np.ndarray, histories: list[np.ndarray] | None = None) -> np.ndarray:
+        if self._np_weights is not None:
+            return self._score_all_numpy(users, histories)
         import torch
 
         if self.net is None:
@@ -313,7 +350,21 @@ class SASRec(Retriever):
                 out[s : s + len(batch)] = self.net.scores(batch).float().cpu().numpy()
         return out
 
+    def _score_all_numpy(self, users, histories) -> np.ndarray:
+        users = np.atleast_1d(np.asarray(users))
+        hist = histories if histories is not None else self.train_items(users)
+        if len(hist) != len(users):
+            raise ValueError(f"got {len(hist)} histories for {len(users)} users")
+        seq = _pad_left(hist, self.config.max_len)
+        out = np.empty((len(users), self.n_items), np.float32)
+        for s in range(0, len(seq), self.config.eval_batch):
+            batch = seq[s : s + self.config.eval_batch]
+            out[s : s + len(batch)] = _np_scores(self._np_weights, batch, self.config)
+        return out
+
     def item_embeddings(self) -> np.ndarray | None:
+        if self._np_weights is not None:
+            return self._np_weights["item.weight"][1:].copy()
         if self.net is None:
             return None
         return self.net.item.weight[1:].detach().float().cpu().numpy().copy()
@@ -322,18 +373,26 @@ class SASRec(Retriever):
     def state(self):
         """The network's weights as ``net.*`` arrays (CPU, portable across devices)."""
         values, arrays = super().state()
-        if self.net is not None:
+        if self._np_weights is not None:
+            arrays.update({f"net.{k}": v for k, v in self._np_weights.items()})
+        elif self.net is not None:
             arrays.update(
                 {f"net.{k}": v.detach().cpu().numpy() for k, v in self.net.state_dict().items()}
             )
         return values, arrays
 
     def set_state(self, values, arrays) -> None:
+        super().set_state(values, arrays)
+        self.net = self._np_weights = None
+        if self.runtime == "numpy":  # inference in NumPy: no torch import, no module built
+            weights = {
+                k[4:]: np.asarray(v, np.float32) for k, v in arrays.items() if k.startswith("net.")
+            }
+            self._np_weights = weights or None
+            return
         import torch
 
-        super().set_state(values, arrays)
         weights = {k[4:]: torch.from_numpy(v) for k, v in arrays.items() if k.startswith("net.")}
-        self.net = None
         if weights:
             self.net = _net(self.n_items, self.config)
             self.net.load_state_dict(weights)

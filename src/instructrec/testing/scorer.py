@@ -146,7 +146,7 @@ class ScorerContract:
         scorer, examples = self.make_scorer(), self.make_examples()
         if not hasattr(scorer, "score_arrays"):
             return  # seq2seq / causal scorers are served through ``score`` itself
-        from instructrec.models.encoder import pad_histories
+        from instructrec.models.encoder_config import pad_histories
 
         for ex, want in zip(examples, scorer.score(examples), strict=True):
             got = scorer.score_arrays(

@@ -16,7 +16,7 @@ def shipped_like(n_users: int = 40, n_items: int = 60, seed: int = 2):
     import torch
 
     from instructrec.data import make_split
-    from instructrec.models.encoder import EncoderConfig
+    from instructrec.models.encoder_config import EncoderConfig
     from instructrec.models.encoder_scorer import EncoderScorer
     from instructrec.recommender import Recommender
     from instructrec.rerank.instances import TextSide

@@ -54,7 +54,7 @@ def fit_reranker(
     the same retrievers already fitted on `stacked_frame` (else fitted here); ``aside``: the
     stacked fits `start_stacked_aside` began in second processes (collected here; the caller
     stops them on an error); ``on_wait()``: called once while they still run (`fit_stacked`)."""
-    from ..models.encoder import EncoderConfig
+    from ..models.encoder_config import EncoderConfig
     from ..models.encoder_scorer import EncoderScorer
     from ..models.scoring import score_batch
     from ..rerank.instances import TextSide, Validation, build_instances

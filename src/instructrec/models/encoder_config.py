@@ -1,0 +1,52 @@
+"""The encoder reranker's architecture record and its array helpers, without torch.
+
+`EncoderConfig` is what a saved run's ``encoder.json`` holds; `zscore` and `pad_histories`
+build the prior and history arrays every scoring path feeds (`models.encoder` with torch,
+`models.np_encoder` with NumPy).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class EncoderConfig:
+    """The encoder reranker's architecture (everything needed to rebuild it)."""
+
+    backbone: str | None = None  # local dir or hub id; None = offline all-MiniLM-L6-v2
+    lora_r: int = 8  # LoRA rank on the query tower (0 = freeze the tower entirely)
+    lora_alpha: int = 16  # LoRA scaling numerator
+    lora_dropout: float = 0.05  # dropout on the LoRA branch
+    lora_targets: list[str] = field(default_factory=lambda: ["query", "value"])  # modules to adapt
+    lora_layers: list[int] | None = field(default_factory=lambda: [-3, -2, -1])  # adapt only
+    #   these layers (negative: from the top; None = all); the backward pass then stops at the
+    #   lowest adapted one: the top 3 of MiniLM's 6 train 1.5x faster (docs/speed.md)
+    max_query_len: int = 48  # tokens of instruction text fed to the tower
+    head: str = "linear"  # "linear" | "rr" (see HEADS)
+    head_options: dict = field(default_factory=dict)  # passed to the head's constructor
+    n_prior: int = 3  # prior features per candidate (retrievers), z-scored within a list
+    cf_dim: int = 64  # >0: add projected retriever item embeddings (e.g. SASRec's) to item vecs
+    cold_channel: bool = False  # the last prior channel is 0/1 "cold item": a cold candidate's
+    #                             CF term is dropped (`rerank.cold`; derived from cold_dropout)
+    attributes: bool = True  # add projected item attributes (genres, decade, ...) to item vecs
+
+
+def zscore(prior: np.ndarray) -> np.ndarray:
+    """Standardise each (K,) list of each prior feature: (..., K, P) -> same shape."""
+    prior = np.nan_to_num(prior.astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+    mu = prior.mean(axis=-2, keepdims=True)
+    sd = prior.std(axis=-2, keepdims=True)
+    return (prior - mu) / np.maximum(sd, 1e-6)
+
+
+def pad_histories(histories: list[np.ndarray], max_len: int) -> np.ndarray:
+    """(B, H) int64, most recent ``max_len`` items, right-aligned; -1 where empty."""
+    out = np.full((len(histories), max(1, max_len)), -1, np.int64)
+    for i, h in enumerate(histories):
+        h = np.asarray(h, dtype=np.int64)[-max_len:] if max_len else np.empty(0, np.int64)
+        if len(h):
+            out[i, -len(h) :] = h
+    return out
