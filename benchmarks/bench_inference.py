@@ -7,12 +7,17 @@ whole batched answers (`rerank.batched`, query cache off so the tower runs) unde
 - ``torch.no_grad`` vs ``torch.inference_mode``;
 - fp32 vs bf16 autocast of the tower;
 - fp32 vs int8 dynamic quantisation of the tower's Linear layers (LoRA merged first);
+- the tower in ONNX Runtime (``--onnx``: exported from the LoRA-merged torch tower; needs
+  ``pip install onnxruntime onnx``, not a dependency) and in the NumPy runtime
+  (`models.np_encoder`, what ``instructrec recommend`` runs), with the largest difference of
+  their query vectors from torch's;
 
 each variant timed in alternation with fp32 (``--reps`` rounds, medians), and for bf16 and
 int8 the quality on VALIDATION cand10 (HR@1, NDCG@10, all users, `evaluation.run`) against
 fp32. Writes benchmarks/results/inference.json and .md.
 
     python benchmarks/bench_inference.py --model runs/quickstart
+    python benchmarks/bench_inference.py --model runs/quickstart --onnx --no-quality --name inference_onnx
 """
 
 from __future__ import annotations
@@ -53,10 +58,12 @@ def reset(rec) -> None:
 
 def time_answers(rec, reqs, batch: int, grad_ctx) -> float:
     """ms per request of batched answers, caches off."""
+    import instructrec.rerank.batch_cache as C
     import instructrec.rerank.batched as B
 
-    old = B.QUERY_CACHE_SIZE, B.DENSE_CACHE_SIZE
-    B.QUERY_CACHE_SIZE = B.DENSE_CACHE_SIZE = 0
+    old = B.QueryCache, B.DENSE_CACHE_SIZE
+    B.QueryCache = lambda scorer: C.QueryCache(scorer, size=0)
+    B.DENSE_CACHE_SIZE = 0
     try:
         reset(rec)
         t = time.perf_counter()
@@ -65,7 +72,7 @@ def time_answers(rec, reqs, batch: int, grad_ctx) -> float:
                 rec.answer_many(reqs[s : s + batch])
         return 1000 * (time.perf_counter() - t) / len(reqs)
     finally:
-        B.QUERY_CACHE_SIZE, B.DENSE_CACHE_SIZE = old
+        B.QueryCache, B.DENSE_CACHE_SIZE = old
         reset(rec)
 
 
@@ -76,6 +83,55 @@ def time_tower(model, tok, grad_ctx, autocast=None, reps: int = 5) -> float:
         t = time.perf_counter()
         with grad_ctx(), autocast() if autocast else contextlib.nullcontext():
             model.encode_query(tok["input_ids"], tok["attention_mask"])
+        out.append(1000 * (time.perf_counter() - t))
+    return statistics.median(out)
+
+
+def onnx_tower(model, tok, threads: int, where: Path):
+    """(encode(ids, mask) -> unit query vectors as NumPy, the session): the model's tower
+    exported to ONNX (LoRA merged, `bert_lite`'s torch tower) and run by ONNX Runtime."""
+    import numpy as np
+    import onnxruntime as ort
+    import torch
+
+    from instructrec.models.np_bert import mean_pool, normalize
+
+    class Hidden(torch.nn.Module):
+        def __init__(self, tower) -> None:
+            super().__init__()
+            self.tower = tower
+
+        def forward(self, ids, mask):
+            return self.tower(ids, mask).last_hidden_state
+
+    path = where / "tower.onnx"
+    axes = {"ids": {0: "b", 1: "t"}, "mask": {0: "b", 1: "t"}, "h": {0: "b", 1: "t"}}
+    with torch.no_grad():
+        torch.onnx.export(
+            Hidden(model.tower).eval(),
+            (tok["input_ids"], tok["attention_mask"]),
+            str(path),
+            input_names=["ids", "mask"],
+            output_names=["h"],
+            dynamic_axes=axes,
+            dynamo=False,
+        )
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+
+    def encode(ids, mask):
+        ids, mask = np.asarray(ids), np.asarray(mask)
+        return normalize(mean_pool(sess.run(None, {"ids": ids, "mask": mask})[0], mask))
+
+    return encode
+
+
+def time_call(fn, reps: int = 5) -> float:
+    out = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        fn()
         out.append(1000 * (time.perf_counter() - t))
     return statistics.median(out)
 
@@ -153,6 +209,8 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1, help="torch threads of the other rows")
     ap.add_argument("--no-quality", action="store_true")
+    ap.add_argument("--onnx", action="store_true", help="also ONNX Runtime and NumPy towers")
+    ap.add_argument("--name", default="inference", help="results file name (json, md)")
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args()
 
@@ -170,6 +228,24 @@ def main() -> None:
     tok = rec.reranker.scorer.tokenize(TEXTS[: args.batch])
     int8 = quantized(rec)
     rows: dict[str, list[float]] = {}
+    extra: dict[str, float] = {}
+    if args.onnx:
+        import tempfile
+
+        import numpy as np
+        from threadpoolctl import threadpool_limits
+
+        from instructrec.models.np_encoder import NumpyEncoderScorer
+
+        run = Path(model_path(args.model))
+        ort_encode = onnx_tower(model, tok, args.threads, Path(tempfile.mkdtemp()))
+        np_model = NumpyEncoderScorer.load(run / "reranker" / "encoder").model
+        ids, mask = tok["input_ids"].numpy(), tok["attention_mask"].numpy()
+        with torch.inference_mode():
+            ref = model.encode_query(tok["input_ids"], tok["attention_mask"]).numpy()
+        extra["onnxruntime max |q - q_torch|"] = float(np.abs(ort_encode(ids, mask) - ref).max())
+        texts = TEXTS[: args.batch]
+        extra["numpy max |q - q_torch|"] = float(np.abs(np_model.encode_queries(texts) - ref).max())
 
     def add(name, value):
         rows.setdefault(name, []).append(round(value, 2))
@@ -189,6 +265,10 @@ def main() -> None:
         )
         add("answers, int8 tower", time_answers(int8, reqs, args.batch, torch.inference_mode))
         add("answers, fp32 tower", time_answers(rec, reqs, args.batch, torch.inference_mode))
+        if args.onnx:
+            add("tower, onnxruntime", time_call(lambda: ort_encode(ids, mask)))
+            with threadpool_limits(args.threads):
+                add("tower, numpy runtime", time_call(lambda: np_model.encode_queries(texts)))
     timings = {k: {"median_ms": statistics.median(v), "runs_ms": v} for k, v in rows.items()}
     report = {
         "benchmark": "CPU inference settings (issue 20, item 2)",
@@ -197,9 +277,10 @@ def main() -> None:
         "requests": args.requests,
         "machine": {**info, "load_avg_at_end": [round(x, 2) for x in os.getloadavg()]},
         "timings": timings,
+        "vector_differences": extra,
     }
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "inference.json").write_text(json.dumps(report, indent=2, default=str))
+    (args.out / f"{args.name}.json").write_text(json.dumps(report, indent=2, default=str))
     if not args.no_quality:
         t = time.perf_counter()
         report["quality_valid_cand10"] = quality(
@@ -207,7 +288,7 @@ def main() -> None:
         )
         report["quality_s"] = round(time.perf_counter() - t, 1)
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "inference.json").write_text(json.dumps(report, indent=2, default=str))
+    (args.out / f"{args.name}.json").write_text(json.dumps(report, indent=2, default=str))
     md = [
         f"CPU inference settings, model `{args.model}`, {args.requests} requests in batches of "
         f"{args.batch} (caches off), {args.reps} alternating rounds, medians; rows other than "
@@ -219,9 +300,10 @@ def main() -> None:
         "|---|---|---|",
     ]
     md += [f"| {k} | {v['median_ms']} | {v['runs_ms']} |" for k, v in timings.items()]
+    md += [f"\n{k}: {v:.2e}" for k, v in extra.items()]
     if "quality_valid_cand10" in report:
         md += ["", "Validation cand10 (all users):", "", report["quality_valid_cand10"]["markdown"]]
-    (args.out / "inference.md").write_text("\n".join(md) + "\n")
+    (args.out / f"{args.name}.md").write_text("\n".join(md) + "\n")
     print("\n".join(md))
 
 
