@@ -214,3 +214,31 @@ def test_runs_the_numpy_runtime_cannot_score(run_dir, tmp_path):
         main, ["recommend", "--model", str(copy), "--runtime", "numpy", "--user", "u1"]
     )
     assert out.exit_code == 2 and "head 'rr'" in out.output and "Traceback" not in out.output
+
+
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        EncoderConfig(n_prior=2, lora_r=0, cf_dim=0, attributes=False),  # frozen tower, text only
+        EncoderConfig(
+            n_prior=0, lora_r=2, lora_targets=["query", "key", "value"], lora_layers=None
+        ),
+    ],
+    ids=["frozen-text-only", "no-priors-qkv-all-layers"],
+)
+def test_numpy_scorer_other_shapes(cfg, tmp_path):
+    torch.manual_seed(1)
+    sc = EncoderScorer.build(ITEM_TEXTS, cfg)
+    with torch.no_grad():
+        for p in sc.model.parameters():
+            if p.requires_grad:
+                p.add_(torch.randn_like(p) * 0.05)
+    sc.save(tmp_path / "enc")
+    ns = NumpyEncoderScorer.load(tmp_path / "enc")
+    rng = np.random.default_rng(5)
+    cands = rng.integers(0, 30, size=(4, 6))
+    hist = np.where(rng.random((4, 20)) < 0.5, rng.integers(0, 30, size=(4, 20)), -1)
+    prior = rng.normal(size=(4, 6, cfg.n_prior)).astype(np.float32)
+    texts = TEXTS
+    ref = EncoderScorer.load(tmp_path / "enc").score_arrays(texts, cands, hist, prior)
+    np.testing.assert_allclose(ns.score_arrays(texts, cands, hist, prior), ref, atol=2e-5)
