@@ -124,11 +124,13 @@ def load_recommender(
 
 
 def resolve_runtime(directory: Path, meta: dict, runtime: str) -> str:
-    """ "torch" or "numpy" for ``runtime`` ("auto": NumPy when the saved reranker, if any,
-    is one the NumPy runtime scores, `models.np_encoder.unsupported`; else torch). "numpy"
-    for a run it cannot score is a `DataError` naming why."""
-    if runtime == "torch" or not meta.get("reranker"):
-        return "torch" if runtime == "torch" else "numpy"
+    """The runtime a load uses: ``runtime`` itself, or for "auto" NumPy when the saved
+    reranker, if any, is one the NumPy runtime scores (`models.np_encoder.unsupported`), else
+    torch. "numpy" for a run it cannot score is a `DataError` naming why."""
+    if runtime == "torch":
+        return "torch"
+    if not meta.get("reranker"):  # retrievers alone: every one scores in NumPy
+        return "numpy"
     from .models.encoder_config import EncoderConfig
     from .models.np_encoder import unsupported
 
