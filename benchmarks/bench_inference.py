@@ -94,7 +94,7 @@ def onnx_tower(model, tok, threads: int, where: Path):
     import onnxruntime as ort
     import torch
 
-    from instructrec.models.np_bert import mean_pool, normalize
+    from instructrec.np_ops import mean_pool, normalize
 
     class Hidden(torch.nn.Module):
         def __init__(self, tower) -> None:

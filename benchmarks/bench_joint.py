@@ -252,7 +252,7 @@ def train(args) -> None:
     torch.manual_seed(0)
     from transformers import AutoModel, AutoTokenizer
 
-    from instructrec.models.text_encoder import default_backbone
+    from instructrec.models.bert_files import default_backbone
 
     path = args.backbone or default_backbone()
     tok, backbone = AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path).float()

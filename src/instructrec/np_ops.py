@@ -1,5 +1,6 @@
 """NumPy kernels the torch-free inference paths share (`models.np_bert`, SASRec's NumPy
-scoring): the exact GELU (through an erf accurate to float32), LayerNorm, softmax. They
+scoring): the exact GELU (through an erf accurate to float32), LayerNorm, softmax, mean-pool
+and row normalisation. They
 compute what torch's ``F.gelu``, ``nn.LayerNorm`` and ``softmax`` compute, to float32
 rounding (`tests/models/test_np_runtime.py`)."""
 
@@ -50,3 +51,14 @@ def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
     """Softmax along ``axis`` (max subtracted; a row of -inf but one entry is fine)."""
     e = np.exp(x - x.max(axis, keepdims=True))
     return e / e.sum(axis, keepdims=True)
+
+
+def mean_pool(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Mean of token vectors over the attention mask (`models.text_encoder.mean_pool` in NumPy)."""
+    m = np.asarray(mask)[..., None].astype(hidden.dtype)
+    return (hidden * m).sum(1) / np.maximum(m.sum(1), np.float32(1.0))
+
+
+def normalize(x: np.ndarray, eps: float = 1e-12) -> np.ndarray:
+    """Unit rows (torch's ``F.normalize``: x / max(||x||, eps))."""
+    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), np.float32(eps))

@@ -13,11 +13,11 @@ import pytest
 import torch
 
 from instructrec.models.base import RerankExample
-from instructrec.models.bert_files import supports
+from instructrec.models.bert_files import default_backbone, supports
 from instructrec.models.bert_lite import load_lite
 from instructrec.models.encoder_config import EncoderConfig
 from instructrec.models.encoder_scorer import EncoderScorer
-from instructrec.models.text_encoder import default_backbone, encode_texts, load_encoder
+from instructrec.models.text_encoder import encode_texts, load_encoder
 
 TEXTS = [
     "a light comedy from the 90s",

@@ -17,12 +17,12 @@ from click.testing import CliRunner
 
 from instructrec.cli import main
 from instructrec.data import DataError, make_split
+from instructrec.models.bert_files import default_backbone
 from instructrec.models.bert_lite import load_lite
 from instructrec.models.encoder_config import EncoderConfig
 from instructrec.models.encoder_scorer import EncoderScorer
 from instructrec.models.np_bert import load_np_bert
 from instructrec.models.np_encoder import NumpyEncoderScorer, unsupported
-from instructrec.models.text_encoder import default_backbone
 from instructrec.np_ops import erf, gelu, layer_norm
 from instructrec.recommender import Recommender
 from instructrec.recommender_files import resolve_runtime

