@@ -135,9 +135,15 @@ def build(
     test = [example(*test_ex[i]) for i in order]
     if n_test == 1000 and test_hash(test) != TEST_SHA256:
         raise AssertionError("the fixed test set changed")
+    # users in neither the pool nor the test set: their ratings can become extra training
+    # questions (`log_rows`) without any development or test user's text in them
+    free = sorted(set(rest.tolist()) - {e["user"] for e in test})
+    log_pairs = [(u, t) for u in free for t in range(HISTORY, len(seqs[u][0]))]
     return {
         "train": pool_ex[:256], "valid": pool_ex[256:456], "dev": pool_ex[456:],
-        "test": test, "ratings": train,
+        "test": test, "ratings": train, "free_users": free,
+        "logs": lambda n, s: [example(*log_pairs[i]) for i in
+                              np.random.default_rng(s + 4099).permutation(len(log_pairs))[:n]],
     }  # fmt: skip
 
 

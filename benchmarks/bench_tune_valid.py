@@ -49,6 +49,10 @@ CONFIGS: dict[str, dict] = {
     # the label head reads the question's own vector beside the mean (`pooling`)
     "last-line": {"pooling": "mean+last-line"},
     "last-line-rot3": {"pooling": "mean+last-line", "rotations": 3},
+    # plus questions generated from the ratings of users in neither the pool nor the test set
+    # (`bench_tune.build`'s "logs"): the product's instruction tuning on interaction logs
+    "logs-ep1": {"log_rows": 10000, "epochs": 1},
+    "logs2k-ep2": {"log_rows": 2000, "epochs": 2},
 }
 
 
@@ -104,6 +108,8 @@ def main() -> None:
             train = d["train"][: args.n_train]
             if cfg.get("rotations"):
                 train = train + bt.rotate(train, cfg.pop("rotations"), seed, layout)
+            if cfg.get("log_rows"):
+                train = train + d["logs"](cfg.pop("log_rows"), seed)
             start = machine("torch")
             r = bt.run_tune("all-minilm-l6-v2", train, d["valid"], d["dev"],
                             seed, cfg.pop("epochs"), cfg.pop("lr"), cfg.pop("batch"),

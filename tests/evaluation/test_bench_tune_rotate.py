@@ -55,3 +55,14 @@ def test_seen_in_flags_rows_rated_in_the_training_text() -> None:
     rows = [{"user": 7, "item": 103}, {"user": 7, "item": 110}, {"user": 8, "item": 103},
             {"user": 7, "item": 111}]  # fmt: skip
     assert bt.seen_in([e], rows).tolist() == [True, True, False, False]
+
+
+def test_log_questions_come_from_users_outside_the_pool_and_the_test_set() -> None:
+    d = bt.build(0)
+    logs = d["logs"](500, 0)
+    assert len(logs) == 500 and len({(e["user"], e["item"]) for e in logs}) == 500
+    used = {e["user"] for part in ("train", "valid", "dev", "test") for e in d[part]}
+    assert {e["user"] for e in logs} <= set(d["free_users"])
+    assert not set(d["free_users"]) & used
+    assert [e["item"] for e in d["logs"](50, 1)] == [e["item"] for e in d["logs"](50, 1)]
+    assert [e["item"] for e in d["logs"](50, 1)] != [e["item"] for e in d["logs"](50, 2)]
