@@ -53,6 +53,7 @@ CONFIGS: dict[str, dict] = {
     # (`bench_tune.build`'s "logs"): the product's instruction tuning on interaction logs
     "logs-ep1": {"log_rows": 10000, "epochs": 1},
     "logs2k-ep2": {"log_rows": 2000, "epochs": 2},
+    "logs-ep2": {"log_rows": 10000, "epochs": 2},
 }
 
 
