@@ -139,11 +139,21 @@ def build(
     # questions (`log_rows`) without any development or test user's text in them
     free = sorted(set(rest.tolist()) - {e["user"] for e in test})
     log_pairs = [(u, t) for u in free for t in range(HISTORY, len(seqs[u][0]))]
+    # and the test users' other rows whose text does not hold a test target (index t0 outside
+    # the question's window [t - HISTORY, t]), as the bias model reads their other ratings
+    t0s: dict = {}
+    for i in order:
+        t0s.setdefault(test_ex[i][0], []).append(test_ex[i][1])
+    wide_pairs = log_pairs + [(u, t) for u, ts in sorted(t0s.items())
+                              for t in range(HISTORY, len(seqs[u][0]))
+                              if not any(t - HISTORY <= t0 <= t for t0 in ts)]  # fmt: skip
     return {
         "train": pool_ex[:256], "valid": pool_ex[256:456], "dev": pool_ex[456:],
         "test": test, "ratings": train, "free_users": free,
         "logs": lambda n, s: [example(*log_pairs[i]) for i in
                               np.random.default_rng(s + 4099).permutation(len(log_pairs))[:n]],
+        "logs_wide": lambda n, s: [example(*wide_pairs[i]) for i in
+                                   np.random.default_rng(s + 4099).permutation(len(wide_pairs))[:n]],
     }  # fmt: skip
 
 

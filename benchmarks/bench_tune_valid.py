@@ -54,6 +54,8 @@ CONFIGS: dict[str, dict] = {
     "logs-ep1": {"log_rows": 10000, "epochs": 1},
     "logs2k-ep2": {"log_rows": 2000, "epochs": 2},
     "logs-ep2": {"log_rows": 10000, "epochs": 2},
+    # 20,000 log questions: the free users' and the test users' rows without a test target
+    "logs-wide20k-ep1": {"wide_log_rows": 20000, "epochs": 1},
 }
 
 
@@ -111,6 +113,8 @@ def main() -> None:
                 train = train + bt.rotate(train, cfg.pop("rotations"), seed, layout)
             if cfg.get("log_rows"):
                 train = train + d["logs"](cfg.pop("log_rows"), seed)
+            if cfg.get("wide_log_rows"):
+                train = train + d["logs_wide"](cfg.pop("wide_log_rows"), seed)
             start = machine("torch")
             r = bt.run_tune("all-minilm-l6-v2", train, d["valid"], d["dev"],
                             seed, cfg.pop("epochs"), cfg.pop("lr"), cfg.pop("batch"),

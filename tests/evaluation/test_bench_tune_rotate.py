@@ -66,3 +66,14 @@ def test_log_questions_come_from_users_outside_the_pool_and_the_test_set() -> No
     assert not set(d["free_users"]) & used
     assert [e["item"] for e in d["logs"](50, 1)] == [e["item"] for e in d["logs"](50, 1)]
     assert [e["item"] for e in d["logs"](50, 1)] != [e["item"] for e in d["logs"](50, 2)]
+
+
+def test_wide_log_questions_never_show_a_test_or_development_rating() -> None:
+    d = bt.build(0)
+    wide = d["logs_wide"](30000, 0)
+    held = {(e["user"], e["item"]) for part in ("valid", "dev", "test") for e in d[part]}
+    shown = {(e["user"], i) for e in wide for i in e["history"] + [e["item"]]}
+    assert not shown & held
+    assert {e["user"] for e in wide} & {e["user"] for e in d["test"]}  # test users' other rows
+    pool = {e["user"] for part in ("train", "valid", "dev") for e in d[part]}
+    assert not {e["user"] for e in wide} & pool
