@@ -136,7 +136,7 @@ def build(
     if n_test == 1000 and test_hash(test) != TEST_SHA256:
         raise AssertionError("the fixed test set changed")
     # users in neither the pool nor the test set: their ratings can become extra training
-    # questions (`log_rows`) without any development or test user's text in them
+    # questions ("logs") without any development or test user's text in them
     free = sorted(set(rest.tolist()) - {e["user"] for e in test})
     log_pairs = [(u, t) for u in free for t in range(HISTORY, len(seqs[u][0]))]
     # and the test users' other rows whose text does not hold a test target (index t0 outside
@@ -147,13 +147,16 @@ def build(
     wide_pairs = log_pairs + [(u, t) for u, ts in sorted(t0s.items())
                               for t in range(HISTORY, len(seqs[u][0]))
                               if not any(t - HISTORY <= t0 <= t for t0 in ts)]  # fmt: skip
+
+    def draw(pairs):
+        """(n, seed) -> n questions from ``pairs``, in a seeded order."""
+        return lambda n, s: [example(*pairs[i])
+                             for i in np.random.default_rng(s + 4099).permutation(len(pairs))[:n]]  # fmt: skip
+
     return {
         "train": pool_ex[:256], "valid": pool_ex[256:456], "dev": pool_ex[456:],
         "test": test, "ratings": train, "free_users": free,
-        "logs": lambda n, s: [example(*log_pairs[i]) for i in
-                              np.random.default_rng(s + 4099).permutation(len(log_pairs))[:n]],
-        "logs_wide": lambda n, s: [example(*wide_pairs[i]) for i in
-                                   np.random.default_rng(s + 4099).permutation(len(wide_pairs))[:n]],
+        "logs": draw(log_pairs), "logs_wide": draw(wide_pairs),
     }  # fmt: skip
 
 

@@ -111,10 +111,9 @@ def main() -> None:
             train = d["train"][: args.n_train]
             if cfg.get("rotations"):
                 train = train + bt.rotate(train, cfg.pop("rotations"), seed, layout)
-            if cfg.get("log_rows"):
-                train = train + d["logs"](cfg.pop("log_rows"), seed)
-            if cfg.get("wide_log_rows"):
-                train = train + d["logs_wide"](cfg.pop("wide_log_rows"), seed)
+            for key, logs in (("log_rows", "logs"), ("wide_log_rows", "logs_wide")):
+                if cfg.get(key):
+                    train = train + d[logs](cfg.pop(key), seed)
             start = machine("torch")
             r = bt.run_tune("all-minilm-l6-v2", train, d["valid"], d["dev"],
                             seed, cfg.pop("epochs"), cfg.pop("lr"), cfg.pop("batch"),
