@@ -46,6 +46,8 @@ HISTORY = 10
 # results/tune_valid.md): `run_tune` arguments and the prompt layout.
 MINILM = {"epochs": 4, "lr": 1e-3, "batch": 16, "lora": {"r": 8}, "layout": "rated"}
 SMALL_EPOCHS = {16: 10, 64: 6}  # more passes over the tiny training sets
+# changes to MINILM for the run with log questions (`--logs`), chosen on validation
+LOGS = {"epochs": 1, "lora": "full", "lr": 1e-4}
 
 
 def title(items, i: int) -> str:
@@ -297,6 +299,11 @@ def main() -> None:
     ap.add_argument("--skip-numbers", action="store_true", help="no number-comparison task")
     ap.add_argument("--rotations", type=int, default=0, help="also train MiniLM with K rotated "
                     "questions per example (`rotate`), at the --sizes given")  # fmt: skip
+    ap.add_argument("--logs", type=int, default=0, help="also train MiniLM on the 256 examples "
+                    "+ N Yes/No questions from the logs of users in neither the pool nor the test "
+                    "set (`build`'s logs), at the largest --sizes only")  # fmt: skip
+    ap.add_argument("--logs-set", nargs="*", default=[], help="KEY=JSON changes to MiniLM's "
+                    "settings for the --logs run (chosen on validation: LOGS)")  # fmt: skip
     ap.add_argument("--out", default=str(RESULTS / "tune"))
     ap.add_argument(
         "--combine",
@@ -334,6 +341,11 @@ def main() -> None:
     minilm_variants = [] if args.skip_minilm else [("minilm+lora head", 0)]
     if args.rotations:
         minilm_variants.append((f"minilm+lora head, {args.rotations} rotations", args.rotations))
+    logs_cfg = {**cfg, **LOGS, **{k: json.loads(v) for k, v in
+                                  (a.split("=", 1) for a in args.logs_set)}}  # fmt: skip
+    logs_name = f"minilm+lora head, + {args.logs} log questions"
+    if args.logs:
+        minilm_variants.append((logs_name, 0))
     rerun |= {(name, "ML-100K Yes/No") for name, _ in minilm_variants}
     # earlier_run: "same" = the current test set (its hash is checked), True = an older one
     kept = [
@@ -375,9 +387,16 @@ def main() -> None:
                 c = {**cfg, "epochs": SMALL_EPOCHS.get(n, cfg["epochs"])}
                 tr = data["train"][:n]
                 tr = tr + rotate(tr, k, seed) if k else tr
+                if name == logs_name:
+                    if n != max(args.sizes):
+                        continue
+                    c = dict(logs_cfg)
+                    tr = tr + data["logs"](args.logs, seed)
                 r = run_tune("all-minilm-l6-v2", tr, valid, test, seed,
                              c.pop("epochs"), c.pop("lr"), c.pop("batch"), **c)  # fmt: skip
-                record(name, n, seed, r.pop("scores"), {**r, "rows": len(tr)} if k else r)
+                scores = r.pop("scores")
+                record(name, n, seed, scores, {**r, "rows": len(tr)} if k or name == logs_name
+                       else r)  # fmt: skip
         for n in args.smollm_sizes:
             r = run_tune("smollm2-135m-instruct", data["train"][:n], [], test[:k], seed,
                          args.smollm_epochs, 1e-3, 8)  # fmt: skip

@@ -56,6 +56,9 @@ CONFIGS: dict[str, dict] = {
     "logs-ep2": {"log_rows": 10000, "epochs": 2},
     # 20,000 log questions: the free users' and the test users' rows without a test target
     "logs-wide20k-ep1": {"wide_log_rows": 20000, "epochs": 1},
+    # the log questions with the question line's own vector, or with every weight trained
+    "logs-ep1-last-line": {"log_rows": 10000, "epochs": 1, "pooling": "mean+last-line"},
+    "logs-ep1-full": {"log_rows": 10000, "epochs": 1, "lora": "full", "lr": 1e-4},
 }
 
 
@@ -68,6 +71,8 @@ def main() -> None:
     ap.add_argument("--set", nargs="*", default=[], help="extra KEY=JSON for every config")
     ap.add_argument("--out", default=str(RESULTS / "tune_valid"))
     ap.add_argument("--probe", action="store_true", help="also the frozen title-vector probe")
+    ap.add_argument("--probe-logs", type=int, default=0,
+                    help="the probe also reads this many log questions' (title, mark) pairs")  # fmt: skip
     args = ap.parse_args()
     import torch
 
@@ -96,10 +101,13 @@ def main() -> None:
         d = data["rated"]
         lf = np.array([e["liked_fraction"] for e in dev])
         alphas = [1.0, 10.0]
-        for alpha, q in zip(alphas, title_probe(d["train"][: args.n_train], dev, alphas),
-                            strict=True):  # fmt: skip
+        probe_rows = d["train"][: args.n_train]
+        if args.probe_logs:
+            probe_rows = probe_rows + d["logs"](args.probe_logs, 0)
+        logs_note = f", + {args.probe_logs} log questions" if args.probe_logs else ""
+        for alpha, q in zip(alphas, title_probe(probe_rows, dev, alphas), strict=True):
             s = lf + q
-            log["rows"].append({"model": "title probe", "config": f"ridge alpha {alpha:g}",
+            log["rows"].append({"model": "title probe", "config": f"ridge alpha {alpha:g}{logs_note}",
                                 "seed": 0, "n_train": args.n_train, **bt.auc_ci(s, y),
                                 "auc_clean": clean_auc(s, y, clean), "dev_scores": s.tolist()})  # fmt: skip
             print(json.dumps(log["rows"][-1]["auc_clean"]), flush=True)
