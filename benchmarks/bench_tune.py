@@ -383,20 +383,22 @@ def main() -> None:
         record("bias (user+item)", 0, 0, bias[:k], {"subset": k}, subset=k)
     for seed in args.seeds:
         for name, k in minilm_variants:
-            for n in args.sizes:
-                c = {**cfg, "epochs": SMALL_EPOCHS.get(n, cfg["epochs"])}
+            logs = name == logs_name
+            for n in [max(args.sizes)] if logs else args.sizes:
+                c = (
+                    dict(logs_cfg)
+                    if logs
+                    else {**cfg, "epochs": SMALL_EPOCHS.get(n, cfg["epochs"])}
+                )
                 tr = data["train"][:n]
                 tr = tr + rotate(tr, k, seed) if k else tr
-                if name == logs_name:
-                    if n != max(args.sizes):
-                        continue
-                    c = dict(logs_cfg)
-                    tr = tr + data["logs"](args.logs, seed)
+                tr = tr + data["logs"](args.logs, seed) if logs else tr
+                settings = {"settings": logs_cfg} if logs else {}
                 r = run_tune("all-minilm-l6-v2", tr, valid, test, seed,
                              c.pop("epochs"), c.pop("lr"), c.pop("batch"), **c)  # fmt: skip
                 scores = r.pop("scores")
-                record(name, n, seed, scores, {**r, "rows": len(tr)} if k or name == logs_name
-                       else r)  # fmt: skip
+                record(name, n, seed, scores,
+                       {**r, "rows": len(tr), **settings} if k or logs else r)  # fmt: skip
         for n in args.smollm_sizes:
             r = run_tune("smollm2-135m-instruct", data["train"][:n], [], test[:k], seed,
                          args.smollm_epochs, 1e-3, 8)  # fmt: skip
