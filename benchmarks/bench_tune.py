@@ -368,6 +368,8 @@ def main() -> None:
     kept += [r for r in old.get("rows_earlier", [])
              if (r["model"], r.get("task", "ML-100K Yes/No")) not in rerun]  # fmt: skip
 
+    path.parent.mkdir(parents=True, exist_ok=True)
+
     def save():
         out["rows_earlier"] = kept
         path.with_suffix(".json").write_text(json.dumps(out, indent=1))
@@ -383,8 +385,10 @@ def main() -> None:
         row = {"model": name, "n_train": n, "seed": seed,
                **auc_ci(np.asarray(scores), ys, against=against)}  # fmt: skip
         row.update(extra or {})
+        # kept so that later rows can be compared with this one, paired, without a rerun
+        row["test_scores"] = [round(float(x), 6) for x in np.asarray(scores)]
         out["rows"].append(row)
-        print(json.dumps(row), flush=True)
+        print(json.dumps({k: v for k, v in row.items() if k != "test_scores"}), flush=True)
         save()
 
     record("liked-fraction", 0, 0, liked)
