@@ -98,6 +98,48 @@ def build_cmd(
     )
 
 
+@instructions.command("yesno")
+@data_option
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="file to write")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["alpaca", "jsonl", "tsv"]),
+    default="alpaca",
+    show_default=True,
+)
+@click.option("--n", "n", default=None, type=click.IntRange(min=1),
+              help="questions to write (default: every eligible position)")  # fmt: skip
+@click.option("--history", default=10, show_default=True, type=click.IntRange(min=1),
+              help="rated items shown before each target")  # fmt: skip
+@click.option("--liked", default=4.0, show_default=True, type=float,
+              help="ratings at or above this count as liked (and answer Yes)")  # fmt: skip
+@click.option("--seed", default=0, show_default=True, type=int, help="split and order")
+@click.option(
+    "--split-dir",
+    default=None,
+    type=click.Path(file_okay=False),
+    help="a saved split (default: a fresh leave-one-out split with --seed)",
+)
+def yesno(data, out: str, fmt: str, n, history: int, liked: float, seed: int, split_dir) -> None:
+    """Write Yes/No questions with a liked/disliked-marked history from the ratings of the
+    training split (TALLRec's task; the benchmark's "log questions"), for `instructrec tune`."""
+    from instructrec.data.spec import load_data_spec
+    from instructrec.instructions import export
+    from instructrec.instructions.yesno import rated_questions
+    from instructrec.training.rundir import staged_file
+
+    ds = load_data_spec(data)
+    frame = rated_questions(ds, _split(ds, split_dir, seed), n=n, history=history,
+                            liked=liked, seed=seed)  # fmt: skip
+    with staged_file(out) as tmp:  # renamed to --out when complete
+        export(frame, tmp, fmt)
+    click.echo(
+        f"wrote {len(frame):,} Yes/No questions ({(frame['answer'] == 'Yes').mean():.1%} Yes, "
+        f"history {history}) to {out}"
+    )
+
+
 @instructions.command("show")
 @data_option
 @click.option("--n", "n", default=2, show_default=True, type=int, help="examples per slot")
