@@ -26,16 +26,21 @@ def instructions() -> None:
     """Instruction templates and the InstructionSet builder (InstructRec P/I/T slots)."""
 
 
+def _out_options(default_format: str):
+    """``--out FILE`` and ``--format`` (jsonl | alpaca | tsv) of a command that writes a file."""
+
+    def wrap(f):
+        f = click.option("--format", "fmt", type=click.Choice(["jsonl", "alpaca", "tsv"]),
+                         default=default_format, show_default=True)(f)  # fmt: skip
+        return click.option("--out", required=True, type=click.Path(dir_okay=False),
+                            help="file to write")(f)  # fmt: skip
+
+    return wrap
+
+
 @instructions.command("build")
 @data_option
-@click.option("--out", required=True, type=click.Path(dir_okay=False), help="file to write")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["jsonl", "alpaca", "tsv"]),
-    default="jsonl",
-    show_default=True,
-)
+@_out_options("jsonl")
 @click.option(
     "--split-dir",
     default=None,
@@ -100,14 +105,7 @@ def build_cmd(
 
 @instructions.command("yesno")
 @data_option
-@click.option("--out", required=True, type=click.Path(dir_okay=False), help="file to write")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["alpaca", "jsonl", "tsv"]),
-    default="alpaca",
-    show_default=True,
-)
+@_out_options("alpaca")
 @click.option("--n", "n", default=None, type=click.IntRange(min=1),
               help="questions to write (default: every eligible position)")  # fmt: skip
 @click.option("--history", default=10, show_default=True, type=click.IntRange(min=1),
