@@ -59,6 +59,9 @@ CONFIGS: dict[str, dict] = {
     # the log questions with the question line's own vector, or with every weight trained
     "logs-ep1-last-line": {"log_rows": 10000, "epochs": 1, "pooling": "mean+last-line"},
     "logs-ep1-full": {"log_rows": 10000, "epochs": 1, "lora": "full", "lr": 1e-4},
+    # the same from the product's command (`instructions yesno`, its wording and titles) over
+    # the same users: what a user running it on their data gets
+    "product-logs-full": {"product_log_rows": 10000, "epochs": 1, "lora": "full", "lr": 1e-4},
 }
 
 
@@ -122,6 +125,9 @@ def main() -> None:
             for key, logs in (("log_rows", "logs"), ("wide_log_rows", "logs_wide")):
                 if cfg.get(key):
                     train = train + d[logs](cfg.pop(key), seed)
+            if cfg.get("product_log_rows"):
+                train = train + product_questions(d["free_users"], cfg.pop("product_log_rows"),
+                                                  seed)  # fmt: skip
             start = machine("torch")
             r = bt.run_tune("all-minilm-l6-v2", train, d["valid"], d["dev"],
                             seed, cfg.pop("epochs"), cfg.pop("lr"), cfg.pop("batch"),
@@ -140,6 +146,19 @@ def main() -> None:
             write_md(log, path.with_suffix(".md"))
     path.with_suffix(".json").write_text(json.dumps(log, indent=1))
     write_md(log, path.with_suffix(".md"))
+
+
+def product_questions(users: list[int], n: int, seed: int) -> list[dict]:
+    """``n`` questions from `instructrec instructions yesno`'s builder (`rated_questions`) over
+    ``users`` (internal ids of the benchmark's split: ML-100K, `make_split` seed 0)."""
+    from instructrec.data import load_movielens_100k
+    from instructrec.data.split import make_split
+    from instructrec.instructions.yesno import rated_questions
+
+    ds = load_movielens_100k()
+    q = rated_questions(ds, make_split(ds, seed=0), n=n, seed=seed, users=np.asarray(users))
+    return [{"instruction": i, "output": a} for i, a in zip(q["instruction"], q["answer"],
+                                                            strict=True)]  # fmt: skip
 
 
 def title_probe(train: list[dict], rows: list[dict], alphas: list[float]) -> list[np.ndarray]:
