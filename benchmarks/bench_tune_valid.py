@@ -108,7 +108,7 @@ def main() -> None:
         if args.probe_logs:
             probe_rows = probe_rows + d["logs"](args.probe_logs, 0)
         logs_note = f", + {args.probe_logs} log questions" if args.probe_logs else ""
-        for alpha, q in zip(alphas, title_probe(probe_rows, dev, alphas), strict=True):
+        for alpha, q in zip(alphas, bt.title_probe(probe_rows, dev, alphas), strict=True):
             s = lf + q
             log["rows"].append({"model": "title probe", "config": f"ridge alpha {alpha:g}{logs_note}",
                                 "seed": 0, "n_train": args.n_train, **bt.auc_ci(s, y),
@@ -159,28 +159,6 @@ def product_questions(users: list[int], n: int, seed: int) -> list[dict]:
     q = rated_questions(ds, make_split(ds, seed=0), n=n, seed=seed, users=np.asarray(users))
     return [{"instruction": i, "output": a} for i, a in zip(q["instruction"], q["answer"],
                                                             strict=True)]  # fmt: skip
-
-
-def title_probe(train: list[dict], rows: list[dict], alphas: list[float]) -> list[np.ndarray]:
-    """A probe, no tuning: frozen MiniLM vectors (mean-pooled, unit length) of single titles,
-    a ridge regression of the liked/disliked mark on them over every (title, mark) pair the
-    training examples show (history titles and targets), read at each row's target title (one
-    score array per ridge ``alphas``; the titles are encoded once). Added to the liked
-    fraction, it says how much a title's own vector knows of whether a movie is liked, from the
-    same 256 examples."""
-    from instructrec.models.text_encoder import encode_texts, load_encoder
-
-    pairs = [(t, m) for e in train for t, m in zip(e["titles"] + [e["target"]],
-             e["liked"] + [e["output"] == "Yes"], strict=True)]  # fmt: skip
-    titles = sorted({t for t, _ in pairs} | {e["target"] for e in rows})
-    v = encode_texts(*load_encoder(), titles).astype(np.float64)
-    at = {t: i for i, t in enumerate(titles)}
-    x = v[[at[t] for t, _ in pairs]]
-    yv = np.array([float(m) for _, m in pairs])
-    xm, ym = x.mean(0), yv.mean()
-    xc, q = x - xm, v[[at[e["target"]] for e in rows]] - xm
-    return [q @ np.linalg.solve(xc.T @ xc + a * np.eye(x.shape[1]), xc.T @ (yv - ym)) + ym
-            for a in alphas]  # fmt: skip
 
 
 def clean_auc(scores, y: np.ndarray, clean: np.ndarray) -> dict:
