@@ -149,3 +149,19 @@ def test_instructions_build_takes_set(tmp_path):
         ["instructions", "build", "--out", str(tmp_path / "i.jsonl"), "--set", "per_user=many"],
     )
     assert res.exit_code == 2 and "per_user" in res.output
+
+
+def test_games_gpu_config_is_games_yaml_with_only_the_gpu_changes():
+    """configs/games-gpu.yaml is the experiment "games.yaml without the instance cap, SASRec on
+    the GPU": any other difference would confound its comparison with the capped runs."""
+    cpu = RunConfig.from_yaml(REPO / "configs" / "games.yaml").to_dict()
+    gpu = RunConfig.from_yaml(REPO / "configs" / "games-gpu.yaml").to_dict()
+    assert cpu["reranker"]["max_instances"] == 8000 and gpu["reranker"]["max_instances"] is None
+    for spec in (gpu["retriever"], *[p for p in gpu["priors"] if p["name"] == "sasrec"]):
+        assert spec["options"]["device"] == "auto" and spec["options"]["threads"] == 0
+    gpu["reranker"]["max_instances"] = 8000
+    for spec in (gpu["retriever"], *gpu["priors"]):
+        if spec["name"] == "sasrec":
+            spec["options"].pop("device")
+            spec["options"]["threads"] = 2
+    assert gpu == cpu
