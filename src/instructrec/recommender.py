@@ -80,6 +80,13 @@ class Recommender:
         for spec in config.priors:  # the first stage is reused, not fitted twice
             same = spec.name == config.retriever.name and spec.options == config.retriever.options
             priors.append(retriever if same else make_retriever(spec))
+        texts = None
+        for r in (retriever, *priors):
+            if getattr(r, "needs_item_texts", False):  # a text retriever (titleknn)
+                from .rerank.rerank_features import item_texts
+
+                texts = texts if texts is not None else item_texts(dataset)
+                r.item_texts = texts
         return cls(dataset, retriever, priors=priors or [retriever], config=config)
 
     # ------------------------------------------------------------------ fitting

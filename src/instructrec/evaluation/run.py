@@ -54,14 +54,19 @@ def fit_baselines(
     options: dict[str, dict] | None = None,
 ) -> dict[str, Retriever]:
     """Make and fit each named retriever on ``split.train`` (``split.valid`` for early stopping)."""
+    from ..rerank.rerank_features import item_texts
     from ..retrieval.registry import fit_retriever
 
     options = options or {}
-    out = {}
+    out, texts = {}, None
     for name in names:
         opts = dict(options.get(name, {}))
         opts.setdefault("seed", seed)
-        out[name] = fit_retriever(name, split, dataset.n_users, dataset.n_items, opts)
+        if name == "titleknn" and texts is None:  # the texts the reranker embeds
+            texts = item_texts(dataset)
+        out[name] = fit_retriever(
+            name, split, dataset.n_users, dataset.n_items, opts, item_texts=texts
+        )
     return out
 
 

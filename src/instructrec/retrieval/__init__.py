@@ -11,6 +11,7 @@ from .itemknn import ItemKNN, ItemKNNConfig
 from .pop import Pop, PopConfig
 from .registry import RETRIEVERS, fit_retriever, make_retriever
 from .sasrec import SASRec, SASRecConfig
+from .titleknn import TitleKNN, TitleKNNConfig
 
 __all__ = [
     "BPR",
@@ -22,6 +23,8 @@ __all__ = [
     "ItemKNNConfig",
     "SASRec",
     "SASRecConfig",
+    "TitleKNN",
+    "TitleKNNConfig",
     "RETRIEVERS",
     "make_retriever",
     "fit_retriever",

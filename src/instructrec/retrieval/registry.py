@@ -21,6 +21,7 @@ RETRIEVERS = {  # name -> "module:Class"; each Class takes its config dataclass 
     "sasrec": "instructrec.retrieval.sasrec:SASRec",
     "bpr": "instructrec.retrieval.bpr:BPR",
     "ease": "instructrec.retrieval.ease:EASE",
+    "titleknn": "instructrec.retrieval.titleknn:TitleKNN",
 }
 CONFIGS = {
     "pop": "PopConfig",
@@ -28,6 +29,7 @@ CONFIGS = {
     "sasrec": "SASRecConfig",
     "bpr": "BPRConfig",
     "ease": "EASEConfig",
+    "titleknn": "TitleKNNConfig",
 }
 
 
@@ -92,8 +94,13 @@ def fit_retriever(
     n_users: int,
     n_items: int,
     options: dict | str | Path | None = None,
+    *,
+    item_texts: list[str] | None = None,
     **overrides: Any,
 ) -> Retriever:
-    """Make and fit ``name`` on ``split.train`` (``split.valid`` drives early stopping)."""
+    """Make and fit ``name`` on ``split.train`` (``split.valid`` drives early stopping).
+    ``item_texts``: one text per item, for a retriever that reads them (``titleknn``)."""
     r = make_retriever(name, options, **overrides)
+    if getattr(r, "needs_item_texts", False):
+        r.item_texts = item_texts
     return r.fit(split.train, n_users, n_items, valid=split.valid)
