@@ -9,7 +9,13 @@ import pytest
 from instructrec.data import make_split
 from instructrec.data.errors import DataError
 from instructrec.models.encoder_config import EncoderConfig, zscore
-from instructrec.rerank.cold import cold_dropout_mask, cold_priors, zero_interaction_items
+from instructrec.rerank.cold import (
+    cold_dropout_mask,
+    cold_priors,
+    content_channels,
+    list_priors,
+    zero_interaction_items,
+)
 from instructrec.rerank.rerank_features import score_priors, stacked_frame
 from instructrec.rerank.reranker import InstructionReranker, RerankerConfig
 from instructrec.retrieval.itemknn import ItemKNN
@@ -82,6 +88,22 @@ def test_zero_interaction_items_and_cold_priors():
     np.testing.assert_allclose(z[0, [0, 1, 3], 0], zscore(raw[:, [0, 1, 3]])[0, :, 0], atol=1e-6)
     # nothing cold: exactly the plain z-score
     np.testing.assert_allclose(cold_priors(raw, ~cold & False), zscore(raw), atol=1e-6)
+
+
+def test_a_content_channel_keeps_the_cold_candidates_score():
+    """titleknn's channel reads item texts, not interactions: coldness does not neutralise it,
+    while the collaborative channels of the same cold candidate go to 0."""
+    from instructrec.retrieval.titleknn import TitleKNN
+
+    raw = np.array([[[3.0, 0.1], [1.0, 0.2], [-50.0, 0.9], [2.0, 0.3]]], np.float32)
+    cold = np.array([[False, False, True, False]])
+    z = list_priors(raw, cold, [False, True])
+    assert z[0, 2, 0] == 0.0
+    np.testing.assert_allclose(z[..., 1], zscore(raw[..., 1:])[..., 0], atol=1e-6)
+    assert z[0, 2, 1] == z[0, :, 1].max()  # the cold candidate's text match still leads
+    np.testing.assert_allclose(list_priors(raw, cold), cold_priors(raw, cold))
+    assert content_channels(["sasrec", "titleknn", "pop", "no-such"]) == [0, 1, 0, 0]
+    assert content_channels([Pop(), TitleKNN()]) == [False, True]
 
 
 def test_dropout_hits_targets_and_negatives_at_the_same_rate():

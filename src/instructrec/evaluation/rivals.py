@@ -200,7 +200,7 @@ class ScoreMix:
         cols = []
         for p in self.priors.values():
             raw = p.score(users, cands, histories=hists)
-            if cold is None:
+            if cold is None or getattr(p, "content_based", False):  # content: cold items too
                 cols.append(_zscore(raw))
             else:
                 from ..rerank.cold import cold_priors

@@ -11,7 +11,9 @@ are), so a cold item loses whatever its text says. With ``reranker.cold_dropout 
   interactions in the data its collaborative inputs were fitted on;
 - for cold candidates the collaborative inputs are neutral: the retriever channels are 0 (the
   list mean; the other candidates are z-scored among themselves, `cold_priors`) and the CF
-  vector term is dropped (`models.encoder.EncoderReranker.item_vectors`);
+  vector term is dropped (`models.encoder.EncoderReranker.item_vectors`); a content-based
+  retriever's channel (``titleknn``: item texts, no interactions) is kept as it is for every
+  candidate (`list_priors`' ``content``);
 - training instances treat a random share of candidates as cold as well (`cold_dropout_mask`):
   targets and negatives end up cold at the same rate ``max(p, natural rate)``, so coldness says
   nothing about which candidate is the answer and the model learns to rank a cold candidate
@@ -21,6 +23,8 @@ are), so a cold item loses whatever its text says. With ``reranker.cold_dropout 
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -43,14 +47,37 @@ def cold_priors(raw: np.ndarray, cold: np.ndarray) -> np.ndarray:
     return ((x - mu) / np.maximum(sd, 1e-6) * warm).astype(np.float32)
 
 
-def list_priors(raw: np.ndarray, cold: np.ndarray | None = None) -> np.ndarray:
+def list_priors(
+    raw: np.ndarray, cold: np.ndarray | None = None, content: Sequence[bool] | None = None
+) -> np.ndarray:
     """The retriever channels of ``raw`` (n, k, P) z-scored within each list: over every
-    candidate (``cold`` None: no cold channel), else over the warm ones (`cold_priors`)."""
-    if cold is None:
-        from ..models.encoder_config import zscore
+    candidate (``cold`` None: no cold channel), else over the warm ones (`cold_priors`).
+    ``content`` (P,) bool: channels of content-based retrievers (``titleknn``), whose scores
+    need no interaction: those stay z-scored over every candidate, cold ones included, so a
+    cold candidate keeps what its text says."""
+    from ..models.encoder_config import zscore
 
+    if cold is None:
         return zscore(raw)
-    return cold_priors(raw, cold)
+    out = cold_priors(raw, cold)
+    keep = np.asarray(content if content is not None else [], bool)
+    if keep.any():
+        raw = np.asarray(raw, np.float32)
+        out[..., keep] = zscore(raw[..., keep])
+    return out
+
+
+def content_channels(priors: Sequence) -> list[bool]:
+    """Per prior (retriever objects or registry names): whether its scores come from item
+    content alone (`Retriever.content_based`), so coldness does not neutralise them."""
+    from ..retrieval.registry import RETRIEVERS, retriever_class
+
+    out = []
+    for p in priors:
+        if isinstance(p, str):
+            p = retriever_class(p) if p in RETRIEVERS else None
+        out.append(bool(getattr(p, "content_based", False)))
+    return out
 
 
 def cold_dropout_mask(

@@ -167,7 +167,7 @@ def user_sequences(train, n_users: int):
 def build_instances(rr, dataset, split: Split, stacked: Sequence, config) -> Instances:
     """Training instances from each user's last ``config.holdout`` training items."""
     from ..models.encoder_config import pad_histories
-    from .cold import list_priors
+    from .cold import content_channels, list_priors
     from .intentions import intentions_for
 
     rng = np.random.default_rng(config.seed)
@@ -227,7 +227,9 @@ def build_instances(rr, dataset, split: Split, stacked: Sequence, config) -> Ins
     if not stacked:
         prior = np.zeros((n, k, 0))
     else:
-        prior = list_priors(_priors(stacked, users_a, cands, hists), cold)
+        prior = list_priors(
+            _priors(stacked, users_a, cands, hists), cold, content_channels(stacked)
+        )
     slots = [config.slots[j] for j in rng.integers(len(config.slots), size=n)]
     intents = intentions_for(dataset, targets_a, slots, seed=config.seed)
     prefs = None
@@ -281,7 +283,7 @@ class Validation:
 
     def __init__(self, rr, dataset, split: Split, priors: Sequence, config) -> None:
         from ..models.encoder_config import pad_histories
-        from .cold import list_priors
+        from .cold import content_channels, list_priors
         from .intentions import intentions_for
 
         frame = split.valid
@@ -302,7 +304,9 @@ class Validation:
         if not priors:
             self.prior = np.zeros((len(rows), self.cands.shape[1], 0), np.float32)
         else:
-            self.prior = list_priors(_priors(priors, users, self.cands, hists), cold)
+            self.prior = list_priors(
+                _priors(priors, users, self.cands, hists), cold, content_channels(priors)
+            )
         self.hist = pad_histories(hists, config.history_len)
         self.tok = rr.scorer.tokenizer
         self.texts_i0 = rr.text.render(hists, history=config.query_history)

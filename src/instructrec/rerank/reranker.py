@@ -146,7 +146,7 @@ class InstructionReranker:
         """(n, k, n_prior) float32 prior channels of ``candidates`` (n, k): the retrievers'
         raw ``prior`` scores z-scored within each row, then the intent-match channel, then
         (``cold_dropout`` > 0) the cold channel, cold candidates' retriever channels at 0."""
-        from .cold import list_priors
+        from .cold import content_channels, list_priors
 
         cands = np.asarray(candidates, dtype=np.int64)
         n, k = cands.shape
@@ -162,7 +162,8 @@ class InstructionReranker:
             z[:, :, -1] = cold
         if prior is not None and n_ret > 0:
             pr = np.asarray(prior, np.float32).reshape(n, k, -1)[:, :, :n_ret]
-            z[:, :, : pr.shape[2]] = list_priors(pr, cold)
+            content = content_channels(self.prior_names[: pr.shape[2]])
+            z[:, :, : pr.shape[2]] = list_priors(pr, cold, content)
         if self.config.intent_match and intentions is not None:
             if self.dataset is None:
                 raise ValueError(

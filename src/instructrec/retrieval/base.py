@@ -48,6 +48,7 @@ class Retriever(ABC):
     name: str = "retriever"
     n_items: int = 0
     runtime: str = "torch"  # "numpy": inference without torch (`load(runtime=...)`)
+    content_based: ClassVar[bool] = False  # scores from item content alone (cold items too)
 
     @abstractmethod
     def fit(self, train: pd.DataFrame, n_users: int, n_items: int) -> Self:

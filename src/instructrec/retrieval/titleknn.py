@@ -50,6 +50,7 @@ class TitleKNN(Retriever):
 
     name = "titleknn"
     needs_item_texts: ClassVar[bool] = True  # the evaluation sets `item_texts` before `fit`
+    content_based: ClassVar[bool] = True  # a cold item is scored like any other
     array_attrs: ClassVar[tuple[str, ...]] = ("vectors",)
 
     def __init__(self, config: TitleKNNConfig | None = None, **kwargs) -> None:
