@@ -80,3 +80,22 @@ def test_the_evaluation_passes_the_dataset_texts():
     r = fit_baselines(ds, split, ["titleknn"])["titleknn"]
     direct = fit_retriever("titleknn", split, ds.n_users, ds.n_items, item_texts=item_texts(ds))
     np.testing.assert_allclose(r.vectors, direct.vectors, rtol=1e-6)
+
+
+def test_a_refit_on_the_same_texts_reuses_the_vectors(fitted, monkeypatch):
+    """The stacked twin (a deep copy refitted on fewer interactions) does not encode again;
+    other texts do."""
+    import copy
+
+    import instructrec.models.text_encoder as te
+
+    twin = copy.deepcopy(fitted)
+    texts = ["Call of Duty: Black Ops - Xbox 360", "Call of Duty: Ghosts - Xbox 360",
+             "Mario Kart 8 - Wii U", "Super Mario 3D World - Wii U",
+             "GBA 6-Pak Care Case - Game Boy Advance"]  # fmt: skip
+    monkeypatch.setattr(te, "load_encoder", lambda *a, **k: pytest.fail("encoded again"))
+    twin.fit(_train([(0, 0)]), 2, 5, item_texts=texts)
+    np.testing.assert_array_equal(twin.vectors, fitted.vectors)
+    assert twin.train_items([0])[0].tolist() == [0] and twin.train_items([1])[0].size == 0
+    with pytest.raises(pytest.fail.Exception, match="encoded again"):
+        twin.fit(_train([(0, 0)]), 2, 5, item_texts=[t + "!" for t in texts])

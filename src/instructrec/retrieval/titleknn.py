@@ -57,6 +57,7 @@ class TitleKNN(Retriever):
         self.config = config or TitleKNNConfig(**kwargs)
         self.vectors: np.ndarray | None = None  # (n_items, d) unit-length text vectors
         self.item_texts: list[str] | None = None
+        self._vectors_of: str | None = None  # texts + backbone the vectors were encoded from
 
     def fit(
         self,
@@ -72,12 +73,15 @@ class TitleKNN(Retriever):
             raise DataError("titleknn needs the item texts: fit(..., item_texts=[...])")
         if len(texts) != n_items:
             raise DataError(f"titleknn: {len(texts)} item texts for {n_items} items")
-        from ..models.text_encoder import encode_texts, load_encoder
+        from ..models.bert_files import default_backbone
+        from ..models.text_encoder import encode_texts, load_encoder, texts_digest
 
-        tokenizer, model = load_encoder(self.config.backbone)
-        self.vectors = encode_texts(
-            tokenizer, model, [str(t) for t in texts], max_len=self.config.max_len
-        )
+        texts = [str(t) for t in texts]
+        key = f"{texts_digest(texts, self.config.backbone or default_backbone())}/{self.config.max_len}"
+        if self.vectors is None or self._vectors_of != key:  # a refit (stacked twin) reuses them
+            tokenizer, model = load_encoder(self.config.backbone)
+            self.vectors = encode_texts(tokenizer, model, texts, max_len=self.config.max_len)
+            self._vectors_of = key
         self.n_items = int(n_items)
         self._remember_train(train, n_users)
         return self
