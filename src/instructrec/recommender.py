@@ -83,10 +83,11 @@ class Recommender:
         texts = None
         for r in (retriever, *priors):
             if getattr(r, "needs_item_texts", False):  # a text retriever (titleknn)
+                from .models.text_encoder import item_text_vectors
                 from .rerank.rerank_features import item_texts
 
                 texts = texts if texts is not None else item_texts(dataset)
-                r.item_texts = texts
+                r.item_texts, r.text_encoder = texts, item_text_vectors
         return cls(dataset, retriever, priors=priors or [retriever], config=config)
 
     # ------------------------------------------------------------------ fitting

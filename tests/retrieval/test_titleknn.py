@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 
 from instructrec.data.errors import DataError
+from instructrec.models.text_encoder import item_text_vectors
 from instructrec.retrieval import TitleKNN
 from instructrec.retrieval.registry import fit_retriever, make_retriever
 from instructrec.testing.retriever import RetrieverContract, planted_dataset
@@ -20,7 +21,7 @@ def planted_texts(n_items: int = 30) -> list[str]:
 class TestTitleKNNContract(RetrieverContract):
     def make_retriever(self):
         r = TitleKNN()
-        r.item_texts = planted_texts()
+        r.item_texts, r.text_encoder = planted_texts(), item_text_vectors
         return r
 
 
@@ -37,7 +38,9 @@ def fitted():
              "Mario Kart 8 - Wii U", "Super Mario 3D World - Wii U",
              "GBA 6-Pak Care Case - Game Boy Advance"]  # fmt: skip
     # item 1 and item 3 have no training interaction (cold)
-    return TitleKNN(history=2).fit(_train([(0, 0), (1, 2), (1, 4)]), 2, 5, item_texts=texts)
+    return TitleKNN(history=2).fit(
+        _train([(0, 0), (1, 2), (1, 4)]), 2, 5, item_texts=texts, text_encoder=item_text_vectors
+    )
 
 
 def test_a_cold_item_is_ranked_by_its_text(fitted):
@@ -68,6 +71,31 @@ def test_needs_texts_and_checks_options():
         TitleKNN().fit(_train([(0, 0)]), 1, 3, item_texts=["a", "b"])
     with pytest.raises(DataError, match="pooling"):
         make_retriever("titleknn", {"pooling": "median"})
+    with pytest.raises(DataError, match="needs a text encoder"):  # the retrieval room has none
+        TitleKNN().fit(_train([(0, 0)]), 1, 2, item_texts=["a", "b"])
+    with pytest.raises(DataError, match=r"shape \(1, 3\) for 2 texts"):
+        TitleKNN().fit(
+            _train([(0, 0)]),
+            1,
+            2,
+            item_texts=["a", "b"],
+            text_encoder=lambda texts, backbone, max_len: np.ones((1, 3), np.float32),
+        )
+
+
+def test_the_encoder_is_asked_for_the_configured_backbone_and_length():
+    seen = []
+
+    def encoder(texts, backbone, max_len):
+        seen.append((list(texts), backbone, max_len))
+        v = np.eye(3, dtype=np.float32)[: len(texts)]
+        return v
+
+    r = TitleKNN(backbone="/some/encoder", max_len=16).fit(
+        _train([(0, 0)]), 1, 3, item_texts=["a", "b", 7], text_encoder=encoder
+    )
+    assert seen == [(["a", "b", "7"], "/some/encoder", 16)]
+    np.testing.assert_array_equal(r.score_all(np.array([0]))[0], [1.0, 0.0, 0.0])
 
 
 def test_the_evaluation_passes_the_dataset_texts():
@@ -78,7 +106,14 @@ def test_the_evaluation_passes_the_dataset_texts():
     ds = planted_dataset()
     split = make_split(ds, seed=0, sets={"cand10": 9})
     r = fit_baselines(ds, split, ["titleknn"])["titleknn"]
-    direct = fit_retriever("titleknn", split, ds.n_users, ds.n_items, item_texts=item_texts(ds))
+    direct = fit_retriever(
+        "titleknn",
+        split,
+        ds.n_users,
+        ds.n_items,
+        item_texts=item_texts(ds),
+        text_encoder=item_text_vectors,
+    )
     np.testing.assert_allclose(r.vectors, direct.vectors, rtol=1e-6)
 
 
@@ -87,13 +122,11 @@ def test_a_refit_on_the_same_texts_reuses_the_vectors(fitted, monkeypatch):
     other texts do."""
     import copy
 
-    import instructrec.models.text_encoder as te
-
     twin = copy.deepcopy(fitted)
     texts = ["Call of Duty: Black Ops - Xbox 360", "Call of Duty: Ghosts - Xbox 360",
              "Mario Kart 8 - Wii U", "Super Mario 3D World - Wii U",
              "GBA 6-Pak Care Case - Game Boy Advance"]  # fmt: skip
-    monkeypatch.setattr(te, "load_encoder", lambda *a, **k: pytest.fail("encoded again"))
+    twin.text_encoder = lambda *a: pytest.fail("encoded again")
     twin.fit(_train([(0, 0)]), 2, 5, item_texts=texts)
     np.testing.assert_array_equal(twin.vectors, fitted.vectors)
     assert twin.train_items([0])[0].tolist() == [0] and twin.train_items([1])[0].size == 0

@@ -54,6 +54,7 @@ def fit_baselines(
     options: dict[str, dict] | None = None,
 ) -> dict[str, Retriever]:
     """Make and fit each named retriever on ``split.train`` (``split.valid`` for early stopping)."""
+    from ..models.text_encoder import item_text_vectors
     from ..rerank.rerank_features import item_texts
     from ..retrieval.registry import fit_retriever
 
@@ -65,7 +66,13 @@ def fit_baselines(
         if name == "titleknn" and texts is None:  # the texts the reranker embeds
             texts = item_texts(dataset)
         out[name] = fit_retriever(
-            name, split, dataset.n_users, dataset.n_items, opts, item_texts=texts
+            name,
+            split,
+            dataset.n_users,
+            dataset.n_items,
+            opts,
+            item_texts=texts,
+            text_encoder=item_text_vectors if texts is not None else None,
         )
     return out
 

@@ -52,6 +52,15 @@ def encode_texts(
     return res.astype(np.float32)
 
 
+def item_text_vectors(
+    texts: list[str], backbone: str | None = None, max_len: int = 64
+) -> np.ndarray:
+    """Unit-length frozen vectors (n, d) of ``texts`` from ``backbone`` (the shipped MiniLM when
+    None): what a text retriever (`retrieval.titleknn`) is given as its ``text_encoder``."""
+    tokenizer, model = load_encoder(backbone)
+    return encode_texts(tokenizer, model, [str(t) for t in texts], max_len=max_len)
+
+
 def texts_digest(texts: list[str], backbone: str) -> str:
     """Content hash identifying an item-vector cache (texts + backbone)."""
     h = hashlib.sha256(backbone.encode())

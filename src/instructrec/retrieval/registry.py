@@ -96,11 +96,15 @@ def fit_retriever(
     options: dict | str | Path | None = None,
     *,
     item_texts: list[str] | None = None,
+    text_encoder=None,
     **overrides: Any,
 ) -> Retriever:
     """Make and fit ``name`` on ``split.train`` (``split.valid`` drives early stopping).
-    ``item_texts``: one text per item, for a retriever that reads them (``titleknn``)."""
+    ``item_texts``: one text per item, and ``text_encoder`` (texts, backbone, max_len) -> vectors
+    (`instructrec.models.text_encoder.item_text_vectors`), for a retriever that reads them
+    (``titleknn``)."""
     r = make_retriever(name, options, **overrides)
     if getattr(r, "needs_item_texts", False):
         r.item_texts = item_texts
+        r.text_encoder = text_encoder
     return r.fit(split.train, n_users, n_items, valid=split.valid)

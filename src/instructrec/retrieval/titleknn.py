@@ -7,13 +7,22 @@ by the frozen shipped encoder (MiniLM, mean pooling, unit length). A user's scor
 so items without training interactions (the `cold` protocol's targets) are ranked by their
 text like any other, which no collaborative model can do.
 
-It needs the item texts at fit time: ``TitleKNN().fit(train, n_users, n_items,
-item_texts=texts)``, or set ``item_texts`` before `fit` (what the evaluation does with the
-dataset's texts). Saved as data: the item vectors (safetensors), no encoder needed to score.
+It needs the item texts and a text encoder at fit time. The encoder lives a floor up (the
+retrieval room imports no model code), so the caller hands it in::
+
+    from instructrec.models.text_encoder import item_text_vectors
+    TitleKNN().fit(train, n_users, n_items, item_texts=texts, text_encoder=item_text_vectors)
+
+or sets ``item_texts`` and ``text_encoder`` before `fit` (what the evaluation and
+`Recommender.from_config` do, with the dataset's texts). ``text_encoder(texts, backbone,
+max_len)`` returns unit-length vectors (n, d). Saved as data: the item vectors (safetensors),
+no encoder needed to score or to refit on the same texts.
 """
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar, Self
 
@@ -24,6 +33,19 @@ from ..data.errors import DataError
 from .base import Retriever
 
 POOLINGS = ("max", "mean")
+
+# (texts, backbone or None, max_len) -> unit-length vectors (n, d):
+# `instructrec.models.text_encoder.item_text_vectors`
+TextEncoder = Callable[[list[str], str | None, int], np.ndarray]
+
+
+def _vectors_key(texts: list[str], backbone: str | None, max_len: int) -> str:
+    """What the item vectors were encoded from (a refit on the same key reuses them)."""
+    h = hashlib.sha256(f"{backbone or ''}\0{max_len}\0".encode())
+    for t in texts:
+        h.update(t.encode())
+        h.update(b"\0")
+    return h.hexdigest()[:16]
 
 
 @dataclass
@@ -57,6 +79,7 @@ class TitleKNN(Retriever):
         self.config = config or TitleKNNConfig(**kwargs)
         self.vectors: np.ndarray | None = None  # (n_items, d) unit-length text vectors
         self.item_texts: list[str] | None = None
+        self.text_encoder: TextEncoder | None = None
         self._vectors_of: str | None = None  # texts + backbone the vectors were encoded from
 
     def fit(
@@ -66,21 +89,29 @@ class TitleKNN(Retriever):
         n_items: int,
         *,
         item_texts: list[str] | None = None,
+        text_encoder: TextEncoder | None = None,
         **_: object,
     ) -> Self:
         texts = item_texts if item_texts is not None else self.item_texts
+        encoder = text_encoder if text_encoder is not None else self.text_encoder
         if texts is None:
             raise DataError("titleknn needs the item texts: fit(..., item_texts=[...])")
         if len(texts) != n_items:
             raise DataError(f"titleknn: {len(texts)} item texts for {n_items} items")
-        from ..models.bert_files import default_backbone
-        from ..models.text_encoder import encode_texts, load_encoder, texts_digest
-
         texts = [str(t) for t in texts]
-        key = f"{texts_digest(texts, self.config.backbone or default_backbone())}/{self.config.max_len}"
+        key = _vectors_key(texts, self.config.backbone, self.config.max_len)
         if self.vectors is None or self._vectors_of != key:  # a refit (stacked twin) reuses them
-            tokenizer, model = load_encoder(self.config.backbone)
-            self.vectors = encode_texts(tokenizer, model, texts, max_len=self.config.max_len)
+            if encoder is None:
+                raise DataError(
+                    "titleknn needs a text encoder to embed the item texts: fit(..., "
+                    "text_encoder=instructrec.models.text_encoder.item_text_vectors)"
+                )
+            vectors = np.asarray(encoder(texts, self.config.backbone, self.config.max_len))
+            if vectors.ndim != 2 or len(vectors) != n_items:
+                raise DataError(
+                    f"titleknn: the text encoder returned shape {vectors.shape} for {n_items} texts"
+                )
+            self.vectors = vectors.astype(np.float32)
             self._vectors_of = key
         self.n_items = int(n_items)
         self._remember_train(train, n_users)
