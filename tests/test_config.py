@@ -165,3 +165,15 @@ def test_games_gpu_config_is_games_yaml_with_only_the_gpu_changes():
             spec["options"].pop("device")
             spec["options"]["threads"] = 2
     assert gpu == cpu
+
+
+def test_games_titleknn_config_is_games_yaml_plus_the_text_prior_and_cold_dropout():
+    """configs/games-titleknn.yaml (the cold-item experiment) differs from games.yaml in the
+    titleknn prior and cold_dropout only, so its validation figures compare with games.yaml's."""
+    base = RunConfig.from_yaml(REPO / "configs" / "games.yaml").to_dict()
+    tk = RunConfig.from_yaml(REPO / "configs" / "games-titleknn.yaml").to_dict()
+    assert [p["name"] for p in tk["priors"]] == [p["name"] for p in base["priors"]] + ["titleknn"]
+    assert base["reranker"]["cold_dropout"] == 0.0 and tk["reranker"]["cold_dropout"] == 0.1
+    tk["priors"].pop()
+    tk["reranker"]["cold_dropout"] = 0.0
+    assert tk == base
