@@ -110,6 +110,15 @@ class Retriever(ABC):
             return [empty for _ in users]
         return [self._train_items[u] if 0 <= u < len(self._train_items) else empty for u in users]
 
+    def histories_for(
+        self, users: np.ndarray, histories: list[np.ndarray] | None = None
+    ) -> list[np.ndarray]:
+        """``histories`` (one per user, checked) or, when None, the users' training items: what
+        `score_all` scores from."""
+        if histories is not None and len(histories) != len(users):
+            raise ValueError(f"got {len(histories)} histories for {len(users)} users")
+        return histories if histories is not None else self.train_items(users)
+
     def _remember_train(self, train: pd.DataFrame, n_users: int) -> None:
         inter = train.sort_values(["user", "timestamp", "order"], kind="stable")
         u = inter["user"].to_numpy()

@@ -124,9 +124,7 @@ class EASE(Retriever):
         if self.B is None:
             raise RuntimeError("EASE is not fitted: call fit(train, n_users, n_items) first")
         users = np.atleast_1d(np.asarray(users))
-        if histories is not None and len(histories) != len(users):
-            raise ValueError(f"got {len(histories)} histories for {len(users)} users")
-        hist = histories if histories is not None else self.train_items(users)
+        hist = self.histories_for(users, histories)
         out = np.empty((len(hist), self.n_items), np.float32)
         for s in range(0, len(hist), self.config.batch):
             chunk = hist[s : s + self.config.batch]

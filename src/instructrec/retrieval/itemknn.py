@@ -103,9 +103,7 @@ class ItemKNN(Retriever):
         if self.sim is None:
             raise RuntimeError("ItemKNN is not fitted: call fit(train, n_users, n_items) first")
         users = np.atleast_1d(np.asarray(users))
-        if histories is not None and len(histories) != len(users):
-            raise ValueError(f"got {len(histories)} histories for {len(users)} users")
-        h = self._history_matrix(users, histories)
+        h = self._history_matrix(users, self.histories_for(users, histories))
         return np.asarray((h @ self.sim).toarray(), dtype=np.float32)
 
     def state(self):

@@ -119,11 +119,11 @@ class TitleKNN(Retriever):
 
     def score_all(self, users: np.ndarray, histories: list[np.ndarray] | None = None) -> np.ndarray:
         if self.vectors is None:
-            raise RuntimeError("TitleKNN is not fitted: call fit(..., item_texts=...) first")
+            raise RuntimeError(
+                "TitleKNN is not fitted: call fit(..., item_texts=..., text_encoder=...) first"
+            )
         users = np.atleast_1d(np.asarray(users))
-        if histories is not None and len(histories) != len(users):
-            raise ValueError(f"got {len(histories)} histories for {len(users)} users")
-        hist = histories if histories is not None else self.train_items(users)
+        hist = self.histories_for(users, histories)
         n, last = self.config.history, self.config.pooling
         vec = self.vectors
         out = np.zeros((len(hist), self.n_items), np.float32)
