@@ -192,12 +192,22 @@ class Recommender:
         priors: list | None = None,
     ) -> np.ndarray:
         """(n, k, P) raw scores of every prior retriever for ``candidates`` (n, k);
-        ``priors``: stand-ins for ``self.priors``, in order (e.g. memoised ones)."""
+        ``priors``: stand-ins for ``self.priors``, in order (e.g. memoised ones). With a
+        reranker fitted with ``cold_fill: catalogue``, cold candidates' collaborative scores
+        are an average warm item's for that row (`rerank.cold.fill_cold`)."""
         users = np.asarray(users)
         cand = np.asarray(candidates).astype(np.int64)
-        return np.stack(
-            [r.score(users, cand, histories=histories) for r in priors or self.priors], axis=-1
-        ).astype(np.float32)
+        priors = priors or self.priors
+        raw = np.stack([r.score(users, cand, histories=histories) for r in priors], axis=-1).astype(
+            np.float32
+        )
+        rr = self.reranker
+        cold_items = getattr(rr, "cold_items", None)
+        if cold_items is not None and getattr(rr.config, "cold_fill", "list") == "catalogue":
+            from .rerank.cold import fill_cold  # cold candidates: an average item's scores
+
+            raw = fill_cold(raw, cold_items[cand], priors, users, histories, ~cold_items)
+        return raw
 
     def score_candidates(
         self,

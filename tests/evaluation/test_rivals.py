@@ -366,6 +366,31 @@ def test_score_mix_cold_feature_and_dropout_fitting(mix_setup):
         ScoreMix(ds, split.train, priors, cold_dropout=2.0)
 
 
+def test_score_mix_cold_fill_gives_a_cold_candidate_an_average_items_prior(mix_setup):
+    """cold_fill "catalogue" (as the reranker's): a cold candidate's prior features are the
+    row's mean score over the warm catalogue, z-scored with the warm candidates (not 0);
+    every warm candidate's features are those of cold_fill "list"."""
+    ds, split, priors, users, cands, hists = mix_setup
+    lst = ScoreMix(ds, split.train, priors, kind="linear", cold_dropout=0.3)
+    cat = ScoreMix(ds, split.train, priors, kind="linear", cold_dropout=0.3, cold_fill="catalogue")
+    x_l, x_c = lst.features(users, cands, hists), cat.features(users, cands, hists)
+    is_cold = cat.cold_items[cands]
+    assert is_cold.any()
+    np.testing.assert_allclose(x_c[~is_cold], x_l[~is_cold], atol=1e-6)
+    r, c = map(int, np.argwhere(is_cold)[0])
+    warm_cols = ~is_cold[r]
+    for j, (name, p) in enumerate(cat.priors.items()):
+        full = p.score_all(users[r : r + 1], [hists[r]])[0]
+        mean = full[: ds.n_items][~cat.cold_items].mean()
+        row = p.score(users[r : r + 1], cands[r : r + 1], histories=[hists[r]])[0][warm_cols]
+        want = (mean - row.mean()) / max(row.std(), 1e-6)
+        assert cat.feature_names[j] == f"prior:{name}"
+        assert x_c[r, c, j] == pytest.approx(np.clip(want, -5, 5), rel=1e-4, abs=1e-5)
+    assert cat.describe()["cold_fill"] == "catalogue"
+    with pytest.raises(DataError, match="cold_fill"):
+        ScoreMix(ds, split.train, priors, cold_fill="median")
+
+
 # ---------------------------------------------------------------------- score-mix+lm
 class _Oracle:
     """A stand-in reranker that knows the target (column 0) on rows asked in ``wording``

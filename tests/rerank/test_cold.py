@@ -10,9 +10,12 @@ from instructrec.data import make_split
 from instructrec.data.errors import DataError
 from instructrec.models.encoder_config import EncoderConfig, zscore
 from instructrec.rerank.cold import (
+    FILL_CLIP,
+    catalogue_means,
     cold_dropout_mask,
     cold_priors,
     content_channels,
+    fill_cold,
     list_priors,
     zero_interaction_items,
 )
@@ -106,6 +109,71 @@ def test_a_content_channel_keeps_the_cold_candidates_score():
     assert content_channels([Pop(), TitleKNN()]) == [False, True]
 
 
+class _Fixed:
+    """A retriever whose every row scores the items as ``row`` says (score_all / score)."""
+
+    content_based = False
+
+    def __init__(self, row):
+        self.row = np.asarray(row, np.float32)
+
+    def score_all(self, users, histories=None):
+        return np.tile(self.row, (len(users), 1))
+
+    def score(self, users, items, histories=None):
+        return self.row[np.asarray(items)]
+
+
+def test_catalogue_fill_is_an_average_warm_items_score_whatever_the_list():
+    """cold_fill "catalogue": a cold candidate's collaborative value is the row's mean over
+    the warm catalogue, z-scored with the list's warm candidates: low in a list of strong
+    candidates, about 0 in a random one; its own raw score and the cold items' scores play
+    no part; content channels are left as scored."""
+    from instructrec.retrieval.titleknn import TitleKNN
+
+    rng = np.random.default_rng(0)
+    row = np.r_[rng.exponential(1.0, 200), np.full(5, 99.0)]  # skewed; 5 cold, scored absurdly
+    warm = np.r_[np.ones(200, bool), np.zeros(5, bool)]
+    ret = _Fixed(row)
+    means = catalogue_means([ret, TitleKNN()], np.arange(3), None, warm)
+    np.testing.assert_allclose(means[:, 0], row[:200].mean(), rtol=1e-6)
+    assert (means[:, 1] == 0).all()  # content-based: no fill needed
+    strong = np.r_[200, np.argsort(-row[:200])[:9]]  # a cold item among the 9 best warm ones
+    random = np.r_[201, rng.choice(200, 9, replace=False)]
+    cands = np.stack([strong, random])
+    raw = np.stack([ret.score(None, cands), np.full(cands.shape, 0.5, np.float32)], -1)
+    raw[:, 0, 1] = 0.9  # the cold candidate's text score
+    cold = ~warm[cands]
+    filled = fill_cold(raw, cold, [ret, TitleKNN()], np.arange(2), None, warm)
+    assert (filled[:, 0, 0] == np.float32(row[:200].mean())).all()
+    np.testing.assert_array_equal(filled[:, 1:], raw[:, 1:])  # warm candidates untouched
+    np.testing.assert_array_equal(filled[..., 1], raw[..., 1])  # the content channel too
+    z = list_priors(filled, cold, [False, True], filled=True)
+    for r in range(2):
+        w = raw[r, 1:, 0]
+        want = np.clip((row[:200].mean() - w.mean()) / w.std(), -FILL_CLIP, FILL_CLIP)
+        assert z[r, 0, 0] == pytest.approx(want, rel=1e-4)
+    assert z[0, 0, 0] < -1.0 and abs(z[1, 0, 0]) < 1.0  # low among the strong; about average
+    assert z[0, 0, 1] == z[0, :, 1].max()  # its text score still leads its channel
+    np.testing.assert_allclose(z[:, 1:, 0], list_priors(raw, cold, [False, True])[:, 1:, 0])
+    np.testing.assert_allclose(  # "list" (not filled): 0 whatever was filled in
+        list_priors(filled, cold, [False, True])[:, 0, 0], 0.0
+    )
+    # bounded when the warm candidates barely differ
+    flat = np.array([[[1.0], [1.0], [1.0 + 1e-9], [50.0]]], np.float32)
+    zc = cold_priors(flat, np.array([[False, False, False, True]]), keep_cold=True)
+    assert zc[0, 3, 0] == FILL_CLIP
+    # nothing cold: unchanged, no catalogue scored
+    np.testing.assert_array_equal(fill_cold(raw, np.zeros_like(cold), [None, None], [0, 1],
+                                            None, warm), raw)  # fmt: skip
+
+
+def test_cold_fill_is_checked():
+    with pytest.raises(DataError, match="cold_fill"):
+        RerankerConfig(cold_fill="median")
+    assert RerankerConfig().cold_fill == "list"
+
+
 def test_dropout_hits_targets_and_negatives_at_the_same_rate():
     rng = np.random.default_rng(0)
     n, k, p = 20000, 10, 0.2
@@ -179,6 +247,65 @@ def test_dropout_zero_builds_todays_instances(world, cold_trained):
     is_t[np.arange(n), cold.label] = True
     assert abs(flag[is_t].mean() - 0.5) < 0.1 and abs(flag[~is_t].mean() - 0.5) < 0.05
     assert (cold.prior[..., :2][flag] == 0).all()
+
+
+@pytest.fixture(scope="module")
+def fill_trained(world, tmp_path_factory):
+    cfg = _config(cold_dropout=0.3, cold_fill="catalogue")
+    return _train(world, tmp_path_factory.mktemp("fill"), cfg, max_steps=2)
+
+
+def test_catalogue_fill_in_training_instances_validation_and_serving(world, fill_trained, tmp_path):
+    """cold_fill "catalogue" reaches every place priors are read: training instances (the
+    dropped and the naturally cold candidates get the stacked priors' warm-catalogue mean),
+    the validation rows, `Recommender.prior_scores` (serving, evaluation), and it survives
+    save/load; warm candidates are scored as with "list"."""
+    from instructrec.recommender import Recommender
+    from instructrec.rerank.instances import Validation
+
+    ds, split, priors = world
+    rr = fill_trained
+    assert rr.config.cold_fill == "catalogue"
+    lst, _ = _instances(world, rr, _config(cold_dropout=0.3))
+    cat, stacked = _instances(world, rr, _config(cold_dropout=0.3, cold_fill="catalogue"))
+    for a in ("cands", "label", "hist"):
+        np.testing.assert_array_equal(getattr(cat, a), getattr(lst, a))
+    flag = cat.prior[..., -1] > 0.5
+    np.testing.assert_array_equal(flag, lst.prior[..., -1] > 0.5)
+    assert flag.any() and (lst.prior[..., :2][flag] == 0).all()
+    np.testing.assert_allclose(cat.prior[~flag], lst.prior[~flag], atol=1e-6)
+    assert (cat.prior[..., :2][flag] != 0).any()
+    users, hists = _rows_of(split, ds, _config())
+    fit_part, _ = stacked_frame(split.train, 2)
+    warm = ~zero_interaction_items(fit_part, ds.n_items)
+    r, c = map(int, np.argwhere(flag)[0])
+    raw = score_priors(stacked, users[r : r + 1], cat.cands[r : r + 1], [hists[r]])[0, :, 0]
+    mean = stacked[0].score_all(users[r : r + 1], [hists[r]])[0][warm].mean()
+    w = raw[~flag[r]]
+    assert cat.prior[r, c, 0] == pytest.approx((mean - w.mean()) / w.std(), rel=1e-3, abs=1e-4)
+
+    cfg = _config(cold_dropout=0.3, cold_fill="catalogue")
+    v_cat = Validation(rr, ds, split, priors, cfg)
+    v_lst = Validation(rr, ds, split, priors, _config(cold_dropout=0.3))
+    vcold = rr.cold_items[v_cat.cands]
+    assert vcold.any()
+    np.testing.assert_allclose(v_cat.prior[~vcold], v_lst.prior[~vcold], atol=1e-6)
+    assert (v_lst.prior[..., :2][vcold] == 0).all() and (v_cat.prior[..., :2][vcold] != 0).any()
+
+    rec = Recommender(ds, priors[0], reranker=rr, priors=priors)
+    u = split.valid["user"].to_numpy()[:6]
+    seqs = split.sequences("valid")
+    h = [seqs[int(x)] for x in u]
+    cands = np.stack([np.r_[np.flatnonzero(rr.cold_items)[:1], np.arange(9)] for _ in u])
+    cands[:, 1:] = np.stack([np.flatnonzero(~rr.cold_items)[:9]] * len(u))
+    got = rec.prior_scores(u, cands, h)
+    for p, ret in enumerate(priors):
+        allsc = ret.score_all(u, h)[:, ~rr.cold_items].mean(1)
+        np.testing.assert_allclose(got[:, 0, p], allsc, rtol=1e-5)
+        np.testing.assert_allclose(got[:, 1:, p], ret.score(u, cands[:, 1:], histories=h))
+    assert rec.score_candidates(u, cands, h).shape == cands.shape
+    back = InstructionReranker.load(rr.save(tmp_path / "rr"))
+    assert back.config.cold_fill == "catalogue"
 
 
 def _rows_of(split, ds, cfg):

@@ -144,6 +144,7 @@ class Rivals:
             kind=kind,
             seed=self.seed,
             cold_dropout=cold,
+            cold_fill=str(getattr(getattr(rr, "config", None), "cold_fill", "list")),
             phrases=getattr(rr, "phrases", None),  # the reranker's intent channel too
             extra={"instructrec": self.rec} if lm else None,
         )

@@ -23,7 +23,8 @@ rows. A gain of the reranker over it is what the language model adds. Per (row, 
 - ``cold`` (only with ``cold_dropout > 0``, as the reranker's cold channel, `rerank.cold`):
   1 for a candidate with no training interactions, whose collaborative features (priors,
   ``cf_sim``, ``log_pop``, ``item_rating``) are then neutral (0; the priors of the other
-  candidates z-scored among themselves). The model is fitted on rows where a further share
+  candidates z-scored among themselves; with the reranker's ``cold_fill: catalogue`` the
+  priors are an average warm item's score for the row, z-scored the same way). The model is fitted on rows where a further share
   ``cold_dropout`` of targets and of negatives is treated as cold (DropoutNet), as the
   reranker is trained; rows are scored as they are.
 
@@ -99,6 +100,7 @@ class ScoreMix:
         rating_shrink: float = 5.0,  # pseudo-ratings shrinking the item mean rating
         seed: int = 0,  # fold assignment and the tree model
         cold_dropout: float = 0.0,  # >0: cold feature + DropoutNet fitting (module docstring)
+        cold_fill: str = "list",  # cold candidates' prior scores, as the reranker's `cold_fill`
         phrases=None,  # the reranker's learned phrase table (``intent_phrases``), read as it does
         extra: Mapping[str, object] | None = None,  # scorers whose scores join ("lm:<name>")
     ) -> None:
@@ -117,6 +119,11 @@ class ScoreMix:
         if not 0.0 <= cold_dropout <= 1.0:
             raise DataError(f"cold_dropout must be in [0, 1], got {cold_dropout}")
         self.cold_dropout = float(cold_dropout)
+        from ..rerank.cold import COLD_FILLS
+
+        if cold_fill not in COLD_FILLS:
+            raise DataError(f"cold_fill must be one of {list(COLD_FILLS)}, got {cold_fill!r}")
+        self.cold_fill = cold_fill
         self.phrases = phrases
         self.extra = dict(extra or {})
         if self.extra:
@@ -198,21 +205,26 @@ class ScoreMix:
         if self.cold_dropout > 0:
             cold = self.cold_items[cands] if dropped is None else self.cold_items[cands] | dropped
         cols = []
+        fill = cold is not None and self.cold_fill == "catalogue"
         for p in self.priors.values():
             raw = p.score(users, cands, histories=hists)
             if cold is None or getattr(p, "content_based", False):  # content: cold items too
                 cols.append(_zscore(raw))
             else:
-                from ..rerank.cold import cold_priors
+                from ..rerank.cold import cold_priors, fill_cold
 
-                cols.append(cold_priors(np.asarray(raw)[..., None], cold)[..., 0])
+                raw = np.asarray(raw, np.float32)[..., None]
+                if fill:  # an average warm item's score, as the reranker's `cold_fill`
+                    raw = fill_cold(raw, cold, [p], users, hists, ~self.cold_items)
+                cols.append(cold_priors(raw, cold, keep_cold=fill)[..., 0])
         for vecs in self.cf_vecs.values():
             cols.append(
                 np.einsum(
                     "nd,nkd->nk", _unit(_history_mean(vecs, hists, self.history_len)), vecs[cands]
                 )
             )
-        collab = list(range(len(cols)))  # neutralised for cold candidates
+        # neutralised for cold candidates (filled priors are set already)
+        collab = list(range(len(self.priors) if fill else 0, len(cols)))
         match, excluded, has = self._intent(cands, intentions, attrs)
         cols += [match, excluded, np.broadcast_to(has[:, None], (n, k))]
         hist_attr = _unit(_history_mean(self.attr_vecs, hists, self.history_len))
@@ -368,6 +380,7 @@ class ScoreMix:
             "priors": list(self.priors),
             "intent_source": self.intent_source,
             "cold_dropout": self.cold_dropout,
+            "cold_fill": self.cold_fill,
             "cv": self.cv_,
         }
         if m.get("kind") == "linear":

@@ -220,16 +220,21 @@ def build_instances(rr, dataset, split: Split, stacked: Sequence, config) -> Ins
         from .cold import cold_dropout_mask, zero_interaction_items
 
         fit_part = stacked_frame(split.train, config.holdout)[0] if config.stack else split.train
-        natural = zero_interaction_items(fit_part, n_items)[cands]
+        cold_items = zero_interaction_items(fit_part, n_items)  # of the stacked priors' data
+        natural = cold_items[cands]
         cold = cold_dropout_mask(
             natural, label, config.cold_dropout, np.random.default_rng([config.seed, 15])
         )
     if not stacked:
         prior = np.zeros((n, k, 0))
     else:
-        prior = list_priors(
-            _priors(stacked, users_a, cands, hists), cold, content_channels(stacked)
-        )
+        raw = _priors(stacked, users_a, cands, hists)
+        filled = cold is not None and getattr(config, "cold_fill", "list") == "catalogue"
+        if filled:  # as at inference (`Recommender.prior_scores`): an average item's scores
+            from .cold import fill_cold
+
+            raw = fill_cold(raw, cold, stacked, users_a, hists, ~cold_items)
+        prior = list_priors(raw, cold, content_channels(stacked), filled=filled)
     slots = [config.slots[j] for j in rng.integers(len(config.slots), size=n)]
     intents = intentions_for(dataset, targets_a, slots, seed=config.seed)
     prefs = None
@@ -304,9 +309,13 @@ class Validation:
         if not priors:
             self.prior = np.zeros((len(rows), self.cands.shape[1], 0), np.float32)
         else:
-            self.prior = list_priors(
-                _priors(priors, users, self.cands, hists), cold, content_channels(priors)
-            )
+            raw = _priors(priors, users, self.cands, hists)
+            filled = cold is not None and getattr(config, "cold_fill", "list") == "catalogue"
+            if filled:
+                from .cold import fill_cold
+
+                raw = fill_cold(raw, cold, priors, users, hists, ~rr.cold_items)
+            self.prior = list_priors(raw, cold, content_channels(priors), filled=filled)
         self.hist = pad_histories(hists, config.history_len)
         self.tok = rr.scorer.tokenizer
         self.texts_i0 = rr.text.render(hists, history=config.query_history)

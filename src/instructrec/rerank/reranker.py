@@ -57,6 +57,9 @@ class RerankerConfig:
     pointwise: bool = True  # also fit the Yes/No "will the user like it" head (needs ratings)
     cold_dropout: float = 0.0  # >0: cold-item channel + this share of training candidates made
     #                            cold (DropoutNet; `rerank.cold`); 0 = no channel, as before
+    cold_fill: str = "list"  # the collaborative channels of a cold candidate (`rerank.cold`):
+    #   "list": the list's warm mean (neutral); "catalogue": an average warm item's score
+    #   for that row (`cold.fill_cold`), the same whatever the list holds
     intent_dropout: float = 0.5  # share of training instances whose intent-match channel is
     #   zeroed (as for a request the parser cannot read), so the text term must read it;
     #   0 = every instance keeps it (as trained before; docs/reranker.md)
@@ -67,6 +70,13 @@ class RerankerConfig:
             raise DataError(
                 f"stack_epochs must be 'match' or 'own', got {self.stack_epochs!r}",
                 column="stack_epochs",
+            )
+        from .cold import COLD_FILLS
+
+        if self.cold_fill not in COLD_FILLS:
+            raise DataError(
+                f"cold_fill must be one of {list(COLD_FILLS)}, got {self.cold_fill!r}",
+                column="cold_fill",
             )
         for name in ("intent_phrases_coverage", "cold_dropout", "intent_dropout"):
             if not 0.0 <= float(getattr(self, name)) <= 1.0:
@@ -145,7 +155,9 @@ class InstructionReranker:
     ) -> np.ndarray:
         """(n, k, n_prior) float32 prior channels of ``candidates`` (n, k): the retrievers'
         raw ``prior`` scores z-scored within each row, then the intent-match channel, then
-        (``cold_dropout`` > 0) the cold channel, cold candidates' retriever channels at 0."""
+        (``cold_dropout`` > 0) the cold channel, cold candidates' retriever channels at 0, or
+        (``cold_fill: catalogue``) at their raw values in ``prior`` as `cold.fill_cold` set
+        them (`Recommender.prior_scores` does)."""
         from .cold import content_channels, list_priors
 
         cands = np.asarray(candidates, dtype=np.int64)
@@ -163,7 +175,8 @@ class InstructionReranker:
         if prior is not None and n_ret > 0:
             pr = np.asarray(prior, np.float32).reshape(n, k, -1)[:, :, :n_ret]
             content = content_channels(self.prior_names[: pr.shape[2]])
-            z[:, :, : pr.shape[2]] = list_priors(pr, cold, content)
+            filled = self.config.cold_fill == "catalogue"
+            z[:, :, : pr.shape[2]] = list_priors(pr, cold, content, filled=filled)
         if self.config.intent_match and intentions is not None:
             if self.dataset is None:
                 raise ValueError(
