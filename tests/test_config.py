@@ -167,13 +167,33 @@ def test_games_gpu_config_is_games_yaml_with_only_the_gpu_changes():
     assert gpu == cpu
 
 
-def test_games_titleknn_config_is_games_yaml_plus_the_text_prior_and_cold_dropout():
+def test_games_titleknn_config_is_games_yaml_plus_the_text_prior_and_cold_channel():
     """configs/games-titleknn.yaml (the cold-item experiment) differs from games.yaml in the
-    titleknn prior and cold_dropout only, so its validation figures compare with games.yaml's."""
+    titleknn prior, cold_dropout and cold_fill only, so its validation figures compare with
+    games.yaml's; games.yaml keeps the reported runs' reranker (no cold channel) though the
+    shipped default now has one."""
     base = RunConfig.from_yaml(REPO / "configs" / "games.yaml").to_dict()
     tk = RunConfig.from_yaml(REPO / "configs" / "games-titleknn.yaml").to_dict()
     assert [p["name"] for p in tk["priors"]] == [p["name"] for p in base["priors"]] + ["titleknn"]
     assert base["reranker"]["cold_dropout"] == 0.0 and tk["reranker"]["cold_dropout"] == 0.1
+    assert tk["reranker"]["cold_fill"] == "catalogue"
     tk["priors"].pop()
     tk["reranker"]["cold_dropout"] = 0.0
+    tk["reranker"]["cold_fill"] = base["reranker"]["cold_fill"]  # unused without the channel
     assert tk == base
+
+
+def test_the_shipped_reranker_has_the_cold_channel_and_a_saved_one_keeps_its_own():
+    """RunConfig() (= quickstart.yaml) ships the titleknn prior, cold_dropout 0.1 and
+    cold_fill catalogue; RerankerConfig's own defaults (what a saved reranker without these
+    keys is read with) stay without them, so a model saved earlier scores as it did."""
+    from instructrec.rerank.reranker import RerankerConfig
+
+    cfg = RunConfig()
+    assert [p.name for p in cfg.priors][-1] == "titleknn"
+    assert (cfg.reranker.cold_dropout, cfg.reranker.cold_fill) == (0.1, "catalogue")
+    plain = RerankerConfig()
+    assert (plain.cold_dropout, plain.cold_fill) == (0.0, "list")
+    assert RunConfig.from_dict({}) == cfg
+    partial = RunConfig.from_dict({"reranker": {"n_random": 4}})
+    assert partial.reranker.cold_fill == "catalogue" and partial.reranker.n_random == 4

@@ -94,6 +94,12 @@ class RetrieverSpec:
         return cls(**kwargs)
 
 
+# The shipped reranker beyond `RerankerConfig`'s own defaults (which a saved reranker without
+# these keys is read with): the cold-item channel with DropoutNet training, cold candidates
+# scored as an average warm item (docs/reranker.md, "Cold items").
+SHIPPED_RERANKER = {"cold_dropout": 0.1, "cold_fill": "catalogue"}
+
+
 @dataclass
 class RunConfig:
     """Everything needed to rebuild a run. ``RunConfig()`` is the shipped model (the values of
@@ -106,10 +112,11 @@ class RunConfig:
             RetrieverSpec("sasrec"),
             RetrieverSpec("itemknn"),
             RetrieverSpec("pop"),
+            RetrieverSpec("titleknn"),  # item texts: the one prior a cold item has
         ]
     )
     backbone: EncoderConfig = field(default_factory=EncoderConfig)
-    reranker: RerankerConfig = field(default_factory=RerankerConfig)
+    reranker: RerankerConfig = field(default_factory=lambda: RerankerConfig(**SHIPPED_RERANKER))
     training: TrainConfig = field(default_factory=reranker_training)  # a run: RUN/training
     rerank: bool = True  # False: retriever only (a baseline run)
 

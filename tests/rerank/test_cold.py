@@ -306,6 +306,12 @@ def test_catalogue_fill_in_training_instances_validation_and_serving(world, fill
     assert rec.score_candidates(u, cands, h).shape == cands.shape
     back = InstructionReranker.load(rr.save(tmp_path / "rr"))
     assert back.config.cold_fill == "catalogue"
+    import json
+
+    meta = json.loads((tmp_path / "rr" / "reranker.json").read_text())
+    del meta["config"]["cold_fill"]  # saved before the setting existed: it was "list"
+    (tmp_path / "rr" / "reranker.json").write_text(json.dumps(meta))
+    assert InstructionReranker.load(tmp_path / "rr").config.cold_fill == "list"
 
 
 def _rows_of(split, ds, cfg):

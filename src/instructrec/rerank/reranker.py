@@ -21,7 +21,7 @@ from ..data.errors import DataError
 
 # values of keys a saved reranker.json may lack because it was saved before the key existed,
 # where the shipped default has changed since: the behaviour it was trained with
-SAVED_BEFORE = {"intent_phrases": False, "stack_epochs": "own"}
+SAVED_BEFORE = {"intent_phrases": False, "stack_epochs": "own", "cold_fill": "list"}
 
 
 @dataclass
