@@ -198,16 +198,14 @@ class Recommender:
         users = np.asarray(users)
         cand = np.asarray(candidates).astype(np.int64)
         priors = priors or self.priors
-        raw = np.stack([r.score(users, cand, histories=histories) for r in priors], axis=-1).astype(
-            np.float32
-        )
         rr = self.reranker
         cold_items = getattr(rr, "cold_items", None)
         if cold_items is not None and getattr(rr.config, "cold_fill", "list") == "catalogue":
-            from .rerank.cold import fill_cold  # cold candidates: an average item's scores
+            from .rerank.cold import scores_with_fill  # cold candidates: an average item's
 
-            raw = fill_cold(raw, cold_items[cand], priors, users, histories, ~cold_items)
-        return raw
+            return scores_with_fill(priors, users, cand, histories, cold_items)
+        scores = [r.score(users, cand, histories=histories) for r in priors]
+        return np.stack(scores, axis=-1).astype(np.float32)
 
     def score_candidates(
         self,

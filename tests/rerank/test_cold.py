@@ -302,7 +302,19 @@ def test_catalogue_fill_in_training_instances_validation_and_serving(world, fill
     for p, ret in enumerate(priors):
         allsc = ret.score_all(u, h)[:, ~rr.cold_items].mean(1)
         np.testing.assert_allclose(got[:, 0, p], allsc, rtol=1e-5)
-        np.testing.assert_allclose(got[:, 1:, p], ret.score(u, cands[:, 1:], histories=h))
+        np.testing.assert_allclose(
+            got[:, 1:, p], ret.score(u, cands[:, 1:], histories=h), rtol=1e-5, atol=1e-6
+        )
+    # one score_all per prior, gathered: what scoring, then fill_cold, gives (mixed rows)
+    mixed = cands.copy()
+    mixed[::2, 0] = np.flatnonzero(~rr.cold_items)[20]  # half the rows without a cold item
+    slow = fill_cold(
+        score_priors(priors, u, mixed, h), rr.cold_items[mixed], priors, u, h, ~rr.cold_items
+    )
+    np.testing.assert_allclose(rec.prior_scores(u, mixed, h), slow, rtol=1e-5, atol=1e-5)
+    raw_none = np.stack([r.score(u, mixed) for r in priors], -1)
+    slow_none = fill_cold(raw_none, rr.cold_items[mixed], priors, u, None, ~rr.cold_items)
+    np.testing.assert_allclose(rec.prior_scores(u, mixed, None), slow_none, rtol=1e-5, atol=1e-5)
     assert rec.score_candidates(u, cands, h).shape == cands.shape
     back = InstructionReranker.load(rr.save(tmp_path / "rr"))
     assert back.config.cold_fill == "catalogue"

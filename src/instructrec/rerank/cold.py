@@ -122,6 +122,48 @@ def fill_cold(
     return out
 
 
+def scores_with_fill(
+    retrievers: Sequence,
+    users: np.ndarray,
+    cands: np.ndarray,
+    histories: Sequence[np.ndarray] | None,
+    cold_items: np.ndarray,
+    chunk: int = 256,
+) -> np.ndarray:
+    """(n, k, P) raw scores of ``cands`` (n, k), as ``fill_cold(score_priors(...))`` gives
+    them (cold candidates' collaborative scores at the row's warm-catalogue mean), with one
+    ``score_all`` per collaborative retriever for the rows holding a cold candidate, the
+    candidates' scores gathered from it, instead of scoring those rows twice (serving)."""
+    users = np.asarray(users, np.int64)
+    cands = np.asarray(cands, np.int64)
+    cold_items = np.asarray(cold_items, bool)
+    n, k = cands.shape
+    cold = cold_items[cands]
+    rows = np.flatnonzero(cold.any(axis=1))
+    plain = np.flatnonzero(~cold.any(axis=1))
+    content = content_channels(retrievers)
+    warm = ~cold_items
+
+    def hist(idx):
+        return None if histories is None else [histories[i] for i in idx]
+
+    out = np.zeros((n, k, len(retrievers)), np.float32)
+    for p, r in enumerate(retrievers):
+        if content[p] or not len(rows):
+            out[..., p] = r.score(users, cands, histories=histories)
+            continue
+        if len(plain):
+            out[plain, :, p] = r.score(users[plain], cands[plain], histories=hist(plain))
+        for s in range(0, len(rows), chunk):
+            idx = rows[s : s + chunk]
+            full = np.asarray(r.score_all(users[idx], hist(idx)), np.float32)
+            got = np.take_along_axis(full, cands[idx], axis=1)
+            w = full[:, : len(warm)][:, warm[: full.shape[1]]]
+            mean = np.nan_to_num(w.astype(np.float64), nan=0.0, posinf=0.0, neginf=0.0).mean(1)
+            out[idx, :, p] = np.where(cold[idx], mean[:, None].astype(np.float32), got)
+    return out
+
+
 def list_priors(
     raw: np.ndarray,
     cold: np.ndarray | None = None,
