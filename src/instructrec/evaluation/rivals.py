@@ -24,9 +24,9 @@ rows. A gain of the reranker over it is what the language model adds. Per (row, 
   1 for a candidate with no training interactions, whose collaborative features (priors,
   ``cf_sim``, ``log_pop``, ``item_rating``) are then neutral (0; the priors of the other
   candidates z-scored among themselves; with the reranker's ``cold_fill: catalogue`` the
-  priors are an average warm item's score for the row, z-scored the same way). The model is fitted on rows where a further share
-  ``cold_dropout`` of targets and of negatives is treated as cold (DropoutNet), as the
-  reranker is trained; rows are scored as they are.
+  priors are an average warm item's score for the row, z-scored the same way). The model is
+  fitted on rows where a further share ``cold_dropout`` of targets and of negatives is
+  treated as cold (DropoutNet), as the reranker is trained; rows are scored as they are.
 
 Models: a linear listwise softmax (conditional logit over the standardised features, L2,
 L-BFGS) and a pointwise gradient-boosted classifier (scikit-learn's

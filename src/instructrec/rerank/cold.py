@@ -16,8 +16,8 @@ are), so a cold item loses whatever its text says. With ``reranker.cold_dropout 
   depends on the list: in ten candidates drawn at random it is an average item's score, in a
   few hundred retrieved and intention-matched ones (`search-full`) it is well above it, and
   a cold item then outranks most of them (measured: 2.1 of every top 10 on ML-100K
-  `search-full`, shipped reranker 0.04; docs/reranker.md). The CF vector term is dropped (`models.encoder.EncoderReranker.item_vectors`); a content-based
-  retriever's channel (``titleknn``: item texts, no interactions) is kept as it is for every
+  `search-full`, shipped reranker 0.04; docs/reranker.md). The CF vector term is dropped
+  (`models.encoder.EncoderReranker.item_vectors`); a content-based retriever's channel (``titleknn``: item texts, no interactions) is kept as it is for every
   candidate (`list_priors`' ``content``);
 - training instances treat a random share of candidates as cold as well (`cold_dropout_mask`):
   targets and negatives end up cold at the same rate ``max(p, natural rate)``, so coldness says
@@ -33,6 +33,9 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+
+COLD_FILLS = ("list", "catalogue")  # ``reranker.cold_fill``
+FILL_CLIP = 5.0  # |z| bound of a filled cold value (`cold_priors`' ``keep_cold``)
 
 
 def zero_interaction_items(frame: pd.DataFrame, n_items: int) -> np.ndarray:
@@ -57,12 +60,6 @@ def cold_priors(raw: np.ndarray, cold: np.ndarray, keep_cold: bool = False) -> n
     return (z * warm).astype(np.float32)
 
 
-FILL_CLIP = 5.0  # |z| bound of a filled cold value (``keep_cold``)
-
-
-COLD_FILLS = ("list", "catalogue")  # ``reranker.cold_fill``
-
-
 def catalogue_means(
     retrievers: Sequence,
     users: np.ndarray,
@@ -85,10 +82,14 @@ def catalogue_means(
         for s in range(0, len(users), chunk):
             sl = slice(s, s + chunk)
             hs = None if histories is None else list(histories[sl])
-            sc = np.asarray(r.score_all(users[sl], hs), np.float64)
-            sc = sc[:, : len(warm)][:, warm[: sc.shape[1]]]
-            out[sl, p] = np.nan_to_num(sc, nan=0.0, posinf=0.0, neginf=0.0).mean(axis=1)
+            out[sl, p] = _warm_mean(r.score_all(users[sl], hs), warm)
     return out
+
+
+def _warm_mean(full: np.ndarray, warm: np.ndarray) -> np.ndarray:
+    """(n,) mean over the ``warm`` (n_items,) columns of ``full`` (n, n_items) scores."""
+    sc = np.asarray(full, np.float64)[:, : len(warm)][:, warm[: np.shape(full)[1]]]
+    return np.nan_to_num(sc, nan=0.0, posinf=0.0, neginf=0.0).mean(axis=1)
 
 
 def fill_cold(
@@ -158,9 +159,8 @@ def scores_with_fill(
             idx = rows[s : s + chunk]
             full = np.asarray(r.score_all(users[idx], hist(idx)), np.float32)
             got = np.take_along_axis(full, cands[idx], axis=1)
-            w = full[:, : len(warm)][:, warm[: full.shape[1]]]
-            mean = np.nan_to_num(w.astype(np.float64), nan=0.0, posinf=0.0, neginf=0.0).mean(1)
-            out[idx, :, p] = np.where(cold[idx], mean[:, None].astype(np.float32), got)
+            mean = _warm_mean(full, warm).astype(np.float32)
+            out[idx, :, p] = np.where(cold[idx], mean[:, None], got)
     return out
 
 

@@ -167,7 +167,6 @@ def user_sequences(train, n_users: int):
 def build_instances(rr, dataset, split: Split, stacked: Sequence, config) -> Instances:
     """Training instances from each user's last ``config.holdout`` training items."""
     from ..models.encoder_config import pad_histories
-    from .cold import content_channels, list_priors
     from .intentions import intentions_for
 
     rng = np.random.default_rng(config.seed)
@@ -215,7 +214,7 @@ def build_instances(rr, dataset, split: Split, stacked: Sequence, config) -> Ins
     perm = np.argsort(rng.random((n, k)), axis=1)
     cands = np.take_along_axis(cands, perm, axis=1)
     label = np.argmax(perm == 0, axis=1).astype(np.int64)
-    cold = None
+    cold = cold_items = None
     if getattr(config, "cold_dropout", 0.0) > 0:  # DropoutNet (`rerank.cold`); own draws
         from .cold import cold_dropout_mask, zero_interaction_items
 
@@ -228,13 +227,7 @@ def build_instances(rr, dataset, split: Split, stacked: Sequence, config) -> Ins
     if not stacked:
         prior = np.zeros((n, k, 0))
     else:
-        raw = _priors(stacked, users_a, cands, hists)
-        filled = cold is not None and getattr(config, "cold_fill", "list") == "catalogue"
-        if filled:  # as at inference (`Recommender.prior_scores`): an average item's scores
-            from .cold import fill_cold
-
-            raw = fill_cold(raw, cold, stacked, users_a, hists, ~cold_items)
-        prior = list_priors(raw, cold, content_channels(stacked), filled=filled)
+        prior = _cold_aware_priors(stacked, users_a, cands, hists, cold, cold_items, config)
     slots = [config.slots[j] for j in rng.integers(len(config.slots), size=n)]
     intents = intentions_for(dataset, targets_a, slots, seed=config.seed)
     prefs = None
@@ -277,6 +270,20 @@ def build_instances(rr, dataset, split: Split, stacked: Sequence, config) -> Ins
     )
 
 
+def _cold_aware_priors(retrievers, users, cands, hists, cold, cold_items, config):
+    """The retriever channels (`cold.list_priors`) of ``cands``; with the cold channel
+    (``cold`` (n, k) not None) and ``cold_fill: catalogue``, cold candidates' raw scores are an
+    average warm item's first (`cold.fill_cold`; ``cold_items``: no interactions in the data the
+    retrievers were fitted on), as `Recommender.prior_scores` gives them at inference."""
+    from .cold import content_channels, fill_cold, list_priors
+
+    raw = _priors(retrievers, users, cands, hists)
+    filled = cold is not None and getattr(config, "cold_fill", "list") == "catalogue"
+    if filled:
+        raw = fill_cold(raw, cold, retrievers, users, hists, ~cold_items)
+    return list_priors(raw, cold, content_channels(retrievers), filled=filled)
+
+
 def _priors(retrievers, users, cands, hists):
     from .rerank_features import score_priors
 
@@ -288,7 +295,6 @@ class Validation:
 
     def __init__(self, rr, dataset, split: Split, priors: Sequence, config) -> None:
         from ..models.encoder_config import pad_histories
-        from .cold import content_channels, list_priors
         from .intentions import intentions_for
 
         frame = split.valid
@@ -309,13 +315,9 @@ class Validation:
         if not priors:
             self.prior = np.zeros((len(rows), self.cands.shape[1], 0), np.float32)
         else:
-            raw = _priors(priors, users, self.cands, hists)
-            filled = cold is not None and getattr(config, "cold_fill", "list") == "catalogue"
-            if filled:
-                from .cold import fill_cold
-
-                raw = fill_cold(raw, cold, priors, users, hists, ~rr.cold_items)
-            self.prior = list_priors(raw, cold, content_channels(priors), filled=filled)
+            self.prior = _cold_aware_priors(
+                priors, users, self.cands, hists, cold, rr.cold_items, config
+            )
         self.hist = pad_histories(hists, config.history_len)
         self.tok = rr.scorer.tokenizer
         self.texts_i0 = rr.text.render(hists, history=config.query_history)

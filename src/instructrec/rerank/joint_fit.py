@@ -200,11 +200,6 @@ def validation_rows(rr: JointReranker, dataset, split, priors, n_rows=400, seed=
     users = frame["user"].to_numpy(np.int64)[rows]
     hists = [np.asarray(seqs.get(int(u), np.empty(0, np.int64)), np.int64) for u in users]
     raw = score_priors(priors, users, cands, hists) if priors else None
-    fill = getattr(rr.config, "cold_fill", "list") == "catalogue"
-    if raw is not None and fill and getattr(rr, "cold_items", None) is not None:
-        from .cold import fill_cold  # as `Recommender.prior_scores` at inference
-
-        raw = fill_cold(raw, rr.cold_items[cands], priors, users, hists, ~rr.cold_items)
     intents = intentions_for(dataset, cands[:, 0], ["P1I2"] * len(rows), seed=1)
     texts = rr.queries(hists, None, "seen") + rr.queries(hists, intents, "seen")
     f0 = rr.prior_features(cands, None, raw)
