@@ -120,6 +120,21 @@ class RunConfig:
     training: TrainConfig = field(default_factory=reranker_training)  # a run: RUN/training
     rerank: bool = True  # False: retriever only (a baseline run)
 
+    def __post_init__(self) -> None:
+        if self.rerank and self.reranker.cold_content:  # checked before anything trains
+            from .rerank.cold import content_channels
+
+            if self.backbone.head != "linear":
+                raise DataError(
+                    f"reranker.cold_content needs the linear head, got {self.backbone.head!r}",
+                    column="reranker.cold_content",
+                )
+            if not any(content_channels([p.name for p in self.priors])):
+                raise DataError(
+                    "reranker.cold_content needs a content-based prior (e.g. titleknn) in priors",
+                    column="reranker.cold_content",
+                )
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 

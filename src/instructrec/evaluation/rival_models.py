@@ -145,6 +145,7 @@ class Rivals:
             seed=self.seed,
             cold_dropout=cold,
             cold_fill=str(getattr(getattr(rr, "config", None), "cold_fill", "list")),
+            cold_content=bool(getattr(getattr(rr, "config", None), "cold_content", False)),
             phrases=getattr(rr, "phrases", None),  # the reranker's intent channel too
             extra={"instructrec": self.rec} if lm else None,
         )

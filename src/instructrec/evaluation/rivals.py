@@ -27,6 +27,8 @@ rows. A gain of the reranker over it is what the language model adds. Per (row, 
   priors are an average warm item's score for the row, z-scored the same way). The model is
   fitted on rows where a further share ``cold_dropout`` of targets and of negatives is
   treated as cold (DropoutNet), as the reranker is trained; rows are scored as they are.
+  With the reranker's ``cold_content``, ``cold_x:<name>``: each content-based prior's
+  feature times ``cold`` (what a content score is worth on a cold candidate).
 
 Models: a linear listwise softmax (conditional logit over the standardised features, L2,
 L-BFGS) and a pointwise gradient-boosted classifier (scikit-learn's
@@ -53,6 +55,11 @@ from .listwise import KINDS, fit_listwise, list_metrics, score_listwise
 from .seeds import STACKED
 
 __all__ = ["ScoreMix"]
+
+
+def _content(retriever) -> bool:
+    """Whether a prior scores from item content alone (`rerank.cold.content_channels`)."""
+    return bool(getattr(retriever, "content_based", False))
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -101,6 +108,7 @@ class ScoreMix:
         seed: int = 0,  # fold assignment and the tree model
         cold_dropout: float = 0.0,  # >0: cold feature + DropoutNet fitting (module docstring)
         cold_fill: str = "list",  # cold candidates' prior scores, as the reranker's `cold_fill`
+        cold_content: bool = False,  # + content prior x cold features (reranker's cold_content)
         phrases=None,  # the reranker's learned phrase table (``intent_phrases``), read as it does
         extra: Mapping[str, object] | None = None,  # scorers whose scores join ("lm:<name>")
     ) -> None:
@@ -124,6 +132,9 @@ class ScoreMix:
         if cold_fill not in COLD_FILLS:
             raise DataError(f"cold_fill must be one of {list(COLD_FILLS)}, got {cold_fill!r}")
         self.cold_fill = cold_fill
+        if cold_content and self.cold_dropout <= 0:
+            raise DataError("cold_content needs cold_dropout > 0 (the cold feature)")
+        self.cold_content = bool(cold_content)
         self.phrases = phrases
         self.extra = dict(extra or {})
         if self.extra:
@@ -162,6 +173,8 @@ class ScoreMix:
         self.cold_items = np.bincount(items, minlength=self.n_items) == 0  # no training rows
         if self.cold_dropout > 0:
             names.append("cold")
+            if self.cold_content:  # the reranker's cold weights on content priors
+                names += [f"cold_x:{n}" for n, p in self.priors.items() if _content(p)]
         names += [f"lm:{n}" for n in self.extra]
         self.feature_names = names
 
@@ -237,6 +250,8 @@ class ScoreMix:
         if cold is not None:
             cols = [np.where(cold, 0.0, c) if j in collab else c for j, c in enumerate(cols)]
             cols.append(cold.astype(np.float64))
+            if self.cold_content:
+                cols += [cols[j] * cold for j, p in enumerate(self.priors.values()) if _content(p)]
         for model in self.extra.values():  # e.g. the reranker itself: score-mix+lm
             raw = model.score_candidates(
                 users, cands, hists, intentions=intentions, templates=templates
@@ -381,6 +396,7 @@ class ScoreMix:
             "intent_source": self.intent_source,
             "cold_dropout": self.cold_dropout,
             "cold_fill": self.cold_fill,
+            "cold_content": self.cold_content,
             "cv": self.cv_,
         }
         if m.get("kind") == "linear":

@@ -42,6 +42,13 @@ def zscore(prior: np.ndarray) -> np.ndarray:
     return (prior - mu) / np.maximum(sd, 1e-6)
 
 
+def cold_content_features(prior, cold_content):
+    """(..., K, len(cold_content)): the content channels ``cold_content`` (indices) of
+    ``prior`` (..., K, P) times the cold channel (the last); torch or NumPy arrays alike
+    (`models.heads.LinearHead`'s cold weights read them)."""
+    return prior[..., list(cold_content)] * prior[..., -1:]
+
+
 def pad_histories(histories: list[np.ndarray], max_len: int) -> np.ndarray:
     """(B, H) int64, most recent ``max_len`` items, right-aligned; -1 where empty."""
     out = np.full((len(histories), max(1, max_len)), -1, np.int64)

@@ -11,6 +11,8 @@ import importlib
 import torch
 from torch import nn
 
+from .encoder_config import cold_content_features
+
 HEADS = {
     "linear": "instructrec.models.heads:LinearHead",
     "rr": "instructrec.models.rr_head:RRHead",
@@ -37,14 +39,34 @@ class ListwiseHead(nn.Module):
 
 
 class LinearHead(ListwiseHead):
-    """s_i = w . prior_i + <W q, v_i> + <U mean(h), v_i>.
+    """s_i = w . prior_i + <W q, v_i> + <U mean(h), v_i> [+ cold_i * c . prior_i[cold_content]].
 
     ``q_init``: W starts at q_init * I (the plain cosine similarity, scaled); U starts at 0;
-    w starts at 1 (`init_prior_weights` sets it, e.g. from a fit of the priors alone)."""
+    w starts at 1 (`init_prior_weights` sets it, e.g. from a fit of the priors alone).
+    ``cold_content``: prior channels (indices) of content-based retrievers that get a second
+    weight c on cold candidates (the last prior channel is the 0/1 cold channel,
+    `rerank.cold`): an item without interactions is ranked by its content alone, so what its
+    content score is worth differs from a warm item's; c starts at 0 (`init_prior_weights`
+    sets it from the same fit when given P + len(cold_content) weights)."""
 
-    def __init__(self, dim: int, n_prior: int, q_init: float = 1.0, **options) -> None:
+    def __init__(
+        self,
+        dim: int,
+        n_prior: int,
+        q_init: float = 1.0,
+        cold_content: list[int] | tuple[int, ...] = (),
+        **options,
+    ) -> None:
         super().__init__(dim, n_prior)
         self.prior_w = nn.Parameter(torch.ones(n_prior))
+        self.cold_content = [int(i) for i in cold_content]
+        if self.cold_content:
+            if n_prior < 2 or any(not 0 <= i < n_prior - 1 for i in self.cold_content):
+                raise ValueError(
+                    f"cold_content {self.cold_content} must index prior channels before the "
+                    f"cold channel (the last of {n_prior})"
+                )
+            self.cold_w = nn.Parameter(torch.zeros(len(self.cold_content)))
         self.q_proj = nn.Linear(dim, dim, bias=False)
         self.h_proj = nn.Linear(dim, dim, bias=False)
         nn.init.zeros_(self.h_proj.weight)
@@ -52,9 +74,13 @@ class LinearHead(ListwiseHead):
             self.q_proj.weight.copy_(torch.eye(dim) * q_init)
 
     def init_prior_weights(self, w: torch.Tensor) -> None:
-        """Set the prior mixture weights (P,)."""
+        """Set the prior mixture weights (P,), or (P + len(cold_content),): then the last
+        ones are the cold weights (the columns `cold_content_features` appends)."""
+        w = torch.as_tensor(w, dtype=self.prior_w.dtype)
         with torch.no_grad():
-            self.prior_w.copy_(torch.as_tensor(w, dtype=self.prior_w.dtype))
+            self.prior_w.copy_(w[: self.n_prior])
+            if self.cold_content and len(w) > self.n_prior:
+                self.cold_w.copy_(w[self.n_prior :])
 
     def forward(self, query, cands, hist, hist_mask, prior):
         s = torch.einsum("bd,bkd->bk", self.q_proj(query), cands)
@@ -63,6 +89,8 @@ class LinearHead(ListwiseHead):
         s = s + torch.einsum("bd,bkd->bk", self.h_proj(h), cands)
         if self.n_prior:
             s = s + (prior * self.prior_w).sum(-1)
+        if self.cold_content:
+            s = s + (cold_content_features(prior, self.cold_content) * self.cold_w).sum(-1)
         return s
 
 

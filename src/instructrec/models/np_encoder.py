@@ -23,7 +23,7 @@ import numpy as np
 
 from ..np_ops import mean_pool, normalize
 from .bert_files import LORA_KEY, default_backbone, lora_scaling, supports
-from .encoder_config import EncoderConfig
+from .encoder_config import EncoderConfig, cold_content_features
 from .np_bert import load_np_bert
 
 LORA_TARGETS = {"query", "key", "value"}
@@ -68,6 +68,8 @@ class NumpyEncoder:
         self.item_vecs = np.asarray(item_vecs, np.float32)
         f32 = {k: np.asarray(v, np.float32) for k, v in weights.items()}
         self.prior_w = f32["head.prior_w"]
+        self.cold_content = [int(i) for i in config.head_options.get("cold_content", ())]
+        self.cold_w = f32["head.cold_w"] if self.cold_content else None
         self.q_proj = f32["head.q_proj.weight"]
         self.h_proj = f32["head.h_proj.weight"]
         cf_w = f32.get("cf_proj.weight") if config.cf_dim > 0 and cf_vecs is not None else None
@@ -125,6 +127,8 @@ class NumpyEncoder:
         s = s + np.einsum("bd,bkd->bk", h @ self.h_proj.T, cands)
         if self.config.n_prior:
             s = s + (prior * self.prior_w).sum(-1)
+        if self.cold_content:  # `models.heads.LinearHead`'s cold weights
+            s = s + (cold_content_features(prior, self.cold_content) * self.cold_w).sum(-1)
         return s.astype(np.float32)
 
 

@@ -21,7 +21,12 @@ from ..data.errors import DataError
 
 # values of keys a saved reranker.json may lack because it was saved before the key existed,
 # where the shipped default has changed since: the behaviour it was trained with
-SAVED_BEFORE = {"intent_phrases": False, "stack_epochs": "own", "cold_fill": "list"}
+SAVED_BEFORE = {
+    "intent_phrases": False,
+    "stack_epochs": "own",
+    "cold_fill": "list",
+    "cold_content": False,
+}
 
 
 @dataclass
@@ -60,6 +65,8 @@ class RerankerConfig:
     cold_fill: str = "list"  # the collaborative channels of a cold candidate (`rerank.cold`):
     #   "list": the list's warm mean (neutral); "catalogue": an average warm item's score
     #   for that row (`cold.fill_cold`), the same whatever the list holds
+    cold_content: bool = False  # with the cold channel: content-based priors (titleknn) get
+    #   a second weight on cold candidates (`models.heads.LinearHead`'s ``cold_content``)
     intent_dropout: float = 0.5  # share of training instances whose intent-match channel is
     #   zeroed (as for a request the parser cannot read), so the text term must read it;
     #   0 = every instance keeps it (as trained before; docs/reranker.md)
@@ -77,6 +84,11 @@ class RerankerConfig:
             raise DataError(
                 f"cold_fill must be one of {list(COLD_FILLS)}, got {self.cold_fill!r}",
                 column="cold_fill",
+            )
+        if self.cold_content and self.cold_dropout <= 0:
+            raise DataError(
+                "cold_content needs the cold channel: set reranker.cold_dropout > 0",
+                column="cold_content",
             )
         for name in ("intent_phrases_coverage", "cold_dropout", "intent_dropout"):
             if not 0.0 <= float(getattr(self, name)) <= 1.0:

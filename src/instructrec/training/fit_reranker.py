@@ -31,6 +31,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..data.errors import DataError
 from ..rerank.rerank_features import attribute_matrix, fit_prior_mixture, item_texts, stacked_frame
 from ..rerank.reranker import InstructionReranker, RerankerConfig
 
@@ -68,6 +69,11 @@ def fit_reranker(
     if cold_on:
         derived["cold_channel"] = True
     encoder_config = encoder_config or EncoderConfig()
+    if config.cold_content:
+        derived["head_options"] = {
+            **encoder_config.head_options,
+            "cold_content": cold_content_channels(priors, config, encoder_config.head),
+        }
     texts = item_texts(dataset)
     loaded = item_vecs = None
     if aside:  # while the stacked twins fit in second processes: the backbone and item vectors
@@ -153,7 +159,13 @@ def fit_reranker(
     valid = Validation(rr, dataset, split, priors, config)
     init = getattr(scorer.model.head, "init_prior_weights", None)
     if init is not None and train.prior.shape[-1] and config.warm_start:
-        w = fit_prior_mixture(train.prior, train.label)
+        feats = train.prior
+        cold_content = scorer.model.config.head_options.get("cold_content")
+        if cold_content:  # the cold weights start from the same fit
+            from ..models.encoder_config import cold_content_features
+
+            feats = np.concatenate([feats, cold_content_features(feats, cold_content)], -1)
+        w = fit_prior_mixture(feats, train.label)
         rr.prior_mixture = [float(x) for x in w]
         init(w)
     if train_config is None:
@@ -273,6 +285,24 @@ def fit_pointwise(rr: InstructionReranker, dataset, split, cf_vecs: np.ndarray |
         vecs = model.item_vectors(ids).float().cpu().numpy()
     rr.pointwise = fit_pointwise_head(dataset, split, vecs, cf_vecs, rr.config.holdout)
     return rr.pointwise
+
+
+def cold_content_channels(priors, config: RerankerConfig, head: str) -> list[int]:
+    """The prior channels (indices) that get a cold weight (``reranker.cold_content``): the
+    content-based priors' (`rerank.cold.content_channels`)."""
+    from ..rerank.cold import content_channels
+
+    if head != "linear":
+        raise DataError(
+            f"cold_content needs the linear head, got head {head!r}", column="cold_content"
+        )
+    idx = [i for i, c in enumerate(content_channels(priors)) if c]
+    if not idx:
+        raise DataError(
+            "cold_content needs a content-based prior (e.g. titleknn) in reranker.priors",
+            column="cold_content",
+        )
+    return idx
 
 
 def calibrate(rr: InstructionReranker, valid) -> list[float] | None:
