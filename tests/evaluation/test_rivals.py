@@ -391,6 +391,32 @@ def test_score_mix_cold_fill_gives_a_cold_candidate_an_average_items_prior(mix_s
         ScoreMix(ds, split.train, priors, cold_fill="median")
 
 
+def test_score_mix_cold_content_features(mix_setup):
+    """With the reranker's ``cold_content``: one more feature per content-based prior, its
+    feature times ``cold`` (0 on warm candidates, the content score on cold ones)."""
+    ds, split, priors, users, cands, hists = mix_setup
+
+    class TextTable(TableRetriever):
+        content_based = True  # scores from item content: a cold item keeps its score
+
+    text = TextTable(priors["signal"].table, "text")
+    both = {"text": text, "noise": priors["noise"]}
+    mix = ScoreMix(
+        ds, split.train, both, kind="linear", cold_dropout=0.3, cold_fill="catalogue",
+        cold_content=True,
+    )  # fmt: skip
+    assert mix.feature_names[-2:] == ["cold", "cold_x:text"]
+    x = mix.features(users, cands, hists)
+    is_cold = mix.cold_items[cands]
+    assert is_cold.any() and (~is_cold).any()
+    np.testing.assert_allclose(x[..., -1], x[..., 0] * is_cold)
+    assert (x[..., -1][is_cold] != 0).any()
+    assert mix.fit(users, cands, hists).describe()["cold_content"] is True
+    assert "cold_x:text" in mix.describe()["weights"]
+    with pytest.raises(DataError, match="cold_content"):
+        ScoreMix(ds, split.train, both, cold_content=True)
+
+
 # ---------------------------------------------------------------------- score-mix+lm
 class _Oracle:
     """A stand-in reranker that knows the target (column 0) on rows asked in ``wording``

@@ -61,11 +61,18 @@ def test_kernels_match_torch():
 
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory):
-    """A scorer with non-zero LoRA weights, projections and head, saved; cold channel on."""
+    """A scorer with non-zero LoRA weights, projections and head, saved; cold channel on, and
+    a cold weight on prior channel 1 (``cold_content``)."""
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
     cfg = EncoderConfig(
-        n_prior=3, lora_r=4, lora_alpha=8, lora_layers=[0, 3, 5], cf_dim=8, cold_channel=True
+        n_prior=3,
+        lora_r=4,
+        lora_alpha=8,
+        lora_layers=[0, 3, 5],
+        cf_dim=8,
+        cold_channel=True,
+        head_options={"cold_content": [1]},
     )
     sc = EncoderScorer.build(
         ITEM_TEXTS,
@@ -110,6 +117,12 @@ def test_numpy_scorer_scores_as_the_torch_scorer(saved):
     b = ns.score_arrays(texts, cands, hist, prior)
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=2e-5)
     assert np.abs(a).max() > 0.1  # not trivially equal
+    assert abs(float(sc.model.head.cold_w.detach()[0])) > 1e-3  # the cold weight is read by both
+    ns.model.cold_w = np.zeros_like(ns.model.cold_w)
+    off = ns.score_arrays(texts, cands, hist, prior)
+    cold = prior[..., -1] > 0.5
+    np.testing.assert_allclose(a[~cold], off[~cold], rtol=1e-5, atol=2e-5)
+    assert np.abs(a[cold] - off[cold]).max() > 1e-4
     # the dense candidates' scores: <W q, v_i> over every item
     model = sc.model
     with torch.no_grad():

@@ -388,3 +388,97 @@ def test_intent_dropout_zeroes_the_match_channel_of_a_share_of_instances(world, 
     assert RerankerConfig().intent_dropout == 0.5  # the shipped default (docs/reranker.md)
     with pytest.raises(DataError, match="intent_dropout"):
         RerankerConfig(intent_dropout=1.5)
+
+
+# ---------------------------------------------------------------------- cold_content
+def test_cold_content_weight_moves_only_cold_candidates():
+    """``cold_content``: the content channels get a second weight on cold candidates (the
+    last channel); warm candidates score as without it; starts at 0; set from a fit of
+    P + len(cold_content) weights."""
+    import torch
+
+    from instructrec.models.heads import LinearHead
+
+    torch.manual_seed(0)
+    head = LinearHead(8, 4, cold_content=[2])
+    assert head.cold_w.shape == (1,) and float(head.cold_w.detach()[0]) == 0.0
+    q, cands, hist = torch.randn(3, 8), torch.randn(3, 5, 8), torch.randn(3, 4, 8)
+    mask = torch.ones(3, 4, dtype=torch.bool)
+    prior = torch.randn(3, 5, 4)
+    prior[..., -1] = (torch.rand(3, 5) < 0.4).float()
+    cold = prior[..., -1] > 0.5
+    assert cold.any() and (~cold).any()
+    base = head(q, cands, hist, mask, prior)
+    head.init_prior_weights(torch.tensor([1.0, 1.0, 1.0, 1.0, 2.5]))
+    assert float(head.cold_w.detach()[0]) == 2.5 and torch.equal(head.prior_w.data, torch.ones(4))
+    moved = head(q, cands, hist, mask, prior)
+    torch.testing.assert_close(moved[~cold], base[~cold])
+    torch.testing.assert_close(moved[cold], base[cold] + 2.5 * prior[..., 2][cold])
+    with pytest.raises(ValueError, match="cold_content"):
+        LinearHead(8, 4, cold_content=[3])  # the cold channel itself
+
+
+def test_cold_content_is_checked_where_it_is_set():
+    from instructrec.config import RetrieverSpec, RunConfig
+
+    with pytest.raises(DataError, match="cold_dropout"):
+        RerankerConfig(cold_content=True)
+    on = RerankerConfig(cold_dropout=0.1, cold_content=True)
+    with pytest.raises(DataError, match="content-based prior"):
+        RunConfig(priors=[RetrieverSpec("sasrec"), RetrieverSpec("pop")], reranker=on)
+    with pytest.raises(DataError, match="linear head"):
+        RunConfig(backbone=EncoderConfig(head="rr"), reranker=on)
+    assert RunConfig(reranker=on).reranker.cold_content  # the shipped priors have titleknn
+
+
+@pytest.fixture(scope="module")
+def content_trained(world, tmp_path_factory):
+    """Trained with a titleknn prior (MiniLM vectors of the synthetic titles) and
+    ``cold_content``."""
+    from instructrec.models.text_encoder import item_text_vectors
+    from instructrec.rerank.rerank_features import item_texts
+    from instructrec.retrieval.titleknn import TitleKNN
+
+    ds, split, priors = world
+    tk = TitleKNN()
+    tk.item_texts, tk.text_encoder = item_texts(ds), item_text_vectors
+    tk.fit(split.train, ds.n_users, ds.n_items)
+    cfg = _config(cold_dropout=0.3, cold_fill="catalogue", cold_content=True)
+    out = tmp_path_factory.mktemp("content")
+    return _train((ds, split, [*priors, tk]), out, cfg, max_steps=2), [*priors, tk]
+
+
+def test_cold_content_is_trained_saved_and_scored_the_same(world, content_trained, tmp_path):
+    """The titleknn channel (index 2) gets the cold weight, warm-started from the
+    priors-only fit; a save/load and the NumPy runtime give the same scores; dropping the
+    weight changes cold candidates only."""
+    from instructrec.models.np_encoder import NumpyEncoderScorer
+    from instructrec.recommender import Recommender
+
+    ds, split, _ = world
+    rr, priors = content_trained
+    model = rr.scorer.model
+    assert model.config.head_options == {"cold_content": [2]}
+    assert len(rr.prior_mixture) == model.config.n_prior + 1
+    assert float(model.head.cold_w.detach()[0]) != 0.0
+    rec = Recommender(ds, priors[0], reranker=rr, priors=priors)
+    u = split.valid["user"].to_numpy()[:8]
+    seqs = split.sequences("valid")
+    h = [seqs[int(x)] for x in u]
+    cold_ids, warm_ids = np.flatnonzero(rr.cold_items), np.flatnonzero(~rr.cold_items)
+    cands = np.stack([np.r_[cold_ids[:2], warm_ids[i : i + 8]] for i in range(len(u))])
+    s = rec.score_candidates(u, cands, h)
+    back = InstructionReranker.load(rr.save(tmp_path / "rr"))
+    assert back.config.cold_content and back.scorer.model.config.head_options["cold_content"]
+    back.dataset = ds
+    rec2 = Recommender(ds, priors[0], reranker=back, priors=priors)
+    np.testing.assert_allclose(rec2.score_candidates(u, cands, h), s, rtol=1e-5, atol=1e-5)
+    back.scorer = NumpyEncoderScorer.load(tmp_path / "rr" / "encoder")
+    np.testing.assert_allclose(rec2.score_candidates(u, cands, h), s, rtol=1e-4, atol=1e-4)
+    import torch
+
+    with torch.no_grad():
+        model.head.cold_w.zero_()
+    off = rec.score_candidates(u, cands, h)
+    np.testing.assert_allclose(off[:, 2:], s[:, 2:], rtol=1e-5, atol=1e-5)
+    assert np.abs(off[:, :2] - s[:, :2]).max() > 1e-4
