@@ -121,6 +121,12 @@ class RunConfig:
     rerank: bool = True  # False: retriever only (a baseline run)
 
     def __post_init__(self) -> None:
+        if "cold_content" in self.backbone.head_options:
+            raise DataError(
+                "backbone.head_options.cold_content is set by training: use "
+                "reranker.cold_content: true",
+                column="backbone.head_options.cold_content",
+            )
         if self.rerank and self.reranker.cold_content:  # checked before anything trains
             from .rerank.cold import content_channels
 

@@ -429,6 +429,8 @@ def test_cold_content_is_checked_where_it_is_set():
     with pytest.raises(DataError, match="linear head"):
         RunConfig(backbone=EncoderConfig(head="rr"), reranker=on)
     assert RunConfig(reranker=on).reranker.cold_content  # the shipped priors have titleknn
+    with pytest.raises(DataError, match="reranker.cold_content"):
+        RunConfig(backbone=EncoderConfig(head_options={"cold_content": [0]}))
 
 
 @pytest.fixture(scope="module")
