@@ -57,11 +57,6 @@ from .seeds import STACKED
 __all__ = ["ScoreMix"]
 
 
-def _content(retriever) -> bool:
-    """Whether a prior scores from item content alone (`rerank.cold.content_channels`)."""
-    return bool(getattr(retriever, "content_based", False))
-
-
 def _unit(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x, np.float64)
     return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
@@ -174,7 +169,12 @@ class ScoreMix:
         if self.cold_dropout > 0:
             names.append("cold")
             if self.cold_content:  # the reranker's cold weights on content priors
-                names += [f"cold_x:{n}" for n, p in self.priors.items() if _content(p)]
+                from ..rerank.cold import content_channels
+
+                self.content = content_channels(list(self.priors.values()))
+                names += [
+                    f"cold_x:{n}" for n, c in zip(self.priors, self.content, strict=True) if c
+                ]
         names += [f"lm:{n}" for n in self.extra]
         self.feature_names = names
 
@@ -251,7 +251,7 @@ class ScoreMix:
             cols = [np.where(cold, 0.0, c) if j in collab else c for j, c in enumerate(cols)]
             cols.append(cold.astype(np.float64))
             if self.cold_content:
-                cols += [cols[j] * cold for j, p in enumerate(self.priors.values()) if _content(p)]
+                cols += [cols[j] * cold for j, c in enumerate(self.content) if c]
         for model in self.extra.values():  # e.g. the reranker itself: score-mix+lm
             raw = model.score_candidates(
                 users, cands, hists, intentions=intentions, templates=templates
