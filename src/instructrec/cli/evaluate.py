@@ -69,12 +69,12 @@ def _parse_sets(values: tuple[str, ...]) -> dict[str, dict]:
 )
 @click.option(
     "--models",
-    default="pop,itemknn,sasrec,score-mix,sasrec+filter,bias,mf",
+    default="pop,itemknn,sasrec,score-mix,sasrec+filter,bias,mf,new-first",
     show_default=True,
     help="comma-separated baselines (retrievers fitted on the split's training part: pop, "
     "itemknn, bpr, ease, sasrec, titleknn: frozen item-text vectors) and rivals (score-mix: the reranker's non-text inputs mixed "
     "by a model fitted on validation; sasrec+filter on protocols with an intention; bias, mf "
-    "on pointwise); score-mix+lm (with --model-dir: score-mix plus the reranker's score, what "
+    "on pointwise; new-first on cold: new items first, then titleknn order); score-mix+lm (with --model-dir: score-mix plus the reranker's score, what "
     "the language model adds, tested against score-mix in combined.md)",
 )
 @click.option(

@@ -2,7 +2,8 @@
 
 `RetrieverModel` shows a `Retriever` through the model interface (intentions and templates
 ignored); `AttributeFilterModel` is the "retriever plus an attribute filter" rival of the
-`search` protocols (EVALUATION.md); `as_model` adapts a retriever and passes through anything
+`search` protocols (EVALUATION.md); `NewFirstModel` ranks new (cold) items first, the rule
+that shows what the `cold` protocol's random negatives give away; `as_model` adapts a retriever and passes through anything
 with ``score_candidates`` (a `Recommender`, `ScoreMix`, ...).
 """
 
@@ -56,6 +57,33 @@ class AttributeFilterModel:
         if any(d and d.get("excluded") for d in attrs):
             out = out - intention_excluded(self.dataset, attrs, candidates) * span
         return out
+
+
+class NewFirstModel:
+    """The ``new-first`` rival of `cold`: every cold item (no training interactions) above
+    every warm one, each group in the order of a content retriever (``titleknn``), or, with
+    none, in no order (tied: ties count against the target). It reads nothing but the split's
+    cold items and item text; on `cold` it scores what "the answer is the new item" is worth,
+    on `cold-only` (all candidates new) it is its content retriever."""
+
+    is_baseline = True
+
+    def __init__(self, cold_items, n_items: int, content: Retriever | None = None) -> None:
+        self.cold = np.zeros(n_items, bool)
+        self.cold[np.asarray(cold_items, np.int64)] = True
+        self.content = content
+
+    def score_candidates(self, users, candidates, histories, intentions=None, templates=None):
+        cands = np.asarray(candidates, np.int64)
+        base = np.zeros(cands.shape)
+        if self.content is not None:
+            base = np.asarray(self.content.score(np.asarray(users), cands, histories), np.float64)
+            base = np.nan_to_num(base, nan=0.0, posinf=0.0, neginf=0.0)
+        span = base.max(axis=1, keepdims=True) - base.min(axis=1, keepdims=True) + 1.0
+        return base + self.cold[cands] * span  # any new item above every warm one
+
+    def describe(self) -> dict:
+        return {"content": getattr(self.content, "name", None), "cold_items": int(self.cold.sum())}
 
 
 def as_model(obj):

@@ -1,4 +1,4 @@
-"""Candidate files with hard negatives, and the intention-match statistics of `search`.
+"""Candidate files built at evaluation time, and the intention-match statistics of `search`.
 
 - ``hard`` (InstructRec, Table 9): the target plus 9 negatives drawn with a fixed seed from a
   first-stage retriever's top 50 for that row (target and every interacted item left out).
@@ -10,6 +10,9 @@
   the decade, the year, the category, the brand, the price band) an item satisfies; the
   target satisfies all of them. Rows with fewer than 9 such unseen items are filled with
   the best-matching ones and counted in the file's note.
+- ``cold-only`` (ours): the target plus 9 items drawn uniformly from the split's cold items
+  (no training interactions) the row's user never touched: on the rows whose target is cold,
+  every candidate is new (`protocols` module docstring: why `cold` alone is not enough).
 
 Both are registered in the split with `set_candidates` (hash + a JSON note: retriever or
 intention seed) and saved by `save_split` like the random candidate files.
@@ -143,6 +146,49 @@ def make_search_hard_candidates(
     return set_candidates(split, name, stage, cands, note)
 
 
+def make_cold_candidates(
+    dataset: Dataset,
+    split: Split,
+    stage: str = "test",
+    seed: int = 0,
+    *,
+    n_neg: int = HARD_NEGATIVES,
+    name: str = "cold-only",
+) -> np.ndarray:
+    """Draw the ``cold-only`` file of ``stage`` (every row: the target + ``n_neg`` distinct cold
+    items the user never touched, uniform, seeded) and register it in ``split``."""
+    from ..data.negatives import seen_keys
+
+    pool = np.unique(np.asarray(split.cold_items, np.int64))
+    rows = stage_rows(split, stage)
+    keys = seen_keys(dataset)
+    n_items = np.int64(dataset.n_items)
+    rng = np.random.default_rng([seed, 0xC01D, 0 if stage == "valid" else 1])
+    negs = np.empty((len(rows.users), n_neg), np.int64)
+    for s in range(0, len(rows.users), 4096):
+        sl = slice(s, s + 4096)
+        users, targets = rows.users[sl], rows.targets[sl]
+        q = users[:, None] * n_items + pool[None, :]
+        pos = np.minimum(np.searchsorted(keys, q), max(len(keys) - 1, 0))
+        free = ~((keys[pos] == q) if len(keys) else np.zeros(q.shape, bool))
+        free &= pool[None, :] != targets[:, None]
+        short = free.sum(axis=1) < n_neg
+        if short.any():
+            bad = int(np.flatnonzero(short)[0])
+            raise DataError(
+                f"{name!r}: {stage} user {dataset.user_ids[users[bad]]!r} has "
+                f"{int(free[bad].sum())} unseen cold items, {n_neg} needed (the split has "
+                f"{len(pool)} cold items)"
+            )
+        key = np.where(free, rng.random(q.shape), -1.0)
+        pick = np.argpartition(-key, n_neg - 1, axis=1)[:, :n_neg]
+        negs[sl] = pool[np.sort(pick, axis=1)]
+    note = {"from": "cold items (no training interactions)", "seed": seed, "n_neg": n_neg}
+    note["cold_items"] = len(pool)
+    cands = np.concatenate([rows.targets[:, None].astype(np.int64), negs], axis=1)
+    return set_candidates(split, name, stage, cands, note)
+
+
 def intention_match_stats(
     dataset: Dataset,
     attrs: list[dict],
@@ -199,6 +245,10 @@ def protocol_candidates(
         for st in missing:
             make_search_hard_candidates(dataset, split, st, seed=seed)
         notes.append(f"search-hard candidates built now, intention seed {seed} ({missing})")
+    elif missing and name == "cold-only":
+        for st in missing:
+            make_cold_candidates(dataset, split, st, seed=seed)
+        notes.append(f"cold-only candidates built now, seed {seed} ({missing})")
     made = split.notes.get(name, {}).get(rows.stage)
     if made:
         notes.append(

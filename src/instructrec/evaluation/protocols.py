@@ -6,6 +6,7 @@
 | cand20      | target + 19 saved negatives                        | HR@1, NDCG@5                     |
 | hard        | target + 9 from the first-stage retriever's top 50 | HR@1, NDCG@5                     |
 | cold        | cand10, only rows whose target is a cold item      | HR@1, NDCG@5                     |
+| cold-only   | those rows, target + 9 unseen cold items           | HR@1, NDCG@5                     |
 | full        | every item not seen before target                  | Recall@5/10, NDCG@5/10, MRR      |
 | search      | cand10 + a specific intention (I2)                 | HR@1, NDCG@5 (+ match stats)     |
 | search-hard | target + 9 unseen items matching the I2 intention  | HR@1, NDCG@5 (+ match stats)     |
@@ -17,8 +18,15 @@
 Every protocol runs at a *stage*: ``"valid"`` (the validation targets; histories are the
 training items only; the valid candidate files) or ``"test"`` (the test targets; histories
 add the validation item; the test candidate files). Develop on valid, report test once.
-``hard`` and ``search-hard`` files are built on first use (`evaluation.hard_negatives`) and
-kept in the split with their hash and a note saying how they were made.
+``hard``, ``search-hard`` and ``cold-only`` files are built on first use
+(`evaluation.hard_negatives`) and kept in the split with their hash and a note saying how they
+were made.
+
+``cold`` and ``cold-only``: ``cold`` keeps cand10's random negatives, ~95% of which are warm
+items, so the one thing a model must not use, "which candidate is new", finds the target: a
+rule ranking new items first scores HR@1 ~0.8 there (the ``new-first`` rival,
+`adapters.NewFirstModel`). ``cold-only`` draws all 9 negatives from the cold items as well:
+every candidate is new, coldness says nothing, and what ranks them is their text and content.
 
 A *model* is anything with ``score_candidates(users, candidates (n, k), histories,
 intentions=None, templates=None) -> (n, k)`` (the LM reranker / `Recommender`), optionally
@@ -101,6 +109,16 @@ PROTOCOLS: dict[str, Protocol] = {
         "cand10",
         None,
         "cand10 rows whose target is a cold item (no training interactions; A-LLMRec)",
+        rows="cold",
+    ),
+    "cold-only": Protocol(
+        "cold-only",
+        "candidates",
+        ("HR@1", "NDCG@5"),
+        "cold-only",
+        None,
+        "cold-target rows, target + 9 unseen cold items: every candidate is new, only their "
+        "text and content rank them",
         rows="cold",
     ),
     "full": Protocol(

@@ -6,6 +6,7 @@ being scored (the classes live in `rivals.py`; this module says what each is fit
 | ``score-mix`` | every candidate protocol, ``full``, ``search-full`` (test stage only) | the protocol's validation rows (cross-fitted over users when the validation stage is scored; ``search-full``: the ``search`` rows) |
 | ``score-mix+lm`` (not a rival: a measurement) | as ``score-mix`` | as ``score-mix``, with the run's own reranker score as one more feature: what the language model adds to the same mix fitted the same way |
 | ``sasrec+filter`` | protocols with an intention | intentions generated for training targets (phrase table), SASRec fitted on training |
+| ``new-first`` (a rule, not a fit) | ``cold`` | nothing: the split's cold items first, then ``titleknn`` order (`adapters.NewFirstModel`) |
 | ``bias``, ``mf`` | ``pointwise`` | training ratings (regularisation chosen on validation ratings) |
 """
 
@@ -99,15 +100,16 @@ class Rivals:
 
     def _fit_rows(self, proto: Protocol, notes: list[str]):
         """(users, candidates, histories, intentions) of the validation rows ``proto`` fits
-        on: the same candidate file and wording; ``cold`` fits on the non-cold rows (its own
-        rows are too few), ``full`` on the cand10 rows."""
+        on: the same candidate file and wording; ``cold`` fits on the non-cold cand10 rows
+        (its own rows are too few), ``cold-only`` on its own rows (all-cold candidates: a mix
+        fitted on warm targets would learn "new is wrong"), ``full`` on the cand10 rows."""
         fit_proto = proto
         if proto.kind == "full":
             fit_proto = get_protocol("cand10")
         elif proto.kind == "search-full":  # the search rows in the same wording
             fit_proto = get_protocol("search-para" if proto.wording == "paraphrase" else "search")
         rows = stage_rows(self.split, FIT_STAGE)
-        if proto.rows == "cold":
+        if not _fits_own_rows(proto):
             cold = np.isin(rows.targets, self.split.cold_items)
             rows = rows.take(~cold)
         else:
@@ -159,7 +161,7 @@ class Rivals:
             mix.rerank_depth = getattr(self.rec, "rerank_depth", None) or RERANK_DEPTH
         notes: list[str] = []
         users, cands, hists, texts = self._fit_rows(proto, notes)
-        if stage == FIT_STAGE and proto.kind != "full" and proto.rows != "cold":
+        if stage == FIT_STAGE and proto.kind != "full" and _fits_own_rows(proto):
             return CrossFitted(mix)  # scored on its own fitting rows: out-of-fold only
         return mix.fit(users, cands, hists, intentions=texts)
 
@@ -199,6 +201,16 @@ class Rivals:
                 }
         return self._ratings
 
+    def new_first(self):
+        from .adapters import NewFirstModel
+
+        content = self.base.get("titleknn")
+        if content is None and self.rec is not None:
+            content = next(
+                (p for p in self.rec.priors if getattr(p, "name", "") == "titleknn"), None
+            )
+        return NewFirstModel(self.split.cold_items, self.dataset.n_items, content)
+
     def for_protocol(self, name: str, stage: str) -> dict[str, object]:
         """{rival name: fitted model} for protocol ``name`` scored at ``stage`` (the rivals
         `applicable_rivals` names that can be fitted here)."""
@@ -211,6 +223,7 @@ class Rivals:
             "score-mix": lambda: self._score_mix_once(proto, stage),
             STACKED: lambda: self._score_mix_once(proto, stage, lm=True),
             "sasrec+filter": self.learned_filter,
+            "new-first": self.new_first,
         }
         out: dict[str, object] = {}
         for rival in applicable_rivals(name, self.names):
@@ -222,10 +235,19 @@ class Rivals:
 
 def applicable_rivals(protocol: str, names) -> list[str]:
     """The rivals among ``names`` that apply to ``protocol``: the rating models on
-    `pointwise`; elsewhere score-mix, and the filter where there is an intention."""
+    `pointwise`; elsewhere score-mix, the filter where there is an intention, ``new-first`` on
+    `cold` (its negatives mostly warm)."""
     proto = get_protocol(protocol)
     if proto.kind == "pointwise":
         return [r for r in ("bias", "mf") if r in names]
     wanted = ("score-mix", STACKED)
     wanted += ("sasrec+filter",) if proto.intention else ()
+    wanted += ("new-first",) if proto.rows == "cold" and not _fits_own_rows(proto) else ()
     return [r for r in wanted if r in names]
+
+
+def _fits_own_rows(proto: Protocol) -> bool:
+    """False for `cold` alone: its rows (cold targets among mostly warm random negatives) are
+    few and score-mix fits on the other cand10 rows instead; every other protocol's rivals
+    fit on its own validation rows."""
+    return not (proto.rows == "cold" and proto.candidates == "cand10")

@@ -26,7 +26,7 @@ from ..data.split import Split
 from ..retrieval.base import Retriever
 from . import metrics as M
 from .adapters import AttributeFilterModel, RetrieverModel, as_model
-from .hard_negatives import HARD_RETRIEVER, protocol_candidates
+from .hard_negatives import HARD_NEGATIVES, HARD_RETRIEVER, protocol_candidates
 from .intentions import protocol_intentions, training_intentions
 from .manifest import build_manifest
 from .protocols import (
@@ -276,8 +276,9 @@ def evaluate_all(
 ) -> dict[str, Report]:
     """`run` for each protocol at ``stage``; with ``out_dir``, one sub-directory per protocol
     plus ``summary.md`` / ``summary.json``. 'all' = every protocol the split and models can
-    run: ``cold`` is left out (with a warning) when the split has no cold items, ``hard``
-    when the split has no hard file and there is no ``sasrec`` model to build it from."""
+    run: ``cold`` is left out (with a warning) when the split has no cold items, ``cold-only``
+    when it has fewer than 10, ``hard`` when the split has no hard file and there is no
+    ``sasrec`` model to build it from."""
     if dataset is None or split is None or not models:
         raise DataError("evaluate_all needs a dataset, a split and at least one model")
     names = list(PROTOCOLS) if protocols == "all" or protocols == ["all"] else list(protocols)
@@ -309,6 +310,8 @@ def _runnable(name: str, split: Split, models: dict, dataset: Dataset | None = N
     why = None
     if name == "cold" and len(split.cold_items) == 0:
         why = "the split has no cold items (make a new split)"
+    if name == "cold-only" and len(split.cold_items) <= HARD_NEGATIVES:
+        why = f"the split has {len(split.cold_items)} cold items ({HARD_NEGATIVES + 1} needed)"
     if name == "hard" and "hard" not in split.candidates and HARD_RETRIEVER not in models:
         why = f"no 'hard' candidate file and no {HARD_RETRIEVER!r} model to build it from"
     if name == "pointwise" and (

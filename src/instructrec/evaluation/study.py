@@ -12,7 +12,8 @@ and the rivals of EVALUATION.md are fitted without touching the stage being scor
   the protocol; at ``stage="valid"`` its figures are out-of-fold (cross-fitted over users);
 - ``sasrec+filter`` on protocols with an intention: its phrase table is learned from
   intentions generated on training targets only;
-- ``bias`` and ``mf`` on ``pointwise``: fitted on training ratings, tuned on validation.
+- ``bias`` and ``mf`` on ``pointwise``: fitted on training ratings, tuned on validation;
+- ``new-first`` on ``cold``: a rule (new items first, then ``titleknn``), fitted on nothing.
 
 `combine` (evaluation/seeds.py) turns the per-seed reports into the mean / per-seed / paired
 table.
@@ -31,7 +32,7 @@ from ..data.split import Split
 from .seeds import STACKED, Combined, combine, headline, stacked_markdown, to_markdown
 
 MODEL = "instructrec"
-RIVALS = ("score-mix", "sasrec+filter", "bias", "mf")  # and STACKED, asked for by name
+RIVALS = ("score-mix", "sasrec+filter", "bias", "mf", "new-first")  # and STACKED, by name
 
 
 def _seed_baselines(dataset, split, names, seed, rec, options):
