@@ -127,6 +127,11 @@ class RunConfig:
                 "reranker.cold_content: true",
                 column="backbone.head_options.cold_content",
             )
+        if self.rerank and self.reranker.text_loss and self.backbone.head != "linear":
+            raise DataError(
+                f"reranker.text_loss needs the linear head, got {self.backbone.head!r}",
+                column="reranker.text_loss",
+            )
         if self.rerank and self.reranker.cold_content:  # checked before anything trains
             from .rerank.cold import content_channels
 

@@ -166,10 +166,14 @@ class EncoderReranker(nn.Module):
         cand_vecs: torch.Tensor | None = None,
         query: torch.Tensor | None = None,
         q_index: torch.Tensor | None = None,
+        with_content: bool = False,
     ):
         """Scores (B, K). ``cand_vecs`` overrides cached vectors (items outside the cache);
         ``query`` (B, d) skips the tower (precomputed instruction vectors); ``q_index`` (B,)
-        maps rows to the distinct texts in ``input_ids`` (each encoded once)."""
+        maps rows to the distinct texts in ``input_ids`` (each encoded once).
+        ``with_content``: (scores, content scores), the second the head's text term alone
+        with every candidate's and history item's CF term left out (as for items without
+        interactions; `RerankerConfig.text_loss`), from the same query vectors."""
         if query is None:
             query = self.encode_query(input_ids, attention_mask)
             if q_index is not None:
@@ -177,7 +181,16 @@ class EncoderReranker(nn.Module):
         cold = prior[..., -1] > 0.5 if self.config.cold_channel else None
         cands = cand_vecs if cand_vecs is not None else self.item_vectors(cand_ids, cold)
         hist = self.item_vectors(hist_ids)
-        return self.head(query, cands, hist, hist_ids >= 0, prior)
+        scores = self.head(query, cands, hist, hist_ids >= 0, prior)
+        if not with_content:
+            return scores
+        text_scores = getattr(self.head, "text_scores", None)
+        if text_scores is None:
+            raise ValueError(f"head {type(self.head).__name__} has no separate text term")
+        if cand_vecs is None:
+            cands = self.item_vectors(cand_ids, torch.ones_like(cand_ids, dtype=torch.bool))
+        hist = self.item_vectors(hist_ids, torch.ones_like(hist_ids, dtype=torch.bool))
+        return scores, text_scores(query, cands, hist, hist_ids >= 0)
 
     def trainable_state(self) -> dict[str, torch.Tensor]:
         """Only what training changes: LoRA weights, projections, head."""

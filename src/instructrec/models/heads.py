@@ -82,11 +82,15 @@ class LinearHead(ListwiseHead):
             if self.cold_content and len(w) > self.n_prior:
                 self.cold_w.copy_(w[self.n_prior :])
 
-    def forward(self, query, cands, hist, hist_mask, prior):
+    def text_scores(self, query, cands, hist, hist_mask):
+        """The text term alone, <W q, v_i> + <U mean(h), v_i> (`forward` minus the priors)."""
         s = torch.einsum("bd,bkd->bk", self.q_proj(query), cands)
         m = hist_mask.unsqueeze(-1).to(hist.dtype)
         h = (hist * m).sum(1) / m.sum(1).clamp_min(1.0)
-        s = s + torch.einsum("bd,bkd->bk", self.h_proj(h), cands)
+        return s + torch.einsum("bd,bkd->bk", self.h_proj(h), cands)
+
+    def forward(self, query, cands, hist, hist_mask, prior):
+        s = self.text_scores(query, cands, hist, hist_mask)
         if self.n_prior:
             s = s + (prior * self.prior_w).sum(-1)
         if self.cold_content:

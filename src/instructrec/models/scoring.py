@@ -42,11 +42,12 @@ def batch_tensors(
     return out
 
 
-def score_batch(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+def score_batch(model: nn.Module, batch: dict[str, torch.Tensor], with_content: bool = False):
     """Scores (B, K) of ``model`` (an `EncoderReranker`, possibly wrapped for training) for a
     batch of `batch_tensors` (other keys are ignored; ``cand_vecs``: vectors of items outside
     the cache; ``query``: precomputed (B, d) query vectors, then the token keys may be left
-    out). The one place the model is called."""
+    out). The one place the model is called. ``with_content``: (scores, content scores)
+    (`EncoderReranker.forward`)."""
     dev = next(model.parameters()).device
     keys = ("q_index", "cand_vecs", "query")
     extra = {k: batch[k].to(dev) for k in keys if batch.get(k) is not None}
@@ -58,6 +59,7 @@ def score_batch(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tenso
         batch["hist"].to(dev),
         batch["prior"].to(dev),
         **extra,
+        **({"with_content": True} if with_content else {}),
     )
 
 

@@ -67,6 +67,9 @@ class RerankerConfig:
     #   for that row (`cold.fill_cold`), the same whatever the list holds
     cold_content: bool = False  # with the cold channel: content-based priors (titleknn) get
     #   a second weight on cold candidates (`models.heads.LinearHead`'s ``cold_content``)
+    text_loss: float = 0.0  # >0: plus this weight x a listwise loss on the text term alone,
+    #   every CF term left out (`EncoderReranker.forward`'s content scores): the query tower
+    #   learns to rank by item text, all a new item has (linear head; docs/reranker.md)
     intent_dropout: float = 0.5  # share of training instances whose intent-match channel is
     #   zeroed (as for a request the parser cannot read), so the text term must read it;
     #   0 = every instance keeps it (as trained before; docs/reranker.md)
@@ -90,6 +93,8 @@ class RerankerConfig:
                 "cold_content needs the cold channel: set reranker.cold_dropout > 0",
                 column="cold_content",
             )
+        if not float(self.text_loss) >= 0.0:
+            raise DataError(f"text_loss must be >= 0, got {self.text_loss!r}", column="text_loss")
         for name in ("intent_phrases_coverage", "cold_dropout", "intent_dropout"):
             if not 0.0 <= float(getattr(self, name)) <= 1.0:
                 raise DataError(

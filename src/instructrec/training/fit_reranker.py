@@ -179,7 +179,11 @@ def fit_reranker(
     model = scorer.model
 
     def loss_fn(m, batch):
-        return listwise_ce(score_batch(m, batch), batch["label"])
+        if not config.text_loss:
+            return listwise_ce(score_batch(m, batch), batch["label"])
+        scores, content = score_batch(m, batch, with_content=True)
+        loss = listwise_ce(scores, batch["label"])
+        return loss + config.text_loss * listwise_ce(content, batch["label"])
 
     rr.train_result = engine_fit(
         model, train, train.collate, loss_fn, train_config, evaluate=valid.metrics
