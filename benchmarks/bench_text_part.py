@@ -107,6 +107,15 @@ def main(argv=None) -> dict:
         rec = models[seed]
         split = load_split(run_split_dir(a.run), rec.dataset)
         by[str(seed)] = {p: text_parts(rec, split, p, a.max_rows) for p in protocols}
+        head = rec.reranker.scorer.model.head
+        W, U = head.q_proj.weight.detach(), head.h_proj.weight.detach()
+        off = W - W.diagonal().diag()
+        by[str(seed)]["head"] = {
+            "W diagonal mean": float(W.diagonal().mean()),
+            "W off-diagonal rms": float(off.pow(2).mean().sqrt()),
+            "U Frobenius": float(U.norm()),
+            "I Frobenius": float(W.shape[0] ** 0.5),
+        }
     out = {
         "machine": machine("torch", "numpy"),
         "seconds": time.perf_counter() - t0,
@@ -131,6 +140,10 @@ def main(argv=None) -> dict:
     for p in protocols:
         vals = [f"{np.mean([by[str(s)][p].get(k, np.nan) for s in seeds]):.4f}" for k in keys]
         md.append(f"| {p} | {by[str(seeds[0])][p]['rows']} | " + " | ".join(vals) + " |")
+    md += ["", "The head's matrices per seed: " + "; ".join(
+        f"seed {s}: " + ", ".join(f"{k} {v:.3f}" for k, v in by[str(s)]["head"].items())
+        for s in seeds
+    )]  # fmt: skip
     (RESULTS / f"{a.name}.md").write_text("\n".join(md) + "\n")
     print("\n".join(md))
     return out
