@@ -20,6 +20,17 @@ def seen_keys(dataset: Dataset) -> np.ndarray:
     return keys[np.r_[True, keys[1:] != keys[:-1]]] if len(keys) else keys
 
 
+def seen_mask(keys: np.ndarray, users: np.ndarray, items: np.ndarray, n_items: int) -> np.ndarray:
+    """(n, m) bool: whether user ``users[i]`` interacted with ``items[i, j]`` (``items`` (n, m)
+    or (1, m)), looked up in the sorted `seen_keys` ``keys``."""
+    q = np.asarray(users, np.int64)[:, None] * np.int64(n_items) + np.asarray(items, np.int64)
+    if not len(keys):
+        return np.zeros(q.shape, bool)
+    # row-major queries stay within one user's block of keys: cache-friendly without sorting
+    pos = np.minimum(np.searchsorted(keys, q.ravel()), len(keys) - 1).reshape(q.shape)
+    return keys[pos] == q
+
+
 def sample_negatives(
     dataset: Dataset,
     users: np.ndarray,
@@ -71,10 +82,7 @@ def _draw_rows(
 ) -> tuple[np.ndarray, np.ndarray]:
     """One attempt: (negatives of the rows that got ``n_neg`` valid draws, which rows did)."""
     draw = rng.integers(0, n_items, (len(users), width), dtype=np.int64)
-    q = users[:, None] * n_items + draw
-    # row-major queries stay within one user's block of keys: cache-friendly without sorting
-    pos = np.minimum(np.searchsorted(keys, q.ravel()), len(keys) - 1).reshape(q.shape)
-    seen = keys[pos] == q
+    seen = seen_mask(keys, users, draw, n_items)
     within = np.argsort(draw, axis=1, kind="stable")
     sd = np.take_along_axis(draw, within, axis=1)
     rep_sorted = np.zeros(sd.shape, bool)

@@ -32,7 +32,7 @@ import pandas as pd
 
 from .dataset import Dataset, sort_order
 from .errors import DataError
-from .negatives import sample_negatives, seen_keys
+from .negatives import sample_negatives, seen_keys, seen_mask
 
 HISTORY_LEN = 20  # items of history shown to a model, most recent, oldest first
 CANDIDATE_SETS = {"cand10": 9, "cand20": 19}  # name -> number of negatives
@@ -237,9 +237,7 @@ def add_ranked_candidates(
     seed = split.seed if seed is None else seed
     keys = seen_keys(dataset) if dataset is not None else _split_keys(split)
     users = frame["user"].to_numpy(np.int64)
-    q = users[:, None] * np.int64(split.n_items) + np.maximum(top, 0)
-    pos = np.minimum(np.searchsorted(keys, q.ravel()), max(len(keys) - 1, 0)).reshape(q.shape)
-    seen = keys[pos] == q if len(keys) else np.zeros(q.shape, bool)
+    seen = seen_mask(keys, users, np.maximum(top, 0), split.n_items)
     ok = (top >= 0) & (top < split.n_items) & ~seen
     ok &= top != frame["item"].to_numpy(np.int64)[:, None]
     short = np.flatnonzero(ok.sum(axis=1) < n_neg)

@@ -3,8 +3,9 @@
 `RetrieverModel` shows a `Retriever` through the model interface (intentions and templates
 ignored); `AttributeFilterModel` is the "retriever plus an attribute filter" rival of the
 `search` protocols (EVALUATION.md); `NewFirstModel` ranks new (cold) items first, the rule
-that shows what the `cold` protocol's random negatives give away; `as_model` adapts a retriever and passes through anything
-with ``score_candidates`` (a `Recommender`, `ScoreMix`, ...).
+that shows what the `cold` protocol's random negatives give away; `as_model` adapts a
+retriever and passes through anything with ``score_candidates`` (a `Recommender`,
+`ScoreMix`, ...).
 """
 
 from __future__ import annotations

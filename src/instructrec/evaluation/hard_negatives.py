@@ -100,7 +100,7 @@ def make_search_hard_candidates(
 ) -> np.ndarray:
     """Draw the ``search-hard`` file of ``stage`` for the I2 intentions of seed ``seed``
     (`derive_intentions`) and register it in ``split`` (note: intention seed, short rows)."""
-    from ..data.negatives import seen_keys
+    from ..data.negatives import seen_keys, seen_mask
     from ..instructions import derive_intentions
 
     rows = stage_rows(split, stage)
@@ -117,9 +117,7 @@ def make_search_hard_candidates(
         cand = np.broadcast_to(catalogue, (len(users), n_items))
         degree = match_degree(dataset, a, cand)
         need = degree[np.arange(len(users)), targets]  # the target's own match
-        q = users[:, None] * n_items + catalogue[None, :]
-        pos = np.minimum(np.searchsorted(keys, q), len(keys) - 1)
-        seen = keys[pos] == q
+        seen = seen_mask(keys, users, catalogue[None, :], n_items)
         # uniform among items matching as well as the target; then the best of the rest
         key = np.minimum(degree, need[:, None]) + 0.999 * rng.random(degree.shape)
         key[seen] = -np.inf
@@ -157,20 +155,17 @@ def make_cold_candidates(
 ) -> np.ndarray:
     """Draw the ``cold-only`` file of ``stage`` (every row: the target + ``n_neg`` distinct cold
     items the user never touched, uniform, seeded) and register it in ``split``."""
-    from ..data.negatives import seen_keys
+    from ..data.negatives import seen_keys, seen_mask
 
     pool = np.unique(np.asarray(split.cold_items, np.int64))
     rows = stage_rows(split, stage)
     keys = seen_keys(dataset)
-    n_items = np.int64(dataset.n_items)
     rng = np.random.default_rng([seed, 0xC01D, 0 if stage == "valid" else 1])
     negs = np.empty((len(rows.users), n_neg), np.int64)
     for s in range(0, len(rows.users), 4096):
         sl = slice(s, s + 4096)
         users, targets = rows.users[sl], rows.targets[sl]
-        q = users[:, None] * n_items + pool[None, :]
-        pos = np.minimum(np.searchsorted(keys, q), max(len(keys) - 1, 0))
-        free = ~((keys[pos] == q) if len(keys) else np.zeros(q.shape, bool))
+        free = ~seen_mask(keys, users, pool[None, :], dataset.n_items)
         free &= pool[None, :] != targets[:, None]
         short = free.sum(axis=1) < n_neg
         if short.any():
@@ -180,11 +175,11 @@ def make_cold_candidates(
                 f"{int(free[bad].sum())} unseen cold items, {n_neg} needed (the split has "
                 f"{len(pool)} cold items)"
             )
-        key = np.where(free, rng.random(q.shape), -1.0)
+        key = np.where(free, rng.random(free.shape), -1.0)
         pick = np.argpartition(-key, n_neg - 1, axis=1)[:, :n_neg]
         negs[sl] = pool[np.sort(pick, axis=1)]
-    note = {"from": "cold items (no training interactions)", "seed": seed, "n_neg": n_neg}
-    note["cold_items"] = len(pool)
+    note = {"from": "cold items (no training interactions)", "seed": seed, "n_neg": n_neg,
+            "cold_items": len(pool)}  # fmt: skip
     cands = np.concatenate([rows.targets[:, None].astype(np.int64), negs], axis=1)
     return set_candidates(split, name, stage, cands, note)
 
