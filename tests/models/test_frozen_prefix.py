@@ -73,3 +73,36 @@ def test_no_prefix_without_a_frozen_bottom():
     assert all_layers.model._prefix is None
     frozen = EncoderScorer.build(ITEM_TEXTS, EncoderConfig(n_prior=0, lora_r=0))
     assert frozen.model._prefix is None
+
+
+def test_mpnet_bottom_cache_equals_its_forward_and_trains_lora():
+    """MPNet's layers also take the encoder's relative position bias (all-mpnet-base-v2)."""
+    from transformers import MPNetConfig, MPNetModel
+
+    from instructrec.models.lora import LoraSettings, apply_lora
+
+    torch.manual_seed(0)
+    config = MPNetConfig(
+        vocab_size=50, hidden_size=32, num_hidden_layers=3, num_attention_heads=4,
+        intermediate_size=64, max_position_embeddings=40,
+    )  # fmt: skip
+    tower = apply_lora(MPNetModel(config), LoraSettings(r=4, target_modules=["q", "v"], layers=[2]))
+    prefix = FrozenPrefix.for_tower(tower, 2)
+    assert prefix is not None and prefix.depth == 2
+    ids = torch.tensor([[0, 5, 6, 7, 2], [0, 9, 2, 1, 1], [0, 5, 6, 7, 2]])  # 1 = MPNet's pad
+    mask = (ids != 1).long()
+    with torch.no_grad():  # LoRA's B starts at 0: make the adapter count
+        for n, p in tower.named_parameters():
+            if "lora_B" in n:
+                p.normal_()
+    tower.eval()
+    with torch.no_grad():
+        want = tower(input_ids=ids, attention_mask=mask).last_hidden_state
+        got = prefix.forward(ids, mask)
+    m = mask.bool()
+    torch.testing.assert_close(got[m], want[m], atol=1e-5, rtol=1e-4)
+    assert len(prefix.cache) == 2
+    tower.train()
+    prefix.forward(ids, mask).sum().backward()
+    grads = [p.grad for n, p in tower.named_parameters() if "lora_A" in n]
+    assert grads and all(g is not None and g.abs().sum() > 0 for g in grads)

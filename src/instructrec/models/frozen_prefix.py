@@ -8,8 +8,11 @@ reranker's instances repeat their query texts (the quickstart's 3,772 training i
 only the adapted layers. The bottom layers run in eval mode (no dropout: they are not trained,
 and dropout there only perturbs what the adapted layers read); everything above is unchanged,
 dropout included. In eval mode the result equals the tower's own forward pass
-(tests/models/test_frozen_prefix.py). Any other architecture, or a tower without a frozen
-bottom, keeps the plain forward pass (`for_tower` returns None).
+(tests/models/test_frozen_prefix.py). Two layer conventions are known: BERT's (MiniLM; a layer
+takes the hidden states and the attention mask) and MPNet's (all-mpnet-base-v2; a layer also
+takes the relative position bias the encoder computes once, and returns a tuple). Any other
+architecture, or a tower without a frozen bottom, keeps the plain forward pass (`for_tower`
+returns None).
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ class FrozenPrefix:
         ok = (
             depth > 0
             and hasattr(bert, "embeddings")
-            and hasattr(bert, "_create_attention_masks")
+            and (hasattr(bert, "_create_attention_masks") or _is_mpnet(bert))
             and layers is not None
             and depth < len(layers)
             and not getattr(bert.config, "is_decoder", False)
@@ -63,6 +66,13 @@ class FrozenPrefix:
             self.stamp = stamp
 
     def _mask(self, attention_mask: torch.Tensor, hidden: torch.Tensor):
+        if _is_mpnet(self.bert):
+            from transformers.masking_utils import create_bidirectional_mask
+
+            mask = create_bidirectional_mask(
+                config=self.bert.config, inputs_embeds=hidden, attention_mask=attention_mask
+            )
+            return mask, self.bert.encoder.compute_position_bias(hidden)
         mask, _ = self.bert._create_attention_masks(
             attention_mask=attention_mask,
             encoder_attention_mask=None,
@@ -70,7 +80,14 @@ class FrozenPrefix:
             encoder_hidden_states=None,
             cache=None,
         )
-        return mask
+        return mask, None
+
+    @staticmethod
+    def _layer(layer: nn.Module, hidden: torch.Tensor, mask) -> torch.Tensor:
+        attn, bias = mask
+        if bias is None:  # BERT
+            return layer(hidden, attn)
+        return layer(hidden, attn, bias)[0]  # MPNet: (hidden, ...)
 
     def _bottom(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         bottom = [self.bert.embeddings, *self.bert.encoder.layer[: self.depth]]
@@ -82,7 +99,7 @@ class FrozenPrefix:
                 h = self.bert.embeddings(input_ids=input_ids)
                 mask = self._mask(attention_mask, h)
                 for layer in self.bert.encoder.layer[: self.depth]:
-                    h = layer(h, mask)
+                    h = self._layer(layer, h, mask)
         finally:
             for m, was in zip(bottom, modes, strict=True):
                 m.train(was)
@@ -116,5 +133,10 @@ class FrozenPrefix:
             hidden[i, : lengths[i]] = h
         mask = self._mask(attention_mask, hidden)
         for layer in self.bert.encoder.layer[self.depth :]:
-            hidden = layer(hidden, mask)
+            hidden = self._layer(layer, hidden, mask)
         return hidden
+
+
+def _is_mpnet(model: nn.Module) -> bool:
+    return getattr(getattr(model, "config", None), "model_type", None) == "mpnet"
+
