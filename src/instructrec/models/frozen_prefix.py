@@ -139,4 +139,3 @@ class FrozenPrefix:
 
 def _is_mpnet(model: nn.Module) -> bool:
     return getattr(getattr(model, "config", None), "model_type", None) == "mpnet"
-
