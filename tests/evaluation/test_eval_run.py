@@ -162,9 +162,9 @@ def test_search_and_vague_pass_intentions_and_add_filter_rival(monkeypatch, setu
     # the protocol's intentions, then the training intentions its overlap is measured against
     assert calls == ["I2", "I2"]
     assert oracle.seen_intentions[0] == f"want {split.test['item'].iloc[0]}"
-    assert "sasrec+filter" in rep.table.index
-    assert rep.mean("sasrec+filter", "HR@1") == 1.0  # the filter matches only the target here
-    assert "sasrec+filter" in set(rep.comparisons.baseline)
+    assert "sasrec+oracle-filter" in rep.table.index
+    assert rep.mean("sasrec+oracle-filter", "HR@1") == 1.0  # the filter matches only the target here
+    assert "sasrec+oracle-filter" in set(rep.comparisons.baseline)
     run("vague", ds, split, {"pop": sas})
     assert calls[2:] == ["I1", "I1"]
 
@@ -174,7 +174,17 @@ def test_search_with_real_intentions(setup):
     rep = run("search", ds, split, {"sasrec": models["itemknn"]})
     # the rival ranks intention-matching candidates first: the target always matches its own
     # intention, so the filter can only help
-    assert rep.mean("sasrec+filter", "HR@1") >= rep.mean("sasrec", "HR@1")
+    assert rep.mean("sasrec+oracle-filter", "HR@1") >= rep.mean("sasrec", "HR@1")
+
+
+def test_a_given_filter_is_not_joined_by_the_oracle(setup):
+    """The learned `sasrec+filter` (or any model of that name) is the run's filter; the oracle
+    that reads the intention's true attributes is added only when no filter was given."""
+    ds, split, models = setup
+    learned = RetrieverModel(models["itemknn"])  # stands in for the learned filter
+    rep = run("search", ds, split, {"sasrec": models["itemknn"], "sasrec+filter": learned})
+    assert "sasrec+filter" in rep.table.index
+    assert "sasrec+oracle-filter" not in rep.table.index
 
 
 def test_attribute_filter_model_orders_matches_first():

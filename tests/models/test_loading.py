@@ -61,3 +61,23 @@ def test_bad_kind_and_dtype(tiny_t5_dir):
 def test_load_scorer_rejects_non_scorer_directory(tmp_path):
     with pytest.raises(DataError, match="scorer.json"):
         load_scorer(tmp_path)
+
+
+def test_lora_targets_the_backbone_lacks_are_a_clear_error_and_null_picks_its_default():
+    from transformers import MPNetConfig, MPNetModel
+
+    from instructrec.data.errors import DataError
+    from instructrec.models.lora import LoraSettings, apply_lora
+
+    def tiny():
+        c = MPNetConfig(vocab_size=30, hidden_size=16, num_hidden_layers=2,
+                        num_attention_heads=2, intermediate_size=32)  # fmt: skip
+        return MPNetModel(c)
+
+    with pytest.raises(DataError, match=r"\['query', 'value'\] are not in the mpnet") as e:
+        apply_lora(tiny(), LoraSettings(r=2, target_modules=["query", "value"]))
+    assert "['q', 'v']" in str(e.value)
+    model = apply_lora(tiny(), LoraSettings(r=2, target_modules=None))
+    adapted = {n.split(".lora_A")[0].rsplit(".", 1)[-1] for n, _ in model.named_parameters()
+               if "lora_A" in n}  # fmt: skip
+    assert adapted == {"q", "v"}

@@ -60,6 +60,10 @@ def train(
 
     quiet = ("training.progress=false",) if is_quiet() else ()  # no tqdm bar under --quiet
     cfg = RunConfig.from_yaml(config_path or packaged_config(), [*sets, *quiet])
+    if cfg.rerank:  # a backbone that cannot load fails now, not after the retrievers trained
+        from instructrec.models.offline import check_available
+
+        check_available(cfg.backbone.backbone)
     if seeds is not None:
         manifests = train_seeds(
             cfg, out, parse_seeds(seeds), echo=click.echo, resume=resume, overwrite=overwrite

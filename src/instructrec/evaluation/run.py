@@ -43,7 +43,12 @@ from .report import Report
 from .significance import auc_statistics, rank_statistics
 
 BASELINES = ("pop", "itemknn", "sasrec")  # the baselines every run reports (EVALUATION.md)
-FILTER_RIVAL = "sasrec+filter"  # the `search` rival: SASRec with an attribute filter
+# Added when a protocol has an intention, SASRec is in the run and no filter was given: SASRec
+# with an attribute filter that reads the intention's true STRUCTURED attributes (an oracle the
+# evaluation holds), not the request text. It is not EVALUATION.md's `sasrec+filter` (the
+# learned phrase table, `learned_filter.LearnedFilter`), so it never carries that name.
+ORACLE_FILTER = "sasrec+oracle-filter"
+FILTERS = ("sasrec+filter", ORACLE_FILTER)
 
 
 def fit_baselines(
@@ -187,7 +192,8 @@ def run(
 
     ``models`` maps a display name to a fitted `Retriever` (an unfitted one is fitted on
     ``split.train``) or to any object with ``score_candidates``. ``baselines`` (default: the
-    retrievers, plus ``sasrec+filter`` for `search`) are what every other model is tested
+    retrievers, plus ``sasrec+oracle-filter`` where the protocol has an intention and no filter
+    was given: SASRec with the intention's true attributes first) are what every other model is tested
     against. ``seed`` drives intention wording and the bootstrap. Saves to ``out_dir`` if given.
     """
     proto = get_protocol(protocol)
@@ -199,10 +205,10 @@ def run(
         raise DataError(f"the split has no {stage} rows (every user needs >= 3 interactions)")
     rows = select_rows(proto, split, rows)
     prepared = {name: as_model(_ensure_fitted(obj, dataset, split)) for name, obj in models.items()}
-    if proto.intention and "sasrec" in prepared and FILTER_RIVAL not in prepared:
+    if proto.intention and "sasrec" in prepared and not set(FILTERS) & set(prepared):
         base = prepared["sasrec"]
         if isinstance(base, RetrieverModel):
-            prepared[FILTER_RIVAL] = AttributeFilterModel(base.retriever, dataset)
+            prepared[ORACLE_FILTER] = AttributeFilterModel(base.retriever, dataset)
     if baselines is None:
         baselines = [n for n, m in prepared.items() if getattr(m, "is_baseline", False)]
     baselines = list(baselines)

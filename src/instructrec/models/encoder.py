@@ -50,7 +50,7 @@ def lora_settings(config) -> LoraSettings:
         r=config.lora_r,
         alpha=config.lora_alpha,
         dropout=config.lora_dropout,
-        target_modules=list(config.lora_targets),
+        target_modules=list(config.lora_targets) if config.lora_targets else None,  # None: auto
         layers=getattr(config, "lora_layers", None),
     )
 

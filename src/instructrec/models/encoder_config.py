@@ -20,7 +20,8 @@ class EncoderConfig:
     lora_r: int = 8  # LoRA rank on the query tower (0 = freeze the tower entirely)
     lora_alpha: int = 16  # LoRA scaling numerator
     lora_dropout: float = 0.05  # dropout on the LoRA branch
-    lora_targets: list[str] = field(default_factory=lambda: ["query", "value"])  # modules to adapt
+    lora_targets: list[str] | None = field(default_factory=lambda: ["query", "value"])  # modules
+    #   to adapt (None: the architecture's default, e.g. [q, v] for MPNet)
     lora_layers: list[int] | None = field(default_factory=lambda: [-3, -2, -1])  # adapt only
     #   these layers (negative: from the top; None = all); the backward pass then stops at the
     #   lowest adapted one: the top 3 of MiniLM's 6 train 1.5x faster (docs/speed.md)

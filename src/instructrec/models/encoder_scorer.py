@@ -269,7 +269,8 @@ def _lite_backbone(config: EncoderConfig):
     from .bert_lite import load_lite
 
     path = config.backbone or default_backbone()
-    if config.lora_r > 0 and not set(config.lora_targets) <= {"query", "value", "key"}:
+    targets = set(config.lora_targets or ("query", "value"))  # None: BERT's default
+    if config.lora_r > 0 and not targets <= {"query", "value", "key"}:
         return None
     return load_lite(path) if supports(path) else None
 

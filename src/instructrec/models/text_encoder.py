@@ -13,11 +13,16 @@ from .bert_files import default_backbone
 
 
 def load_encoder(name_or_path: str | None = None):
-    """(tokenizer, fp32 AutoModel) of an encoder backbone, from a local directory or a hub id
-    (MiniLM by default), through the one loader `models.loading.load_backbone`."""
+    """(tokenizer, fp32 AutoModel) of an encoder backbone, from an offline registry key
+    (`models.offline`), a local directory or a hub id (MiniLM by default), through the one
+    loader `models.loading.load_backbone`."""
     from .loading import load_backbone
+    from .offline import OFFLINE_BACKBONES, load_any
 
-    bb = load_backbone(name_or_path or default_backbone(), "encoder", dtype="float32")
+    if name_or_path in OFFLINE_BACKBONES:  # a registry key (e.g. all-mpnet-base-v2), offline
+        bb = load_any(name_or_path, "encoder", dtype="float32")
+    else:
+        bb = load_backbone(name_or_path or default_backbone(), "encoder", dtype="float32")
     return bb.tokenizer, bb.model
 
 
