@@ -197,3 +197,16 @@ def test_the_shipped_reranker_has_the_cold_channel_and_a_saved_one_keeps_its_own
     assert RunConfig.from_dict({}) == cfg
     partial = RunConfig.from_dict({"reranker": {"n_random": 4}})
     assert partial.reranker.cold_fill == "catalogue" and partial.reranker.n_random == 4
+
+
+def test_the_mpnet_config_is_the_shipped_one_with_another_tower():
+    """configs/quickstart-mpnet.yaml differs from the shipped configuration in the backbone
+    (the offline registry key) and its LoRA targets (null: the architecture's own) only."""
+    from instructrec.models.offline import OFFLINE_BACKBONES
+
+    mp = RunConfig.from_yaml(REPO / "configs" / "quickstart-mpnet.yaml").to_dict()
+    assert mp["backbone"]["backbone"] in OFFLINE_BACKBONES
+    assert mp["backbone"]["lora_targets"] is None
+    shipped = RunConfig().to_dict()
+    mp["backbone"].update(backbone=None, lora_targets=shipped["backbone"]["lora_targets"])
+    assert mp == shipped
