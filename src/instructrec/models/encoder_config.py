@@ -35,6 +35,12 @@ class EncoderConfig:
     attributes: bool = True  # add projected item attributes (genres, decade, ...) to item vecs
 
 
+def lora_target_names(config: EncoderConfig) -> set[str]:
+    """The modules the tower's LoRA adapts, as named in a BERT tower (None: BERT's default,
+    query and value): what the torch-only and NumPy runtimes check they can merge."""
+    return set(config.lora_targets or ("query", "value"))
+
+
 def zscore(prior: np.ndarray) -> np.ndarray:
     """Standardise each (K,) list of each prior feature: (..., K, P) -> same shape."""
     prior = np.nan_to_num(prior.astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)

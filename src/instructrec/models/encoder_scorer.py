@@ -20,7 +20,7 @@ from . import scoring  # called as scoring.score_batch: the one place the model 
 from .base import RerankExample, Scorer
 from .bert_files import default_backbone
 from .encoder import EncoderReranker
-from .encoder_config import EncoderConfig, pad_histories, zscore
+from .encoder_config import EncoderConfig, lora_target_names, pad_histories, zscore
 from .text_encoder import encode_texts, load_encoder
 
 
@@ -269,8 +269,7 @@ def _lite_backbone(config: EncoderConfig):
     from .bert_lite import load_lite
 
     path = config.backbone or default_backbone()
-    targets = set(config.lora_targets or ("query", "value"))  # None: BERT's default
-    if config.lora_r > 0 and not targets <= {"query", "value", "key"}:
+    if config.lora_r > 0 and not lora_target_names(config) <= {"query", "value", "key"}:
         return None
     return load_lite(path) if supports(path) else None
 

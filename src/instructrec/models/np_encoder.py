@@ -23,7 +23,7 @@ import numpy as np
 
 from ..np_ops import mean_pool, normalize
 from .bert_files import LORA_KEY, default_backbone, lora_scaling, supports
-from .encoder_config import EncoderConfig, cold_content_features
+from .encoder_config import EncoderConfig, cold_content_features, lora_target_names
 from .np_bert import load_np_bert
 
 LORA_TARGETS = {"query", "key", "value"}
@@ -37,7 +37,7 @@ def unsupported(config: EncoderConfig) -> str | None:
     """Why a run of ``config`` cannot be scored in NumPy (None when it can)."""
     if config.head != "linear":
         return f"head {config.head!r} (the NumPy runtime has the linear head)"
-    targets = set(config.lora_targets or ("query", "value"))  # None: BERT's default
+    targets = lora_target_names(config)
     if config.lora_r > 0 and not targets <= LORA_TARGETS:
         return f"LoRA on {sorted(targets - LORA_TARGETS)}"
     try:

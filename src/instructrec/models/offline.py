@@ -177,7 +177,7 @@ def check_available(name: str | None) -> None:
     if entry is None:
         check_reachable(name)
     elif entry.parts:
-        if not (cache_root() / f"{name}-{entry.sha256[:12]}" / entry.file).is_file():
+        if not (_cache_dir(name, entry) / entry.file).is_file():
             for package in entry.parts:
                 _part_file(entry, name, package)
     elif entry.module:
@@ -217,6 +217,12 @@ def cache_root() -> Path:
     return Path(root) / "backbones"
 
 
+def _cache_dir(name: str, entry: OfflineBackbone) -> Path:
+    """Where a registry backbone's usable copy (dequantised GGUF, joined parts) is kept: one
+    directory per weights hash."""
+    return cache_root() / f"{name}-{entry.sha256[:12]}"
+
+
 def _dequantised(name: str, directory: Path, gguf: str) -> Path:
     """A ``save_pretrained`` copy of the GGUF model (float32 safetensors + tokenizer), made once
     per weights hash: dequantising the GGUF takes about a minute here, loading the copy seconds.
@@ -228,7 +234,7 @@ def _dequantised(name: str, directory: Path, gguf: str) -> Path:
     from transformers.utils import logging as hf_logging
 
     entry = OFFLINE_BACKBONES[name]
-    target = cache_root() / f"{name}-{entry.sha256[:12]}"
+    target = _cache_dir(name, entry)
     stamp = target / "instructrec.json"
     if stamp.is_file():
         want = json.loads(stamp.read_text()).get("model_sha256")
@@ -289,7 +295,7 @@ def _joined(key: str, entry: OfflineBackbone) -> Path:
     import shutil
     import zipfile
 
-    target = cache_root() / f"{key}-{entry.sha256[:12]}"
+    target = _cache_dir(key, entry)
     path = target / entry.file
     if not path.is_file():
         parts = [_part_file(entry, key, p) for p in entry.parts]
