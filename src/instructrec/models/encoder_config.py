@@ -25,7 +25,8 @@ class EncoderConfig:
     lora_layers: list[int] | None = field(default_factory=lambda: [-3, -2, -1])  # adapt only
     #   these layers (negative: from the top; None = all); the backward pass then stops at the
     #   lowest adapted one: the top 3 of MiniLM's 6 train 1.5x faster (docs/speed.md)
-    max_query_len: int = 48  # tokens of instruction text fed to the tower
+    max_query_len: int = 48  # tokens of instruction text fed to the tower while it trains
+    #   (a step's cost); passes that do not train read up to READ_QUERY_LEN (`query_tokens`)
     head: str = "linear"  # "linear" | "rr" (see HEADS)
     head_options: dict = field(default_factory=dict)  # passed to the head's constructor
     n_prior: int = 3  # prior features per candidate (retrievers), z-scored within a list
@@ -33,6 +34,16 @@ class EncoderConfig:
     cold_channel: bool = False  # the last prior channel is 0/1 "cold item": a cold candidate's
     #                             CF term is dropped (`rerank.cold`; derived from cold_dropout)
     attributes: bool = True  # add projected item attributes (genres, decade, ...) to item vecs
+
+
+READ_QUERY_LEN = 256  # tokens of a query text read when the tower does not train
+
+
+def query_tokens(config: EncoderConfig, training: bool) -> int:
+    """Tokens of a query text the tower reads: ``max_query_len`` in a training pass (the
+    step's cost), at least `READ_QUERY_LEN` in any other (scoring, serving, validation), so
+    a request longer than what training wrote is read whole instead of losing its end."""
+    return config.max_query_len if training else max(config.max_query_len, READ_QUERY_LEN)
 
 
 def lora_target_names(config: EncoderConfig) -> set[str]:

@@ -20,7 +20,13 @@ from . import scoring  # called as scoring.score_batch: the one place the model 
 from .base import RerankExample, Scorer
 from .bert_files import default_backbone
 from .encoder import EncoderReranker
-from .encoder_config import EncoderConfig, lora_target_names, pad_histories, zscore
+from .encoder_config import (
+    EncoderConfig,
+    lora_target_names,
+    pad_histories,
+    query_tokens,
+    zscore,
+)
 from .text_encoder import encode_texts, load_encoder
 
 
@@ -68,7 +74,7 @@ class EncoderScorer(Scorer):
             list(texts),
             padding=True,
             truncation=True,
-            max_length=self.model.config.max_query_len,
+            max_length=query_tokens(self.model.config, training=torch.is_grad_enabled()),
             return_tensors="pt",
         )
 

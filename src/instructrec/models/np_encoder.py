@@ -23,7 +23,12 @@ import numpy as np
 
 from ..np_ops import mean_pool, normalize
 from .bert_files import LORA_KEY, default_backbone, lora_scaling, supports
-from .encoder_config import EncoderConfig, cold_content_features, lora_target_names
+from .encoder_config import (
+    EncoderConfig,
+    cold_content_features,
+    lora_target_names,
+    query_tokens,
+)
 from .np_bert import load_np_bert
 
 LORA_TARGETS = {"query", "key", "value"}
@@ -108,7 +113,7 @@ class NumpyEncoder:
         for s in range(0, len(texts), batch_size):
             tok = self.tokenizer(
                 list(texts[s : s + batch_size]),
-                max_length=self.config.max_query_len,
+                max_length=query_tokens(self.config, training=False),
                 return_tensors="np",
             )
             h = self.tower(tok["input_ids"], tok["attention_mask"])

@@ -14,6 +14,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from .encoder_config import query_tokens
+
 
 def batch_tensors(
     tokenizer,
@@ -108,7 +110,7 @@ def encode_queries(model: nn.Module, tokenizer, texts: list[str], batch_size: in
         list(texts),
         padding=True,
         truncation=True,
-        max_length=net.config.max_query_len,
+        max_length=query_tokens(net.config, training=torch.is_grad_enabled()),
         return_tensors="pt",
     )
     ids, mask = tok["input_ids"], tok["attention_mask"]
