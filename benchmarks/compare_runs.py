@@ -94,6 +94,7 @@ def main() -> None:
     ap.add_argument("--model", default="instructrec")
     ap.add_argument("--name", required=True)
     ap.add_argument("--label", default="variant")
+    ap.add_argument("--base-label", default="shipped", help="what the base runs are")
     ap.add_argument("--n-boot", type=int, default=2000)
     ap.add_argument("--note", default="", help="where and how the runs were trained/evaluated")
     ap.add_argument("--results", type=Path, default=Path(__file__).parent / "results")
@@ -105,6 +106,7 @@ def main() -> None:
         "base": [str(p) for p in a.base],
         "variant": [str(p) for p in a.variant],
         "label": a.label,
+        "base_label": a.base_label,
         "model": a.model,
         "note": a.note,
         "compared_on": {"platform": platform.platform(), "python": platform.python_version()},
@@ -113,13 +115,13 @@ def main() -> None:
     a.results.mkdir(parents=True, exist_ok=True)
     (a.results / f"{a.name}.json").write_text(json.dumps(res, indent=2) + "\n")
     lines = [
-        f"# {a.label} vs shipped ({a.model}; paired over users, {len(a.base)} seed(s) pooled, "
+        f"# {a.label} vs {a.base_label} ({a.model}; paired over users, {len(a.base)} seed(s) pooled, "
         "95% bootstrap CI)",
         "",
         f"base {', '.join(res['base'])}; variant {', '.join(res['variant'])}.",
         "",
         *([a.note, ""] if a.note else []),
-        "| protocol | metric | shipped | variant | diff [95% CI] | per seed | rows |",
+        f"| protocol | metric | {a.base_label} | variant | diff [95% CI] | per seed | rows |",
         "|---|---|---|---|---|---|---|",
     ]
     for p, r in rows.items():
