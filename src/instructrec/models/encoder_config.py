@@ -46,6 +46,26 @@ def query_tokens(config: EncoderConfig, training: bool) -> int:
     return config.max_query_len if training else max(config.max_query_len, READ_QUERY_LEN)
 
 
+def length_passes(lengths, batch_size: int, spread: float | None = 2.0) -> list[np.ndarray]:
+    """Rows of texts with token counts ``lengths``, in tower passes: shortest first, at most
+    ``batch_size`` a pass and, with ``spread``, a new pass where a text is more than ``spread``
+    x the pass's shortest, so that in a pass padded to its longest row one long request does
+    not make a whole batch of short ones cost its length (None: batch size only, as training
+    steps run)."""
+    lengths = np.asarray(lengths)
+    order = np.argsort(lengths, kind="stable")
+    passes, start = [], 0
+    for i in range(1, len(order) + 1):
+        if (
+            i == len(order)
+            or i - start == batch_size
+            or (spread is not None and lengths[order[i]] > spread * max(lengths[order[start]], 1))
+        ):
+            passes.append(order[start:i])
+            start = i
+    return passes
+
+
 def lora_target_names(config: EncoderConfig) -> set[str]:
     """The modules the tower's LoRA adapts, as named in a BERT tower (None: BERT's default,
     query and value): what the torch-only and NumPy runtimes check they can merge."""

@@ -26,6 +26,7 @@ from .bert_files import LORA_KEY, default_backbone, lora_scaling, supports
 from .encoder_config import (
     EncoderConfig,
     cold_content_features,
+    length_passes,
     lora_target_names,
     query_tokens,
 )
@@ -107,18 +108,21 @@ class NumpyEncoder:
         return np.where(np.asarray(cold)[..., None], self.table_no_cf[idx], self.table[idx])
 
     def encode_queries(self, texts: list[str], batch_size: int = 256) -> np.ndarray:
-        """Unit query vectors (len(texts), d), ``batch_size`` texts per tower pass."""
-        d = self.item_vecs.shape[1]
-        out = [np.zeros((0, d), np.float32)]
-        for s in range(0, len(texts), batch_size):
-            tok = self.tokenizer(
-                list(texts[s : s + batch_size]),
-                max_length=query_tokens(self.config, training=False),
-                return_tensors="np",
-            )
-            h = self.tower(tok["input_ids"], tok["attention_mask"])
-            out.append(normalize(mean_pool(h, tok["attention_mask"])))
-        return np.concatenate(out).astype(np.float32)
+        """Unit query vectors (len(texts), d): tower passes of at most ``batch_size`` texts of
+        similar length (`length_passes`, as the torch runtime), each padded to its longest."""
+        out = np.zeros((len(texts), self.item_vecs.shape[1]), np.float32)
+        if not texts:
+            return out
+        tok = self.tokenizer(
+            list(texts), max_length=query_tokens(self.config, training=False), return_tensors="np"
+        )
+        ids, mask = tok["input_ids"], tok["attention_mask"]  # right-padded
+        lengths = mask.sum(1)
+        for rows in length_passes(lengths, batch_size):
+            width = int(lengths[rows].max())
+            h = self.tower(ids[rows, :width], mask[rows, :width])
+            out[rows] = normalize(mean_pool(h, mask[rows, :width]))
+        return out
 
     def scores(self, query, cand_ids, hist_ids, prior) -> np.ndarray:
         """(B, K) scores: the linear head over the gathered item vectors."""

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .encoder_config import query_tokens
+from .encoder_config import length_passes, query_tokens
 
 
 def batch_tensors(
@@ -98,33 +98,35 @@ def score_arrays(
 
 def encode_queries(model: nn.Module, tokenizer, texts: list[str], batch_size: int = 256):
     """Query vectors (len(texts), d) of the model's tower, in the caller's grad mode: texts
-    sorted by token count, ``batch_size`` per pass, each pass trimmed to its own longest row
-    (right padding is masked, so only the work changes). ``tokenizer`` is called as
+    sorted by token count, in passes of at most ``batch_size`` texts of similar length
+    (`length_passes`), each pass trimmed to its own longest row (right padding is masked, so
+    only the work changes). ``tokenizer`` is called as
     ``tokenizer(texts, padding=True, truncation=True, max_length=N, return_tensors="pt")``
     (transformers' and `bert_lite`'s tokenizers both answer that)."""
     net = _unwrap(model)
     dev = next(net.parameters()).device
     if not texts:
         return torch.zeros(0, net.item_vecs.shape[1], device=dev)
+    training = torch.is_grad_enabled()
     tok = tokenizer(
         list(texts),
         padding=True,
         truncation=True,
-        max_length=query_tokens(net.config, training=torch.is_grad_enabled()),
+        max_length=query_tokens(net.config, training),
         return_tensors="pt",
     )
     ids, mask = tok["input_ids"], tok["attention_mask"]
     lengths = mask.sum(1)
     if getattr(tokenizer, "padding_side", "right") != "right":  # trimming would cut tokens
         lengths = torch.full_like(lengths, ids.shape[1])
-    order = torch.argsort(lengths, stable=True)
+    spread = None if training else 2.0  # a training step keeps its batch in one pass
+    passes = [torch.as_tensor(p) for p in length_passes(lengths.numpy(), batch_size, spread)]
     parts = []
-    for s in range(0, len(order), batch_size):
-        rows = order[s : s + batch_size]
+    for rows in passes:
         width = int(lengths[rows].max())
         parts.append(net.encode_query(ids[rows, :width].to(dev), mask[rows, :width].to(dev)))
     out = torch.empty(len(texts), parts[0].shape[1], device=dev, dtype=parts[0].dtype)
-    out[order.to(dev)] = torch.cat(parts)
+    out[torch.cat(passes).to(dev)] = torch.cat(parts)
     return out
 
 

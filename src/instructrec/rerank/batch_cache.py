@@ -26,8 +26,11 @@ class QueryCache:
         self.hits = self.misses = 0
 
     def __call__(self, texts: list[str]):
-        """(len(texts), d) query vectors; texts not cached are encoded in one tower pass."""
+        """(len(texts), d) query vectors; texts not cached are encoded together, in tower passes
+        of similar length (`models.scoring.encode_queries`)."""
         import torch
+
+        from ..models.scoring import encode_queries
 
         model = self.scorer.model
         with self._lock:
@@ -37,10 +40,8 @@ class QueryCache:
         missing = [t for t in dict.fromkeys(texts) if t not in found]
         self.hits += len(texts) - len(missing)
         self.misses += len(missing)
-        if missing:
-            dev = model.item_vecs.device
-            tok = self.scorer.tokenize(missing)
-            q = model.encode_query(tok["input_ids"].to(dev), tok["attention_mask"].to(dev))
+        if missing:  # passes of similar length: one long request does not pad the batch
+            q = encode_queries(model, self.scorer.tokenizer, missing)
             found.update(zip(missing, q, strict=True))
             with self._lock:
                 for t, v in zip(missing, q, strict=True):
