@@ -105,6 +105,10 @@ class Recommender:
         is called once if the reranker has to wait for stacked priors fitting in second
         processes (`training.fit_aside`): work for the idle core (the quickstart fits its
         evaluation's rivals there)."""
+        for r in dict.fromkeys((self.retriever, *self.priors)):  # too big for this box: say so
+            check = getattr(r, "check_fits", None)  # now, not after the others trained
+            if check is not None:
+                check(self.dataset.n_users, self.dataset.n_items)
         aside = {}  # stacked prior fits started in second processes (`training.fit_aside`)
         train_rr = reranker_trainer is None and getattr(self.config, "rerank", False)
         if train_rr and self.config.reranker.stack_aside:

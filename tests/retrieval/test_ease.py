@@ -84,3 +84,29 @@ def test_select_lambda_picks_the_best_on_validation():
     ranks = np.array(ranks, float)
     ndcg = np.where(ranks < 10, 1 / np.log2(ranks + 2), 0).mean()
     assert table["ndcg@10"].iloc[1] == pytest.approx(ndcg)
+
+
+def test_too_big_for_this_machine_fails_before_anything_trains(monkeypatch):
+    """A catalogue whose dense item x item matrices would not fit in RAM is a one-line
+    DataError from `Recommender.fit` before the first stage trains, naming EASE, the item
+    count and the memory; a catalogue that fits goes ahead."""
+    import instructrec.retrieval.ease as ease_mod
+    from instructrec.data import make_split
+    from instructrec.recommender import Recommender
+    from instructrec.retrieval.pop import Pop
+    from instructrec.testing.datasets import synthetic_dataset
+
+    ds = synthetic_dataset(n_users=20, n_items=40, per_user=6, seed=0)
+    split = make_split(ds, seed=0)
+    first = Pop()
+    fitted = []
+    monkeypatch.setattr(first, "fit", lambda *a, **k: fitted.append(1) or first)
+    monkeypatch.setattr(ease_mod, "physical_memory", lambda: 10_000)  # 2 x 40^2 x 4 = 12,800
+    rec = Recommender(ds, first, priors=[first, EASE(l2=10.0)])
+    with pytest.raises(DataError, match=r"ease on 40 items needs .* GiB") as e:
+        rec.fit(split)
+    assert "\n" not in str(e.value) and fitted == []
+    monkeypatch.setattr(ease_mod, "physical_memory", lambda: 20_000)
+    EASE(l2=10.0).check_fits(20, 40)  # fits: no error
+    monkeypatch.setattr(ease_mod, "physical_memory", lambda: 0)  # unknown RAM: no guess
+    EASE(l2=10.0).check_fits(20, 10**6)

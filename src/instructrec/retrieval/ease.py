@@ -17,6 +17,7 @@ The inverse is a Cholesky factorisation done in place on the Gram matrix (LAPACK
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from typing import Self
@@ -26,6 +27,7 @@ import pandas as pd
 import scipy.linalg.lapack as lapack
 import scipy.sparse as sp
 
+from ..data.errors import DataError
 from .base import Retriever
 
 DTYPES = ("float32", "float64")
@@ -91,6 +93,14 @@ def _symmetrize_lower(a: np.ndarray, block: int = 2048) -> None:
         a[s:e, s:e] = np.tril(sub) + np.tril(sub, -1).T
 
 
+def physical_memory() -> int:
+    """Bytes of RAM on this machine (0 where the OS does not say)."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, OSError, ValueError):
+        return 0
+
+
 class EASE(Retriever):
     """Closed-form item-item autoencoder over the training interactions."""
 
@@ -103,6 +113,18 @@ class EASE(Retriever):
             raise ValueError(f"dtype must be one of {DTYPES}, got {self.config.dtype!r}")
         self.B: np.ndarray | None = None  # (n_items, n_items): row i -> i's weights on items
         self.fit_seconds: float = 0.0
+
+    def check_fits(self, n_users: int, n_items: int) -> None:
+        """A `DataError` now, before anything trains, when the dense item x item matrices (the
+        fitted B and a stacked twin's, ``n_items``^2 each) exceed 80% of this machine's RAM."""
+        need = 2 * n_items**2 * np.dtype(self.config.dtype).itemsize
+        ram = physical_memory()
+        if ram and need > 0.8 * ram:
+            raise DataError(
+                f"ease on {n_items:,} items needs ~{need / 2**30:.1f} GiB of dense item x item "
+                f"matrices, more than 80% of this machine's {ram / 2**30:.1f} GiB: remove it "
+                "from the priors (or the retriever), or use it on a smaller catalogue"
+            )
 
     def fit(
         self, train: pd.DataFrame, n_users: int, n_items: int, *, gram_matrix=None, **_: object
