@@ -113,6 +113,7 @@ class RunConfig:
             RetrieverSpec("itemknn"),
             RetrieverSpec("pop"),
             RetrieverSpec("titleknn"),  # item texts: the one prior a cold item has
+            RetrieverSpec("ease", {"l2": 100.0}),  # closed-form item-item (lambda: validation)
         ]
     )
     backbone: EncoderConfig = field(default_factory=EncoderConfig)
