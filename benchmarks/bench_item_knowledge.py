@@ -27,7 +27,6 @@ import argparse
 import hashlib
 import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -109,6 +108,8 @@ def main(argv: list[str] | None = None) -> dict:
     import torch
     from scipy.stats import spearmanr
 
+    from instructrec.evaluation.manifest import machine
+
     torch.set_num_threads(args.threads)
     data = bt.build(seed=0)
     train, dev, ratings = data["train"], data["dev"], data["ratings"]
@@ -157,18 +158,18 @@ def main(argv: list[str] | None = None) -> dict:
         "spearman_with_mean_rating": float(rho_mean), "spearman_with_count": float(rho_count),
         "load_s": round(load_s, 1), "score_s": round(score_s, 1), "threads": args.threads,
         "n_train": len(train), "n_dev": len(dev), "auc": res,
-        "machine": f"{platform.machine()} {platform.processor() or ''} {os.cpu_count()} cores, "
-                   f"{platform.system()}, Python {platform.python_version()}, torch {torch.__version__}",
-        "load_average": os.getloadavg(),
+        "machine": machine("torch", "transformers", "gguf", device="cpu"),
     }  # fmt: skip
+    m = out["machine"]
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{args.name}.json").write_text(json.dumps(out, indent=1))
     lines = [
         f"# {args.name}", "",
         f"Model: {origin}. {len(items)} distinct target items of bench_tune's 256 training and "
         f"1,000 development-validation examples, asked zero-shot from the title alone "
-        f"({score_s:.0f} s, {args.threads} threads; load {load_s:.0f} s). Machine: {out['machine']}; "
-        f"load average at the end {out['load_average'][0]:.2f}.", "",
+        f"({score_s:.0f} s, {args.threads} threads; load {load_s:.0f} s). Machine: "
+        f"{m['platform']}, {m['cpu_count']} CPUs, Python {m['python']}, torch {m['torch']}; "
+        f"load average at the end {m['load_avg'][0]:.2f}.", "",
         f"Knowledge score vs the item's training ratings (Spearman, {len(known)} items): "
         f"mean rating {rho_mean:+.3f}, number of ratings {rho_count:+.3f}.", "",
         "Development validation (1,000 rows; logistic regression fitted on the 256 training rows):",
