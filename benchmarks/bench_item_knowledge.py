@@ -26,7 +26,6 @@ them in order (one Q4_K_M GGUF, 1,117,320,768 bytes). Writes benchmarks/results/
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import sys
@@ -54,16 +53,14 @@ def load(args):
     if args.gguf:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
+        from instructrec.models.offline import file_sha256
+
         path = Path(args.gguf)
-        h = hashlib.sha256()
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 24), b""):
-                h.update(block)
         tok = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
         model = AutoModelForCausalLM.from_pretrained(
             str(path.parent), gguf_file=path.name, dtype=torch.float32
         )
-        return model, tok, {"gguf": path.name, "sha256": h.hexdigest()}
+        return model, tok, {"gguf": path.name, "sha256": file_sha256(path)}
     from instructrec.models.offline import load_any
 
     bb = load_any(args.backbone, kind="causal")

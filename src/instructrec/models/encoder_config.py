@@ -46,7 +46,12 @@ def query_tokens(config: EncoderConfig, training: bool) -> int:
     return config.max_query_len if training else max(config.max_query_len, READ_QUERY_LEN)
 
 
-def length_passes(lengths, batch_size: int, spread: float | None = 2.0) -> list[np.ndarray]:
+LENGTH_SPREAD = 2.0  # a pass that does not train holds texts within 2x of its shortest
+
+
+def length_passes(
+    lengths, batch_size: int, spread: float | None = LENGTH_SPREAD
+) -> list[np.ndarray]:
     """Rows of texts with token counts ``lengths``, in tower passes: shortest first, at most
     ``batch_size`` a pass and, with ``spread``, a new pass where a text is more than ``spread``
     x the pass's shortest, so that in a pass padded to its longest row one long request does

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .encoder_config import length_passes, query_tokens
+from .encoder_config import LENGTH_SPREAD, length_passes, query_tokens
 
 
 def batch_tensors(
@@ -119,7 +119,7 @@ def encode_queries(model: nn.Module, tokenizer, texts: list[str], batch_size: in
     lengths = mask.sum(1)
     if getattr(tokenizer, "padding_side", "right") != "right":  # trimming would cut tokens
         lengths = torch.full_like(lengths, ids.shape[1])
-    spread = None if training else 2.0  # a training step keeps its batch in one pass
+    spread = None if training else LENGTH_SPREAD  # a training step keeps its batch in one pass
     passes = [torch.as_tensor(p) for p in length_passes(lengths.numpy(), batch_size, spread)]
     parts = []
     for rows in passes:
