@@ -14,9 +14,9 @@ def protocol_intentions(proto: Protocol, dataset: Dataset, targets: np.ndarray, 
     """(texts, attrs, info) of a protocol's rows: derived by the generator or drawn from the
     paraphrase set; ``info`` says which (paraphrase version and file hash included)."""
     if proto.wording == "paraphrase":
-        from ..instructions.paraphrase import load_paraphrases, paraphrase_intentions
+        from ..instructions.paraphrase import paraphrase_intentions, paraphrases_for
 
-        pset = load_paraphrases()
+        pset = paraphrases_for(dataset)
         texts, attrs = paraphrase_intentions(
             dataset, targets, kind=proto.intention, seed=seed, paraphrases=pset
         )

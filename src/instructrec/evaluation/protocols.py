@@ -272,8 +272,21 @@ def candidate_file(split: Split, name: str, stage: str = "test") -> np.ndarray:
     return cands
 
 
-def select_rows(proto: Protocol, split: Split, rows: TestRows) -> TestRows:
-    """The rows ``proto`` evaluates (``cold``: those whose target is a cold item)."""
+def select_rows(proto: Protocol, split: Split, rows: TestRows, dataset=None) -> TestRows:
+    """The rows ``proto`` evaluates (``cold``: those whose target is a cold item; a
+    paraphrase-set protocol, given the ``dataset``: those whose target the set can state a
+    request for, e.g. on Amazon Games the targets whose title shows a genre)."""
+    if proto.wording == "paraphrase" and dataset is not None:
+        from ..instructions.paraphrase import describable
+
+        keep = describable(dataset, rows.targets, proto.intention)
+        if not keep.all():
+            if not keep.any():
+                raise DataError(
+                    f"no {rows.stage} target of {proto.name} can be described by the "
+                    "paraphrase set (no genre it names)"
+                )
+            rows = rows.take(keep)
     if proto.rows != "cold":
         return rows
     if len(split.cold_items) == 0:

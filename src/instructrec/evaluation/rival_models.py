@@ -113,7 +113,7 @@ class Rivals:
             cold = np.isin(rows.targets, self.split.cold_items)
             rows = rows.take(~cold)
         else:
-            rows = select_rows(fit_proto, self.split, rows)
+            rows = select_rows(fit_proto, self.split, rows, self.dataset)
         from .adapters import RetrieverModel
 
         models = {"sasrec": RetrieverModel(self.base["sasrec"])} if "sasrec" in self.base else {}

@@ -203,7 +203,7 @@ def run(
     rows = stage_rows(split, stage)
     if len(rows.users) == 0:
         raise DataError(f"the split has no {stage} rows (every user needs >= 3 interactions)")
-    rows = select_rows(proto, split, rows)
+    rows = select_rows(proto, split, rows, dataset)
     prepared = {name: as_model(_ensure_fitted(obj, dataset, split)) for name, obj in models.items()}
     if proto.intention and "sasrec" in prepared and not set(FILTERS) & set(prepared):
         base = prepared["sasrec"]

@@ -8,14 +8,20 @@ generator's phrase tables, the parser's synonyms or the template catalogue (proc
 file's header and docs/instructions.md, "Paraphrase set"):
 
 - ``vague`` texts (I1) each keyed to one genre: "got any old cowboy flicks?" -> Western;
-- ``specific`` texts (I2) keyed to a genre (sometimes two) and holding a ``{decade}`` slot,
-  rendered in the text's ``decade_style``: short "80s", long "1980s" or word "eighties".
+- ``specific`` texts (I2) keyed to a genre (sometimes two) and holding one slot: ``{decade}``,
+  rendered in the text's ``decade_style`` (short "80s", long "1980s" or word "eighties"), or,
+  for data whose items carry a platform (the ``category`` attribute, Amazon Games),
+  ``{platform}``, rendered in the text's ``platform_style`` from the file's own ``platforms``
+  table (short "PS3", long "PlayStation 3").
+
+One set per domain is packaged (``ml100k-v1.yaml``, ``games-v1.yaml``); `paraphrases_for`
+picks the one that names the most of a dataset's genres.
 
 `paraphrase_intentions` answers like `derive_intentions` (texts plus the ``attrs`` dicts that
 `intention_matches` and the attribute-filter rival read), drawing for each target a text whose
 genres the target has:
 
-    para = load_paraphrases()                 # para.version, para.sha256, para.entries
+    para = paraphrases_for(dataset)           # para.version, para.sha256, para.entries
     texts, attrs = paraphrase_intentions(dataset, targets, kind="I2", seed=0)
 """
 
@@ -48,8 +54,10 @@ DECADE_WORDS = {
     1980: "eighties",
     1990: "nineties",
 }
+PLATFORM_STYLES = ("short", "long")
+SLOT_STYLES = {"decade": ("decade_style", DECADE_STYLES), "platform": ("platform_style", PLATFORM_STYLES)}
 DEFAULT_FILE = "ml100k-v1.yaml"
-_SLOT = "{decade}"
+PACKAGED = ("ml100k-v1.yaml", "games-v1.yaml")  # the first is the default
 
 
 def render_decade(decade: int, style: str) -> str:
@@ -69,22 +77,34 @@ class Paraphrase:
 
     kind: str  # "vague" (I1) or "specific" (I2)
     genre: str  # the genre the text asks for (ML-100K spelling)
-    text: str  # the request; specific ones hold one "{decade}" slot
+    text: str  # the request; specific ones hold one slot, "{decade}" or "{platform}"
     second_genre: str | None = None  # a second genre the text also asks for (specific only)
-    decade_style: str | None = None  # short | long | word (specific only)
+    decade_style: str | None = None  # short | long | word (a {decade} text)
+    platform_style: str | None = None  # short | long (a {platform} text)
 
     @property
     def genres(self) -> tuple[str, ...]:
         """Every genre the text states."""
         return (self.genre,) + ((self.second_genre,) if self.second_genre else ())
 
-    def render(self, decade: int | None = None) -> str:
-        """The text with its ``{decade}`` slot filled (vague texts are returned as they are)."""
+    @property
+    def slot(self) -> str | None:
+        """"decade", "platform", or None (a vague text)."""
+        return next((k for k in SLOT_STYLES if "{" + k + "}" in self.text), None)
+
+    def render(self, decade: int | None = None, platform: str | None = None) -> str:
+        """The text with its slot filled: ``decade`` (1980) in the text's decade style, or
+        ``platform``, the words already chosen for it (`ParaphraseSet.platform_words`); vague
+        texts are returned as they are."""
         if self.kind == "vague":
             return self.text
+        if self.slot == "platform":
+            if platform is None:
+                raise ValueError("a {platform} paraphrase needs the platform's words to render")
+            return self.text.replace("{platform}", platform)
         if decade is None:
             raise ValueError("a specific paraphrase needs a decade to render")
-        return self.text.replace(_SLOT, render_decade(decade, self.decade_style or "long"))
+        return self.text.replace("{decade}", render_decade(decade, self.decade_style or "long"))
 
 
 @dataclass(frozen=True)
@@ -99,23 +119,36 @@ class ParaphraseSet:
     author: str = ""
     date: str = ""
     procedure: str = ""
+    platforms: dict | None = None  # platform (category value) -> {style: the words for it}
 
     def of_kind(self, kind: str) -> list[Paraphrase]:
         """Entries of ``kind``: "vague"/"specific" or the intention slot "I1"/"I2"."""
         kind = KINDS.get(kind, kind)
         return [e for e in self.entries if e.kind == kind]
 
+    def platform_words(self, platform: str, style: str) -> str | None:
+        """How a request of ``style`` names ``platform`` ("PlayStation 3", "short" -> "PS3");
+        None for a platform the file's table lacks."""
+        return (self.platforms or {}).get(platform, {}).get(style)
+
+    def genre_names(self) -> set[str]:
+        """Every genre an entry states (lower case)."""
+        return {g.lower() for e in self.entries for g in e.genres}
+
 
 def load_paraphrases(path: str | Path | None = None) -> ParaphraseSet:
-    """Load and validate a paraphrase file (default: the packaged ``ml100k-v1.yaml``).
+    """Load and validate a paraphrase file (default: the packaged ``ml100k-v1.yaml``; a bare
+    packaged name such as ``"games-v1.yaml"`` loads that one).
 
     Raises `DataError` naming the file and the entry on a missing field, an unknown kind or
-    decade style, a specific text without exactly one ``{decade}`` slot (or a vague one with
-    a slot), or a duplicate text.
+    slot style, a specific text without exactly one ``{decade}`` or ``{platform}`` slot (or a
+    vague one with a slot), a ``{platform}`` text in a file without a ``platforms`` table, or
+    a duplicate text.
     """
-    if path is None:
-        data = resources.files("instructrec.instructions").joinpath("paraphrases", DEFAULT_FILE)
-        raw_bytes, where = data.read_bytes(), f"instructrec/instructions/paraphrases/{DEFAULT_FILE}"
+    if path is None or str(path) in PACKAGED:
+        name = str(path) if path is not None else DEFAULT_FILE
+        data = resources.files("instructrec.instructions").joinpath("paraphrases", name)
+        raw_bytes, where = data.read_bytes(), f"instructrec/instructions/paraphrases/{name}"
     else:
         p = Path(path)
         if not p.is_file():
@@ -129,12 +162,18 @@ def load_paraphrases(path: str | Path | None = None) -> ParaphraseSet:
         raise DataError("expected a mapping with `version` and an `entries:` list", source=where)
     if not raw.get("version"):
         raise DataError("the file lacks a `version`", source=where, column="version")
+    platforms = _platforms(raw.get("platforms"), where)
     entries, seen = [], set()
     for n, e in enumerate(raw["entries"]):
         entries.append(_entry(e, n, where))
         key = " ".join(entries[-1].text.lower().split())
         if key in seen:
             raise DataError(f"entry #{n}: duplicate text {entries[-1].text!r}", source=where)
+        if entries[-1].slot == "platform" and not platforms:
+            raise DataError(
+                f"entry #{n}: a {{platform}} text needs the file's `platforms:` table",
+                source=where,
+            )
         seen.add(key)
     return ParaphraseSet(
         version=str(raw["version"]),
@@ -144,7 +183,27 @@ def load_paraphrases(path: str | Path | None = None) -> ParaphraseSet:
         author=str(raw.get("author", "")),
         date=str(raw.get("date", "")),
         procedure=str(raw.get("procedure", "")),
+        platforms=platforms,
     )
+
+
+def _platforms(raw, where: str) -> dict | None:
+    """The ``platforms:`` table: platform -> {short: words, long: words}, both non-empty."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or not raw:
+        raise DataError("`platforms:` must map each platform to its words", source=where)
+    out = {}
+    for name, forms in raw.items():
+        if not isinstance(forms, dict) or set(forms) != set(PLATFORM_STYLES):
+            raise DataError(
+                f"platform {name!r}: give exactly {list(PLATFORM_STYLES)}", source=where,
+                column="platforms",
+            )  # fmt: skip
+        if not all(isinstance(v, str) and v.strip() for v in forms.values()):
+            raise DataError(f"platform {name!r}: empty words", source=where, column="platforms")
+        out[str(name)] = {k: str(v) for k, v in forms.items()}
+    return out
 
 
 def _entry(e, n: int, where: str) -> Paraphrase:
@@ -154,28 +213,41 @@ def _entry(e, n: int, where: str) -> Paraphrase:
         if not e.get(key):
             raise DataError(f"entry #{n} lacks `{key}`", source=where, column=key)
     kind, text = str(e["kind"]), str(e["text"])
-    unknown = set(e) - {"kind", "genre", "text", "second_genre", "decade_style"}
+    style_keys = {key for key, _ in SLOT_STYLES.values()}
+    unknown = set(e) - {"kind", "genre", "text", "second_genre"} - style_keys
     if unknown:
         raise DataError(f"entry #{n}: unknown keys {sorted(unknown)}", source=where)
     if kind not in KINDS.values():
         raise DataError(f"entry #{n}: kind must be vague or specific, not {kind!r}", source=where)
-    slots = len(re.findall(r"\{[^}]*\}", text))
-    style = e.get("decade_style")
+    slots = re.findall(r"\{([^}]*)\}", text)
+    styles = {key: e[key] for key in style_keys if e.get(key)}
     if kind == "specific":
-        if slots != 1 or _SLOT not in text:
-            raise DataError(f"entry #{n}: a specific text needs one {_SLOT} slot", source=where)
-        if style not in DECADE_STYLES:
+        if len(slots) != 1 or slots[0] not in SLOT_STYLES:
             raise DataError(
-                f"entry #{n}: decade_style must be one of {DECADE_STYLES}, not {style!r}",
+                f"entry #{n}: a specific text needs one {{decade}} or {{platform}} slot",
                 source=where,
-                column="decade_style",
             )
-    elif slots or style or e.get("second_genre"):
+        key, allowed = SLOT_STYLES[slots[0]]
+        if styles.get(key) not in allowed or set(styles) != {key}:
+            raise DataError(
+                f"entry #{n}: a {{{slots[0]}}} text needs {key} one of {allowed} (and no other"
+                f" style), not {styles or None!r}",
+                source=where,
+                column=key,
+            )
+    elif slots or styles or e.get("second_genre"):
         raise DataError(
-            f"entry #{n}: a vague text has no slot, decade_style or second_genre", source=where
+            f"entry #{n}: a vague text has no slot, style or second_genre", source=where
         )
     second = e.get("second_genre")
-    return Paraphrase(kind, str(e["genre"]), text, str(second) if second else None, style or None)
+    return Paraphrase(
+        kind,
+        str(e["genre"]),
+        text,
+        str(second) if second else None,
+        styles.get("decade_style"),
+        styles.get("platform_style"),
+    )
 
 
 def paraphrase_intentions(
@@ -189,36 +261,27 @@ def paraphrase_intentions(
 
     Same contract as `derive_intentions`: ``kind`` "I1" (vague) or "I2" (specific); returns
     (texts, attrs), one per item, deterministic for a seed. Each item gets a text of the set
-    (``paraphrases``, default `load_paraphrases()`) whose genres it has, chosen uniformly
-    among its genres the set covers, then uniformly among that genre's texts; an I2 text has
-    the item's decade rendered in the text's style. ``attrs`` states what the text says, in
-    `intention_matches`' keys: I1 ``{"genres_any": [genre]}``, I2 ``{"genres": [genre(s)],
-    "decade": 1980}``. Items the set cannot describe (no covered genre, or no year for I2)
-    get "" and None.
+    (``paraphrases``, default `paraphrases_for(dataset)`) whose genres it has, chosen
+    uniformly among its genres the set covers, then uniformly among that genre's texts; an I2
+    text has the item's decade (or platform) rendered in the text's style. ``attrs`` states
+    what the text says, in `intention_matches`' keys: I1 ``{"genres_any": [genre]}``, I2
+    ``{"genres": [genre(s)], "decade": 1980}`` or ``{"genres": [...], "category": "Wii"}``.
+    Items the set cannot describe (no covered genre; for I2 no year, or no platform the
+    file names) get "" and None.
     """
     if kind not in KINDS:
         raise ValueError(f"kind must be 'I1' or 'I2', not {kind!r}")
     items = np.asarray(items, dtype=np.int64).reshape(-1)
-    para = paraphrases if paraphrases is not None else load_paraphrases()
+    para = paraphrases if paraphrases is not None else paraphrases_for(dataset)
     a = item_attributes(dataset)
-    known = {g.lower(): g for g in a.genre_names}
-    by_genre: dict[str, list[Paraphrase]] = {}
-    for e in para.of_kind(kind):
-        if all(g.lower() in known for g in e.genres):
-            by_genre.setdefault(known[e.genre.lower()], []).append(e)
+    options_of = _options(dataset, para, kind)
     rng = np.random.default_rng([int(seed), 11 if kind == "I1" else 12])
     u = rng.random((len(items), 2))
     texts: list[str] = []
     attrs: list[dict | None] = []
     for r, item in enumerate(items):
-        mine = {a.genre_names[g] for g in a.genre_idx[a.genre_ptr[item] : a.genre_ptr[item + 1]]}
-        decade = int(a.decade[item])
-        options = {
-            g: [e for e in by_genre.get(g, ()) if all(known[x.lower()] in mine for x in e.genres)]
-            for g in sorted(mine, key=a.genre_names.index)
-        }
-        options = {g: es for g, es in options.items() if es}
-        if not options or (kind == "I2" and decade <= 0):
+        options = options_of(int(item))
+        if not options:
             texts.append("")
             attrs.append(None)
             continue
@@ -228,15 +291,84 @@ def paraphrase_intentions(
         if kind == "I1":
             texts.append(e.render())
             attrs.append({"genres_any": [g]})
+        elif e.slot == "platform":
+            platform = a.category_names[int(a.category[item])]
+            texts.append(e.render(platform=para.platform_words(platform, e.platform_style)))
+            attrs.append({"genres": [_canon(a, x) for x in e.genres], "category": platform})
         else:
+            decade = int(a.decade[item])
             texts.append(e.render(decade))
-            attrs.append({"genres": [known[x.lower()] for x in e.genres], "decade": decade})
+            attrs.append({"genres": [_canon(a, x) for x in e.genres], "decade": decade})
     return texts, attrs
+
+
+def _canon(a, genre: str) -> str:
+    """The dataset's spelling of a genre the set names."""
+    return {g.lower(): g for g in a.genre_names}[genre.lower()]
+
+
+def _options(dataset: Dataset, para: ParaphraseSet, kind: str):
+    """item -> {genre: the entries of ``kind`` that can describe it} (genres in the dataset's
+    order; empty when the set cannot describe the item)."""
+    a = item_attributes(dataset)
+    known = {g.lower(): g for g in a.genre_names}
+    by_genre: dict[str, list[Paraphrase]] = {}
+    for e in para.of_kind(kind):
+        if all(g.lower() in known for g in e.genres):
+            by_genre.setdefault(known[e.genre.lower()], []).append(e)
+    cat_names = list(getattr(a, "category_names", []) or [])
+
+    def usable(e: Paraphrase, item: int) -> bool:
+        if e.slot == "decade":
+            return int(a.decade[item]) > 0
+        if e.slot == "platform":
+            c = int(a.category[item])
+            return c >= 0 and para.platform_words(cat_names[c], e.platform_style) is not None
+        return True
+
+    def options(item: int) -> dict[str, list[Paraphrase]]:
+        mine = {a.genre_names[g] for g in a.genre_idx[a.genre_ptr[item] : a.genre_ptr[item + 1]]}
+        out = {}
+        for g in sorted(mine, key=a.genre_names.index):
+            es = [
+                e
+                for e in by_genre.get(g, ())
+                if all(known[x.lower()] in mine for x in e.genres) and usable(e, item)
+            ]
+            if es:
+                out[g] = es
+        return out
+
+    return options
+
+
+def describable(
+    dataset: Dataset, items, kind: str, paraphrases: ParaphraseSet | None = None
+) -> np.ndarray:
+    """Boolean mask: which ``items`` the set can state a ``kind`` ("I1"/"I2") request for
+    (what `paraphrase_intentions` gives a non-empty text; independent of the seed)."""
+    para = paraphrases if paraphrases is not None else paraphrases_for(dataset)
+    options = _options(dataset, para, kind)
+    items = np.asarray(items, dtype=np.int64).reshape(-1)
+    memo: dict[int, bool] = {}
+    for i in np.unique(items):
+        memo[int(i)] = bool(options(int(i)))
+    return np.array([memo[int(i)] for i in items], dtype=bool)
+
+
+def paraphrases_for(dataset: Dataset | None) -> ParaphraseSet:
+    """The packaged set that names the most of ``dataset``'s genres (ML-100K's for MovieLens,
+    Games' for Amazon Games; the default ``ml100k-v1.yaml`` on a tie or without a dataset)."""
+    sets = [load_paraphrases(name) for name in PACKAGED]
+    if dataset is None:
+        return sets[0]
+    known = {g.lower() for g in item_attributes(dataset).genre_names}
+    return max(sets, key=lambda p: (len(p.genre_names() & known), -sets.index(p)))
 
 
 def covers(dataset, paraphrases: ParaphraseSet | None = None) -> bool:
     """True when the set names at least one genre the dataset's items carry (the paraphrase
     protocols mean nothing on data whose attributes the set never mentions)."""
-    para = paraphrases if paraphrases is not None else load_paraphrases()
+    para = paraphrases if paraphrases is not None else paraphrases_for(dataset)
     known = {g.lower() for g in item_attributes(dataset).genre_names}
-    return any(g.lower() in known for e in para.entries for g in e.genres)
+    return bool(para.genre_names() & known)
