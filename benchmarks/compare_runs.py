@@ -10,6 +10,11 @@ seeds, base and variant folders pair up by position (seed k against seed k), and
 differences of all seeds' rows are pooled into one bootstrap (resampling rows within each
 seed). Writes benchmarks/results/NAME.{json,md}. Development only: use validation-stage
 evaluations.
+
+``--pair BASE:VARIANT`` (repeatable) compares protocol BASE of the base folders with protocol
+VARIANT of the variant folders instead, on the users both hold: the same model on the same
+rows and candidates in two wordings, e.g. ``--pair vague:vague-para`` (the paraphrase
+protocols keep a subset of the rows).
 """
 
 from __future__ import annotations
@@ -63,27 +68,42 @@ def resolve(folder: Path) -> Path:
     return seeds[0] if len(seeds) == 1 and not any(folder.glob("*/per_user.csv")) else folder
 
 
-def compare(bases: list[Path], variants: list[Path], model: str, n_boot: int) -> dict:
-    """Per protocol found in every folder: `paired` over the (base, variant) folder pairs."""
+def compare(
+    bases: list[Path],
+    variants: list[Path],
+    model: str,
+    n_boot: int,
+    pair: list[tuple[str, str]] | None = None,
+) -> dict:
+    """Per protocol found in every folder (or per ``pair`` of base and variant protocols):
+    `paired` over the (base, variant) folder pairs."""
     bases, variants = [resolve(p) for p in bases], [resolve(p) for p in variants]
-    protos = set.intersection(
-        *(
-            {p.name for p in d.iterdir() if (p / "per_user.csv").is_file()}
-            for d in [*bases, *variants]
+    if pair:
+        todo = [(b, v, f"{b} -> {v}") for b, v in pair]
+    else:
+        protos = set.intersection(
+            *(
+                {p.name for p in d.iterdir() if (p / "per_user.csv").is_file()}
+                for d in [*bases, *variants]
+            )
         )
-    )
+        todo = [(p, p, p) for p in sorted(protos)]
     out = {}
-    for proto in sorted(protos):
+    for proto, vproto, key in todo:
         pairs, metric = [], None
         for base, variant in zip(bases, variants, strict=True):
+            if not (base / proto / "per_user.csv").is_file():
+                raise SystemExit(f"compare_runs: no {proto}/per_user.csv in {base}")
+            if not (variant / vproto / "per_user.csv").is_file():
+                raise SystemExit(f"compare_runs: no {vproto}/per_user.csv in {variant}")
             a, metric = _rows(base, proto, model)
-            b, _ = _rows(variant, proto, model)
+            b, _ = _rows(variant, vproto, model)
             if a is None or b is None:
                 break
             both = a.index.intersection(b.index)
             pairs.append((a.loc[both].to_numpy(float), b.loc[both].to_numpy(float)))
         if len(pairs) == len(bases) and all(len(a) for a, _ in pairs):
-            out[proto] = {"metric": metric} | paired(pairs, n_boot)
+            out[key] = {"metric": metric} | paired(pairs, n_boot)
     return out
 
 
@@ -96,12 +116,25 @@ def main() -> None:
     ap.add_argument("--label", default="variant")
     ap.add_argument("--base-label", default="shipped", help="what the base runs are")
     ap.add_argument("--n-boot", type=int, default=2000)
+    ap.add_argument(
+        "--pair",
+        action="append",
+        default=[],
+        metavar="BASE:VARIANT",
+        help="compare protocol BASE of the base folders with VARIANT of the variant folders",
+    )
     ap.add_argument("--note", default="", help="where and how the runs were trained/evaluated")
     ap.add_argument("--results", type=Path, default=Path(__file__).parent / "results")
     a = ap.parse_args()
     if len(a.base) != len(a.variant):
         ap.error("--base and --variant need the same number of folders (one per seed)")
-    rows = compare(a.base, a.variant, a.model, a.n_boot)
+    pair = []
+    for p in a.pair:
+        b, sep, v = p.partition(":")
+        if not (sep and b and v):
+            ap.error(f"--pair {p!r}: write BASE:VARIANT, e.g. vague:vague-para")
+        pair.append((b, v))
+    rows = compare(a.base, a.variant, a.model, a.n_boot, pair)
     res = {
         "base": [str(p) for p in a.base],
         "variant": [str(p) for p in a.variant],

@@ -152,3 +152,87 @@ def test_load_rejects_bad_files(tmp_path):
         load_paraphrases(write(ok + "  - {kind: vague, genre: War, text: hi, mood: sad}\n"))
     s = load_paraphrases(write(ok + "  - {kind: vague, genre: War, text: hi}\n"))
     assert s.version == "t" and len(s.sha256) == 64 and s.entries[0].render() == "hi"
+
+
+def _tiny_games():
+    """Four items with Games genres and platforms (the `category` attribute)."""
+    items = pd.DataFrame(
+        {
+            "item_id": ["a", "b", "c", "d"],
+            "title": ["A - PS3", "B", "C - Wii", "D - PC"],
+            "category": ["PlayStation 3", None, "Wii", "Atari Jaguar"],
+            "genres": [("racing",), ("shooter",), (), ("puzzle",)],
+        }
+    )
+    inter = pd.DataFrame(
+        {"user_id": ["u"] * 4, "item_id": ["a", "b", "c", "d"], "rating": 4.0, "timestamp": 1.0}
+    )
+    return Dataset.from_frames("tiny-games", inter, items)
+
+
+def test_platform_slot_is_rendered_from_the_table_and_stated():
+    from instructrec.instructions.paraphrase import describable, paraphrases_for
+
+    ds = _tiny_games()
+    para = paraphrases_for(ds)
+    assert para.version == "games-v1" and para.platform_words("PlayStation 3", "short") == "PS3"
+    t1, a1 = paraphrase_intentions(ds, np.arange(4), "I1", seed=0)
+    assert [bool(t) for t in t1] == [True, True, False, True]  # c has no genre
+    assert a1[0] == {"genres_any": ["racing"]}
+    texts, attrs = [], []
+    for seed in range(12):
+        t2, a2 = paraphrase_intentions(ds, np.arange(4), "I2", seed=seed)
+        # b has no platform, d one the table does not name: nothing to state for them
+        assert [bool(t) for t in t2] == [True, False, False, False]
+        texts.append(t2[0])
+        attrs.append(a2[0])
+    assert all(a == {"genres": ["racing"], "category": "PlayStation 3"} for a in attrs)
+    assert all(("PS3" in t) or ("PlayStation 3" in t) for t in texts)
+    assert {"PS3" in t for t in texts} == {True, False}  # both styles drawn
+    assert describable(ds, np.arange(4), "I1").tolist() == [True, True, False, True]
+    assert describable(ds, np.array([0, 1, 2, 3, 0]), "I2").tolist() == [
+        True, False, False, False, True
+    ]  # fmt: skip
+    assert intention_matches(ds, attrs[:1], np.arange(4)[None, :])[0].tolist() == [
+        True, False, False, False
+    ]  # fmt: skip
+
+
+def test_the_set_follows_the_data_genres(ml100k):
+    from instructrec.instructions.paraphrase import covers, paraphrases_for
+
+    assert paraphrases_for(ml100k).version == "ml100k-v1"
+    assert paraphrases_for(None).version == "ml100k-v1"
+    assert paraphrases_for(_tiny_games()).version == "games-v1" and covers(_tiny_games())
+    items = pd.DataFrame({"item_id": ["a"], "title": ["A"], "genres": [("Bollywood",)]})
+    inter = pd.DataFrame({"user_id": ["u"], "item_id": ["a"], "rating": 4.0, "timestamp": 1.0})
+    other = Dataset.from_frames("other", inter, items)
+    assert paraphrases_for(other).version == "ml100k-v1" and not covers(other)
+
+
+def test_load_rejects_bad_platform_entries(tmp_path):
+    def write(body: str):
+        p = tmp_path / "p.yaml"
+        p.write_text(body)
+        return p
+
+    ok = "version: t\nentries:\n"
+    table = "version: t\nplatforms:\n  Wii: {short: Wii, long: Nintendo Wii}\nentries:\n"
+    spec = (
+        '  - {kind: specific, genre: racing, platform_style: short, text: "cars on {platform}"}\n'
+    )
+    with pytest.raises(DataError, match="platforms"):
+        load_paraphrases(write(ok + spec))  # a {platform} text needs the table
+    s = load_paraphrases(write(table + spec))
+    assert s.entries[0].slot == "platform" and s.platform_words("Wii", "long") == "Nintendo Wii"
+    assert s.entries[0].render(platform="Wii") == "cars on Wii"
+    with pytest.raises(ValueError, match="platform"):
+        s.entries[0].render(1990)
+    with pytest.raises(DataError, match="platform_style"):
+        load_paraphrases(write(table + spec.replace("short", "tiny")))
+    with pytest.raises(DataError, match="platform_style"):  # the decade's style key
+        load_paraphrases(write(table + spec.replace("platform_style", "decade_style")))
+    with pytest.raises(DataError, match="Wii"):
+        load_paraphrases(write("version: t\nplatforms:\n  Wii: {short: Wii}\nentries:\n" + spec))
+    with pytest.raises(DataError, match="one \\{decade\\} or \\{platform\\}"):
+        load_paraphrases(write(table + spec.replace("{platform}", "{console}")))

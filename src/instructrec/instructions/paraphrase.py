@@ -55,7 +55,10 @@ DECADE_WORDS = {
     1990: "nineties",
 }
 PLATFORM_STYLES = ("short", "long")
-SLOT_STYLES = {"decade": ("decade_style", DECADE_STYLES), "platform": ("platform_style", PLATFORM_STYLES)}
+SLOT_STYLES = {
+    "decade": ("decade_style", DECADE_STYLES),
+    "platform": ("platform_style", PLATFORM_STYLES),
+}
 DEFAULT_FILE = "ml100k-v1.yaml"
 PACKAGED = ("ml100k-v1.yaml", "games-v1.yaml")  # the first is the default
 
@@ -89,7 +92,7 @@ class Paraphrase:
 
     @property
     def slot(self) -> str | None:
-        """"decade", "platform", or None (a vague text)."""
+        """ "decade", "platform", or None (a vague text)."""
         return next((k for k in SLOT_STYLES if "{" + k + "}" in self.text), None)
 
     def render(self, decade: int | None = None, platform: str | None = None) -> str:
