@@ -167,19 +167,22 @@ def test_games_gpu_config_is_games_yaml_with_only_the_gpu_changes():
     assert gpu == cpu
 
 
-def test_games_titleknn_config_is_games_yaml_plus_the_text_prior_and_cold_channel():
-    """configs/games-titleknn.yaml (the cold-item experiment) differs from games.yaml in the
-    titleknn prior, cold_dropout and cold_fill only, so its validation figures compare with
-    games.yaml's; games.yaml keeps the reported runs' reranker (no cold channel) though the
-    shipped default now has one."""
+def test_games_titleknn_config_is_games_yaml_plus_the_text_prior_cold_channel_and_dropout():
+    """configs/games-titleknn.yaml (the current Games configuration) differs from games.yaml
+    in the titleknn prior, cold_dropout, cold_fill and intent_dropout (0.5, as the shipped
+    ML-100K one, since session 25) only, so its validation figures compare with games.yaml's;
+    games.yaml keeps the reported runs' reranker (no cold channel, intent_dropout 0)."""
     base = RunConfig.from_yaml(REPO / "configs" / "games.yaml").to_dict()
     tk = RunConfig.from_yaml(REPO / "configs" / "games-titleknn.yaml").to_dict()
     assert [p["name"] for p in tk["priors"]] == [p["name"] for p in base["priors"]] + ["titleknn"]
     assert base["reranker"]["cold_dropout"] == 0.0 and tk["reranker"]["cold_dropout"] == 0.1
     assert tk["reranker"]["cold_fill"] == "catalogue"
+    assert base["reranker"]["intent_dropout"] == 0.0
+    assert tk["reranker"]["intent_dropout"] == RunConfig().reranker.intent_dropout == 0.5
     tk["priors"].pop()
     tk["reranker"]["cold_dropout"] = 0.0
     tk["reranker"]["cold_fill"] = base["reranker"]["cold_fill"]  # unused without the channel
+    tk["reranker"]["intent_dropout"] = 0.0
     assert tk == base
 
 
