@@ -30,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
+from functools import cache
 from importlib import resources
 from pathlib import Path
 
@@ -79,7 +80,7 @@ class Paraphrase:
     """One hand-written request."""
 
     kind: str  # "vague" (I1) or "specific" (I2)
-    genre: str  # the genre the text asks for (ML-100K spelling)
+    genre: str  # the genre the text asks for (the data's spelling, compared case-folded)
     text: str  # the request; specific ones hold one slot, "{decade}" or "{platform}"
     second_genre: str | None = None  # a second genre the text also asks for (specific only)
     decade_style: str | None = None  # short | long | word (a {decade} text)
@@ -92,7 +93,7 @@ class Paraphrase:
 
     @property
     def slot(self) -> str | None:
-        """ "decade", "platform", or None (a vague text)."""
+        """The slot the text holds: "decade", "platform", or None (a vague text)."""
         return next((k for k in SLOT_STYLES if "{" + k + "}" in self.text), None)
 
     def render(self, decade: int | None = None, platform: str | None = None) -> str:
@@ -141,14 +142,15 @@ class ParaphraseSet:
 
 def load_paraphrases(path: str | Path | None = None) -> ParaphraseSet:
     """Load and validate a paraphrase file (default: the packaged ``ml100k-v1.yaml``; a bare
-    packaged name such as ``"games-v1.yaml"`` loads that one).
+    packaged name such as ``"games-v1.yaml"`` loads that one unless a file of that name is
+    here).
 
     Raises `DataError` naming the file and the entry on a missing field, an unknown kind or
     slot style, a specific text without exactly one ``{decade}`` or ``{platform}`` slot (or a
     vague one with a slot), a ``{platform}`` text in a file without a ``platforms`` table, or
     a duplicate text.
     """
-    if path is None or str(path) in PACKAGED:
+    if path is None or (str(path) in PACKAGED and not Path(path).is_file()):
         name = str(path) if path is not None else DEFAULT_FILE
         data = resources.files("instructrec.instructions").joinpath("paraphrases", name)
         raw_bytes, where = data.read_bytes(), f"instructrec/instructions/paraphrases/{name}"
@@ -359,10 +361,16 @@ def describable(
     return np.array([memo[int(i)] for i in items], dtype=bool)
 
 
+@cache
+def _packaged(name: str) -> ParaphraseSet:
+    """A packaged set, read once per process."""
+    return load_paraphrases(name)
+
+
 def paraphrases_for(dataset: Dataset | None) -> ParaphraseSet:
     """The packaged set that names the most of ``dataset``'s genres (ML-100K's for MovieLens,
     Games' for Amazon Games; the default ``ml100k-v1.yaml`` on a tie or without a dataset)."""
-    sets = [load_paraphrases(name) for name in PACKAGED]
+    sets = [_packaged(name) for name in PACKAGED]
     if dataset is None:
         return sets[0]
     known = {g.lower() for g in item_attributes(dataset).genre_names}
