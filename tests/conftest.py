@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -30,3 +31,23 @@ def ml100k_split(ml100k):
 @pytest.fixture()
 def tiny_dataset() -> Dataset:
     return synthetic_dataset()
+
+
+def games_dir() -> Path:
+    """Where the Amazon Games data is: $INSTRUCTREC_GAMES_DIR, else ../shared/data/amazon-games
+    beside the repository (never copied into it)."""
+    env = os.environ.get("INSTRUCTREC_GAMES_DIR")
+    return (
+        Path(env) if env else Path(__file__).parents[1] / ".." / "shared" / "data" / "amazon-games"
+    )
+
+
+@pytest.fixture(scope="session")
+def games():
+    """(Dataset, Split) of the real Amazon Games data, read once; skips where it is absent."""
+    from instructrec.data import read_benchmark_split
+
+    d = games_dir()
+    if not (d / "games.item").exists():
+        pytest.skip(f"Amazon Games data not found at {d} (set INSTRUCTREC_GAMES_DIR)")
+    return read_benchmark_split(d)

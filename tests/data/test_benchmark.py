@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -169,19 +168,7 @@ def test_data_spec_finds_benchmark_folder(tmp_path):
 
 
 # ---------------------------------------------------------------------- the real data
-def games_dir() -> Path:
-    env = os.environ.get("INSTRUCTREC_GAMES_DIR")
-    return (
-        Path(env) if env else Path(__file__).parents[2] / ".." / "shared" / "data" / "amazon-games"
-    )
-
-
-@pytest.fixture(scope="module")
-def games():
-    d = games_dir()
-    if not (d / "games.item").exists():
-        pytest.skip(f"Amazon Games data not found at {d} (set INSTRUCTREC_GAMES_DIR)")
-    return read_benchmark_split(d)
+# the `games` fixture (tests/conftest.py) skips where ../shared/data/amazon-games is absent
 
 
 def test_real_games_counts_and_consistency(games):

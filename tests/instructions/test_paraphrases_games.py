@@ -5,11 +5,9 @@ generator, the parser and the template catalogue never use."""
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 from collections import Counter
 from importlib import resources
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -85,14 +83,9 @@ def test_no_text_shares_wording_with_the_generator_parser_or_catalogue(para):
     _check(para, phrases, sorted(GENRES | PLATFORMS))
 
 
-def test_nor_with_the_generated_games_requests(para):
+def test_nor_with_the_generated_games_requests(para, games):
     """The same rule against the specific requests the generator writes for every Games item
     (the real data: skipped where ../shared/data/amazon-games is absent)."""
-    env = os.environ.get("INSTRUCTREC_GAMES_DIR")
-    d = Path(env) if env else Path(__file__).parents[2] / ".." / "shared" / "data" / "amazon-games"
-    if not (d / "games.item").exists():
-        pytest.skip(f"Amazon Games data not found at {d} (set INSTRUCTREC_GAMES_DIR)")
-    from instructrec.data import read_benchmark_split
     from instructrec.instructions import derive_intentions
     from instructrec.instructions.paraphrase import (
         describable,
@@ -100,7 +93,7 @@ def test_nor_with_the_generated_games_requests(para):
         paraphrases_for,
     )
 
-    ds, _ = read_benchmark_split(d)
+    ds, _ = games
     assert paraphrases_for(ds).version == "games-v1"
     phrases = generator_phrases(ds, seeds=(0,))
     assert phrases["generator-I2"]
