@@ -279,6 +279,7 @@ def paraphrase_intentions(
     items = np.asarray(items, dtype=np.int64).reshape(-1)
     para = paraphrases if paraphrases is not None else paraphrases_for(dataset)
     a = item_attributes(dataset)
+    known = {g.lower(): g for g in a.genre_names}
     options_of = _options(dataset, para, kind)
     rng = np.random.default_rng([int(seed), 11 if kind == "I1" else 12])
     u = rng.random((len(items), 2))
@@ -299,39 +300,37 @@ def paraphrase_intentions(
         elif e.slot == "platform":
             platform = a.category_names[int(a.category[item])]
             texts.append(e.render(platform=para.platform_words(platform, e.platform_style)))
-            attrs.append({"genres": [_canon(a, x) for x in e.genres], "category": platform})
+            attrs.append({"genres": [known[x.lower()] for x in e.genres], "category": platform})
         else:
             decade = int(a.decade[item])
             texts.append(e.render(decade))
-            attrs.append({"genres": [_canon(a, x) for x in e.genres], "decade": decade})
+            attrs.append({"genres": [known[x.lower()] for x in e.genres], "decade": decade})
     return texts, attrs
-
-
-def _canon(a, genre: str) -> str:
-    """The dataset's spelling of a genre the set names."""
-    return {g.lower(): g for g in a.genre_names}[genre.lower()]
 
 
 def _options(dataset: Dataset, para: ParaphraseSet, kind: str):
     """item -> {genre: the entries of ``kind`` that can describe it} (genres in the dataset's
-    order; empty when the set cannot describe the item)."""
+    order; empty when the set cannot describe the item), memoised per item."""
     a = item_attributes(dataset)
     known = {g.lower(): g for g in a.genre_names}
     by_genre: dict[str, list[Paraphrase]] = {}
     for e in para.of_kind(kind):
         if all(g.lower() in known for g in e.genres):
             by_genre.setdefault(known[e.genre.lower()], []).append(e)
-    cat_names = list(getattr(a, "category_names", []) or [])
 
     def usable(e: Paraphrase, item: int) -> bool:
         if e.slot == "decade":
             return int(a.decade[item]) > 0
         if e.slot == "platform":
             c = int(a.category[item])
-            return c >= 0 and para.platform_words(cat_names[c], e.platform_style) is not None
+            return c >= 0 and para.platform_words(a.category_names[c], e.platform_style) is not None
         return True
 
+    memo: dict[int, dict[str, list[Paraphrase]]] = {}
+
     def options(item: int) -> dict[str, list[Paraphrase]]:
+        if item in memo:
+            return memo[item]
         mine = {a.genre_names[g] for g in a.genre_idx[a.genre_ptr[item] : a.genre_ptr[item + 1]]}
         out = {}
         for g in sorted(mine, key=a.genre_names.index):
@@ -342,6 +341,7 @@ def _options(dataset: Dataset, para: ParaphraseSet, kind: str):
             ]
             if es:
                 out[g] = es
+        memo[item] = out
         return out
 
     return options
@@ -355,10 +355,7 @@ def describable(
     para = paraphrases if paraphrases is not None else paraphrases_for(dataset)
     options = _options(dataset, para, kind)
     items = np.asarray(items, dtype=np.int64).reshape(-1)
-    memo: dict[int, bool] = {}
-    for i in np.unique(items):
-        memo[int(i)] = bool(options(int(i)))
-    return np.array([memo[int(i)] for i in items], dtype=bool)
+    return np.array([bool(options(int(i))) for i in items], dtype=bool)
 
 
 @cache
