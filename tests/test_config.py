@@ -203,13 +203,15 @@ def test_the_shipped_reranker_has_the_cold_channel_and_a_saved_one_keeps_its_own
     assert partial.reranker.cold_fill == "catalogue" and partial.reranker.n_random == 4
 
 
-def test_the_mpnet_config_is_the_shipped_one_with_another_tower():
-    """configs/quickstart-mpnet.yaml differs from the shipped configuration in the backbone
-    (the offline registry key) and its LoRA targets (null: the architecture's own) only: the
-    same five priors (EASE the fifth since session 24), the same reranker and training."""
+@pytest.mark.parametrize("name", ["quickstart-mpnet.yaml", "quickstart-nomic.yaml"])
+def test_the_larger_tower_configs_are_the_shipped_one_with_another_tower(name):
+    """configs/quickstart-{mpnet,nomic}.yaml differ from the shipped configuration in the
+    backbone (the offline registry key) and its LoRA targets (null: the architecture's own)
+    only: the same five priors (EASE the fifth since session 24), the same reranker and
+    training."""
     from instructrec.models.offline import OFFLINE_BACKBONES
 
-    mp = RunConfig.from_yaml(REPO / "configs" / "quickstart-mpnet.yaml").to_dict()
+    mp = RunConfig.from_yaml(REPO / "configs" / name).to_dict()
     assert mp["backbone"]["backbone"] in OFFLINE_BACKBONES
     assert mp["backbone"]["lora_targets"] is None
     shipped = RunConfig().to_dict()

