@@ -252,50 +252,64 @@ def _cache_dir(name: str, entry: OfflineBackbone) -> Path:
     return cache_root() / f"{name}-{entry.sha256[:12]}"
 
 
-def _dequantised(name: str, directory: Path, gguf: str) -> Path:
-    """A ``save_pretrained`` copy of the GGUF model (float32 safetensors + tokenizer), made once
-    per weights hash: dequantising the GGUF takes about a minute here, loading the copy seconds.
-    The copy's own SHA-256 is recorded and checked on every load."""
+def _built_once(target: Path, build, meta: dict) -> Path:
+    """``target``, a ``save_pretrained`` directory made by ``build(tmp)`` once per weights hash:
+    built under a temporary name and renamed when complete; the SHA-256 of its
+    ``model.safetensors`` is recorded with ``meta`` and checked on every load (a damaged copy
+    is rebuilt)."""
     import json
     import shutil
 
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-    from transformers.utils import logging as hf_logging
-
-    entry = OFFLINE_BACKBONES[name]
-    target = _cache_dir(name, entry)
     stamp = target / "instructrec.json"
     if stamp.is_file():
         want = json.loads(stamp.read_text()).get("model_sha256")
         if want and file_sha256(target / "model.safetensors") == want:
             return target
-        shutil.rmtree(target, ignore_errors=True)  # damaged: rebuild from the checked GGUF
-    hf_logging.disable_progress_bar()  # the GGUF converter's bars
-    tok = AutoTokenizer.from_pretrained(str(directory), gguf_file=gguf)
-    model = AutoModelForCausalLM.from_pretrained(str(directory), gguf_file=gguf)
-    # The weights are dequantised float32 tensors: forget the GGUF origin so the model saves,
-    # trains and wraps (peft) like any other.
-    if hasattr(model.config, "quantization_config"):
-        del model.config.quantization_config
-    model.hf_quantizer = None
-    model.is_quantized = False
+        shutil.rmtree(target, ignore_errors=True)  # damaged: rebuild from the checked weights
     tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp)
-    tok.save_pretrained(tmp)
-    meta = {
-        "backbone": name,
-        "gguf_sha256": entry.sha256,
-        "package": entry.package,
-        "version": entry.version,
-        "model_sha256": file_sha256(tmp / "model.safetensors"),
-    }
+    try:
+        build(tmp)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    meta = {**meta, "model_sha256": file_sha256(tmp / "model.safetensors")}
     (tmp / "instructrec.json").write_text(json.dumps(meta, indent=1))
     try:
         tmp.rename(target)
     except OSError:  # another process made it first
         shutil.rmtree(tmp, ignore_errors=True)
     return target
+
+
+def _dequantised(name: str, directory: Path, gguf: str) -> Path:
+    """A ``save_pretrained`` copy of the GGUF model (float32 safetensors + tokenizer), made once
+    per weights hash: dequantising the GGUF takes about a minute here, loading the copy seconds."""
+    entry = OFFLINE_BACKBONES[name]
+
+    def build(tmp: Path) -> None:
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # the GGUF converter's bars
+        tok = AutoTokenizer.from_pretrained(str(directory), gguf_file=gguf)
+        model = AutoModelForCausalLM.from_pretrained(str(directory), gguf_file=gguf)
+        # The weights are dequantised float32 tensors: forget the GGUF origin so the model
+        # saves, trains and wraps (peft) like any other.
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
+        model.hf_quantizer = None
+        model.is_quantized = False
+        model.save_pretrained(tmp)
+        tok.save_pretrained(tmp)
+
+    meta = {
+        "backbone": name,
+        "gguf_sha256": entry.sha256,
+        "package": entry.package,
+        "version": entry.version,
+    }
+    return _built_once(_cache_dir(name, entry), build, meta)
 
 
 def _part_file(entry: OfflineBackbone, key: str, package: str) -> Path:
@@ -358,39 +372,22 @@ def _joined(key: str, entry: OfflineBackbone) -> Path:
 
 def _converted_encoder(key: str, entry: OfflineBackbone, gguf: Path) -> Path:
     """A ``save_pretrained`` copy of an encoder GGUF (`models.gguf_encoder`), made once per
-    weights hash next to the joined file; the copy's SHA-256 is recorded and checked on every
-    load (a damaged copy is rebuilt from the checked GGUF)."""
-    import json
-    import shutil
-
+    weights hash next to the joined file."""
     from .gguf_encoder import convert_nomic_gguf
 
-    target = _cache_dir(key, entry).with_name(f"{_cache_dir(key, entry).name}-hf")
-    stamp = target / "instructrec.json"
-    if stamp.is_file():
-        want = json.loads(stamp.read_text()).get("model_sha256")
-        if want and file_sha256(target / "model.safetensors") == want:
-            return target
-        shutil.rmtree(target, ignore_errors=True)
-    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
-        convert_nomic_gguf(gguf, tmp)
-    except (ValueError, OSError) as e:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise DataError(f"backbone {key!r}: cannot convert {entry.file} ({e})") from None
+    def build(tmp: Path) -> None:
+        try:
+            convert_nomic_gguf(gguf, tmp)
+        except (ValueError, OSError) as e:
+            raise DataError(f"backbone {key!r}: cannot convert {entry.file} ({e})") from None
+
     meta = {
         "backbone": key,
         "gguf_sha256": entry.sha256,
         "packages": [f"{p}=={entry.version}" for p in entry.parts],
-        "model_sha256": file_sha256(tmp / "model.safetensors"),
     }
-    (tmp / "instructrec.json").write_text(json.dumps(meta, indent=1))
-    try:
-        tmp.rename(target)
-    except OSError:  # another process made it first
-        shutil.rmtree(tmp, ignore_errors=True)
-    return target
+    target = _cache_dir(key, entry)
+    return _built_once(target.with_name(f"{target.name}-hf"), build, meta)
 
 
 def _load_gguf(name, directory: Path, gguf: str, lora, dtype, tokenizer) -> Backbone:
