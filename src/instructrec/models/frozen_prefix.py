@@ -78,7 +78,7 @@ class FrozenPrefix:
             if kind == "mpnet":
                 return mask, self.bert.encoder.compute_position_bias(hidden)
             positions = torch.arange(hidden.shape[1], device=hidden.device)[None, :]
-            return mask, ("rope", self.bert.rotary_emb(hidden, positions))
+            return mask, self.bert.rotary_emb(hidden, positions)  # (cos, sin)
         mask, _ = self.bert._create_attention_masks(
             attention_mask=attention_mask,
             encoder_attention_mask=None,
@@ -94,7 +94,7 @@ class FrozenPrefix:
         if bias is None:  # BERT
             return layer(hidden, attn)
         if isinstance(bias, tuple):  # NomicBert: rotary (cos, sin), returns the hidden states
-            return layer(hidden, attention_mask=attn, position_embeddings=bias[1])
+            return layer(hidden, attention_mask=attn, position_embeddings=bias)
         return layer(hidden, attn, bias)[0]  # MPNet: (hidden, ...)
 
     def _bottom(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:

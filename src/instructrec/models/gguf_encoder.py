@@ -100,7 +100,9 @@ def convert_nomic_gguf(gguf_path: str | Path, out_dir: str | Path) -> Path:
     arch = _field(reader, "general.architecture")
     if arch != ARCH:
         raise ValueError(f"{gguf_path}: GGUF architecture {arch!r}, expected {ARCH!r}")
-    tok_field = reader.fields["tokenizer.ggml.tokens"]
+    tok_field = reader.fields.get("tokenizer.ggml.tokens")
+    if tok_field is None:
+        raise ValueError(f"{gguf_path}: GGUF metadata 'tokenizer.ggml.tokens' missing")
     tokens = [bytes(tok_field.parts[i]).decode("utf-8") for i in tok_field.data]
     hidden = int(_field(reader, f"{ARCH}.embedding_length"))
     n_layers = int(_field(reader, f"{ARCH}.block_count"))
