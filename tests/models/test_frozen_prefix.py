@@ -96,6 +96,14 @@ def _check_tower(tower, ids, mask):
     assert grads and all(g is not None and g.abs().sum() > 0 for g in grads)
 
 
+def _tiny_config(config_cls):
+    """A 3-layer, 32-wide config of ``config_cls`` (the towers below differ only in class)."""
+    return config_cls(
+        vocab_size=50, hidden_size=32, num_hidden_layers=3, num_attention_heads=4,
+        intermediate_size=64, max_position_embeddings=40,
+    )  # fmt: skip
+
+
 def test_mpnet_bottom_cache_equals_its_forward_and_trains_lora():
     """MPNet's layers also take the encoder's relative position bias (all-mpnet-base-v2)."""
     from transformers import MPNetConfig, MPNetModel
@@ -103,10 +111,7 @@ def test_mpnet_bottom_cache_equals_its_forward_and_trains_lora():
     from instructrec.models.lora import LoraSettings, apply_lora
 
     torch.manual_seed(0)
-    config = MPNetConfig(
-        vocab_size=50, hidden_size=32, num_hidden_layers=3, num_attention_heads=4,
-        intermediate_size=64, max_position_embeddings=40,
-    )  # fmt: skip
+    config = _tiny_config(MPNetConfig)
     tower = apply_lora(MPNetModel(config), LoraSettings(r=4, target_modules=["q", "v"], layers=[2]))
     ids = torch.tensor([[0, 5, 6, 7, 2], [0, 9, 2, 1, 1], [0, 5, 6, 7, 2]])  # 1 = MPNet's pad
     _check_tower(tower, ids, (ids != 1).long())
@@ -119,10 +124,7 @@ def test_nomic_bert_bottom_cache_equals_its_forward_and_trains_lora():
     from instructrec.models.lora import LoraSettings, apply_lora
 
     torch.manual_seed(0)
-    config = NomicBertConfig(
-        vocab_size=50, hidden_size=32, num_hidden_layers=3, num_attention_heads=4,
-        intermediate_size=64, max_position_embeddings=40,
-    )  # fmt: skip
+    config = _tiny_config(NomicBertConfig)
     model = NomicBertModel(config, add_pooling_layer=False)
     tower = apply_lora(model, LoraSettings(r=4, target_modules=["q_proj", "v_proj"], layers=[2]))
     adapted = {n.split(".self_attn")[0] for n, _ in tower.named_parameters() if "lora_A" in n}
